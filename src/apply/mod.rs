@@ -1,0 +1,539 @@
+//! Executes a plan: the scheduler that walks the step graph and calls providers.
+//!
+//! Rules kept here:
+//! - a step starts the moment every step it waits for has finished, with at most
+//!   `parallelism` steps in flight;
+//! - every provider call is bracketed by journal entries: `begin` is durable before the
+//!   call, `done` or `failed` follows it; the in-memory snapshot changes only after `done`;
+//! - a failed step skips the steps that (transitively) wait for it and nothing else; every
+//!   failure is reported;
+//! - on cancellation no new step starts; steps in flight finish and are recorded;
+//! - inputs are resolved from the live snapshot when the step starts, so a value known
+//!   only after apply is the real one; an update whose resolved inputs turn out equal to
+//!   the stored ones makes no call.
+
+pub mod progress;
+pub mod steps;
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt as _;
+use serde_json::Value;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::address::Address;
+use crate::graph::DesiredGraph;
+use crate::plan::diff::resolve_from_state;
+use crate::plan::{Change, Op, Plan};
+use crate::provider::{OpContext, ProgressFn, Registry};
+use crate::secrets::SecretKey;
+use crate::state::{DeposedObject, JournalEntry, JournalWriter, ResourceState, Snapshot, StepKind, StoredOptions};
+use crate::value::{self, ResolveError, Resolved};
+
+pub use steps::{Step, StepGraph};
+
+/// What the apply view is told.
+pub trait ApplyEvents: Send + Sync {
+    fn step_started(&self, step: &Step, kind: &str);
+    fn step_progress(&self, address: &Address, message: &str);
+    fn step_finished(&self, step: &Step, status: &StepStatus, elapsed: Duration);
+}
+
+/// Events that go nowhere.
+pub struct NoEvents;
+impl ApplyEvents for NoEvents {
+    fn step_started(&self, _: &Step, _: &str) {}
+    fn step_progress(&self, _: &Address, _: &str) {}
+    fn step_finished(&self, _: &Step, _: &StepStatus, _: Duration) {}
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepStatus {
+    Done,
+    /// Nothing to do once the inputs were known.
+    Unchanged,
+    Failed(String),
+    /// Not run because a step it waits for failed.
+    Skipped {
+        because: Address,
+    },
+    /// Not run because the apply was interrupted.
+    NotStarted,
+}
+
+/// One step's outcome.
+#[derive(Debug, Clone)]
+pub struct StepOutcome {
+    pub address: Address,
+    pub kind: StepKind,
+    pub status: StepStatus,
+    pub elapsed: Duration,
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyReport {
+    pub outcomes: Vec<StepOutcome>,
+    pub interrupted: bool,
+    pub elapsed: Duration,
+}
+
+impl ApplyReport {
+    pub fn failures(&self) -> impl Iterator<Item = (&Address, &str)> {
+        self.outcomes.iter().filter_map(|o| match &o.status {
+            StepStatus::Failed(m) => Some((&o.address, m.as_str())),
+            _ => None,
+        })
+    }
+
+    pub fn succeeded(&self) -> bool {
+        !self.interrupted
+            && self
+                .outcomes
+                .iter()
+                .all(|o| matches!(o.status, StepStatus::Done | StepStatus::Unchanged))
+    }
+
+    pub fn count(&self, pred: impl Fn(&StepStatus) -> bool) -> usize {
+        self.outcomes.iter().filter(|o| pred(&o.status)).count()
+    }
+}
+
+/// How to execute.
+#[derive(Clone)]
+pub struct ExecuteOptions {
+    pub parallelism: usize,
+    pub cancel: CancellationToken,
+    pub events: Arc<dyn ApplyEvents>,
+}
+
+impl Default for ExecuteOptions {
+    fn default() -> Self {
+        ExecuteOptions {
+            parallelism: 16,
+            cancel: CancellationToken::new(),
+            events: Arc::new(NoEvents),
+        }
+    }
+}
+
+struct Shared {
+    plan: Plan,
+    graph: DesiredGraph,
+    registry: Registry,
+    snapshot: Mutex<Snapshot>,
+    journal: JournalWriter,
+    key: SecretKey,
+    cancel: CancellationToken,
+    events: Arc<dyn ApplyEvents>,
+}
+
+/// Runs `plan` against `snapshot`, journaling every call, and returns the resulting
+/// snapshot (not yet saved) with the report.
+pub async fn execute(
+    plan: &Plan,
+    graph: &DesiredGraph,
+    registry: &Registry,
+    snapshot: Snapshot,
+    journal: JournalWriter,
+    key: &SecretKey,
+    opts: &ExecuteOptions,
+) -> (Snapshot, ApplyReport) {
+    let started = Instant::now();
+    let step_graph = StepGraph::build(plan);
+    let dependents = step_graph.dependents();
+    let shared = Arc::new(Shared {
+        plan: plan.clone(),
+        graph: graph.clone(),
+        registry: registry.clone(),
+        snapshot: Mutex::new(snapshot),
+        journal,
+        key: key.clone(),
+        cancel: opts.cancel.clone(),
+        events: opts.events.clone(),
+    });
+    let steps = Arc::new(step_graph.steps);
+    let n = steps.len();
+    let mut waiting: Vec<usize> = steps.iter().map(|s| s.after.len()).collect();
+    let mut status: Vec<Option<(StepStatus, Duration)>> = vec![None; n];
+    let mut ready: VecDeque<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+    let mut running: JoinSet<(usize, StepStatus, Duration)> = JoinSet::new();
+    let parallelism = opts.parallelism.max(1);
+    let mut interrupted = false;
+
+    loop {
+        while !interrupted && running.len() < parallelism {
+            let Some(i) = ready.pop_front() else { break };
+            let shared = shared.clone();
+            let steps = steps.clone();
+            running.spawn(async move {
+                let t0 = Instant::now();
+                let step = &steps[i];
+                shared.events.step_started(step, &shared.plan.changes[step.change].kind);
+                let st = match AssertUnwindSafe(run_step(&shared, step)).catch_unwind().await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(m)) => StepStatus::Failed(m),
+                    Err(_) => StepStatus::Failed("the provider panicked; the object may be half made".into()),
+                };
+                (i, st, t0.elapsed())
+            });
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next() => {
+                let Some(joined) = joined else { break };
+                // Steps catch their own panics and are never aborted, so joining cannot fail.
+                let (i, st, elapsed) = joined.expect("a step task neither panics nor is aborted");
+                shared.events.step_finished(&steps[i], &st, elapsed);
+                let ok = matches!(st, StepStatus::Done | StepStatus::Unchanged);
+                status[i] = Some((st, elapsed));
+                if ok {
+                    for &d in &dependents[i] {
+                        waiting[d] -= 1;
+                        if waiting[d] == 0 && status[d].is_none() {
+                            ready.push_back(d);
+                        }
+                    }
+                } else {
+                    skip_dependents(i, &steps, &dependents, &mut status, &shared);
+                }
+            }
+            _ = shared.cancel.cancelled(), if !interrupted => {
+                interrupted = true;
+            }
+        }
+    }
+    if shared.cancel.is_cancelled() {
+        interrupted = true;
+    }
+
+    let outcomes = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let (st, el) = status[i].clone().unwrap_or((StepStatus::NotStarted, Duration::ZERO));
+            StepOutcome {
+                address: s.address.clone(),
+                kind: s.kind,
+                status: st,
+                elapsed: el,
+            }
+        })
+        .collect();
+    let shared = Arc::try_unwrap(shared).unwrap_or_else(|_| panic!("all steps have finished"));
+    let mut snap = shared.snapshot.into_inner().expect("snapshot mutex");
+    settle_unchanged(&shared.plan, &shared.graph, &mut snap);
+    record_outputs(&shared.graph, &mut snap);
+    (
+        snap,
+        ApplyReport {
+            outcomes,
+            interrupted,
+            elapsed: started.elapsed(),
+        },
+    )
+}
+
+fn skip_dependents(
+    failed: usize,
+    steps: &[Step],
+    dependents: &[Vec<usize>],
+    status: &mut [Option<(StepStatus, Duration)>],
+    shared: &Shared,
+) {
+    let because = steps[failed].address.clone();
+    let mut stack: Vec<usize> = dependents[failed].clone();
+    while let Some(d) = stack.pop() {
+        if status[d].is_some() {
+            continue;
+        }
+        let st = StepStatus::Skipped {
+            because: because.clone(),
+        };
+        shared.events.step_finished(&steps[d], &st, Duration::ZERO);
+        status[d] = Some((st, Duration::ZERO));
+        stack.extend(dependents[d].iter().copied());
+    }
+}
+
+/// Resources whose provider call was not needed still take their new dependencies and
+/// options.
+fn settle_unchanged(plan: &Plan, graph: &DesiredGraph, snap: &mut Snapshot) {
+    for c in plan.changes.iter().filter(|c| c.op == Op::Same) {
+        if let (Some(d), Some(r)) = (graph.get(&c.address), snap.resources.get_mut(&c.address)) {
+            r.dependencies = d.dependencies.clone();
+            r.options = stored_options(&d.options);
+        }
+    }
+}
+
+fn record_outputs(graph: &DesiredGraph, snap: &mut Snapshot) {
+    let mut outputs = std::collections::BTreeMap::new();
+    for (name, v) in &graph.outputs {
+        let lookup = |a: &Address, path: &str| match snap.get(a) {
+            Some(r) => resolve_from_state(r, a, path),
+            None => Ok(Resolved::Unknown),
+        };
+        if let Ok(resolved) = value::resolve(v, &lookup, &graph.transforms)
+            && !value::contains_unknown(&resolved)
+        {
+            outputs.insert(name.clone(), resolved);
+        }
+    }
+    snap.outputs = outputs;
+}
+
+pub(crate) fn stored_options(o: &crate::model::options::ResourceOptions) -> StoredOptions {
+    StoredOptions {
+        protect: o.protect,
+        retain_on_delete: o.retain_on_delete,
+        delete_before_replace: o.delete_before_replace,
+        timeouts: o.timeouts.clone(),
+    }
+}
+
+/// The provider namespace of a kind (`aws` for `aws:ec2:Vpc`).
+pub(crate) fn provider_of(kind: &str) -> String {
+    kind.split(':').next().unwrap_or(kind).to_string()
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+impl Shared {
+    fn op_context(&self, address: &Address, timeout: Option<Duration>) -> OpContext {
+        let events = self.events.clone();
+        let progress: ProgressFn = Arc::new(move |a: &Address, m: &str| events.step_progress(a, m));
+        OpContext::new(address.clone(), timeout, self.cancel.child_token(), progress)
+    }
+
+    fn resolve_inputs(&self, address: &Address) -> Result<Value, String> {
+        let desired = self
+            .graph
+            .get(address)
+            .ok_or_else(|| format!("`{address}` is not declared by the program"))?;
+        let snap = self.snapshot.lock().expect("snapshot mutex");
+        let lookup = |a: &Address, path: &str| -> Result<Resolved, ResolveError> {
+            match snap.get(a) {
+                Some(r) => resolve_from_state(r, a, path),
+                None => Ok(Resolved::Unknown),
+            }
+        };
+        let v = value::resolve(&desired.inputs, &lookup, &self.graph.transforms).map_err(|e| e.to_string())?;
+        if value::contains_unknown(&v) {
+            return Err("an input is still unknown: a resource it references does not exist (was it excluded or targeted away?)".into());
+        }
+        Ok(v)
+    }
+
+    async fn begin(
+        &self,
+        change: &Change,
+        step: StepKind,
+        id: Option<String>,
+        inputs: &Value,
+        options: StoredOptions,
+    ) -> Result<u64, String> {
+        let seq = self.journal.next_seq();
+        let dependencies = match step {
+            StepKind::Delete | StepKind::DeleteReplaced => Vec::new(),
+            _ => change.dependencies.clone(),
+        };
+        self.journal
+            .append(&JournalEntry::Begin {
+                seq,
+                step,
+                address: change.address.clone(),
+                kind: change.kind.clone(),
+                id,
+                inputs: self.key.seal(inputs),
+                dependencies,
+                provider: provider_of(&change.kind),
+                options,
+                started: now(),
+            })
+            .await
+            .map_err(|e| format!("could not write the journal, so the call was not made: {e}"))?;
+        Ok(seq)
+    }
+
+    async fn end(&self, seq: u64, result: &Result<(Option<String>, Option<Value>), String>) -> Result<(), String> {
+        let entry = match result {
+            Ok((id, outputs)) => JournalEntry::Done {
+                seq,
+                id: id.clone(),
+                outputs: outputs.as_ref().map(|o| self.key.seal(o)),
+            },
+            Err(e) => JournalEntry::Failed { seq, error: e.clone() },
+        };
+        self.journal
+            .append(&entry)
+            .await
+            .map_err(|e| format!("the call finished but the journal could not record it: {e}"))
+    }
+}
+
+async fn run_step(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
+    let change = &shared.plan.changes[step.change];
+    let provider = shared.registry.get(&change.kind).map_err(|e| e.to_string())?.clone();
+    let schema = provider.schema().clone();
+    match step.kind {
+        StepKind::Create | StepKind::CreateReplacement => {
+            let desired = shared.graph.get(&change.address).ok_or("not declared by the program")?;
+            let inputs = shared.resolve_inputs(&change.address)?;
+            let options = stored_options(&desired.options);
+            let ctx = shared.op_context(&change.address, desired.options.timeouts.create);
+            let seq = shared.begin(change, step.kind, None, &inputs, options.clone()).await?;
+            let result = provider
+                .create(&ctx, &value::strip_secrets(&inputs))
+                .await
+                .map(|c| {
+                    let mut outputs = c.outputs;
+                    value::mark_secret_paths(&mut outputs, &schema.secret_outputs);
+                    (Some(c.id), Some(outputs))
+                })
+                .map_err(|e| e.to_string());
+            shared.end(seq, &result).await?;
+            let (id, outputs) = result?;
+            let mut snap = shared.snapshot.lock().expect("snapshot mutex");
+            if step.kind == StepKind::CreateReplacement
+                && let Some(old) = snap.remove(&change.address)
+            {
+                snap.deposed.push(DeposedObject {
+                    address: old.address,
+                    kind: old.kind,
+                    id: old.id,
+                    inputs: old.inputs,
+                    outputs: old.outputs,
+                    options: old.options,
+                });
+            }
+            snap.upsert(ResourceState {
+                address: change.address.clone(),
+                kind: change.kind.clone(),
+                id: id.unwrap_or_default(),
+                inputs,
+                outputs: outputs.unwrap_or(Value::Null),
+                dependencies: change.dependencies.clone(),
+                provider: provider_of(&change.kind),
+                options,
+            });
+            Ok(StepStatus::Done)
+        }
+        StepKind::Update => {
+            let desired = shared.graph.get(&change.address).ok_or("not declared by the program")?;
+            let mut inputs = shared.resolve_inputs(&change.address)?;
+            let old = shared
+                .snapshot
+                .lock()
+                .expect("snapshot mutex")
+                .get(&change.address)
+                .cloned()
+                .ok_or("it is no longer in state")?;
+            value::keep_paths(&mut inputs, &old.inputs, &desired.options.ignore_changes);
+            let options = stored_options(&desired.options);
+            let d = provider.diff(&old.inputs, &inputs);
+            if d.is_empty() {
+                let mut snap = shared.snapshot.lock().expect("snapshot mutex");
+                if let Some(r) = snap.get_mut(&change.address) {
+                    r.dependencies = change.dependencies.clone();
+                    r.options = options;
+                }
+                return Ok(StepStatus::Unchanged);
+            }
+            if !d.replace_paths.is_empty() {
+                let paths: Vec<String> = d.replace_paths.iter().map(|p| p.to_string()).collect();
+                return Err(format!(
+                    "once its inputs were known, {} would force a replacement the plan did not show; run `plan` again",
+                    paths.join(", ")
+                ));
+            }
+            let ctx = shared.op_context(&change.address, desired.options.timeouts.update);
+            let seq = shared
+                .begin(change, StepKind::Update, Some(old.id.clone()), &inputs, options.clone())
+                .await?;
+            let result = provider
+                .update(
+                    &ctx,
+                    &old.id,
+                    &value::strip_secrets(&old.inputs),
+                    &value::strip_secrets(&inputs),
+                    &value::strip_secrets(&old.outputs),
+                )
+                .await
+                .map(|mut outputs| {
+                    value::mark_secret_paths(&mut outputs, &schema.secret_outputs);
+                    (None, Some(outputs))
+                })
+                .map_err(|e| e.to_string());
+            shared.end(seq, &result).await?;
+            let (_, outputs) = result?;
+            let mut snap = shared.snapshot.lock().expect("snapshot mutex");
+            if let Some(r) = snap.get_mut(&change.address) {
+                r.inputs = inputs;
+                r.outputs = outputs.unwrap_or(Value::Null);
+                r.dependencies = change.dependencies.clone();
+                r.options = options;
+            }
+            Ok(StepStatus::Done)
+        }
+        StepKind::Delete | StepKind::DeleteReplaced => {
+            let id = change.id.clone().ok_or("no id to delete")?;
+            // The object to delete: a deposed one, or the current one.
+            let target = {
+                let snap = shared.snapshot.lock().expect("snapshot mutex");
+                let deposed = snap
+                    .deposed
+                    .iter()
+                    .find(|d| d.address == change.address && d.id == id)
+                    .cloned();
+                match deposed {
+                    Some(d) => Some((d.inputs, d.outputs, d.options)),
+                    None => snap
+                        .get(&change.address)
+                        .filter(|r| r.id == id)
+                        .map(|r| (r.inputs.clone(), r.outputs.clone(), r.options.clone())),
+                }
+            };
+            let Some((inputs, outputs, options)) = target else {
+                return Ok(StepStatus::Unchanged);
+            };
+            let ctx = shared.op_context(&change.address, options.timeouts.delete);
+            let seq = shared
+                .begin(change, step.kind, Some(id.clone()), &Value::Null, options.clone())
+                .await?;
+            let result = if options.retain_on_delete {
+                ctx.progress("retained (retain_on_delete): forgotten, not deleted");
+                Ok((None, None))
+            } else {
+                provider
+                    .delete(
+                        &ctx,
+                        &id,
+                        &value::strip_secrets(&inputs),
+                        &value::strip_secrets(&outputs),
+                    )
+                    .await
+                    .map(|_| (None, None))
+                    .map_err(|e| e.to_string())
+            };
+            shared.end(seq, &result).await?;
+            result?;
+            let mut snap = shared.snapshot.lock().expect("snapshot mutex");
+            let before = snap.deposed.len();
+            snap.deposed.retain(|d| !(d.address == change.address && d.id == id));
+            if snap.deposed.len() == before && snap.get(&change.address).is_some_and(|r| r.id == id) {
+                snap.remove(&change.address);
+            }
+            Ok(StepStatus::Done)
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The apply view: what a person sees while an apply runs.
+//!
+//! On a terminal, a live view lists each step in flight with its elapsed time and latest
+//! progress message, above the lines of finished steps; elsewhere (CI logs, pipes), one
+//! plain line per event. Rules kept here: nothing here prints a value, only addresses,
+//! kinds, timings and provider progress messages; both views write to stderr so stdout
+//! stays clean for `--json`.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::address::Address;
+use crate::apply::{ApplyEvents, Step, StepStatus};
+use crate::state::StepKind;
+
+fn verb(kind: StepKind) -> (&'static str, &'static str) {
+    match kind {
+        StepKind::Create => ("creating", "created"),
+        StepKind::Update => ("updating", "updated"),
+        StepKind::Delete => ("deleting", "deleted"),
+        StepKind::CreateReplacement => ("creating replacement", "created replacement"),
+        StepKind::DeleteReplaced => ("deleting old object", "deleted old object"),
+    }
+}
+
+fn finished_line(step: &Step, status: &StepStatus, elapsed: Duration) -> String {
+    let (_, done) = verb(step.kind);
+    match status {
+        StepStatus::Done => format!("{} {done} ({:.1}s)", step.address, elapsed.as_secs_f64()),
+        StepStatus::Unchanged => format!("{} unchanged once its inputs were known", step.address),
+        StepStatus::Failed(m) => format!(
+            "{} FAILED to {}: {m}",
+            step.address,
+            verb(step.kind).0.trim_end_matches("ing")
+        ),
+        StepStatus::Skipped { because } => format!("{} skipped: {because} failed", step.address),
+        StepStatus::NotStarted => format!("{} not started (interrupted)", step.address),
+    }
+}
+
+/// One line per event, for logs.
+pub struct PlainView {
+    started: Mutex<HashMap<(Address, StepKind), Instant>>,
+}
+
+impl PlainView {
+    pub fn new() -> Self {
+        PlainView {
+            started: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Default for PlainView {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ApplyEvents for PlainView {
+    fn step_started(&self, step: &Step, kind: &str) {
+        self.started
+            .lock()
+            .expect("view mutex")
+            .insert((step.address.clone(), step.kind), Instant::now());
+        eprintln!("{} {} ({kind})", step.address, verb(step.kind).0);
+    }
+    fn step_progress(&self, address: &Address, message: &str) {
+        eprintln!("{address}: {message}");
+    }
+    fn step_finished(&self, step: &Step, status: &StepStatus, elapsed: Duration) {
+        eprintln!("{}", finished_line(step, status, elapsed));
+    }
+}
+
+/// A live view for terminals.
+pub struct LiveView {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<(Address, StepKind), ProgressBar>>,
+    style: ProgressStyle,
+}
+
+impl LiveView {
+    pub fn new() -> Self {
+        let style = ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {msg} {elapsed:.dim}")
+            .expect("a valid template")
+            .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ");
+        LiveView {
+            multi: MultiProgress::new(),
+            bars: Mutex::new(HashMap::new()),
+            style,
+        }
+    }
+}
+
+impl Default for LiveView {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ApplyEvents for LiveView {
+    fn step_started(&self, step: &Step, kind: &str) {
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        bar.set_style(self.style.clone());
+        bar.set_prefix(step.address.to_string());
+        bar.set_message(format!("{} ({kind})", verb(step.kind).0));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        self.bars
+            .lock()
+            .expect("view mutex")
+            .insert((step.address.clone(), step.kind), bar);
+    }
+    fn step_progress(&self, address: &Address, message: &str) {
+        let bars = self.bars.lock().expect("view mutex");
+        for ((a, kind), bar) in bars.iter() {
+            if a == address {
+                bar.set_message(format!("{}: {message}", verb(*kind).0));
+            }
+        }
+    }
+    fn step_finished(&self, step: &Step, status: &StepStatus, elapsed: Duration) {
+        let line = finished_line(step, status, elapsed);
+        if let Some(bar) = self
+            .bars
+            .lock()
+            .expect("view mutex")
+            .remove(&(step.address.clone(), step.kind))
+        {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+        let _ = self.multi.println(line);
+        let _ = std::io::stderr().flush();
+    }
+}

@@ -1,0 +1,206 @@
+//! `apply` and `destroy`: plan (or load a saved plan), confirm, execute, report.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::apply::progress::{LiveView, PlainView};
+use crate::apply::{ApplyEvents, ApplyReport, ExecuteOptions, StepStatus};
+use crate::cli::plan::plan_options;
+use crate::cli::{Context, Exit, PlanArgs};
+use crate::model::stack::Stack;
+use crate::ops::{Locked, Session};
+use crate::plan::diff::PlanOptions;
+use crate::plan::{Plan, planfile, render};
+
+pub async fn run(
+    ctx: &Context,
+    define: fn(&mut Stack) -> crate::Result<()>,
+    planfile_path: Option<&Path>,
+    args: &PlanArgs,
+    yes: bool,
+    parallelism: usize,
+) -> anyhow::Result<u8> {
+    let session = ctx.session(define)?;
+    match planfile_path {
+        Some(path) => {
+            let plan = planfile::load(path, session.store.key())?;
+            let locked = session.lock_for("apply").await?;
+            if let Err(e) = planfile::check_current(
+                path,
+                &plan,
+                &session.stack,
+                &locked.snapshot.fingerprint(),
+                &session.graph.fingerprint(),
+            ) {
+                locked.lock.release().await?;
+                return Err(e.into());
+            }
+            print!("{}", render::text(&plan, render::Style { color: ctx.color }));
+            // A saved plan was reviewed when it was made: apply it without asking again.
+            execute(ctx, &session, plan, locked, parallelism).await
+        }
+        None => {
+            plan_confirm_execute(
+                ctx,
+                &session,
+                &plan_options(args, false),
+                args.refresh,
+                yes,
+                parallelism,
+            )
+            .await
+        }
+    }
+}
+
+pub async fn destroy(
+    ctx: &Context,
+    define: fn(&mut Stack) -> crate::Result<()>,
+    targets: Vec<String>,
+    yes: bool,
+    parallelism: usize,
+) -> anyhow::Result<u8> {
+    let session = ctx.session(define)?;
+    let opts = PlanOptions {
+        destroy: true,
+        targets,
+        excludes: Vec::new(),
+    };
+    plan_confirm_execute(ctx, &session, &opts, false, yes, parallelism).await
+}
+
+async fn plan_confirm_execute(
+    ctx: &Context,
+    session: &Session,
+    opts: &PlanOptions,
+    refresh: bool,
+    yes: bool,
+    parallelism: usize,
+) -> anyhow::Result<u8> {
+    let mut locked = session.lock_for(if opts.destroy { "destroy" } else { "apply" }).await?;
+    for m in &locked.recovered {
+        eprintln!("recovered: {m}");
+    }
+    let planned = async {
+        if refresh {
+            let report =
+                crate::ops::refresh::refresh_snapshot(&session.registry, &mut locked.snapshot, parallelism).await;
+            for (a, e) in &report.errors {
+                eprintln!("warning: could not refresh {a}: {e}");
+            }
+        }
+        session.plan_locked(&locked, opts)
+    }
+    .await;
+    let plan = match planned {
+        Ok(p) => p,
+        Err(e) => {
+            locked.lock.release().await?;
+            return Err(e.into());
+        }
+    };
+    print!("{}", render::text(&plan, render::Style { color: ctx.color }));
+    if !plan.has_changes() {
+        // Outputs and options may still need recording.
+        return execute(ctx, session, plan, locked, parallelism).await;
+    }
+    if !yes && !confirm(if opts.destroy { "Destroy" } else { "Apply" }) {
+        locked.lock.release().await?;
+        eprintln!("Nothing was changed.");
+        return Err(Exit(1).into());
+    }
+    execute(ctx, session, plan, locked, parallelism).await
+}
+
+fn confirm(verb: &str) -> bool {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        eprintln!("error: {verb} needs confirmation and stdin is not a terminal; pass --yes to proceed without asking");
+        return false;
+    }
+    eprint!("\n{verb} these changes? Only 'yes' will be accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = stdin.lock().read_line(&mut line);
+    line.trim() == "yes"
+}
+
+async fn execute(
+    ctx: &Context,
+    session: &Session,
+    plan: Plan,
+    locked: Locked,
+    parallelism: usize,
+) -> anyhow::Result<u8> {
+    let cancel = CancellationToken::new();
+    let watcher = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "\ninterrupt: no new operations will start; waiting for those in flight to finish and be recorded (Ctrl-C again to force)"
+                );
+                cancel.cancel();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        })
+    };
+    let events: Arc<dyn ApplyEvents> = if std::io::stderr().is_terminal() {
+        Arc::new(LiveView::new())
+    } else {
+        Arc::new(PlainView::new())
+    };
+    let opts = ExecuteOptions {
+        parallelism,
+        cancel: cancel.clone(),
+        events,
+    };
+    let report = session.apply(&plan, locked, &opts).await;
+    watcher.abort();
+    let report = report?;
+    print_summary(ctx, &plan, &report);
+    if report.interrupted {
+        return Ok(130);
+    }
+    if !report.succeeded() {
+        return Ok(1);
+    }
+    let outputs = session.outputs().await?;
+    if !outputs.is_empty() {
+        println!("\nOutputs:");
+        for (k, v) in outputs {
+            println!("  {k} = {}", render::show_value(&v));
+        }
+    }
+    Ok(0)
+}
+
+fn print_summary(ctx: &Context, plan: &Plan, report: &ApplyReport) {
+    let style = render::Style { color: ctx.color };
+    let done = report.count(|s| matches!(s, StepStatus::Done));
+    let failed: Vec<_> = report.failures().collect();
+    let skipped = report.count(|s| matches!(s, StepStatus::Skipped { .. }));
+    let not_started = report.count(|s| matches!(s, StepStatus::NotStarted));
+    let verb = if plan.destroy { "Destroy" } else { "Apply" };
+    let headline = if report.interrupted {
+        format!("{verb} interrupted")
+    } else if failed.is_empty() {
+        format!("{verb} complete")
+    } else {
+        format!("{verb} failed")
+    };
+    println!(
+        "\n{}: {done} operations done, {} failed, {skipped} skipped, {not_started} not started, in {:.1}s.",
+        style.bold(&headline),
+        failed.len(),
+        report.elapsed.as_secs_f64()
+    );
+    for (a, m) in failed {
+        println!("  {a}: {m}");
+    }
+}

@@ -1,0 +1,236 @@
+//! The command line: `spar::cli::run("my-stack", define)` is a stack program's `main`.
+//!
+//! One file per command, each a thin wrapper over [`crate::ops`]. Rules kept here: only
+//! this module prints, decides exit codes or uses `anyhow`; errors are printed as one line
+//! (`error: ...`); exit codes are 0 (success, or no changes with `--detailed-exitcode`),
+//! 1 (error), 2 (changes present with `--detailed-exitcode`), 130 (interrupted).
+
+mod apply;
+mod context;
+mod graph;
+mod import;
+mod output;
+mod plan;
+mod refresh;
+mod state;
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::model::stack::Stack;
+
+pub use context::Context;
+
+/// A stack program's command line.
+#[derive(Debug, Parser)]
+#[command(about = "spar: infrastructure as Rust code", version)]
+pub struct Cli {
+    /// The stack (configuration file `config/<stack>.toml` and its own state).
+    #[arg(long, global = true, env = "SPAR_STACK", default_value = "dev")]
+    pub stack: String,
+    /// Where state lives (default: `state/<program>/<stack>` at the project root).
+    #[arg(long, global = true, env = "SPAR_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Never use colour.
+    #[arg(long, global = true, env = "NO_COLOR", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_color: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by the commands that plan.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    /// Only this address or component (and what it depends on); repeatable.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
+    /// Leave this address or component (and what depends on it) alone; repeatable.
+    #[arg(long = "exclude", value_name = "ADDRESS")]
+    pub excludes: Vec<String>,
+    /// Read live objects first, so drift shows in the plan.
+    #[arg(long)]
+    pub refresh: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what apply would change.
+    Plan {
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Plan the destruction of the whole stack.
+        #[arg(long)]
+        destroy: bool,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Save the plan for `apply PLANFILE`.
+        #[arg(long, value_name = "PLANFILE")]
+        out: Option<PathBuf>,
+        /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Apply the program (or a saved plan).
+    Apply {
+        /// A plan saved with `plan --out`; applied exactly, or refused if stale.
+        planfile: Option<PathBuf>,
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// How many provider calls may run at once.
+        #[arg(long, default_value_t = 16)]
+        parallelism: usize,
+    },
+    /// Delete everything the stack manages.
+    Destroy {
+        #[arg(long = "target", value_name = "ADDRESS")]
+        targets: Vec<String>,
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[arg(long, default_value_t = 16)]
+        parallelism: usize,
+    },
+    /// Read every live object into state and report drift.
+    Refresh {
+        #[arg(long, default_value_t = 16)]
+        parallelism: usize,
+    },
+    /// Adopt an existing object into state.
+    Import {
+        /// The resource kind, such as `local:File`.
+        kind: String,
+        /// The address to record it at.
+        address: String,
+        /// The object's id.
+        id: String,
+    },
+    /// Inspect or edit state.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Print stack outputs.
+    Output {
+        /// One output's name.
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Print secret values in clear.
+        #[arg(long)]
+        show_secrets: bool,
+    },
+    /// Print the program's resource graph.
+    Graph {
+        #[arg(long, value_enum, default_value = "dot")]
+        format: graph::Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List the resources in state.
+    List,
+    /// Show one resource (secrets redacted).
+    Show { address: String },
+    /// Forget resources (or components) without deleting them.
+    Rm {
+        #[arg(required = true)]
+        addresses: Vec<String>,
+    },
+    /// Rename a resource in state.
+    Mv { from: String, to: String },
+    /// Break the stack lock held by a process that is gone.
+    Unlock,
+    /// List the snapshots kept in the history.
+    History,
+}
+
+/// An error the CLI prints and maps to an exit code.
+pub(crate) struct Exit(pub u8);
+
+/// Runs a stack program: parses the command line, runs `define`, runs the command.
+pub fn run(program: &str, define: fn(&mut Stack) -> crate::Result<()>) -> ExitCode {
+    let cli = Cli::parse();
+    run_with(program, define, cli)
+}
+
+/// Runs a stack program with already-parsed arguments.
+pub fn run_with(program: &str, define: fn(&mut Stack) -> crate::Result<()>, cli: Cli) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let color = !cli.no_color && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    match rt.block_on(dispatch(program, define, cli, color)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if let Some(Exit(code)) = e.downcast_ref::<Exit>() {
+                return ExitCode::from(*code);
+            }
+            let msg = format!("{e:#}").replace('\n', " ");
+            if color {
+                eprintln!("\x1b[31;1merror:\x1b[0m {msg}");
+            } else {
+                eprintln!("error: {msg}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+impl std::fmt::Debug for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}", self.0)
+    }
+}
+impl std::error::Error for Exit {}
+
+async fn dispatch(
+    program: &str,
+    define: fn(&mut Stack) -> crate::Result<()>,
+    cli: Cli,
+    color: bool,
+) -> anyhow::Result<u8> {
+    let ctx = Context::new(program, &cli, color)?;
+    match cli.command {
+        Command::Plan {
+            plan,
+            destroy,
+            json,
+            out,
+            detailed_exitcode,
+        } => plan::run(&ctx, define, &plan, destroy, json, out.as_deref(), detailed_exitcode).await,
+        Command::Apply {
+            planfile,
+            plan,
+            yes,
+            parallelism,
+        } => apply::run(&ctx, define, planfile.as_deref(), &plan, yes, parallelism).await,
+        Command::Destroy {
+            targets,
+            yes,
+            parallelism,
+        } => apply::destroy(&ctx, define, targets, yes, parallelism).await,
+        Command::Refresh { parallelism } => refresh::run(&ctx, define, parallelism).await,
+        Command::Import { kind, address, id } => import::run(&ctx, define, &kind, &address, &id).await,
+        Command::State(cmd) => state::run(&ctx, define, cmd).await,
+        Command::Output {
+            name,
+            json,
+            show_secrets,
+        } => output::run(&ctx, define, name.as_deref(), json, show_secrets).await,
+        Command::Graph { format } => graph::run(&ctx, define, format).await,
+    }
+}

@@ -1,0 +1,41 @@
+//! `state list|show|rm|mv|unlock|history`.
+
+use crate::cli::{Context, StateCommand};
+use crate::model::stack::Stack;
+
+pub async fn run(ctx: &Context, define: fn(&mut Stack) -> crate::Result<()>, cmd: StateCommand) -> anyhow::Result<u8> {
+    let session = ctx.session(define)?;
+    match cmd {
+        StateCommand::List => {
+            for r in session.state_list().await? {
+                println!("{}\t{}\t{}", r.address, r.kind, r.id);
+            }
+        }
+        StateCommand::Show { address } => {
+            let v = session.state_show(&address.parse()?).await?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        StateCommand::Rm { addresses } => {
+            for a in session.state_rm(&addresses).await? {
+                println!("Forgot {a} (the object itself was left alone).");
+            }
+        }
+        StateCommand::Mv { from, to } => {
+            session.state_mv(&from.parse()?, &to.parse()?).await?;
+            println!("Moved {from} to {to}.");
+        }
+        StateCommand::Unlock => match session.state_unlock().await? {
+            Some(l) => println!(
+                "Broke the lock held by {} (pid {}, `{}` since {}).",
+                l.holder, l.pid, l.operation, l.created
+            ),
+            None => println!("The stack was not locked."),
+        },
+        StateCommand::History => {
+            for h in session.state_history().await? {
+                println!("{}\tserial {}\t{} bytes", h.name, h.serial, h.bytes);
+            }
+        }
+    }
+    Ok(0)
+}

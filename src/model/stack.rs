@@ -1,0 +1,153 @@
+//! The `Stack` builder: what a program's `define` function writes into.
+//!
+//! Rules kept here: every resource gets its address from the current component path and
+//! its name, and a second resource at the same address is an error naming it; a resource's
+//! dependencies are the resources its inputs reference plus its `depends_on`; output
+//! transforms are numbered in declaration order, so the same program always yields the
+//! same desired graph.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::address::Address;
+use crate::error::Error;
+use crate::graph::{DesiredGraph, DesiredResource, GraphError};
+use crate::model::config::StackConfig;
+use crate::model::options::ResourceOptions;
+use crate::model::output::recording_transforms;
+use crate::model::{Component, Handle, Resource};
+use crate::provider::Registry;
+use crate::value::{self, Transform};
+
+/// A stack under construction.
+pub struct Stack {
+    program: String,
+    name: String,
+    config: StackConfig,
+    path: Vec<String>,
+    resources: Vec<DesiredResource>,
+    seen: HashSet<Address>,
+    transforms: Vec<Transform>,
+    outputs: BTreeMap<String, Value>,
+    registry: Registry,
+}
+
+impl Stack {
+    /// A new stack for `program` (the stack crate) named `name` (`dev`, `prod`, ...).
+    pub fn new(program: &str, name: &str, config: StackConfig) -> Self {
+        Stack {
+            program: program.to_string(),
+            name: name.to_string(),
+            config,
+            path: Vec::new(),
+            resources: Vec::new(),
+            seen: HashSet::new(),
+            transforms: Vec::new(),
+            outputs: BTreeMap::new(),
+            registry: Registry::builtin(),
+        }
+    }
+
+    /// The program (stack crate) name.
+    pub fn program(&self) -> &str {
+        &self.program
+    }
+
+    /// The stack name selected with `--stack`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The whole configuration file as `T`.
+    pub fn config<T: DeserializeOwned>(&self) -> crate::Result<T> {
+        Ok(self.config.get()?)
+    }
+
+    /// The configuration table at `key` as `T`.
+    pub fn config_section<T: DeserializeOwned>(&self, key: &str) -> crate::Result<T> {
+        Ok(self.config.section(key)?)
+    }
+
+    /// Declares a resource named `name` in the current component.
+    pub fn add<R: Resource>(&mut self, name: &str, resource: R) -> crate::Result<Handle<R>> {
+        self.add_with(name, resource, ResourceOptions::default())
+    }
+
+    /// Declares a resource with options.
+    pub fn add_with<R: Resource>(
+        &mut self,
+        name: &str,
+        resource: R,
+        options: ResourceOptions,
+    ) -> crate::Result<Handle<R>> {
+        let address = Address::new(&self.path, name)?;
+        if !self.seen.insert(address.clone()) {
+            return Err(GraphError::Duplicate(address).into());
+        }
+        let (inputs, transforms) = recording_transforms(self.transforms.len(), || serde_json::to_value(&resource));
+        let inputs = inputs.map_err(|e| Error::Inputs {
+            address: address.clone(),
+            message: e.to_string(),
+        })?;
+        self.transforms.extend(transforms);
+        let provider = resource.provider();
+        let kind = resource.kind();
+        if provider.kind() != kind {
+            self.registry.register(provider);
+        } else if self.registry.get(&kind).is_err() {
+            self.registry.register(provider);
+        }
+        self.resources
+            .push(DesiredResource::new(address.clone(), kind, inputs, options));
+        Ok(Handle::new(address))
+    }
+
+    /// Runs `f` with every resource it declares placed under the component `name`.
+    pub fn component<T>(&mut self, name: &str, f: impl FnOnce(&mut Stack) -> crate::Result<T>) -> crate::Result<T> {
+        // Validate the segment up front so the error names the component.
+        Address::new(&self.path, name)?;
+        self.path.push(name.to_string());
+        let r = f(self);
+        self.path.pop();
+        r
+    }
+
+    /// Adds a [`Component`] under its own name.
+    pub fn add_component<C: Component>(&mut self, component: C) -> crate::Result<C::Handles> {
+        let name = component.name();
+        self.component(&name, |s| component.define(s))
+    }
+
+    /// Exports a stack output (shown after apply and by `spar output`).
+    pub fn export<T: Serialize>(&mut self, name: &str, value: T) -> crate::Result<()> {
+        let (v, transforms) = recording_transforms(self.transforms.len(), || serde_json::to_value(&value));
+        let v = v.map_err(|e| Error::Inputs {
+            address: Address::new::<&str>(&[], "outputs").expect("static address"),
+            message: format!("output `{name}`: {e}"),
+        })?;
+        self.transforms.extend(transforms);
+        self.outputs.insert(name.to_string(), v);
+        Ok(())
+    }
+
+    /// The registry of every kind this program can manage.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Finishes the program: validates and returns the desired graph.
+    pub fn into_graph(self) -> Result<(DesiredGraph, Registry), GraphError> {
+        let graph = DesiredGraph::build(self.resources, self.outputs, self.transforms)?;
+        Ok((graph, self.registry))
+    }
+}
+
+/// Collects the resources a value references (for callers building inputs by hand).
+pub fn references(v: &Value) -> Vec<Address> {
+    let mut out = Vec::new();
+    value::collect_refs(v, &mut out);
+    out
+}

@@ -1,0 +1,128 @@
+//! The operations behind the commands: each takes a [`Session`] and does one job.
+//!
+//! Rules kept here: every operation that may change state takes the stack lock first and
+//! releases it on every path; a journal left by an interrupted run is folded into the
+//! snapshot before a new one starts; read-only operations (plan, list, show, output) take
+//! no lock and never write.
+
+pub mod recover;
+pub mod refresh;
+pub mod state_cmds;
+
+use serde_json::Value;
+
+use crate::Result;
+use crate::apply::{self, ApplyReport, ExecuteOptions};
+use crate::graph::DesiredGraph;
+use crate::plan::Plan;
+use crate::plan::diff::{self, PlanOptions};
+use crate::provider::Registry;
+use crate::state::{Snapshot, StateLock, StateStore};
+
+/// A program's desired graph with its stack's state.
+pub struct Session {
+    pub program: String,
+    pub stack: String,
+    pub graph: DesiredGraph,
+    pub registry: Registry,
+    pub store: StateStore,
+}
+
+/// State loaded under the lock for a change.
+pub struct Locked {
+    pub snapshot: Snapshot,
+    pub lock: StateLock,
+    /// What recovery of an interrupted run found.
+    pub recovered: Vec<String>,
+}
+
+impl Session {
+    /// Plans without taking the lock (and, with `refresh`, after reading live objects into
+    /// a copy of the state that is not saved).
+    pub async fn plan(&self, opts: &PlanOptions, refresh: bool) -> Result<Plan> {
+        let (mut snap, _) = self.store.load().await?;
+        if refresh {
+            refresh::refresh_snapshot(&self.registry, &mut snap, 16).await;
+        }
+        Ok(diff::plan(
+            &self.program,
+            &self.stack,
+            &self.graph,
+            &snap,
+            &self.registry,
+            opts,
+        )?)
+    }
+
+    /// Takes the lock, loads state, folds any journal into it and resolves operations an
+    /// interrupted run left pending.
+    pub async fn lock_for(&self, operation: &str) -> Result<Locked> {
+        let lock = self.store.lock(operation).await?;
+        match self.load_locked().await {
+            Ok((snapshot, recovered)) => Ok(Locked {
+                snapshot,
+                lock,
+                recovered,
+            }),
+            Err(e) => {
+                let _ = lock.release().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn load_locked(&self) -> Result<(Snapshot, Vec<String>)> {
+        let (mut snap, replayed) = self.store.load().await?;
+        let recovered = recover::resolve_pending(&self.registry, &mut snap).await;
+        if replayed || !recovered.is_empty() {
+            self.store.save(&mut snap).await?;
+        }
+        Ok((snap, recovered))
+    }
+
+    /// Plans against the locked state.
+    pub fn plan_locked(&self, locked: &Locked, opts: &PlanOptions) -> Result<Plan> {
+        Ok(diff::plan(
+            &self.program,
+            &self.stack,
+            &self.graph,
+            &locked.snapshot,
+            &self.registry,
+            opts,
+        )?)
+    }
+
+    /// Applies `plan` to the locked state, saves the result and releases the lock.
+    pub async fn apply(&self, plan: &Plan, locked: Locked, opts: &ExecuteOptions) -> Result<ApplyReport> {
+        let Locked { snapshot, lock, .. } = locked;
+        let result = self.apply_inner(plan, snapshot, opts).await;
+        let released = lock.release().await;
+        let report = result?;
+        released?;
+        Ok(report)
+    }
+
+    async fn apply_inner(&self, plan: &Plan, snapshot: Snapshot, opts: &ExecuteOptions) -> Result<ApplyReport> {
+        let journal = self.store.journal(&snapshot).await?;
+        let (mut snap, report) = apply::execute(
+            plan,
+            &self.graph,
+            &self.registry,
+            snapshot,
+            journal,
+            self.store.key(),
+            opts,
+        )
+        .await;
+        if plan.destroy && snap.resources.is_empty() {
+            snap.outputs.clear();
+        }
+        self.store.save(&mut snap).await?;
+        Ok(report)
+    }
+
+    /// Stack outputs as stored.
+    pub async fn outputs(&self) -> Result<std::collections::BTreeMap<String, Value>> {
+        Ok(self.store.load().await?.0.outputs)
+    }
+}

@@ -1,0 +1,152 @@
+//! Refresh and import: reading live objects into state.
+//!
+//! Rules kept here: a read that fails leaves that resource's state as it was and is
+//! reported; an object found gone is removed from state and reported; secrets read back
+//! stay secret (marked where the stored inputs had them, and at the kind's secret output
+//! paths); reads run in parallel, bounded.
+
+use futures::StreamExt as _;
+
+use crate::address::Address;
+use crate::ops::Session;
+use crate::provider::{OpContext, Registry};
+use crate::state::{ResourceState, Snapshot};
+use crate::value::{self, PropertyChange};
+use crate::{Error, Result};
+
+/// What a refresh found.
+#[derive(Debug, Default)]
+pub struct RefreshReport {
+    /// Resources whose live inputs differ from state, with the differences.
+    pub drifted: Vec<(Address, Vec<PropertyChange>)>,
+    /// Resources no longer found.
+    pub gone: Vec<Address>,
+    /// Resources that could not be read.
+    pub errors: Vec<(Address, String)>,
+    pub read: usize,
+}
+
+/// Reads every resource in `snap` and records what is live.
+pub async fn refresh_snapshot(registry: &Registry, snap: &mut Snapshot, parallelism: usize) -> RefreshReport {
+    let items: Vec<ResourceState> = snap.resources.values().cloned().collect();
+    let results: Vec<_> = futures::stream::iter(items.into_iter().map(|r| async move {
+        let out = match registry.get(&r.kind) {
+            Err(e) => Err(e.to_string()),
+            Ok(p) => {
+                let ctx = OpContext::detached(r.address.clone());
+                p.read(
+                    &ctx,
+                    &r.id,
+                    &value::strip_secrets(&r.inputs),
+                    &value::strip_secrets(&r.outputs),
+                )
+                .await
+                .map(|live| live.map(|l| (l, p.schema().secret_outputs.clone())))
+                .map_err(|e| e.to_string())
+            }
+        };
+        (r, out)
+    }))
+    .buffer_unordered(parallelism.max(1))
+    .collect()
+    .await;
+
+    let mut report = RefreshReport::default();
+    for (r, out) in results {
+        report.read += 1;
+        match out {
+            Err(e) => report.errors.push((r.address.clone(), e)),
+            Ok(None) => {
+                snap.remove(&r.address);
+                report.gone.push(r.address.clone());
+            }
+            Ok(Some((live, secret_paths))) => {
+                let inputs = value::copy_secret_marks(&r.inputs, live.inputs);
+                let mut outputs = live.outputs;
+                value::mark_secret_paths(&mut outputs, &secret_paths);
+                let changes = value::diff(&r.inputs, &inputs);
+                if !changes.is_empty() {
+                    report.drifted.push((r.address.clone(), changes));
+                }
+                if let Some(entry) = snap.get_mut(&r.address) {
+                    entry.inputs = inputs;
+                    entry.outputs = outputs;
+                    entry.id = live.id;
+                }
+            }
+        }
+    }
+    report.drifted.sort_by(|a, b| a.0.cmp(&b.0));
+    report.gone.sort();
+    report
+}
+
+impl Session {
+    /// Reads every live object into state and saves it.
+    pub async fn refresh(&self, parallelism: usize) -> Result<RefreshReport> {
+        let mut locked = self.lock_for("refresh").await?;
+        let report = refresh_snapshot(&self.registry, &mut locked.snapshot, parallelism).await;
+        let saved = self.store.save(&mut locked.snapshot).await;
+        locked.lock.release().await?;
+        saved?;
+        Ok(report)
+    }
+
+    /// Adopts an existing object of `kind` with `id` at `address`.
+    pub async fn import(&self, kind: &str, address: &Address, id: &str) -> Result<ResourceState> {
+        let provider = self.registry.get(kind).map_err(|source| Error::Provider {
+            address: address.clone(),
+            source,
+        })?;
+        if let Some(d) = self.graph.get(address)
+            && d.kind != kind
+        {
+            return Err(Error::Usage(format!(
+                "the program declares `{address}` as {}, not {kind}",
+                d.kind
+            )));
+        }
+        let mut locked = self.lock_for("import").await?;
+        let result = async {
+            if locked.snapshot.get(address).is_some() {
+                return Err(Error::Usage(format!(
+                    "`{address}` is already in state; `state rm` it first to import another object there"
+                )));
+            }
+            let ctx = OpContext::detached(address.clone());
+            let live = provider
+                .read(&ctx, id, &serde_json::Value::Null, &serde_json::Value::Null)
+                .await
+                .map_err(|source| Error::Provider {
+                    address: address.clone(),
+                    source,
+                })?
+                .ok_or_else(|| Error::Usage(format!("no {kind} with id `{id}` exists")))?;
+            let mut outputs = live.outputs;
+            value::mark_secret_paths(&mut outputs, &provider.schema().secret_outputs);
+            let desired = self.graph.get(address);
+            let r = ResourceState {
+                address: address.clone(),
+                kind: kind.to_string(),
+                id: live.id,
+                inputs: match desired {
+                    // Keep secrets declared secret by the program secret once imported.
+                    Some(d) => value::copy_secret_marks(&d.inputs, live.inputs),
+                    None => live.inputs,
+                },
+                outputs,
+                dependencies: desired.map(|d| d.dependencies.clone()).unwrap_or_default(),
+                provider: crate::apply::provider_of(kind),
+                options: desired
+                    .map(|d| crate::apply::stored_options(&d.options))
+                    .unwrap_or_default(),
+            };
+            locked.snapshot.upsert(r.clone());
+            self.store.save(&mut locked.snapshot).await?;
+            Ok(r)
+        }
+        .await;
+        locked.lock.release().await?;
+        result
+    }
+}

@@ -1,0 +1,91 @@
+//! `state list|show|rm|mv|unlock|history`: inspecting and editing state by hand.
+//!
+//! Rules kept here: `rm` only forgets (the object is left alone) and `mv` only renames;
+//! both take the lock and save through the journaled store like any other change; `show`
+//! never prints a secret.
+
+use serde_json::Value;
+
+use crate::address::Address;
+use crate::ops::Session;
+use crate::state::{HistoryEntry, LockInfo, ResourceState};
+use crate::{Error, Result};
+
+impl Session {
+    pub async fn state_list(&self) -> Result<Vec<ResourceState>> {
+        Ok(self.store.load().await?.0.resources.into_values().collect())
+    }
+
+    /// The stored resource, secrets redacted.
+    pub async fn state_show(&self, address: &Address) -> Result<Value> {
+        let (snap, _) = self.store.load().await?;
+        let r = snap
+            .get(address)
+            .ok_or_else(|| Error::Usage(format!("`{address}` is not in state; `state list` shows what is")))?;
+        Ok(crate::value::redact(
+            &serde_json::to_value(r).expect("state serializes"),
+        ))
+    }
+
+    /// Forgets the resources at (or under) `addresses` without deleting them.
+    pub async fn state_rm(&self, addresses: &[String]) -> Result<Vec<Address>> {
+        let mut locked = self.lock_for("state rm").await?;
+        let removed: Vec<Address> = locked
+            .snapshot
+            .resources
+            .keys()
+            .filter(|a| addresses.iter().any(|p| a.is_within(p)))
+            .cloned()
+            .collect();
+        let result = if removed.is_empty() {
+            Err(Error::Usage(format!(
+                "nothing in state matches {}",
+                addresses.join(", ")
+            )))
+        } else {
+            for a in &removed {
+                locked.snapshot.remove(a);
+            }
+            self.store.save(&mut locked.snapshot).await.map_err(Error::from)
+        };
+        locked.lock.release().await?;
+        result.map(|_| removed)
+    }
+
+    /// Renames a resource's address in state.
+    pub async fn state_mv(&self, from: &Address, to: &Address) -> Result<()> {
+        let mut locked = self.lock_for("state mv").await?;
+        let result = async {
+            if locked.snapshot.get(to).is_some() {
+                return Err(Error::Usage(format!("`{to}` is already in state")));
+            }
+            let mut r = locked
+                .snapshot
+                .remove(from)
+                .ok_or_else(|| Error::Usage(format!("`{from}` is not in state")))?;
+            r.address = to.clone();
+            for other in locked.snapshot.resources.values_mut() {
+                for d in &mut other.dependencies {
+                    if d == from {
+                        *d = to.clone();
+                    }
+                }
+            }
+            locked.snapshot.upsert(r);
+            self.store.save(&mut locked.snapshot).await?;
+            Ok(())
+        }
+        .await;
+        locked.lock.release().await?;
+        result
+    }
+
+    /// Breaks the stack lock; returns who held it.
+    pub async fn state_unlock(&self) -> Result<Option<LockInfo>> {
+        Ok(self.store.backend().force_unlock().await?)
+    }
+
+    pub async fn state_history(&self) -> Result<Vec<HistoryEntry>> {
+        Ok(self.store.backend().history().await?)
+    }
+}

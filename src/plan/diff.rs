@@ -1,0 +1,364 @@
+//! Computes a [`Plan`] from the desired graph and the state.
+//!
+//! Rules kept here:
+//! - a resource not in state is created; one whose type changed is replaced; otherwise the
+//!   kind's `diff` decides between same, update and replace, after `ignore_changes` has
+//!   put the ignored properties back to their stored values;
+//! - an output reference resolves from state when its source is unchanged, or updated and
+//!   the output is not volatile; otherwise it is `(known after apply)`;
+//! - an unknown value in a replace-forcing property forces the replacement (the engine
+//!   cannot prove it will not change);
+//! - resources in state but not in the program are deleted, dependents first; a
+//!   protected resource is never planned for delete or replace: the plan fails instead;
+//! - `--target` narrows the plan to the targets and what they depend on; `--exclude`
+//!   removes the excluded resources and everything that depends on them.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::address::Address;
+use crate::graph::DesiredGraph;
+use crate::plan::{Change, Op, Plan};
+use crate::provider::Registry;
+use crate::state::Snapshot;
+use crate::value::{self, Path, ResolveError, Resolved};
+
+/// How to plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Plan the destruction of everything in state.
+    pub destroy: bool,
+    /// Only these addresses (or components) and what they depend on.
+    pub targets: Vec<String>,
+    /// Leave these addresses (or components) and their dependents alone.
+    pub excludes: Vec<String>,
+}
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("`{address}` is protected and this plan would {action} it; remove `protect` from its options first")]
+    Protected { address: Address, action: &'static str },
+    #[error("`{address}`: {source}")]
+    Resolve { address: Address, source: ResolveError },
+    #[error("`{address}`: {source}")]
+    Provider {
+        address: Address,
+        source: crate::provider::ProviderError,
+    },
+    #[error("--target `{0}` matches no resource in the program or the state")]
+    NoSuchTarget(String),
+}
+
+fn matches(address: &Address, patterns: &[String]) -> bool {
+    patterns.iter().any(|p| address.is_within(p))
+}
+
+/// Plans `graph` against `state`.
+pub fn plan(
+    program: &str,
+    stack: &str,
+    graph: &DesiredGraph,
+    state: &Snapshot,
+    registry: &Registry,
+    opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    let empty = DesiredGraph::default();
+    let desired = if opts.destroy { &empty } else { graph };
+
+    for t in &opts.targets {
+        let known =
+            desired.resources.iter().any(|r| r.address.is_within(t)) || state.resources.keys().any(|a| a.is_within(t));
+        if !known {
+            return Err(PlanError::NoSuchTarget(t.clone()));
+        }
+    }
+
+    // Which desired resources are in scope.
+    let in_scope: Option<HashSet<Address>> = (!opts.targets.is_empty()).then(|| {
+        let roots: Vec<Address> = desired
+            .resources
+            .iter()
+            .filter(|r| matches(&r.address, &opts.targets))
+            .map(|r| r.address.clone())
+            .collect();
+        desired.with_dependencies(&roots)
+    });
+    let mut excluded: HashSet<Address> = HashSet::new();
+    if !opts.excludes.is_empty() {
+        for r in &desired.resources {
+            if matches(&r.address, &opts.excludes) || r.dependencies.iter().any(|d| excluded.contains(d)) {
+                excluded.insert(r.address.clone());
+            }
+        }
+    }
+    let considered = |a: &Address| in_scope.as_ref().is_none_or(|s| s.contains(a)) && !excluded.contains(a);
+
+    let mut ops: HashMap<Address, Op> = HashMap::with_capacity(desired.len());
+    let mut changes: Vec<Change> = Vec::with_capacity(desired.len() + state.resources.len());
+
+    for r in &desired.resources {
+        let old = state.get(&r.address);
+        if !considered(&r.address) {
+            // Out of scope: left as it is; its outputs resolve from state if it exists.
+            ops.insert(r.address.clone(), if old.is_some() { Op::Same } else { Op::Create });
+            continue;
+        }
+        let provider = registry.get(&r.kind).map_err(|source| PlanError::Provider {
+            address: r.address.clone(),
+            source,
+        })?;
+        let schema = provider.schema();
+        let lookup = |a: &Address, path: &str| -> Result<Resolved, ResolveError> {
+            lookup_planned(a, path, &ops, state, registry)
+        };
+        let mut after =
+            value::resolve(&r.inputs, &lookup, &desired.transforms).map_err(|source| PlanError::Resolve {
+                address: r.address.clone(),
+                source,
+            })?;
+        let change = match old {
+            None => Change {
+                address: r.address.clone(),
+                kind: r.kind.clone(),
+                op: Op::Create,
+                id: None,
+                before: None,
+                after: Some(after),
+                properties: Vec::new(),
+                replace_paths: Vec::new(),
+                replace_reason: None,
+                delete_before_replace: false,
+                deposed: false,
+                dependencies: r.dependencies.clone(),
+                previous_dependencies: Vec::new(),
+            },
+            Some(old) => {
+                value::keep_paths(&mut after, &old.inputs, &r.options.ignore_changes);
+                let d = provider.diff(&old.inputs, &after);
+                let mut replace_paths = d.replace_paths.clone();
+                // An unknown value under a replace-forcing path may change it.
+                for c in &d.changes {
+                    if c.after.as_ref().is_some_and(value::contains_unknown)
+                        && schema.replace_on.iter().any(|p| p.is_prefix_of(&c.path))
+                        && !replace_paths.contains(&c.path)
+                    {
+                        replace_paths.push(c.path.clone());
+                    }
+                }
+                let type_changed = old.kind != r.kind;
+                let op = if type_changed || !replace_paths.is_empty() {
+                    Op::Replace
+                } else if d.is_empty() {
+                    Op::Same
+                } else {
+                    Op::Update
+                };
+                if op == Op::Replace && r.options.protect {
+                    return Err(PlanError::Protected {
+                        address: r.address.clone(),
+                        action: "replace",
+                    });
+                }
+                Change {
+                    address: r.address.clone(),
+                    kind: r.kind.clone(),
+                    op,
+                    id: Some(old.id.clone()),
+                    before: Some(old.inputs.clone()),
+                    after: Some(after),
+                    properties: d.changes,
+                    replace_paths,
+                    replace_reason: type_changed.then(|| format!("its type changed from {} to {}", old.kind, r.kind)),
+                    delete_before_replace: r.options.delete_before_replace.unwrap_or(d.delete_before_replace),
+                    deposed: false,
+                    dependencies: r.dependencies.clone(),
+                    previous_dependencies: old.dependencies.clone(),
+                }
+            }
+        };
+        ops.insert(r.address.clone(), change.op);
+        changes.push(change);
+    }
+
+    propagate_delete_before_replace(&mut changes);
+
+    // Deletes: state resources the program no longer declares, dependents first.
+    let delete_scope =
+        |a: &Address| (opts.targets.is_empty() || matches(a, &opts.targets)) && !matches(a, &opts.excludes);
+    let gone: Vec<&crate::state::ResourceState> = state
+        .resources
+        .values()
+        .filter(|r| !desired.contains(&r.address) && delete_scope(&r.address))
+        .collect();
+    for r in reverse_dependency_order(&gone) {
+        if r.options.protect {
+            return Err(PlanError::Protected {
+                address: r.address.clone(),
+                action: "delete",
+            });
+        }
+        changes.push(Change {
+            address: r.address.clone(),
+            kind: r.kind.clone(),
+            op: Op::Delete,
+            id: Some(r.id.clone()),
+            before: Some(r.inputs.clone()),
+            after: None,
+            properties: Vec::new(),
+            replace_paths: Vec::new(),
+            replace_reason: None,
+            delete_before_replace: false,
+            deposed: false,
+            dependencies: r.dependencies.clone(),
+            previous_dependencies: Vec::new(),
+        });
+    }
+    for d in state.deposed.iter().filter(|d| delete_scope(&d.address)) {
+        changes.push(Change {
+            address: d.address.clone(),
+            kind: d.kind.clone(),
+            op: Op::Delete,
+            id: Some(d.id.clone()),
+            before: Some(d.inputs.clone()),
+            after: None,
+            properties: Vec::new(),
+            replace_paths: Vec::new(),
+            replace_reason: None,
+            delete_before_replace: false,
+            deposed: true,
+            dependencies: Vec::new(),
+            previous_dependencies: Vec::new(),
+        });
+    }
+
+    let lookup =
+        |a: &Address, path: &str| -> Result<Resolved, ResolveError> { lookup_planned(a, path, &ops, state, registry) };
+    let mut outputs = std::collections::BTreeMap::new();
+    for (name, v) in &desired.outputs {
+        let resolved = value::resolve(v, &lookup, &desired.transforms).unwrap_or_else(|_| value::unknown());
+        outputs.insert(name.clone(), resolved);
+    }
+
+    let mut warnings = Vec::new();
+    for p in &state.pending {
+        warnings.push(format!(
+            "an interrupted run left a {} of `{}` unfinished (started {}); `apply` checks whether the object exists before acting",
+            p.step, p.address, p.started
+        ));
+    }
+
+    Ok(Plan {
+        program: program.to_string(),
+        stack: stack.to_string(),
+        changes,
+        outputs,
+        pending: state.pending.clone(),
+        warnings,
+        base_state: state.fingerprint(),
+        program_fingerprint: graph.fingerprint(),
+        destroy: opts.destroy,
+    })
+}
+
+fn lookup_planned(
+    a: &Address,
+    path: &str,
+    ops: &HashMap<Address, Op>,
+    state: &Snapshot,
+    registry: &Registry,
+) -> Result<Resolved, ResolveError> {
+    let op = ops.get(a).copied().unwrap_or(Op::Create);
+    let Some(r) = state.get(a) else {
+        return Ok(Resolved::Unknown);
+    };
+    match op {
+        Op::Create | Op::Replace | Op::Delete => return Ok(Resolved::Unknown),
+        Op::Update => {
+            let p = Path::parse(path);
+            let volatile = registry
+                .get(&r.kind)
+                .map(|k| {
+                    k.schema()
+                        .volatile_outputs
+                        .iter()
+                        .any(|v| v.is_prefix_of(&p) || p.is_prefix_of(v))
+                })
+                .unwrap_or(true);
+            if volatile {
+                return Ok(Resolved::Unknown);
+            }
+        }
+        Op::Same => {}
+    }
+    resolve_from_state(r, a, path)
+}
+
+/// The value of `path` in a stored resource (`$id` is its id).
+pub fn resolve_from_state(r: &crate::state::ResourceState, a: &Address, path: &str) -> Result<Resolved, ResolveError> {
+    if path == "$id" {
+        return Ok(Resolved::Known(Value::String(r.id.clone())));
+    }
+    value::get_path(&r.outputs, &Path::parse(path))
+        .cloned()
+        .map(Resolved::Known)
+        .ok_or_else(|| ResolveError::MissingOutput {
+            address: a.clone(),
+            path: path.to_string(),
+        })
+}
+
+/// A replaced resource deleted first forces its replaced dependents to go first too,
+/// or the old dependent would still hold the object being deleted.
+fn propagate_delete_before_replace(changes: &mut [Change]) {
+    let mut dbr: HashSet<Address> = HashSet::new();
+    for c in changes.iter_mut() {
+        if c.op != Op::Replace {
+            continue;
+        }
+        if c.dependencies.iter().any(|d| dbr.contains(d)) {
+            c.delete_before_replace = true;
+        }
+        if c.delete_before_replace {
+            dbr.insert(c.address.clone());
+        }
+    }
+}
+
+/// Orders stored resources so that each comes before everything it depends on.
+fn reverse_dependency_order<'a>(rs: &[&'a crate::state::ResourceState]) -> Vec<&'a crate::state::ResourceState> {
+    let index: HashMap<&Address, usize> = rs.iter().enumerate().map(|(i, r)| (&r.address, i)).collect();
+    // dependents[i] = resources (in the set) that depend on i
+    let mut remaining_dependents = vec![0usize; rs.len()];
+    for r in rs {
+        for d in &r.dependencies {
+            if let Some(&j) = index.get(d) {
+                remaining_dependents[j] += 1;
+            }
+        }
+    }
+    let mut ready: std::collections::BTreeSet<(Address, usize)> = (0..rs.len())
+        .filter(|&i| remaining_dependents[i] == 0)
+        .map(|i| (rs[i].address.clone(), i))
+        .collect();
+    let mut out = Vec::with_capacity(rs.len());
+    let mut placed = vec![false; rs.len()];
+    while let Some(first) = ready.pop_first() {
+        let i = first.1;
+        placed[i] = true;
+        out.push(rs[i]);
+        for d in &rs[i].dependencies {
+            if let Some(&j) = index.get(d) {
+                remaining_dependents[j] -= 1;
+                if remaining_dependents[j] == 0 {
+                    ready.insert((rs[j].address.clone(), j));
+                }
+            }
+        }
+    }
+    // A cycle in stored dependencies cannot come from a valid program; keep the rest in
+    // address order rather than dropping them.
+    out.extend((0..rs.len()).filter(|&i| !placed[i]).map(|i| rs[i]));
+    out
+}

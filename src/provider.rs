@@ -1,0 +1,265 @@
+//! The provider contract: what every resource kind implements, and the registry of kinds.
+//!
+//! A kind has a type name (`local:File`, `aws:ec2:Vpc`), a [`Schema`] and five operations:
+//! `create`, `read`, `update`, `delete` and `diff` (derived from the schema unless the
+//! kind overrides it), plus `find`, which looks for an object an interrupted create may
+//! have made (by the `spar:address` ownership tag in the cloud) so it is adopted, not
+//! leaked or duplicated.
+//!
+//! Rules kept here:
+//! - providers receive plain values: no secret, unknown or output markers;
+//! - outputs a provider returns are marked secret by the engine at the schema's
+//!   `secret_outputs` paths; a provider need not mark them itself;
+//! - a provider owns its retries (throttling, eventual consistency) and waiters, and
+//!   reports progress and retries through [`OpContext::progress`];
+//! - `delete` returns only once the object is really gone; deleting an object that is
+//!   already gone succeeds.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::address::Address;
+use crate::value::{self, Path, PropertyChange};
+
+/// What a kind declares about its inputs and outputs.
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    /// Input paths (patterns) whose change forces the object to be replaced.
+    pub replace_on: Vec<Path>,
+    /// Output paths (patterns) that hold secrets.
+    pub secret_outputs: Vec<Path>,
+    /// Output paths that may change on an in-place update; all others keep their value.
+    pub volatile_outputs: Vec<Path>,
+    /// Replace by deleting the old object first (names that must be unique, say).
+    pub delete_before_replace: bool,
+}
+
+impl Schema {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn replace_on(mut self, paths: &[&str]) -> Self {
+        self.replace_on.extend(paths.iter().map(|p| Path::parse(p)));
+        self
+    }
+    pub fn secret_outputs(mut self, paths: &[&str]) -> Self {
+        self.secret_outputs.extend(paths.iter().map(|p| Path::parse(p)));
+        self
+    }
+    pub fn volatile_outputs(mut self, paths: &[&str]) -> Self {
+        self.volatile_outputs.extend(paths.iter().map(|p| Path::parse(p)));
+        self
+    }
+    pub fn delete_before_replace(mut self, yes: bool) -> Self {
+        self.delete_before_replace = yes;
+        self
+    }
+}
+
+/// The result of comparing stored inputs with desired inputs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DiffResult {
+    pub changes: Vec<PropertyChange>,
+    /// The changed paths that force a replacement.
+    pub replace_paths: Vec<Path>,
+    pub delete_before_replace: bool,
+}
+
+impl DiffResult {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+/// Diffs inputs by the schema: every changed leaf, and those under a `replace_on` path.
+pub fn schema_diff(schema: &Schema, old: &Value, new: &Value) -> DiffResult {
+    let changes = value::diff(old, new);
+    let replace_paths = changes
+        .iter()
+        .filter(|c| schema.replace_on.iter().any(|p| p.is_prefix_of(&c.path)))
+        .map(|c| c.path.clone())
+        .collect();
+    DiffResult {
+        changes,
+        replace_paths,
+        delete_before_replace: schema.delete_before_replace,
+    }
+}
+
+/// What `create` (or `find`) returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Created {
+    pub id: String,
+    pub outputs: Value,
+}
+
+/// What `read` returns for a live object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadResult {
+    /// The object's id (it may differ from the one asked for when importing by name).
+    pub id: String,
+    /// The live inputs, shaped like the program's inputs, so drift is a plain diff.
+    pub inputs: Value,
+    pub outputs: Value,
+}
+
+/// A provider failure, with the message to show the user.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum ProviderError {
+    #[error("{0}")]
+    Failed(String),
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout { what: String, after: Duration },
+    #[error("cancelled")]
+    Cancelled,
+    #[error("no resource kind named `{0}` is known to this program")]
+    UnknownKind(String),
+}
+
+impl ProviderError {
+    pub fn msg(m: impl std::fmt::Display) -> Self {
+        ProviderError::Failed(m.to_string())
+    }
+}
+
+/// Per-operation timeouts a user may set on a resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Timeouts {
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub create: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub update: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_secs")]
+    pub delete: Option<Duration>,
+}
+
+mod opt_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.map(Duration::from_secs_f64))
+    }
+}
+
+/// A line of progress from inside an operation (waiting, retrying, ...).
+pub type ProgressFn = Arc<dyn Fn(&Address, &str) + Send + Sync>;
+
+/// What an operation knows about the run it is part of.
+#[derive(Clone)]
+pub struct OpContext {
+    pub address: Address,
+    /// The user's timeout for this operation, if any; providers use their own default
+    /// when `None`.
+    pub timeout: Option<Duration>,
+    /// Cancelled when the run is interrupted; long waits should stop early.
+    pub cancel: CancellationToken,
+    progress: ProgressFn,
+}
+
+impl OpContext {
+    pub fn new(address: Address, timeout: Option<Duration>, cancel: CancellationToken, progress: ProgressFn) -> Self {
+        OpContext {
+            address,
+            timeout,
+            cancel,
+            progress,
+        }
+    }
+
+    /// A context for one-off operations outside a run (tests, import, refresh).
+    pub fn detached(address: Address) -> Self {
+        OpContext::new(address, None, CancellationToken::new(), Arc::new(|_, _| {}))
+    }
+
+    /// Reports progress ("waiting for ACTIVE", "retrying: Throttling") to the apply view.
+    pub fn progress(&self, message: &str) {
+        (self.progress)(&self.address, message)
+    }
+}
+
+/// The operations of one resource kind.
+#[async_trait]
+pub trait ResourceProvider: Send + Sync + 'static {
+    /// The type name, such as `local:File`.
+    fn kind(&self) -> &str;
+
+    fn schema(&self) -> &Schema;
+
+    /// Compares stored and desired inputs. The default follows the schema.
+    fn diff(&self, old: &Value, new: &Value) -> DiffResult {
+        schema_diff(self.schema(), old, new)
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError>;
+
+    /// Reads the live object; `Ok(None)` when it no longer exists. `inputs` and `outputs`
+    /// are what state holds (`Value::Null` when importing).
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        inputs: &Value,
+        outputs: &Value,
+    ) -> Result<Option<ReadResult>, ProviderError>;
+
+    /// Changes the object in place; returns its new outputs.
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old_inputs: &Value,
+        new_inputs: &Value,
+        old_outputs: &Value,
+    ) -> Result<Value, ProviderError>;
+
+    async fn delete(&self, ctx: &OpContext, id: &str, inputs: &Value, outputs: &Value) -> Result<(), ProviderError>;
+
+    /// Finds an object that an interrupted create of `ctx.address` may have made.
+    async fn find(&self, _ctx: &OpContext, _inputs: &Value) -> Result<Option<Created>, ProviderError> {
+        Ok(None)
+    }
+}
+
+/// Every resource kind a program can use, by type name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: BTreeMap<String, Arc<dyn ResourceProvider>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The kinds spar ships.
+    pub fn builtin() -> Self {
+        let mut r = Registry::new();
+        crate::builtin::register(&mut r);
+        r
+    }
+
+    pub fn register(&mut self, provider: Arc<dyn ResourceProvider>) {
+        self.kinds.insert(provider.kind().to_string(), provider);
+    }
+
+    pub fn get(&self, kind: &str) -> Result<&Arc<dyn ResourceProvider>, ProviderError> {
+        self.kinds
+            .get(kind)
+            .ok_or_else(|| ProviderError::UnknownKind(kind.to_string()))
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.kinds.keys().map(String::as_str)
+    }
+}

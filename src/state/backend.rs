@@ -1,0 +1,92 @@
+//! The storage contract for a stack's state: snapshot, journal, lock and history.
+//!
+//! Rules every backend keeps: `write_snapshot` is atomic (a reader sees the old bytes or
+//! the new, never a mix) and keeps the replaced snapshot in the history;
+//! `append_journal` returns only once the bytes are durable; `lock` fails with
+//! [`StateError::Locked`] naming the holder when another holds the lock.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::state::StateError;
+
+/// Who holds a stack's lock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub id: String,
+    /// `user@host`.
+    pub holder: String,
+    pub pid: u32,
+    /// The command that took it (`apply`, `destroy`, ...).
+    pub operation: String,
+    pub created: String,
+}
+
+impl LockInfo {
+    /// A lock for this process.
+    pub fn for_this_process(operation: &str) -> Self {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        LockInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            holder: format!("{user}@{host}"),
+            pid: std::process::id(),
+            operation: operation.to_string(),
+            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        }
+    }
+
+    /// True when the holder is a process on this host that no longer runs.
+    pub fn is_stale_here(&self) -> bool {
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        self.holder.ends_with(&format!("@{host}")) && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+}
+
+/// A snapshot kept in the history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub name: String,
+    pub serial: u64,
+    pub bytes: u64,
+}
+
+/// Where one stack's state lives.
+#[async_trait]
+pub trait StateBackend: Send + Sync + 'static {
+    /// A human-readable location, used in messages (`state/dagger-ci/dev`).
+    fn describe(&self) -> String;
+
+    async fn read_snapshot(&self) -> Result<Option<Vec<u8>>, StateError>;
+
+    /// Atomically replaces the snapshot; `serial` names the history entry of the old one.
+    async fn write_snapshot(&self, bytes: &[u8], serial: u64) -> Result<(), StateError>;
+
+    async fn read_journal(&self) -> Result<Option<Vec<u8>>, StateError>;
+
+    /// Starts a new journal whose only content is `header` (durably).
+    async fn reset_journal(&self, header: &[u8]) -> Result<(), StateError>;
+
+    /// Appends to the journal; durable when it returns.
+    async fn append_journal(&self, bytes: &[u8]) -> Result<(), StateError>;
+
+    /// Removes the journal once it has been folded into a snapshot.
+    async fn clear_journal(&self) -> Result<(), StateError>;
+
+    async fn lock(&self, info: &LockInfo) -> Result<(), StateError>;
+
+    /// Releases the lock if `id` still holds it.
+    async fn unlock(&self, id: &str) -> Result<(), StateError>;
+
+    /// Breaks the lock whoever holds it; returns the holder it broke.
+    async fn force_unlock(&self) -> Result<Option<LockInfo>, StateError>;
+
+    async fn history(&self) -> Result<Vec<HistoryEntry>, StateError>;
+
+    async fn read_history(&self, name: &str) -> Result<Vec<u8>, StateError>;
+
+    /// Bytes written so far by this backend (for measuring state write amplification).
+    fn bytes_written(&self) -> u64;
+}

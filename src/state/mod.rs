@@ -1,0 +1,216 @@
+//! Stored state: the snapshot format, the write-ahead journal, the lock, the history and
+//! the backends that keep them.
+//!
+//! [`StateStore`] is the one door to a stack's state. Rules kept here:
+//! - loading never writes: a journal left by an interrupted run is replayed in memory,
+//!   and folded into the snapshot (then removed) by the next run that saves;
+//! - secrets are sealed before any byte reaches a backend and opened after loading;
+//! - a state that cannot be read is refused, never overwritten.
+
+pub mod backend;
+pub mod journal;
+pub mod local;
+pub mod snapshot;
+
+use std::sync::Arc;
+
+pub use backend::{HistoryEntry, LockInfo, StateBackend};
+pub use journal::{JournalEntry, JournalWriter};
+pub use local::LocalBackend;
+pub use snapshot::{DeposedObject, PendingOperation, ResourceState, STATE_VERSION, Snapshot, StepKind, StoredOptions};
+
+use crate::secrets::{SecretError, SecretKey};
+
+/// Why state could not be read or written.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "state file {file} is truncated ({message}); nothing was changed. Restore it from the history (`spar state history`) or from a backup"
+    )]
+    Truncated { file: String, message: String },
+    #[error(
+        "state file {file} is not valid JSON ({message}); nothing was changed. Restore it from the history (`spar state history`) or from a backup"
+    )]
+    NotJson { file: String, message: String },
+    #[error("state file {file} is not a valid spar state: {message}; nothing was changed")]
+    Format { file: String, message: String },
+    #[error(
+        "state file {file} was written by a newer spar (state version {found}; this spar reads up to {supported}); upgrade spar, nothing was changed"
+    )]
+    FutureVersion { file: String, found: u32, supported: u32 },
+    #[error(
+        "state file {file} fails its checksum (recorded {expected}, content has {actual}): it was edited or corrupted; nothing was changed. Restore it from the history (`spar state history`)"
+    )]
+    Checksum {
+        file: String,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "journal {file} is corrupt at {message}; nothing was changed. Move it aside to continue (the operations it records are then forgotten)"
+    )]
+    Journal { file: String, message: String },
+    #[error("{}", locked_message(.location, .holder.as_deref()))]
+    Locked {
+        location: String,
+        holder: Option<Box<LockInfo>>,
+    },
+    #[error("{file}: {message}")]
+    Io { file: String, message: String },
+    #[error(transparent)]
+    Secret(#[from] Arc<SecretError>),
+}
+
+fn locked_message(location: &str, holder: Option<&LockInfo>) -> String {
+    match holder {
+        Some(h) => {
+            let stale = if h.is_stale_here() {
+                " That process is no longer running:"
+            } else {
+                " If that process is gone,"
+            };
+            format!(
+                "the state at {location} is locked by {} (pid {}, `{}` since {}).{stale} run `spar state unlock` to break the lock",
+                h.holder, h.pid, h.operation, h.created
+            )
+        }
+        None => format!(
+            "the state at {location} is locked by an unknown holder; if no spar is running, run `spar state unlock`"
+        ),
+    }
+}
+
+impl StateError {
+    pub(crate) fn io(file: &str, e: impl std::fmt::Display) -> Self {
+        StateError::Io {
+            file: file.to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    pub(crate) fn not_json(file: &str, e: &serde_json::Error) -> Self {
+        if e.is_eof() {
+            StateError::Truncated {
+                file: file.to_string(),
+                message: format!("it ends at line {} column {}", e.line(), e.column()),
+            }
+        } else {
+            StateError::NotJson {
+                file: file.to_string(),
+                message: e.to_string(),
+            }
+        }
+    }
+}
+
+impl From<SecretError> for StateError {
+    fn from(e: SecretError) -> Self {
+        StateError::Secret(Arc::new(e))
+    }
+}
+
+/// A held stack lock; release it with [`StateLock::release`].
+pub struct StateLock {
+    backend: Arc<dyn StateBackend>,
+    id: String,
+}
+
+impl StateLock {
+    pub async fn release(self) -> Result<(), StateError> {
+        self.backend.unlock(&self.id).await
+    }
+}
+
+/// A stack's state: its backend and its secret key.
+#[derive(Clone)]
+pub struct StateStore {
+    backend: Arc<dyn StateBackend>,
+    key: SecretKey,
+}
+
+impl StateStore {
+    pub fn new(backend: Arc<dyn StateBackend>, key: SecretKey) -> Self {
+        StateStore { backend, key }
+    }
+
+    pub fn backend(&self) -> &Arc<dyn StateBackend> {
+        &self.backend
+    }
+
+    pub fn key(&self) -> &SecretKey {
+        &self.key
+    }
+
+    /// Reads the snapshot (an empty one if none exists) and replays any journal over it.
+    /// Returns the snapshot and whether a journal was replayed.
+    pub async fn load(&self) -> Result<(Snapshot, bool), StateError> {
+        let location = self.backend.describe();
+        let mut snap = match self.backend.read_snapshot().await? {
+            Some(bytes) => Snapshot::decode(&bytes, &format!("{location}/snapshot.json"))?,
+            None => Snapshot::empty(),
+        };
+        let mut replayed = false;
+        if let Some(bytes) = self.backend.read_journal().await? {
+            let entries = journal::parse(&bytes, &format!("{location}/journal.jsonl"))?;
+            replayed = journal::replay(&mut snap, &entries);
+        }
+        self.open(&mut snap)?;
+        Ok((snap, replayed))
+    }
+
+    fn open(&self, snap: &mut Snapshot) -> Result<(), StateError> {
+        for r in snap.resources.values_mut() {
+            r.inputs = self.key.open(&r.inputs)?;
+            r.outputs = self.key.open(&r.outputs)?;
+        }
+        for d in &mut snap.deposed {
+            d.inputs = self.key.open(&d.inputs)?;
+            d.outputs = self.key.open(&d.outputs)?;
+        }
+        for p in &mut snap.pending {
+            p.inputs = self.key.open(&p.inputs)?;
+        }
+        for v in snap.outputs.values_mut() {
+            *v = self.key.open(v)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `snap` as the next serial (atomically, old one to history) and clears the
+    /// journal it supersedes.
+    pub async fn save(&self, snap: &mut Snapshot) -> Result<(), StateError> {
+        snap.serial += 1;
+        let mut sealed = snap.clone();
+        for r in sealed.resources.values_mut() {
+            r.inputs = self.key.seal(&r.inputs);
+            r.outputs = self.key.seal(&r.outputs);
+        }
+        for d in &mut sealed.deposed {
+            d.inputs = self.key.seal(&d.inputs);
+            d.outputs = self.key.seal(&d.outputs);
+        }
+        for p in &mut sealed.pending {
+            p.inputs = self.key.seal(&p.inputs);
+        }
+        for v in sealed.outputs.values_mut() {
+            *v = self.key.seal(v);
+        }
+        self.backend.write_snapshot(&sealed.encode(), snap.serial).await?;
+        self.backend.clear_journal().await
+    }
+
+    /// Takes the stack lock for `operation`.
+    pub async fn lock(&self, operation: &str) -> Result<StateLock, StateError> {
+        let info = LockInfo::for_this_process(operation);
+        self.backend.lock(&info).await?;
+        Ok(StateLock {
+            backend: self.backend.clone(),
+            id: info.id,
+        })
+    }
+
+    /// Starts a journal for changes made on top of `snap`.
+    pub async fn journal(&self, snap: &Snapshot) -> Result<JournalWriter, StateError> {
+        JournalWriter::start(self.backend.clone(), snap).await
+    }
+}
