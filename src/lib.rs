@@ -18,6 +18,7 @@
 //! - [`apply`]: the step graph and the parallel executor, and the apply view.
 //! - [`ops`]: the operations commands run (plan, apply, destroy, refresh, import, state).
 //! - [`cli`]: one file per command; thin wrappers over [`ops`].
+//! - [`testing`]: a fake provider made of closures, for lifecycle tests and benchmarks.
 
 pub mod address;
 pub mod apply;
@@ -31,6 +32,7 @@ pub mod plan;
 pub mod provider;
 pub mod secrets;
 pub mod state;
+pub mod testing;
 pub mod value;
 
 pub use address::Address;

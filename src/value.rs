@@ -246,6 +246,49 @@ pub fn copy_secret_marks(old: &Value, new: Value) -> Value {
     }
 }
 
+/// Marks as secret every value in `outputs` equal to a secret found in `inputs`, so a
+/// provider that echoes a secret input into its outputs cannot leak it.
+pub fn mark_echoed_secrets(inputs: &Value, outputs: &mut Value) {
+    let mut secrets: Vec<Value> = Vec::new();
+    collect_secret_values(inputs, &mut secrets);
+    if !secrets.is_empty() {
+        wrap_equal(outputs, &secrets);
+    }
+}
+
+fn collect_secret_values(v: &Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Object(m) => {
+            if marker(v) == Some("secret") {
+                let plain = strip_secrets(v);
+                if !matches!(plain, Value::Null | Value::Bool(_)) && plain != Value::String(String::new()) {
+                    out.push(plain);
+                }
+            } else {
+                m.values().for_each(|x| collect_secret_values(x, out));
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_secret_values(x, out)),
+        _ => {}
+    }
+}
+
+fn wrap_equal(v: &mut Value, secrets: &[Value]) {
+    if marker(v).is_some() {
+        return;
+    }
+    if secrets.contains(v) {
+        let taken = std::mem::take(v);
+        *v = secret(taken);
+        return;
+    }
+    match v {
+        Value::Object(m) => m.values_mut().for_each(|x| wrap_equal(x, secrets)),
+        Value::Array(a) => a.iter_mut().for_each(|x| wrap_equal(x, secrets)),
+        _ => {}
+    }
+}
+
 /// The value at `path` (exact segments), if any.
 pub fn get_path<'v>(v: &'v Value, path: &Path) -> Option<&'v Value> {
     let mut cur = v;

@@ -398,6 +398,7 @@ async fn run_step(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
                 .map(|c| {
                     let mut outputs = c.outputs;
                     value::mark_secret_paths(&mut outputs, &schema.secret_outputs);
+                    value::mark_echoed_secrets(&inputs, &mut outputs);
                     (Some(c.id), Some(outputs))
                 })
                 .map_err(|e| e.to_string());
@@ -471,6 +472,7 @@ async fn run_step(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
                 .await
                 .map(|mut outputs| {
                     value::mark_secret_paths(&mut outputs, &schema.secret_outputs);
+                    value::mark_echoed_secrets(&inputs, &mut outputs);
                     (None, Some(outputs))
                 })
                 .map_err(|e| e.to_string());

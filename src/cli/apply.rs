@@ -27,31 +27,13 @@ pub async fn run(
     match planfile_path {
         Some(path) => {
             let plan = planfile::load(path, session.store.key())?;
-            let locked = session.lock_for("apply").await?;
-            if let Err(e) = planfile::check_current(
-                path,
-                &plan,
-                &session.stack,
-                &locked.snapshot.fingerprint(),
-                &session.graph.fingerprint(),
-            ) {
-                locked.lock.release().await?;
-                return Err(e.into());
-            }
             print!("{}", render::text(&plan, render::Style { color: ctx.color }));
             // A saved plan was reviewed when it was made: apply it without asking again.
-            execute(ctx, &session, plan, locked, parallelism).await
+            execute(ctx, &session, &plan, Run::Saved(path), parallelism).await
         }
         None => {
-            plan_confirm_execute(
-                ctx,
-                &session,
-                &plan_options(args, false),
-                args.refresh,
-                yes,
-                parallelism,
-            )
-            .await
+            let opts = plan_options(args, false);
+            plan_confirm_execute(ctx, &session, &opts, args.refresh, yes, parallelism).await
         }
     }
 }
@@ -84,18 +66,13 @@ async fn plan_confirm_execute(
     for m in &locked.recovered {
         eprintln!("recovered: {m}");
     }
-    let planned = async {
-        if refresh {
-            let report =
-                crate::ops::refresh::refresh_snapshot(&session.registry, &mut locked.snapshot, parallelism).await;
-            for (a, e) in &report.errors {
-                eprintln!("warning: could not refresh {a}: {e}");
-            }
+    if refresh {
+        let report = crate::ops::refresh::refresh_snapshot(&session.registry, &mut locked.snapshot, parallelism).await;
+        for (a, e) in &report.errors {
+            eprintln!("warning: could not refresh {a}: {e}");
         }
-        session.plan_locked(&locked, opts)
     }
-    .await;
-    let plan = match planned {
+    let plan = match session.plan_locked(&locked, opts) {
         Ok(p) => p,
         Err(e) => {
             locked.lock.release().await?;
@@ -103,16 +80,13 @@ async fn plan_confirm_execute(
         }
     };
     print!("{}", render::text(&plan, render::Style { color: ctx.color }));
-    if !plan.has_changes() {
-        // Outputs and options may still need recording.
-        return execute(ctx, session, plan, locked, parallelism).await;
-    }
-    if !yes && !confirm(if opts.destroy { "Destroy" } else { "Apply" }) {
+    if plan.has_changes() && !yes && !confirm(if opts.destroy { "Destroy" } else { "Apply" }) {
         locked.lock.release().await?;
         eprintln!("Nothing was changed.");
         return Err(Exit(1).into());
     }
-    execute(ctx, session, plan, locked, parallelism).await
+    // Even without changes, an apply records outputs and options.
+    execute(ctx, session, &plan, Run::Locked(locked), parallelism).await
 }
 
 fn confirm(verb: &str) -> bool {
@@ -128,11 +102,17 @@ fn confirm(verb: &str) -> bool {
     line.trim() == "yes"
 }
 
+/// What to execute: a plan made under a lock we hold, or a saved plan file.
+enum Run<'a> {
+    Locked(Locked),
+    Saved(&'a Path),
+}
+
 async fn execute(
     ctx: &Context,
     session: &Session,
-    plan: Plan,
-    locked: Locked,
+    plan: &Plan,
+    run: Run<'_>,
     parallelism: usize,
 ) -> anyhow::Result<u8> {
     let cancel = CancellationToken::new();
@@ -160,10 +140,13 @@ async fn execute(
         cancel: cancel.clone(),
         events,
     };
-    let report = session.apply(&plan, locked, &opts).await;
+    let report = match run {
+        Run::Locked(locked) => session.apply(plan, locked, &opts).await,
+        Run::Saved(path) => session.apply_saved(plan, path, &opts).await,
+    };
     watcher.abort();
     let report = report?;
-    print_summary(ctx, &plan, &report);
+    print_summary(ctx, plan, &report);
     if report.interrupted {
         return Ok(130);
     }

@@ -62,6 +62,14 @@ impl<T> Output<T> {
         }
     }
 
+    /// The same output, its type forgotten (for code that handles JSON).
+    pub fn untyped(&self) -> Output<Value> {
+        Output {
+            node: self.node.clone(),
+            _t: PhantomData,
+        }
+    }
+
     /// The resources this output depends on.
     pub fn sources(&self) -> Vec<Address> {
         fn walk(n: &Node, out: &mut Vec<Address>) {

@@ -93,12 +93,9 @@ impl Stack {
             message: e.to_string(),
         })?;
         self.transforms.extend(transforms);
-        let provider = resource.provider();
         let kind = resource.kind();
-        if provider.kind() != kind {
-            self.registry.register(provider);
-        } else if self.registry.get(&kind).is_err() {
-            self.registry.register(provider);
+        if self.registry.get(&kind).is_err() {
+            self.registry.register(resource.provider());
         }
         self.resources
             .push(DesiredResource::new(address.clone(), kind, inputs, options));
@@ -131,6 +128,12 @@ impl Stack {
         self.transforms.extend(transforms);
         self.outputs.insert(name.to_string(), v);
         Ok(())
+    }
+
+    /// Makes a kind known even when no resource of it is declared (so resources of that
+    /// kind left in state can still be deleted).
+    pub fn register_kind(&mut self, provider: std::sync::Arc<dyn crate::provider::ResourceProvider>) {
+        self.registry.register(provider);
     }
 
     /// The registry of every kind this program can manage.

@@ -14,8 +14,8 @@ use serde_json::Value;
 use crate::Result;
 use crate::apply::{self, ApplyReport, ExecuteOptions};
 use crate::graph::DesiredGraph;
-use crate::plan::Plan;
 use crate::plan::diff::{self, PlanOptions};
+use crate::plan::{Plan, planfile};
 use crate::provider::Registry;
 use crate::state::{Snapshot, StateLock, StateStore};
 
@@ -119,6 +119,44 @@ impl Session {
         }
         self.store.save(&mut snap).await?;
         Ok(report)
+    }
+
+    /// Plans and applies in one go under one lock, as `apply --yes` does.
+    pub async fn apply_program(&self, plan_opts: &PlanOptions, exec: &ExecuteOptions) -> Result<(Plan, ApplyReport)> {
+        let locked = self
+            .lock_for(if plan_opts.destroy { "destroy" } else { "apply" })
+            .await?;
+        let plan = match self.plan_locked(&locked, plan_opts) {
+            Ok(p) => p,
+            Err(e) => {
+                locked.lock.release().await?;
+                return Err(e);
+            }
+        };
+        let report = self.apply(&plan, locked, exec).await?;
+        Ok((plan, report))
+    }
+
+    /// Applies a saved plan exactly, or refuses (changing nothing) when the stack, its state
+    /// or the program moved since it was made. `source` names the plan file in messages.
+    pub async fn apply_saved(
+        &self,
+        plan: &Plan,
+        source: &std::path::Path,
+        exec: &ExecuteOptions,
+    ) -> Result<ApplyReport> {
+        let locked = self.lock_for("apply").await?;
+        if let Err(e) = planfile::check_current(
+            source,
+            plan,
+            &self.stack,
+            &locked.snapshot.fingerprint(),
+            &self.graph.fingerprint(),
+        ) {
+            locked.lock.release().await?;
+            return Err(e.into());
+        }
+        self.apply(plan, locked, exec).await
     }
 
     /// Stack outputs as stored.

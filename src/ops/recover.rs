@@ -61,6 +61,7 @@ async fn resolve_one(registry: &Registry, snap: &mut Snapshot, p: &PendingOperat
             }
             let mut outputs = created.outputs;
             value::mark_secret_paths(&mut outputs, &provider.schema().secret_outputs);
+            value::mark_echoed_secrets(&p.inputs, &mut outputs);
             snap.upsert(ResourceState {
                 address: p.address.clone(),
                 kind: p.kind.clone(),
@@ -95,6 +96,7 @@ async fn resolve_one(registry: &Registry, snap: &mut Snapshot, p: &PendingOperat
                     entry.inputs = value::copy_secret_marks(&r.inputs, live.inputs);
                     let mut outputs = live.outputs;
                     value::mark_secret_paths(&mut outputs, &provider.schema().secret_outputs);
+                    value::mark_echoed_secrets(&entry.inputs, &mut outputs);
                     entry.outputs = outputs;
                     Ok(format!("{}: re-read after the interrupted update", p.address))
                 }

@@ -64,6 +64,7 @@ pub async fn refresh_snapshot(registry: &Registry, snap: &mut Snapshot, parallel
                 let inputs = value::copy_secret_marks(&r.inputs, live.inputs);
                 let mut outputs = live.outputs;
                 value::mark_secret_paths(&mut outputs, &secret_paths);
+                value::mark_echoed_secrets(&inputs, &mut outputs);
                 let changes = value::diff(&r.inputs, &inputs);
                 if !changes.is_empty() {
                     report.drifted.push((r.address.clone(), changes));

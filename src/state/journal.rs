@@ -92,6 +92,14 @@ pub fn replay(snap: &mut Snapshot, entries: &[JournalEntry]) -> bool {
     match entries.first() {
         Some(JournalEntry::Header { lineage, base_serial })
             if *lineage == snap.lineage && *base_serial == snap.serial => {}
+        // A stack's first run journals before any snapshot exists: the journal names the
+        // lineage the stack was born with.
+        Some(JournalEntry::Header {
+            lineage,
+            base_serial: 0,
+        }) if snap.serial == 0 && snap.resources.is_empty() => {
+            snap.lineage = lineage.clone();
+        }
         _ => return false,
     }
     let mut begun: BTreeMap<u64, &JournalEntry> = BTreeMap::new();

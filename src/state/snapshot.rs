@@ -295,7 +295,7 @@ mod tests {
         ));
         assert!(matches!(
             Snapshot::decode(&bytes[..bytes.len() / 2], "f"),
-            Err(StateError::NotJson { .. })
+            Err(StateError::Truncated { .. })
         ));
         let future = String::from_utf8(bytes)
             .unwrap()

@@ -1,0 +1,321 @@
+//! The real `kubectl` (1.32, /usr/bin/kubectl) against the simulator, through a generated
+//! kubeconfig and no extra flags: server-side apply, get, rollout status, conflicts, strict
+//! validation, CRDs, api-resources and delete. Skipped, with a printed reason, only when
+//! kubectl is not installed.
+
+mod common;
+
+use common::Sim;
+use serde_json::Value;
+use spar_kube_sim::SimConfig;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const KUBECTL: &str = "/usr/bin/kubectl";
+
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run kubectl with its own HOME (discovery cache) and kubeconfig.
+async fn kubectl(home: &Path, args: &[&str], stdin: Option<&str>) -> Out {
+    let home = home.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let stdin = stdin.map(String::from);
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(KUBECTL);
+        cmd.args(&args)
+            .env("HOME", &home)
+            .env("KUBECONFIG", home.join("kubeconfig"))
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if stdin.is_some() {
+            cmd.stdin(std::process::Stdio::piped());
+        }
+        let mut child = cmd.spawn().expect("kubectl runs");
+        if let Some(s) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().expect("kubectl finishes");
+        Out {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+const MANIFEST: &str = r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: demo
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cfg
+  namespace: demo
+data:
+  mode: fast
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+  namespace: demo
+  labels:
+    app: agent
+spec:
+  selector:
+    matchLabels:
+      app: agent
+  template:
+    metadata:
+      labels:
+        app: agent
+    spec:
+      containers:
+      - name: agent
+        image: busybox:1.36
+        args: ["sleep", "infinity"]
+"#;
+
+const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names:
+    plural: widgets
+    singular: widget
+    kind: Widget
+    shortNames: ["wd"]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size:
+                type: integer
+"#;
+
+fn skip() -> bool {
+    if !Path::new(KUBECTL).exists() {
+        println!("SKIPPED: {KUBECTL} is not installed; the kubectl end-to-end test did not run");
+        return true;
+    }
+    false
+}
+
+fn setup(sim: &Sim) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kubeconfig"), sim.handle.kubeconfig()).unwrap();
+    let home = dir.path().to_path_buf();
+    (dir, home)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_get_delete() {
+    if skip() {
+        return;
+    }
+    let sim = Sim::start_with(SimConfig {
+        ready_delay: Duration::from_millis(300),
+        ..SimConfig::default()
+    })
+    .await;
+    let (_dir, home) = setup(&sim);
+
+    let a = kubectl(&home, &["apply", "--server-side", "-f", "-"], Some(MANIFEST)).await;
+    assert!(a.ok, "apply failed: {}", a.stderr);
+    for line in [
+        "namespace/demo serverside-applied",
+        "configmap/cfg serverside-applied",
+        "daemonset.apps/agent serverside-applied",
+    ] {
+        assert!(a.stdout.contains(line), "missing {line:?} in {}", a.stdout);
+    }
+    // kubectl waits for the rollout the simulator reports after its ready delay
+    let r = kubectl(
+        &home,
+        &["rollout", "status", "daemonset/agent", "-n", "demo", "--timeout=20s"],
+        None,
+    )
+    .await;
+    assert!(r.ok, "rollout status failed: {} {}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("successfully rolled out"), "{}", r.stdout);
+
+    let g = kubectl(&home, &["get", "configmaps,daemonsets", "-n", "demo"], None).await;
+    assert!(g.ok, "{}", g.stderr);
+    assert!(
+        g.stdout.contains("configmap/cfg") && g.stdout.contains("daemonset.apps/agent"),
+        "{}",
+        g.stdout
+    );
+    let j = kubectl(
+        &home,
+        &[
+            "get",
+            "daemonset",
+            "agent",
+            "-n",
+            "demo",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ],
+        None,
+    )
+    .await;
+    assert!(j.ok, "{}", j.stderr);
+    let ds: Value = serde_json::from_str(&j.stdout).unwrap();
+    let mf = ds["metadata"]["managedFields"].as_array().unwrap();
+    assert!(
+        mf.iter()
+            .any(|e| e["manager"] == "kubectl" && e["operation"] == "Apply"),
+        "{mf:?}"
+    );
+    assert_eq!(ds["status"]["numberReady"], Value::from(1));
+
+    // another manager changing kubectl's field: conflict, then force
+    let change = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: demo\ndata:\n  mode: slow\n";
+    let c = kubectl(
+        &home,
+        &["apply", "--server-side", "--field-manager=ops", "-f", "-"],
+        Some(change),
+    )
+    .await;
+    assert!(!c.ok);
+    assert!(
+        c.stderr
+            .contains("Apply failed with 1 conflict: conflict with \"kubectl\": .data.mode"),
+        "{}",
+        c.stderr
+    );
+    let f = kubectl(
+        &home,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=ops",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        Some(change),
+    )
+    .await;
+    assert!(f.ok, "{}", f.stderr);
+    let v = kubectl(
+        &home,
+        &["get", "configmap", "cfg", "-n", "demo", "-o", "jsonpath={.data.mode}"],
+        None,
+    )
+    .await;
+    assert_eq!(v.stdout, "slow");
+
+    // strict validation reaches kubectl users without flags
+    let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\n  namespace: demo\ndatta:\n  a: b\n";
+    let b = kubectl(&home, &["apply", "--server-side", "-f", "-"], Some(bad)).await;
+    assert!(!b.ok);
+    assert!(
+        b.stderr.contains(".datta: field not declared in schema"),
+        "{}",
+        b.stderr
+    );
+    let b2 = kubectl(&home, &["create", "-f", "-"], Some(bad)).await;
+    assert!(!b2.ok);
+    assert!(
+        b2.stderr.contains("strict decoding error: unknown field \"datta\""),
+        "{}",
+        b2.stderr
+    );
+
+    // api-resources
+    let ar = kubectl(&home, &["api-resources"], None).await;
+    assert!(ar.ok, "{}", ar.stderr);
+    let ds_line = ar
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("daemonsets "))
+        .expect("daemonsets listed");
+    assert!(
+        ds_line.contains(" ds ")
+            && ds_line.contains("apps/v1")
+            && ds_line.contains("true")
+            && ds_line.contains("DaemonSet"),
+        "{ds_line}"
+    );
+    let ns_line = ar
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("namespaces "))
+        .expect("namespaces listed");
+    assert!(ns_line.contains("false"), "{ns_line}");
+
+    // CRD, established, then a custom resource, all through kubectl
+    let crd = kubectl(&home, &["apply", "--server-side", "-f", "-"], Some(CRD)).await;
+    assert!(crd.ok, "{}", crd.stderr);
+    let w = kubectl(
+        &home,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/widgets.example.com",
+            "--timeout=20s",
+        ],
+        None,
+    )
+    .await;
+    assert!(w.ok, "{} {}", w.stdout, w.stderr);
+    let cr = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n  namespace: demo\nspec:\n  size: 3\n";
+    let ca = kubectl(&home, &["apply", "--server-side", "-f", "-"], Some(cr)).await;
+    assert!(ca.ok, "{}", ca.stderr);
+    assert!(
+        ca.stdout.contains("widget.example.com/w1 serverside-applied"),
+        "{}",
+        ca.stdout
+    );
+    let cg = kubectl(&home, &["get", "wd", "-n", "demo"], None).await;
+    assert!(cg.ok && cg.stdout.contains("w1"), "{} {}", cg.stdout, cg.stderr);
+    let crbad =
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w2\n  namespace: demo\nspec:\n  size: big\n";
+    let cb = kubectl(&home, &["create", "-f", "-"], Some(crbad)).await;
+    assert!(!cb.ok);
+    assert!(cb.stderr.contains("spec.size"), "{}", cb.stderr);
+
+    // delete: objects first, then the namespace; kubectl waits for each to go
+    let d = kubectl(
+        &home,
+        &["delete", "daemonset/agent", "configmap/cfg", "widget/w1", "-n", "demo"],
+        None,
+    )
+    .await;
+    assert!(d.ok, "{}", d.stderr);
+    let dn = kubectl(&home, &["delete", "namespace", "demo"], None).await;
+    assert!(dn.ok, "{}", dn.stderr);
+    assert!(dn.stdout.contains("namespace \"demo\" deleted"), "{}", dn.stdout);
+    let gone = kubectl(&home, &["get", "namespace", "demo"], None).await;
+    assert!(!gone.ok);
+    assert!(
+        gone.stderr.contains("NotFound") && gone.stderr.contains("namespaces \"demo\" not found"),
+        "{}",
+        gone.stderr
+    );
+    sim.handle.shutdown().await;
+}

@@ -1,0 +1,416 @@
+//! A fake provider made of closures, with an in-memory world, for lifecycle tests and
+//! benchmarks (the engine's specification is written against it).
+//!
+//! The world holds objects by id, each tagged with the address that created it (as cloud
+//! objects carry `spar:address`), and records every call with a global sequence number at
+//! its start and end, so tests can assert ordering and overlap. Hooks can fail, slow down
+//! or reshape any operation. Rules kept here: the fake behaves like a well-behaved cloud
+//! (delete of a missing object succeeds, `find` adopts by tag), unless a hook says
+//! otherwise.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use crate::address::Address;
+use crate::model::{Handle, Output, Resource};
+use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
+
+/// One object in the fake world.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeObject {
+    pub id: String,
+    pub kind: String,
+    /// The `spar:address` tag.
+    pub address: Address,
+    pub inputs: Value,
+}
+
+/// One recorded call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub op: &'static str,
+    pub address: Address,
+    pub id: Option<String>,
+    /// Global sequence numbers when the call started and ended.
+    pub start: u64,
+    pub end: u64,
+    pub ok: bool,
+}
+
+/// The fake cloud shared by fake providers.
+#[derive(Debug, Default)]
+pub struct FakeWorld {
+    objects: Mutex<BTreeMap<String, FakeObject>>,
+    calls: Mutex<Vec<Call>>,
+    clock: AtomicU64,
+    next_id: AtomicU64,
+}
+
+impl FakeWorld {
+    pub fn new() -> Arc<Self> {
+        Arc::new(FakeWorld::default())
+    }
+
+    pub fn objects(&self) -> Vec<FakeObject> {
+        self.objects.lock().expect("world mutex").values().cloned().collect()
+    }
+
+    pub fn object_at(&self, address: &str) -> Vec<FakeObject> {
+        self.objects()
+            .into_iter()
+            .filter(|o| o.address.as_str() == address)
+            .collect()
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().expect("world mutex").clone()
+    }
+
+    pub fn clear_calls(&self) {
+        self.calls.lock().expect("world mutex").clear();
+    }
+
+    /// Changes an object behind spar's back (drift).
+    pub fn tamper(&self, id: &str, f: impl FnOnce(&mut Value)) {
+        if let Some(o) = self.objects.lock().expect("world mutex").get_mut(id) {
+            f(&mut o.inputs);
+        }
+    }
+
+    /// Removes an object behind spar's back.
+    pub fn remove(&self, id: &str) {
+        self.objects.lock().expect("world mutex").remove(id);
+    }
+
+    /// Adds an object made outside spar (for import).
+    pub fn insert(&self, kind: &str, address: &str, inputs: Value) -> String {
+        let id = format!("fake-{}", self.next_id.fetch_add(1, Ordering::SeqCst));
+        self.objects.lock().expect("world mutex").insert(
+            id.clone(),
+            FakeObject {
+                id: id.clone(),
+                kind: kind.into(),
+                address: address.parse().expect("a valid address"),
+                inputs,
+            },
+        );
+        id
+    }
+
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::SeqCst)
+    }
+}
+
+/// A hook run before an operation; an `Err` fails it.
+pub type Hook = Arc<dyn Fn(&Address, &Value) -> Result<(), ProviderError> + Send + Sync>;
+
+/// A fake resource kind.
+#[derive(Clone)]
+pub struct FakeProvider {
+    kind: String,
+    schema: Schema,
+    world: Arc<FakeWorld>,
+    latency: Duration,
+    pub create_f: Option<Hook>,
+    pub update_f: Option<Hook>,
+    pub delete_f: Option<Hook>,
+    /// Runs after the object exists but before create returns (to simulate a failure
+    /// after the cloud made the object).
+    pub after_create_f: Option<Hook>,
+    /// When it answers true for an operation (`create`, `update`, `delete`) and address,
+    /// that operation does its work in the world and then never returns: the process
+    /// "dies" there once the test aborts the apply.
+    pub stall_f: Option<StallFn>,
+}
+
+/// Decides whether an operation stalls forever after doing its work.
+pub type StallFn = Arc<dyn Fn(&'static str, &Address) -> bool + Send + Sync>;
+
+impl FakeProvider {
+    pub fn new(kind: &str, world: Arc<FakeWorld>) -> Self {
+        FakeProvider {
+            kind: kind.into(),
+            schema: Schema::new().replace_on(&["name"]),
+            world,
+            latency: Duration::ZERO,
+            create_f: None,
+            update_f: None,
+            delete_f: None,
+            after_create_f: None,
+            stall_f: None,
+        }
+    }
+
+    /// Stalls (never returns) after the operations for which `f` answers true.
+    pub fn stall_after(mut self, f: impl Fn(&'static str, &Address) -> bool + Send + Sync + 'static) -> Self {
+        self.stall_f = Some(Arc::new(f));
+        self
+    }
+
+    async fn maybe_stall(&self, op: &'static str, address: &Address) {
+        if self.stall_f.as_ref().is_some_and(|f| f(op, address)) {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    pub fn schema(mut self, schema: Schema) -> Self {
+        self.schema = schema;
+        self
+    }
+
+    /// Every operation takes this long.
+    pub fn latency(mut self, d: Duration) -> Self {
+        self.latency = d;
+        self
+    }
+
+    pub fn on_create(
+        mut self,
+        f: impl Fn(&Address, &Value) -> Result<(), ProviderError> + Send + Sync + 'static,
+    ) -> Self {
+        self.create_f = Some(Arc::new(f));
+        self
+    }
+
+    pub fn on_update(
+        mut self,
+        f: impl Fn(&Address, &Value) -> Result<(), ProviderError> + Send + Sync + 'static,
+    ) -> Self {
+        self.update_f = Some(Arc::new(f));
+        self
+    }
+
+    pub fn on_delete(
+        mut self,
+        f: impl Fn(&Address, &Value) -> Result<(), ProviderError> + Send + Sync + 'static,
+    ) -> Self {
+        self.delete_f = Some(Arc::new(f));
+        self
+    }
+
+    pub fn after_create(
+        mut self,
+        f: impl Fn(&Address, &Value) -> Result<(), ProviderError> + Send + Sync + 'static,
+    ) -> Self {
+        self.after_create_f = Some(Arc::new(f));
+        self
+    }
+
+    fn outputs(&self, id: &str, inputs: &Value) -> Value {
+        json!({"arn": format!("arn:fake:{}:{id}", self.kind), "echo": inputs})
+    }
+
+    async fn call<T>(
+        &self,
+        op: &'static str,
+        address: &Address,
+        id: Option<&str>,
+        f: impl FnOnce() -> Result<T, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        let start = self.world.tick();
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        let r = f();
+        let end = self.world.tick();
+        self.world.calls.lock().expect("world mutex").push(Call {
+            op,
+            address: address.clone(),
+            id: id.map(String::from),
+            start,
+            end,
+            ok: r.is_ok(),
+        });
+        r
+    }
+}
+
+fn run_hook(h: &Option<Hook>, a: &Address, v: &Value) -> Result<(), ProviderError> {
+    match h {
+        Some(f) => f(a, v),
+        None => Ok(()),
+    }
+}
+
+#[async_trait]
+impl ResourceProvider for FakeProvider {
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
+        let created = self
+            .call("create", &ctx.address, None, || {
+                run_hook(&self.create_f, &ctx.address, inputs)?;
+                let id = format!("fake-{}", self.world.next_id.fetch_add(1, Ordering::SeqCst));
+                self.world.objects.lock().expect("world mutex").insert(
+                    id.clone(),
+                    FakeObject {
+                        id: id.clone(),
+                        kind: self.kind.clone(),
+                        address: ctx.address.clone(),
+                        inputs: inputs.clone(),
+                    },
+                );
+                Ok(Created {
+                    outputs: self.outputs(&id, inputs),
+                    id,
+                })
+            })
+            .await?;
+        self.maybe_stall("create", &ctx.address).await;
+        run_hook(&self.after_create_f, &ctx.address, inputs)?;
+        Ok(created)
+    }
+
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Value,
+        _outputs: &Value,
+    ) -> Result<Option<ReadResult>, ProviderError> {
+        self.call("read", &ctx.address, Some(id), || {
+            Ok(self
+                .world
+                .objects
+                .lock()
+                .expect("world mutex")
+                .get(id)
+                .map(|o| ReadResult {
+                    id: o.id.clone(),
+                    inputs: o.inputs.clone(),
+                    outputs: self.outputs(&o.id, &o.inputs),
+                }))
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _old: &Value,
+        new: &Value,
+        _old_outputs: &Value,
+    ) -> Result<Value, ProviderError> {
+        let r = self
+            .call("update", &ctx.address, Some(id), || {
+                run_hook(&self.update_f, &ctx.address, new)?;
+                let mut objects = self.world.objects.lock().expect("world mutex");
+                let o = objects
+                    .get_mut(id)
+                    .ok_or_else(|| ProviderError::msg(format!("object {id} does not exist")))?;
+                o.inputs = new.clone();
+                Ok(self.outputs(id, new))
+            })
+            .await;
+        self.maybe_stall("update", &ctx.address).await;
+        r
+    }
+
+    async fn delete(&self, ctx: &OpContext, id: &str, inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
+        let r = self
+            .call("delete", &ctx.address, Some(id), || {
+                run_hook(&self.delete_f, &ctx.address, inputs)?;
+                self.world.objects.lock().expect("world mutex").remove(id);
+                Ok(())
+            })
+            .await;
+        self.maybe_stall("delete", &ctx.address).await;
+        r
+    }
+
+    async fn find(&self, ctx: &OpContext, _inputs: &Value) -> Result<Option<Created>, ProviderError> {
+        let found = self
+            .world
+            .objects
+            .lock()
+            .expect("world mutex")
+            .values()
+            .find(|o| o.address == ctx.address && o.kind == self.kind)
+            .cloned();
+        Ok(found.map(|o| Created {
+            outputs: self.outputs(&o.id, &o.inputs),
+            id: o.id,
+        }))
+    }
+}
+
+/// A resource declared against a fake provider: its inputs are a JSON object whose
+/// fields are plain values or outputs of other resources.
+#[derive(Clone)]
+pub struct FakeResource {
+    provider: Arc<FakeProvider>,
+    inputs: BTreeMap<String, FakeInput>,
+}
+
+#[derive(Clone)]
+enum FakeInput {
+    Value(Value),
+    Output(Output<Value>),
+}
+
+impl FakeResource {
+    pub fn new(provider: &Arc<FakeProvider>) -> Self {
+        FakeResource {
+            provider: provider.clone(),
+            inputs: BTreeMap::new(),
+        }
+    }
+
+    /// Sets an input to a plain value.
+    pub fn set(mut self, key: &str, v: impl serde::Serialize) -> Self {
+        self.inputs.insert(
+            key.into(),
+            FakeInput::Value(serde_json::to_value(v).expect("value serializes")),
+        );
+        self
+    }
+
+    /// Sets an input to an output of another resource (a dependency).
+    pub fn set_output<T>(mut self, key: &str, o: &Output<T>) -> Self {
+        self.inputs.insert(key.into(), FakeInput::Output(o.untyped()));
+        self
+    }
+}
+
+impl serde::Serialize for FakeResource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(Some(self.inputs.len()))?;
+        for (k, v) in &self.inputs {
+            match v {
+                FakeInput::Value(v) => m.serialize_entry(k, v)?,
+                FakeInput::Output(o) => m.serialize_entry(k, o)?,
+            }
+        }
+        m.end()
+    }
+}
+
+impl Resource for FakeResource {
+    fn kind(&self) -> String {
+        self.provider.kind.clone()
+    }
+    fn provider(&self) -> Arc<dyn ResourceProvider> {
+        self.provider.clone()
+    }
+}
+
+impl Handle<FakeResource> {
+    /// The fake object's ARN-like output.
+    pub fn arn(&self) -> Output<String> {
+        self.output("arn")
+    }
+}

@@ -1,0 +1,693 @@
+//! Lifecycle tests: the engine's specification, written against the fake provider.
+//!
+//! Each test declares a program as a closure, applies it, changes it, and checks the plan,
+//! the calls the provider saw (and their order) and the state.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::Harness;
+use serde_json::json;
+use spar::apply::{ExecuteOptions, StepStatus};
+use spar::plan::Op;
+use spar::plan::diff::PlanOptions;
+use spar::provider::{ProviderError, Schema};
+use spar::state::StateError;
+use spar::testing::{Call, FakeProvider, FakeResource, FakeWorld};
+use spar::{Error, ResourceOptions};
+
+fn ops(plan: &spar::plan::Plan) -> Vec<(String, Op)> {
+    plan.changes.iter().map(|c| (c.address.to_string(), c.op)).collect()
+}
+
+fn call<'a>(calls: &'a [Call], op: &str, address: &str) -> &'a Call {
+    calls
+        .iter()
+        .find(|c| c.op == op && c.address.as_str() == address)
+        .unwrap_or_else(|| panic!("no {op} of {address} in {calls:#?}"))
+}
+
+fn count(calls: &[Call], op: &str) -> usize {
+    calls.iter().filter(|c| c.op == op).count()
+}
+
+#[tokio::test]
+async fn every_op_create_same_update_replace_delete() {
+    let h = Harness::new();
+    let (plan, report) = h
+        .apply(|s, p| {
+            s.add("a", FakeResource::new(p).set("name", "a").set("size", 1))?;
+            s.add("b", FakeResource::new(p).set("name", "b"))?;
+            s.add("c", FakeResource::new(p).set("name", "c"))?;
+            Ok(())
+        })
+        .await;
+    assert_eq!(plan.summary().create, 3);
+    assert!(report.succeeded());
+    assert_eq!(h.world.objects().len(), 3);
+
+    // a: update (size), b: replace (name forces it), c: delete, d: create.
+    let plan = h
+        .plan(|s, p| {
+            s.add("a", FakeResource::new(p).set("name", "a").set("size", 2))?;
+            s.add("b", FakeResource::new(p).set("name", "b2"))?;
+            s.add("d", FakeResource::new(p).set("name", "d"))?;
+            Ok(())
+        })
+        .await;
+    assert_eq!(
+        ops(&plan),
+        vec![
+            ("a".into(), Op::Update),
+            ("b".into(), Op::Replace),
+            ("d".into(), Op::Create),
+            ("c".into(), Op::Delete)
+        ]
+    );
+    let b = plan.get(&"b".parse().unwrap()).unwrap();
+    assert_eq!(b.replace_paths[0].to_string(), "name");
+    let text = spar::plan::render::text(&plan, spar::plan::render::Style { color: false });
+    assert!(
+        text.contains("Plan: 1 to create, 1 to update, 1 to replace, 1 to delete."),
+        "{text}"
+    );
+    assert!(text.contains("# forces replacement"), "{text}");
+
+    h.world.clear_calls();
+    let (_, report) = h
+        .apply(|s, p| {
+            s.add("a", FakeResource::new(p).set("name", "a").set("size", 2))?;
+            s.add("b", FakeResource::new(p).set("name", "b2"))?;
+            s.add("d", FakeResource::new(p).set("name", "d"))?;
+            Ok(())
+        })
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    let calls = h.world.calls();
+    assert_eq!(
+        (
+            count(&calls, "create"),
+            count(&calls, "update"),
+            count(&calls, "delete")
+        ),
+        (2, 1, 2)
+    );
+    let mut names: Vec<String> = h
+        .world
+        .objects()
+        .iter()
+        .map(|o| o.inputs["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a", "b2", "d"]);
+
+    let plan = h
+        .plan(|s, p| {
+            s.add("a", FakeResource::new(p).set("name", "a").set("size", 2))?;
+            s.add("b", FakeResource::new(p).set("name", "b2"))?;
+            s.add("d", FakeResource::new(p).set("name", "d"))?;
+            Ok(())
+        })
+        .await;
+    assert!(!plan.has_changes(), "{:?}", ops(&plan));
+}
+
+fn chain(s: &mut spar::Stack, p: &Arc<FakeProvider>) -> spar::Result<()> {
+    let a = s.add("a", FakeResource::new(p).set("name", "a"))?;
+    let b = s.add(
+        "b",
+        FakeResource::new(p).set("name", "b").set_output("parent", &a.arn()),
+    )?;
+    s.add(
+        "c",
+        FakeResource::new(p).set("name", "c").set_output("parent", &b.arn()),
+    )?;
+    s.add("x", FakeResource::new(p).set("name", "x"))?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn nothing_starts_before_its_dependencies_and_deletes_run_in_reverse() {
+    let world = FakeWorld::new();
+    let h = Harness::with_provider(
+        FakeProvider::new("fake:Thing", world.clone()).latency(Duration::from_millis(20)),
+        world,
+    );
+    let (plan, report) = h.apply(chain).await;
+    assert!(report.succeeded());
+    // Unknown until apply: b's parent is a's ARN.
+    let b = plan.get(&"b".parse().unwrap()).unwrap();
+    assert_eq!(b.after.as_ref().unwrap()["parent"], spar::value::unknown());
+    let calls = h.world.calls();
+    let (a, b, c, x) = (
+        call(&calls, "create", "a"),
+        call(&calls, "create", "b"),
+        call(&calls, "create", "c"),
+        call(&calls, "create", "x"),
+    );
+    assert!(a.end < b.start && b.end < c.start, "{calls:#?}");
+    // x is independent: it ran alongside a.
+    assert!(x.start < a.end && a.start < x.end, "x should overlap a: {calls:#?}");
+    // The real ARN reached b.
+    let b_obj = &h.world.object_at("b")[0];
+    assert_eq!(
+        b_obj.inputs["parent"],
+        json!(format!("arn:fake:fake:Thing:{}", h.world.object_at("a")[0].id))
+    );
+
+    h.world.clear_calls();
+    let (plan, report) = h.destroy().await;
+    assert_eq!(plan.summary().delete, 4);
+    assert!(report.succeeded());
+    let calls = h.world.calls();
+    let (a, b, c) = (
+        call(&calls, "delete", "a"),
+        call(&calls, "delete", "b"),
+        call(&calls, "delete", "c"),
+    );
+    assert!(
+        c.end < b.start && b.end < a.start,
+        "deletes must run dependents first: {calls:#?}"
+    );
+    assert!(h.world.objects().is_empty());
+    assert!(h.snapshot().await.resources.is_empty());
+}
+
+#[tokio::test]
+async fn create_before_delete_replacement_updates_dependents_in_between() {
+    let h = Harness::new();
+    let program = |name: &'static str| {
+        move |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+            let a = s.add("a", FakeResource::new(p).set("name", name))?;
+            s.add(
+                "b",
+                FakeResource::new(p).set("name", "b").set_output("parent", &a.arn()),
+            )?;
+            Ok(())
+        }
+    };
+    h.apply(program("one")).await;
+    let old_a = h.world.object_at("a")[0].id.clone();
+    h.world.clear_calls();
+    let plan = h.plan(program("two")).await;
+    assert_eq!(ops(&plan), vec![("a".into(), Op::Replace), ("b".into(), Op::Update)]);
+    let (_, report) = h.apply(program("two")).await;
+    assert!(report.succeeded(), "{report:?}");
+    let calls = h.world.calls();
+    let create_a = call(&calls, "create", "a");
+    let update_b = call(&calls, "update", "b");
+    let delete_a = call(&calls, "delete", "a");
+    assert!(
+        create_a.end < update_b.start && update_b.end < delete_a.start,
+        "{calls:#?}"
+    );
+    assert_eq!(delete_a.id.as_deref(), Some(old_a.as_str()));
+    let new_a = &h.world.object_at("a")[0];
+    assert_eq!(
+        h.world.object_at("b")[0].inputs["parent"],
+        json!(format!("arn:fake:fake:Thing:{}", new_a.id))
+    );
+    assert!(h.snapshot().await.deposed.is_empty());
+}
+
+#[tokio::test]
+async fn delete_before_replace_deletes_first_when_asked() {
+    let h = Harness::new();
+    let program = |name: &'static str| {
+        move |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+            s.add_with(
+                "a",
+                FakeResource::new(p).set("name", name),
+                ResourceOptions::new().delete_before_replace(true),
+            )?;
+            Ok(())
+        }
+    };
+    h.apply(program("one")).await;
+    h.world.clear_calls();
+    let (plan, report) = h.apply(program("two")).await;
+    assert!(plan.changes[0].delete_before_replace);
+    assert!(report.succeeded());
+    let calls = h.world.calls();
+    assert!(
+        call(&calls, "delete", "a").end < call(&calls, "create", "a").start,
+        "{calls:#?}"
+    );
+    assert_eq!(h.world.objects().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failure_skips_only_its_dependents_and_every_failure_is_reported() {
+    let world = FakeWorld::new();
+    let provider = FakeProvider::new("fake:Thing", world.clone()).on_create(|a, _| {
+        if a.as_str() == "a" || a.as_str() == "y" {
+            Err(ProviderError::msg(format!("quota exceeded for {a}")))
+        } else {
+            Ok(())
+        }
+    });
+    let h = Harness::with_provider(provider, world);
+    let (_, report) = h
+        .apply(|s, p| {
+            chain(s, p)?;
+            s.add("y", FakeResource::new(p).set("name", "y"))?;
+            Ok(())
+        })
+        .await;
+    assert!(!report.succeeded());
+    let failures: Vec<(String, String)> = report.failures().map(|(a, m)| (a.to_string(), m.to_string())).collect();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(
+        failures
+            .iter()
+            .any(|(a, m)| a == "a" && m.contains("quota exceeded for a"))
+    );
+    assert!(failures.iter().any(|(a, _)| a == "y"));
+    let status = |addr: &str| {
+        report
+            .outcomes
+            .iter()
+            .find(|o| o.address.as_str() == addr)
+            .unwrap()
+            .status
+            .clone()
+    };
+    assert_eq!(
+        status("b"),
+        StepStatus::Skipped {
+            because: "a".parse().unwrap()
+        }
+    );
+    assert_eq!(
+        status("c"),
+        StepStatus::Skipped {
+            because: "a".parse().unwrap()
+        }
+    );
+    assert_eq!(status("x"), StepStatus::Done);
+    let snap = h.snapshot().await;
+    assert_eq!(snap.resources.keys().map(|a| a.to_string()).collect::<Vec<_>>(), ["x"]);
+    assert!(snap.pending.is_empty());
+}
+
+#[tokio::test]
+async fn protect_refuses_delete_and_replace() {
+    let h = Harness::new();
+    h.apply(|s, p| {
+        s.add_with(
+            "db",
+            FakeResource::new(p).set("name", "db"),
+            ResourceOptions::new().protect(),
+        )?;
+        Ok(())
+    })
+    .await;
+    let err = h
+        .session(|_, _| Ok(()))
+        .unwrap()
+        .plan(&PlanOptions::default(), false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("`db` is protected"), "{err}");
+    let err = h
+        .session(|s, p| {
+            s.add_with(
+                "db",
+                FakeResource::new(p).set("name", "db2"),
+                ResourceOptions::new().protect(),
+            )?;
+            Ok(())
+        })
+        .unwrap()
+        .plan(&PlanOptions::default(), false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("would replace it"), "{err}");
+    let destroy = PlanOptions {
+        destroy: true,
+        ..Default::default()
+    };
+    assert!(h.session(|_, _| Ok(())).unwrap().plan(&destroy, false).await.is_err());
+    assert_eq!(h.world.objects().len(), 1);
+}
+
+#[tokio::test]
+async fn retain_on_delete_forgets_without_deleting() {
+    let h = Harness::new();
+    h.apply(|s, p| {
+        s.add_with(
+            "keep",
+            FakeResource::new(p).set("name", "k"),
+            ResourceOptions::new().retain_on_delete(),
+        )?;
+        Ok(())
+    })
+    .await;
+    let (plan, report) = h.apply(|_, _| Ok(())).await;
+    assert_eq!(plan.summary().delete, 1);
+    assert!(report.succeeded());
+    assert_eq!(count(&h.world.calls(), "delete"), 0);
+    assert_eq!(h.world.objects().len(), 1);
+    assert!(h.snapshot().await.resources.is_empty());
+}
+
+#[tokio::test]
+async fn ignore_changes_keeps_the_stored_value() {
+    let h = Harness::new();
+    let program = |size: u32| {
+        move |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+            s.add_with(
+                "a",
+                FakeResource::new(p)
+                    .set("name", "a")
+                    .set("size", size)
+                    .set("tags", json!({"team": "ci", "n": size})),
+                ResourceOptions::new().ignore_changes("size").ignore_changes("tags.n"),
+            )?;
+            Ok(())
+        }
+    };
+    h.apply(program(1)).await;
+    let plan = h.plan(program(5)).await;
+    assert!(!plan.has_changes(), "{:?}", plan.changes);
+    let (_, report) = h.apply(program(5)).await;
+    assert!(report.succeeded());
+    assert_eq!(h.world.object_at("a")[0].inputs["size"], json!(1));
+}
+
+#[tokio::test]
+async fn targets_take_dependencies_and_excludes_take_dependents() {
+    let h = Harness::new();
+    let opts = PlanOptions {
+        targets: vec!["b".into()],
+        ..Default::default()
+    };
+    let (plan, report) = h.apply_with(chain, &opts, &ExecuteOptions::default()).await;
+    assert!(report.succeeded());
+    let created: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.op == Op::Create)
+        .map(|c| c.address.to_string())
+        .collect();
+    assert_eq!(created, ["a", "b"]);
+    assert_eq!(h.world.objects().len(), 2);
+
+    let opts = PlanOptions {
+        excludes: vec!["b".into()],
+        ..Default::default()
+    };
+    let plan = h.session(chain).unwrap().plan(&opts, false).await.unwrap();
+    let created: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.op == Op::Create)
+        .map(|c| c.address.to_string())
+        .collect();
+    assert_eq!(created, ["x"], "c depends on the excluded b, so it is excluded too");
+
+    let opts = PlanOptions {
+        targets: vec!["nope".into()],
+        ..Default::default()
+    };
+    let err = h.session(chain).unwrap().plan(&opts, false).await.unwrap_err();
+    assert!(err.to_string().contains("`nope` matches no resource"), "{err}");
+}
+
+#[tokio::test]
+async fn a_saved_plan_applies_exactly_or_is_refused_when_state_or_program_moved() {
+    let h = Harness::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plan.json");
+    let session = h.session(chain).unwrap();
+    let plan = session.plan(&PlanOptions::default(), false).await.unwrap();
+    spar::plan::planfile::save(&file, &plan, session.store.key()).unwrap();
+    let loaded = spar::plan::planfile::load(&file, session.store.key()).unwrap();
+    assert_eq!(loaded, plan);
+
+    // The state moves (someone applies a target first): the saved plan is refused.
+    let opts = PlanOptions {
+        targets: vec!["x".into()],
+        ..Default::default()
+    };
+    h.apply_with(chain, &opts, &ExecuteOptions::default()).await;
+    let before = std::fs::read(h.dir.path().join("state/snapshot.json")).unwrap();
+    let err = h
+        .session(chain)
+        .unwrap()
+        .apply_saved(&loaded, &file, &ExecuteOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("is stale: the state changed"), "{err}");
+    assert_eq!(std::fs::read(h.dir.path().join("state/snapshot.json")).unwrap(), before);
+
+    // A fresh plan applies; a changed program refuses it.
+    let session = h.session(chain).unwrap();
+    let plan = session.plan(&PlanOptions::default(), false).await.unwrap();
+    let err = h
+        .session(|s, p| {
+            chain(s, p)?;
+            s.add("extra", FakeResource::new(p).set("name", "e"))?;
+            Ok(())
+        })
+        .unwrap()
+        .apply_saved(&plan, &file, &ExecuteOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("program's desired graph changed"), "{err}");
+    let report = session
+        .apply_saved(&plan, &file, &ExecuteOptions::default())
+        .await
+        .unwrap();
+    assert!(report.succeeded());
+    assert_eq!(h.world.objects().len(), 4);
+}
+
+#[tokio::test]
+async fn a_held_lock_refuses_a_second_run_naming_its_holder() {
+    let h = Harness::new();
+    let lock = h.store().lock("apply").await.unwrap();
+    let err = h
+        .session(chain)
+        .unwrap()
+        .apply_program(&PlanOptions::default(), &ExecuteOptions::default())
+        .await
+        .err()
+        .unwrap();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::State(StateError::Locked { .. })), "{msg}");
+    assert!(
+        msg.contains(&format!("pid {}", std::process::id())) && msg.contains("`apply`"),
+        "{msg}"
+    );
+    assert!(h.world.objects().is_empty());
+    lock.release().await.unwrap();
+    let (_, report) = h.apply(chain).await;
+    assert!(report.succeeded());
+    // `state unlock` breaks a stale lock.
+    let _stale = h.store().lock("apply").await.unwrap();
+    let broken = h.session(chain).unwrap().state_unlock().await.unwrap().unwrap();
+    assert_eq!(broken.pid, std::process::id());
+    h.apply(chain).await;
+}
+
+#[tokio::test]
+async fn a_crash_mid_apply_is_recovered_without_losing_or_duplicating() {
+    let world = FakeWorld::new();
+    let creates = Arc::new(AtomicUsize::new(0));
+    let crashed = Arc::new(tokio::sync::Notify::new());
+    let (counter, signal) = (creates.clone(), crashed.clone());
+    // The second create makes its object, then the "process" dies before recording it.
+    let crashing = FakeProvider::new("fake:Thing", world.clone()).stall_after(move |op, _| {
+        let stall = op == "create" && counter.fetch_add(1, Ordering::SeqCst) == 1;
+        if stall {
+            signal.notify_one();
+        }
+        stall
+    });
+    let h = Harness::with_provider(crashing, world.clone());
+    let session = h.session(chain).unwrap();
+    let exec = ExecuteOptions {
+        parallelism: 1,
+        ..Default::default()
+    };
+    let task = tokio::spawn(async move { session.apply_program(&PlanOptions::default(), &exec).await });
+    crashed.notified().await;
+    task.abort();
+    let _ = task.await;
+    assert_eq!(world.objects().len(), 2, "two objects exist in the cloud");
+
+    // The next run finds a lock from a dead run, and a journal with one pending create.
+    let fresh = Harness {
+        world: world.clone(),
+        provider: Arc::new(FakeProvider::new("fake:Thing", world.clone())),
+        dir: h.dir,
+    };
+    let session = fresh.session(chain).unwrap();
+    let plan = session.plan(&PlanOptions::default(), false).await.unwrap();
+    assert_eq!(plan.pending.len(), 1, "the interrupted create is surfaced");
+    assert!(plan.warnings[0].contains("unfinished"), "{:?}", plan.warnings);
+    session.state_unlock().await.unwrap();
+    let (_, report) = fresh.apply(chain).await;
+    assert!(report.succeeded(), "{report:?}");
+    let snap = fresh.snapshot().await;
+    assert!(snap.pending.is_empty());
+    assert_eq!(
+        world.objects().len(),
+        4,
+        "no object lost or duplicated: {:#?}",
+        world.objects()
+    );
+    for a in ["a", "b", "c", "x"] {
+        assert_eq!(world.object_at(a).len(), 1, "{a}");
+        assert_eq!(snap.get(&a.parse().unwrap()).unwrap().id, world.object_at(a)[0].id);
+    }
+    assert!(!fresh.plan(chain).await.has_changes());
+}
+
+#[tokio::test]
+async fn cancellation_stops_scheduling_and_records_what_ran() {
+    let world = FakeWorld::new();
+    let h = Harness::with_provider(
+        FakeProvider::new("fake:Thing", world.clone()).latency(Duration::from_millis(50)),
+        world,
+    );
+    let exec = ExecuteOptions {
+        parallelism: 1,
+        ..Default::default()
+    };
+    let cancel = exec.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        cancel.cancel();
+    });
+    let (_, report) = h.apply_with(chain, &PlanOptions::default(), &exec).await;
+    assert!(report.interrupted);
+    let done = report.count(|s| *s == StepStatus::Done);
+    assert_eq!(done, 1, "the step in flight finished: {report:?}");
+    assert_eq!(report.count(|s| *s == StepStatus::NotStarted), 3);
+    assert_eq!(h.snapshot().await.resources.len(), 1);
+    assert_eq!(h.world.objects().len(), 1);
+    let (_, report) = h.apply(chain).await;
+    assert!(report.succeeded());
+    assert_eq!(h.world.objects().len(), 4);
+}
+
+#[tokio::test]
+async fn an_update_whose_inputs_turn_out_equal_makes_no_call() {
+    let world = FakeWorld::new();
+    let schema = Schema::new().replace_on(&["name"]).volatile_outputs(&["arn"]);
+    let h = Harness::with_provider(FakeProvider::new("fake:Thing", world.clone()).schema(schema), world);
+    let program = |size: u32| {
+        move |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+            let a = s.add("a", FakeResource::new(p).set("name", "a").set("size", size))?;
+            s.add(
+                "b",
+                FakeResource::new(p).set("name", "b").set_output("parent", &a.arn()),
+            )?;
+            Ok(())
+        }
+    };
+    h.apply(program(1)).await;
+    h.world.clear_calls();
+    // a's ARN is volatile, so b must be planned as an update with an unknown...
+    let plan = h.plan(program(2)).await;
+    assert_eq!(ops(&plan), vec![("a".into(), Op::Update), ("b".into(), Op::Update)]);
+    // ...but the ARN did not change, so b needs no call.
+    let (_, report) = h.apply(program(2)).await;
+    assert!(report.succeeded());
+    let b = report.outcomes.iter().find(|o| o.address.as_str() == "b").unwrap();
+    assert_eq!(b.status, StepStatus::Unchanged);
+    assert_eq!(count(&h.world.calls(), "update"), 1);
+}
+
+#[tokio::test]
+async fn drift_shows_after_refresh_and_import_adopts() {
+    let h = Harness::new();
+    h.apply(chain).await;
+    let id = h.world.object_at("x")[0].id.clone();
+    h.world.tamper(&id, |v| v["name"] = json!("changed-by-hand"));
+    let plan = h
+        .session(chain)
+        .unwrap()
+        .plan(&PlanOptions::default(), true)
+        .await
+        .unwrap();
+    let x = plan.get(&"x".parse().unwrap()).unwrap();
+    assert_eq!(x.op, Op::Replace, "name drifted and forces replacement");
+    let report = h.session(chain).unwrap().refresh(4).await.unwrap();
+    assert_eq!(report.drifted.len(), 1);
+    assert_eq!(report.drifted[0].0.as_str(), "x");
+
+    // An object deleted behind spar's back is dropped from state by refresh.
+    let c = h.world.object_at("c")[0].id.clone();
+    h.world.remove(&c);
+    let report = h.session(chain).unwrap().refresh(4).await.unwrap();
+    assert_eq!(report.gone.len(), 1);
+    assert!(h.snapshot().await.get(&"c".parse().unwrap()).is_none());
+
+    // Import an object made outside spar.
+    let outside = h.world.insert("fake:Thing", "made-by-hand", json!({"name": "imp"}));
+    let session = h
+        .session(|s, p| {
+            chain(s, p)?;
+            s.add("imp", FakeResource::new(p).set("name", "imp"))?;
+            Ok(())
+        })
+        .unwrap();
+    let r = session
+        .import("fake:Thing", &"imp".parse().unwrap(), &outside)
+        .await
+        .unwrap();
+    assert_eq!(r.id, outside);
+    let plan = session.plan(&PlanOptions::default(), false).await.unwrap();
+    assert_eq!(plan.get(&"imp".parse().unwrap()).unwrap().op, Op::Same);
+}
+
+#[tokio::test]
+async fn secrets_are_encrypted_in_state_and_redacted_in_plans() {
+    let h = Harness::new();
+    let program = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        let pw = s.add("pw", spar::builtin::random::Password::new(24))?;
+        s.add(
+            "user",
+            FakeResource::new(p)
+                .set("name", "u")
+                .set_output("password", &pw.result()),
+        )?;
+        s.add(
+            "token",
+            FakeResource::new(p)
+                .set("name", "t")
+                .set("token", spar::Secret::new("tok-abc123")),
+        )?;
+        s.export("password", pw.result())?;
+        Ok(())
+    };
+    let (plan, _) = h.apply(program).await;
+    let text = spar::plan::render::text(&plan, spar::plan::render::Style { color: false });
+    assert!(
+        !text.contains("tok-abc123") && text.contains("(sensitive value)"),
+        "{text}"
+    );
+    let password = h.world.object_at("user")[0].inputs["password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(password.len(), 24);
+    let raw = std::fs::read_to_string(h.dir.path().join("state/snapshot.json")).unwrap();
+    assert!(
+        !raw.contains(&password) && !raw.contains("tok-abc123"),
+        "secrets must be encrypted at rest"
+    );
+    // Stable across runs.
+    let plan = h.plan(program).await;
+    assert!(!plan.has_changes());
+    let json = spar::plan::render::json(&plan).to_string();
+    assert!(!json.contains(&password));
+    let snap = h.snapshot().await;
+    assert_eq!(spar::value::strip_secrets(&snap.outputs["password"]), json!(password));
+}
