@@ -108,6 +108,16 @@ fn outputs(path: &str, content: &str) -> Value {
     })
 }
 
+/// The temp file a write goes through: one fixed name per target, so a write cut short by
+/// a crash is replaced (or removed by a delete) next time rather than left behind.
+fn temp_path(path: &Path) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.spar-tmp"))
+}
+
 fn write_atomically(path: &Path, content: &str, mode: u32) -> Result<(), ProviderError> {
     let err = |e: std::io::Error| ProviderError::msg(format!("writing {}: {e}", path.display()));
     if let Some(dir) = path.parent()
@@ -115,7 +125,7 @@ fn write_atomically(path: &Path, content: &str, mode: u32) -> Result<(), Provide
     {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    let tmp = path.with_extension(format!("spar-tmp-{}", std::process::id()));
+    let tmp = temp_path(path);
     let mut f = std::fs::File::create(&tmp).map_err(err)?;
     f.write_all(content.as_bytes()).map_err(err)?;
     f.sync_all().map_err(err)?;
@@ -182,6 +192,7 @@ impl ResourceProvider for FileProvider {
     }
 
     async fn delete(&self, _ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
+        let _ = std::fs::remove_file(temp_path(Path::new(id)));
         match std::fs::remove_file(id) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -240,6 +240,10 @@ impl Snapshot {
 
     /// A short digest of the snapshot's identity, for saved plans.
     pub fn fingerprint(&self) -> String {
+        if self.serial == 0 {
+            // Never saved: its lineage is not chosen yet, and every new stack is alike.
+            return "new stack".to_string();
+        }
         format!("{}:{}", self.lineage, self.serial)
     }
 }

@@ -1,0 +1,229 @@
+//! The command line end to end, on the fixture stack program as a real process.
+
+#[path = "support/fixture.rs"]
+mod fixture;
+
+use std::time::Duration;
+
+use fixture::{Fixture, text};
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+#[test]
+fn plan_apply_and_detailed_exit_codes() {
+    let f = Fixture::new();
+    let out = f.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Plan: 5 to create, 0 to update, 0 to replace, 0 to delete."),
+        "{stdout}"
+    );
+    assert!(stdout.contains("copies/"), "grouped by component: {stdout}");
+    assert!(!f.snapshot_path().exists(), "plan writes no state");
+
+    // Without --yes and without a terminal, apply refuses and changes nothing.
+    let out = f.run(&["apply"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("pass --yes"), "{}", text(&out.stderr));
+    assert!(!f.path("files/a").exists());
+
+    let stdout = ok(&f.run(&["apply", "--yes"]));
+    assert!(stdout.contains("Apply complete: 5 operations done"), "{stdout}");
+    assert!(stdout.contains("token = (sensitive value)"), "{stdout}");
+    assert_eq!(f.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
+    let secret = std::fs::read_to_string(f.path("files/secret")).unwrap();
+    assert_eq!(secret.len(), 16);
+    let raw_state = std::fs::read_to_string(f.snapshot_path()).unwrap();
+    assert!(!raw_state.contains(&secret), "the password is encrypted in state");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(f.snapshot_path()).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    // JSON plan, secrets redacted.
+    let out = f.run_with(&["plan", "--json"], &[("SPAR_FIXTURE_EXTRA", "1")]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(v["summary"]["create"], 1);
+    assert!(!out.stdout.windows(secret.len()).any(|w| w == secret.as_bytes()));
+
+    // Outputs.
+    assert_eq!(ok(&f.run(&["output", "token"])).trim(), "(sensitive value)");
+    assert_eq!(ok(&f.run(&["output", "token", "--show-secrets"])).trim(), secret);
+
+    // Destroy empties the stack and removes the files.
+    let stdout = ok(&f.run(&["destroy", "--yes"]));
+    assert!(stdout.contains("Destroy complete"), "{stdout}");
+    assert!(!f.path("files/a").exists());
+    assert_eq!(ok(&f.run(&["state", "list"])).trim(), "");
+}
+
+#[test]
+fn a_saved_plan_is_applied_exactly_or_refused_when_stale() {
+    let f = Fixture::new();
+    let planfile = f.path("plan.json");
+    ok(&f.run(&["plan", "--out", planfile.to_str().unwrap()]));
+    let saved = std::fs::read_to_string(&planfile).unwrap();
+    ok(&f.run(&["apply", planfile.to_str().unwrap()]));
+    assert!(f.path("files/copy-1").exists());
+    // The plan was made against the empty state: applying it again is refused.
+    let out = f.run(&["apply", planfile.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is stale: the state changed"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A plan for another program is refused too.
+    ok(&f.run_with(
+        &["plan", "--out", planfile.to_str().unwrap()],
+        &[("SPAR_FIXTURE_EXTRA", "1")],
+    ));
+    let out = f.run(&["apply", planfile.to_str().unwrap()]);
+    assert!(
+        text(&out.stderr).contains("desired graph changed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !saved.contains("\"result\": \""),
+        "the plan file holds no plain secrets"
+    );
+}
+
+#[test]
+fn drift_in_a_local_file_shows_and_is_repaired() {
+    let f = Fixture::new();
+    ok(&f.run(&["apply", "--yes"]));
+    std::fs::write(f.path("files/a"), "edited by hand\n").unwrap();
+    assert_eq!(
+        f.run(&["plan", "--detailed-exitcode"]).status.code(),
+        Some(0),
+        "no refresh, no drift seen"
+    );
+    let out = f.run(&["plan", "--refresh", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stdout).contains("content: \"edited by hand\\n\" -> \"a\\n\""),
+        "{}",
+        text(&out.stdout)
+    );
+    let stdout = ok(&f.run(&["refresh"]));
+    assert!(
+        stdout.contains("~ a drifted") && stdout.contains("1 drifted"),
+        "{stdout}"
+    );
+    ok(&f.run(&["apply", "--yes"]));
+    assert_eq!(std::fs::read_to_string(f.path("files/a")).unwrap(), "a\n");
+}
+
+#[test]
+fn state_commands_graph_and_import() {
+    let f = Fixture::new();
+    ok(&f.run(&["apply", "--yes"]));
+    let list = ok(&f.run(&["state", "list"]));
+    assert!(list.contains("copies/copy-0\tlocal:File"), "{list}");
+    let show = ok(&f.run(&["state", "show", "token"]));
+    assert!(show.contains("(sensitive value)"), "{show}");
+    ok(&f.run(&["state", "mv", "a", "renamed"]));
+    assert!(ok(&f.run(&["state", "list"])).contains("renamed"));
+    ok(&f.run(&["state", "mv", "renamed", "a"]));
+    ok(&f.run(&["state", "rm", "copies"]));
+    assert!(!ok(&f.run(&["state", "list"])).contains("copies/"));
+    // Import the files back rather than recreating them.
+    for i in 0..2 {
+        let path = f.path(&format!("files/copy-{i}"));
+        ok(&f.run(&[
+            "import",
+            "local:File",
+            &format!("copies/copy-{i}"),
+            path.to_str().unwrap(),
+        ]));
+    }
+    assert_eq!(f.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
+    let history = ok(&f.run(&["state", "history"]));
+    assert!(history.lines().count() >= 5, "{history}");
+    let dot = ok(&f.run(&["graph"]));
+    assert!(
+        dot.starts_with("digraph spar") && dot.contains("cluster_") && dot.contains("->"),
+        "{dot}"
+    );
+    let mermaid = ok(&f.run(&["graph", "--format", "mermaid"]));
+    assert!(
+        mermaid.starts_with("flowchart LR") && mermaid.contains("subgraph") && mermaid.contains("-->"),
+        "{mermaid}"
+    );
+}
+
+#[test]
+fn a_held_lock_is_named_and_can_be_broken() {
+    let f = Fixture::new();
+    ok(&f.run(&["apply", "--yes"]));
+    std::fs::write(
+        f.path("state/lock.json"),
+        r#"{"id":"x","holder":"ci@runner-7","pid":4242,"operation":"apply","created":"2026-11-27T10:00:00Z"}"#,
+    )
+    .unwrap();
+    let out = f.run(&["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("locked by ci@runner-7 (pid 4242, `apply`"), "{stderr}");
+    assert!(stderr.contains("spar state unlock"), "{stderr}");
+    assert!(ok(&f.run(&["state", "unlock"])).contains("ci@runner-7"));
+    ok(&f.run(&["apply", "--yes"]));
+}
+
+/// SIGKILL at random points of an apply; each next apply converges with every resource
+/// recorded once and no plan left.
+#[test]
+fn a_killed_apply_converges_on_the_next_run() {
+    let f = Fixture::new();
+    std::fs::write(
+        f.path("cfg/dev.toml"),
+        format!("dir = \"{}\"\ncopies = 150\n", f.path("files").display()),
+    )
+    .unwrap();
+    let delays = [15u64, 40, 80, 120, 200];
+    for (round, delay) in delays.iter().enumerate() {
+        let mut child = f.command(&["apply", "--yes", "--parallelism", "4"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(*delay));
+        let _ = child.kill();
+        let _ = child.wait();
+        // The killed run leaves its lock; a person would check and break it.
+        if f.path("state/lock.json").exists() {
+            ok(&f.run(&["state", "unlock"]));
+        }
+        if round % 2 == 1 {
+            // Sometimes destroy after the kill instead, to kill a destroy next round.
+            continue;
+        }
+    }
+    ok(&f.run(&["apply", "--yes"]));
+    assert_eq!(f.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
+    let list = ok(&f.run(&["state", "list"]));
+    assert_eq!(list.lines().count(), 153, "{list}");
+    for i in 0..150 {
+        assert!(f.path(&format!("files/copy-{i}")).exists());
+    }
+    assert!(!f.path("state/journal.jsonl").exists());
+
+    // Kill a destroy too, then finish it.
+    let mut child = f.command(&["destroy", "--yes", "--parallelism", "4"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(60));
+    let _ = child.kill();
+    let _ = child.wait();
+    if f.path("state/lock.json").exists() {
+        ok(&f.run(&["state", "unlock"]));
+    }
+    ok(&f.run(&["destroy", "--yes"]));
+    assert_eq!(ok(&f.run(&["state", "list"])).trim(), "");
+    let left: Vec<_> = std::fs::read_dir(f.path("files")).unwrap().flatten().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
