@@ -12,6 +12,9 @@
 //! - [`graph`]: the validated desired graph (cycles, duplicates, dangling references).
 //! - [`provider`]: the contract every resource kind implements, and the registry.
 //! - [`builtin`]: `local:File` and `random:Password`.
+//! - `aws` (feature `aws`): AWS resource kinds (ec2, iam, eks, sqs, events).
+//! - `kubernetes` (feature `kubernetes`): the Kubernetes provider resource, objects and Helm
+//!   charts.
 //! - [`secrets`]: per-stack encryption of secret values.
 //! - [`state`]: snapshot format, journal, lock, history, backends ([`state::StateStore`]).
 //! - [`plan`]: diff into a [`plan::Plan`], text/JSON rendering, plan files.
@@ -22,10 +25,14 @@
 
 pub mod address;
 pub mod apply;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod builtin;
 pub mod cli;
 pub mod error;
 pub mod graph;
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
 pub mod model;
 pub mod ops;
 pub mod plan;

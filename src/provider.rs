@@ -164,6 +164,10 @@ pub struct OpContext {
     pub timeout: Option<Duration>,
     /// Cancelled when the run is interrupted; long waits should stop early.
     pub cancel: CancellationToken,
+    /// For `find`: ids of objects spar already tracks at this address (the current object
+    /// and old objects of a replacement). They carry the same ownership tag, so `find` must
+    /// skip them: adopting one would make spar delete the only live object.
+    pub tracked_ids: Vec<String>,
     progress: ProgressFn,
 }
 
@@ -173,6 +177,7 @@ impl OpContext {
             address,
             timeout,
             cancel,
+            tracked_ids: Vec::new(),
             progress,
         }
     }
@@ -225,7 +230,8 @@ pub trait ResourceProvider: Send + Sync + 'static {
 
     async fn delete(&self, ctx: &OpContext, id: &str, inputs: &Value, outputs: &Value) -> Result<(), ProviderError>;
 
-    /// Finds an object that an interrupted create of `ctx.address` may have made.
+    /// Finds an object that an interrupted create of `ctx.address` may have made, other
+    /// than those in `ctx.tracked_ids`.
     async fn find(&self, _ctx: &OpContext, _inputs: &Value) -> Result<Option<Created>, ProviderError> {
         Ok(None)
     }
@@ -246,6 +252,10 @@ impl Registry {
     pub fn builtin() -> Self {
         let mut r = Registry::new();
         crate::builtin::register(&mut r);
+        #[cfg(feature = "aws")]
+        crate::aws::register(&mut r);
+        #[cfg(feature = "kubernetes")]
+        crate::kubernetes::register(&mut r);
         r
     }
 

@@ -338,7 +338,7 @@ impl ResourceProvider for FakeProvider {
             .lock()
             .expect("world mutex")
             .values()
-            .find(|o| o.address == ctx.address && o.kind == self.kind)
+            .find(|o| o.address == ctx.address && o.kind == self.kind && !ctx.tracked_ids.contains(&o.id))
             .cloned();
         Ok(found.map(|o| Created {
             outputs: self.outputs(&o.id, &o.inputs),

@@ -241,6 +241,13 @@ pub async fn execute(
     )
 }
 
+/// What an apply with no provider calls still records: new dependencies and options of
+/// unchanged resources, and the stack outputs.
+pub fn settle_without_steps(plan: &Plan, graph: &DesiredGraph, snap: &mut Snapshot) {
+    settle_unchanged(plan, graph, snap);
+    record_outputs(graph, snap);
+}
+
 fn skip_dependents(
     failed: usize,
     steps: &[Step],

@@ -200,10 +200,10 @@ impl ResourceProvider for FileProvider {
         }
     }
 
-    async fn find(&self, _ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
+    async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
         let i = parse(inputs)?;
         match std::fs::read(&i.path) {
-            Ok(b) if b == i.content.as_bytes() => Ok(Some(Created {
+            Ok(b) if b == i.content.as_bytes() && !ctx.tracked_ids.contains(&i.path) => Ok(Some(Created {
                 id: i.path.clone(),
                 outputs: outputs(&i.path, &i.content),
             })),

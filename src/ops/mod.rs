@@ -41,17 +41,16 @@ impl Session {
     /// a copy of the state that is not saved).
     pub async fn plan(&self, opts: &PlanOptions, refresh: bool) -> Result<Plan> {
         let (mut snap, _) = self.store.load().await?;
+        let mut unreadable = Vec::new();
         if refresh {
-            refresh::refresh_snapshot(&self.registry, &mut snap, 16).await;
+            unreadable = refresh::refresh_snapshot(&self.registry, &mut snap, 16).await.errors;
         }
-        Ok(diff::plan(
-            &self.program,
-            &self.stack,
-            &self.graph,
-            &snap,
-            &self.registry,
-            opts,
-        )?)
+        let mut plan = diff::plan(&self.program, &self.stack, &self.graph, &snap, &self.registry, opts)?;
+        for (a, e) in unreadable {
+            plan.warnings
+                .push(format!("could not refresh `{a}`: {e}; its stored state was used"));
+        }
+        Ok(plan)
     }
 
     /// Takes the lock, loads state, folds any journal into it and resolves operations an
@@ -103,6 +102,16 @@ impl Session {
     }
 
     async fn apply_inner(&self, plan: &Plan, snapshot: Snapshot, opts: &ExecuteOptions) -> Result<ApplyReport> {
+        if !plan.has_changes() {
+            // Nothing to call: record new outputs and options only if they changed, so a
+            // no-op apply leaves the state (and its history) alone.
+            let mut snap = snapshot.clone();
+            apply::settle_without_steps(plan, &self.graph, &mut snap);
+            if snap != snapshot {
+                self.store.save(&mut snap).await?;
+            }
+            return Ok(ApplyReport::default());
+        }
         let journal = self.store.journal(&snapshot).await?;
         let (mut snap, report) = apply::execute(
             plan,

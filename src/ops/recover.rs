@@ -34,13 +34,28 @@ pub async fn resolve_pending(registry: &Registry, snap: &mut Snapshot) -> Vec<St
 
 async fn resolve_one(registry: &Registry, snap: &mut Snapshot, p: &PendingOperation) -> Result<String, String> {
     let provider = registry.get(&p.kind).map_err(|e| e.to_string())?;
-    let ctx = OpContext::detached(p.address.clone());
+    let mut ctx = OpContext::detached(p.address.clone());
+    // The objects spar already tracks at this address carry the same ownership tag.
+    let tracked: Vec<String> = snap
+        .get(&p.address)
+        .map(|r| r.id.clone())
+        .into_iter()
+        .chain(
+            snap.deposed
+                .iter()
+                .filter(|d| d.address == p.address)
+                .map(|d| d.id.clone()),
+        )
+        .collect();
+    ctx.tracked_ids = tracked.clone();
     match p.step {
         StepKind::Create | StepKind::CreateReplacement => {
             let found = provider
                 .find(&ctx, &value::strip_secrets(&p.inputs))
                 .await
                 .map_err(|e| e.to_string())?;
+            // Never adopt an object spar already tracks, whatever the kind's `find` says.
+            let found = found.filter(|c| !tracked.contains(&c.id));
             let Some(created) = found else {
                 return Ok(format!(
                     "{}: the interrupted {} made nothing; it will be planned again",

@@ -1,0 +1,198 @@
+"""The WSGI front: routing between the front's own EKS handlers and moto.
+
+Owns: deciding, per request, who answers it, and the small sandbox endpoints.
+
+Rules kept:
+- a request signed for service ``eks`` (SigV4 credential scope) or sent to an ``eks.<region>``
+  host is matched against the EKS model's routes; operations listed in ``HANDLERS`` are served by
+  the front, every other EKS operation moto implements is forwarded unchanged;
+- EKS operations neither the front nor moto implements get an ``InvalidRequestException`` JSON
+  error (not moto's HTML 404), so SDKs report something readable;
+- every other request (EC2, IAM, STS, S3, ... and ``/moto-api/*``) goes to moto untouched and is
+  streamed straight back;
+- ``POST /moto-api/reset`` clears the front's memory as well as moto's;
+- ``/sandbox-api/config`` (GET / POST a JSON object / DELETE) reads, changes and restores the
+  lifecycle holds; ``GET /sandbox-api/health`` answers ``{"status": "ok"}``;
+- every EKS request runs under the store's lock, after ``overlay.tick`` has brought statuses up
+  to date and removed objects whose delete hold has passed.
+"""
+
+import io
+import json
+import sys
+import traceback
+from urllib.parse import quote, unquote
+
+from . import access, addons, clusters, motobridge, overlay, podidentity, tags, updates
+from .errors import EksError
+from .replies import MotoReply, Reply, capture
+from .routes import Router
+from .store import Store
+
+HANDLERS = {}
+for _module in (clusters, addons, access, podidentity, updates, tags):
+    HANDLERS.update(_module.HANDLERS)
+
+# EKS operations moto 5.2.5 implements itself (forwarded when the front does not serve them).
+MOTO_OPERATIONS = {
+    "CreateCluster", "DescribeCluster", "ListClusters", "DeleteCluster",
+    "CreateNodegroup", "DescribeNodegroup", "ListNodegroups", "DeleteNodegroup",
+    "UpdateNodegroupConfig", "UpdateClusterConfig",
+    "CreateFargateProfile", "DescribeFargateProfile", "ListFargateProfiles", "DeleteFargateProfile",
+    "TagResource", "UntagResource", "ListTagsForResource",
+}
+
+
+class Ctx:
+    """One EKS request as the handlers see it."""
+
+    def __init__(self, front, environ, op, params, body, raw_body, account, region, access_key):
+        self.front = front
+        self.environ = environ
+        self.op = op
+        self.params = params
+        self.body = body
+        self.raw_body = raw_body
+        self.account = account
+        self.region = region
+        self.access_key = access_key
+        self.store = front.store
+        self.config = front.store.config
+        self.partition = motobridge.partition(region)
+
+    def forward(self, body=None):
+        """Send this request to moto (optionally with a replaced JSON body)."""
+        raw = self.raw_body if body is None else json.dumps(body).encode()
+        return self.moto(self.environ["REQUEST_METHOD"], self.environ.get("_raw_path"),
+                         self.environ.get("QUERY_STRING", ""), raw)
+
+    def moto(self, method, raw_path, query="", body=b""):
+        env = dict(self.environ)
+        env["REQUEST_METHOD"] = method
+        env["PATH_INFO"] = unquote(raw_path)
+        env["RAW_URI"] = env["REQUEST_URI"] = raw_path + ("?" + query if query else "")
+        env["QUERY_STRING"] = query
+        env["CONTENT_LENGTH"] = str(len(body))
+        env["wsgi.input"] = io.BytesIO(body)
+        if body:
+            env["CONTENT_TYPE"] = "application/json"
+        return capture(self.front.moto_app, env)
+
+    def moto_get(self, *segments):
+        """GET /seg1/seg2... on moto's EKS (segments percent-encoded); returns MotoReply."""
+        return self.moto("GET", "/" + "/".join(quote(s, safe="") for s in segments))
+
+    def arn(self, resource):
+        return f"arn:{self.partition}:eks:{self.region}:{self.account}:{resource}"
+
+
+class Front:
+    def __init__(self, moto_app):
+        self.moto_app = moto_app
+        self.router = Router()
+        self.store = Store()
+
+    # -- WSGI ----------------------------------------------------------------------------------
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path.startswith("/sandbox-api/"):
+            return self.sandbox_api(environ, start_response, path, method)
+        if path == "/moto-api/reset" and method == "POST":
+            with self.store.lock:
+                self.store.reset()
+                return self.moto_app(environ, start_response)
+        service, region, access_key = motobridge.request_scope(environ)
+        if service != "eks":
+            return self.moto_app(environ, start_response)
+        return self.eks(environ, start_response, method, region or "us-east-1", access_key)
+
+    def eks(self, environ, start_response, method, region, access_key):
+        raw_body = _read_body(environ)
+        raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ.get("PATH_INFO", ""))
+        raw_path = raw_uri.split("?", 1)[0]
+        if "://" in raw_path:  # absolute-form request target
+            raw_path = "/" + raw_path.split("://", 1)[1].split("/", 1)[-1]
+        environ["_raw_path"] = raw_path
+        op, params = self.router.match(method, raw_path, environ.get("QUERY_STRING", ""))
+        account = motobridge.account_for(environ, access_key)
+        with self.store.lock:
+            try:
+                overlay.tick(self.store)
+                try:
+                    body = json.loads(raw_body) if raw_body.strip() else {}
+                except ValueError as err:
+                    raise EksError("InvalidParameterException", f"Malformed request body: {err}")
+                if not isinstance(body, dict):
+                    raise EksError("InvalidParameterException", "Request body must be a JSON object")
+                ctx = Ctx(self, environ, op, params or {}, body, raw_body, account, region, access_key)
+                handler = HANDLERS.get(op)
+                if handler is not None:
+                    reply = handler(ctx)
+                elif op in MOTO_OPERATIONS:
+                    reply = ctx.forward()
+                else:
+                    raise EksError("InvalidRequestException",
+                                   f"spar sandbox: EKS operation {op or method + ' ' + raw_path} is not emulated")
+            except EksError as err:
+                start_response(f"{err.status} {_reason(err.status)}", err.headers())
+                return [err.body()]
+            except Exception as exc:  # a bug in the front: say so, loudly
+                traceback.print_exc(file=sys.stderr)
+                err = EksError("ServerException", f"spar sandbox front failed: {exc!r}")
+                start_response("500 Internal Server Error", err.headers())
+                return [err.body()]
+        if isinstance(reply, MotoReply):
+            start_response(reply.status_line, reply.headers)
+            return [reply.body]
+        data = json.dumps(reply.doc).encode()
+        start_response(f"{reply.status} {_reason(reply.status)}",
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    # -- sandbox endpoints ---------------------------------------------------------------------
+    def sandbox_api(self, environ, start_response, path, method):
+        def answer(status, doc):
+            data = json.dumps(doc).encode()
+            start_response(f"{status} {_reason(status)}",
+                           [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+            return [data]
+
+        if path == "/sandbox-api/health":
+            return answer(200, {"status": "ok"})
+        if path != "/sandbox-api/config":
+            return answer(404, {"message": f"no such sandbox endpoint: {path}"})
+        config = self.store.config
+        with self.store.lock:
+            if method == "GET":
+                return answer(200, config.values)
+            if method == "DELETE":
+                config.reset()
+                return answer(200, config.values)
+            if method in ("POST", "PUT"):
+                raw = _read_body(environ) or b"{}"
+                try:
+                    config.update(json.loads(raw or b"{}"))
+                except ValueError as err:
+                    return answer(400, {"message": str(err)})
+                return answer(200, config.values)
+        return answer(405, {"message": f"method {method} not allowed"})
+
+
+def _read_body(environ):
+    """The request body, by Content-Length or, for chunked requests, to the end."""
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        return environ["wsgi.input"].read(int(length))
+    if environ.get("wsgi.input_terminated") or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", ""):
+        return environ["wsgi.input"].read()
+    return b""
+
+
+_REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
+            404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 429: "Too Many Requests",
+            500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def _reason(status):
+    return _REASONS.get(status, "Unknown")

@@ -1,0 +1,463 @@
+//! `kubernetes:Chart`: a Helm chart rendered by a `helm template`-compatible command, its
+//! objects applied and tracked by spar itself (no Helm release, no Tiller-style state).
+//!
+//! Rules kept here:
+//! - rendering runs `<helm> template RELEASE CHART --namespace NS --values - --skip-tests
+//!   [--include-crds] [--version V]` with the values as JSON on stdin; `<helm>` is the `helm`
+//!   input, else `SPAR_HELM`, else `helm`; a failed rendering fails the operation with Helm's
+//!   own message;
+//! - objects are applied server-side as `spar` (as `kubernetes:Object` does): namespaces first,
+//!   then CRDs (waited until established), then the rest in Helm's order; then, with `wait`,
+//!   every object's readiness is awaited; namespaced objects that name no namespace go to the
+//!   release namespace;
+//! - the outputs list every object applied (identity and uid); an update applies the new
+//!   rendering and then deletes (prunes) the objects that left it, last first; delete removes
+//!   every object, last first, CRDs and namespaces after what they hold, waiting until gone;
+//! - `read` renders again and projects each live object onto its rendered manifest; objects
+//!   that differ (with the paths that differ, never the values, which may be secrets) or are
+//!   missing are reported under the input `drift` (which the program never sets), so drift
+//!   shows per object and the next apply re-applies the chart.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt as _;
+
+use super::connection::Connection;
+use super::object::{Placement, apply_manifest, delete_manifest, identity_manifest, read_manifest, wait_applied};
+use super::provider::KubeProvider;
+use crate::model::{Handle, Output, Resource};
+use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
+
+pub const KIND: &str = "kubernetes:Chart";
+
+/// The environment variable naming the `helm template`-compatible command.
+pub const HELM_ENV: &str = "SPAR_HELM";
+
+/// A Helm chart installed by spar: chart, release, namespace and values `V` (JSON or any
+/// serializable struct, possibly holding outputs and secrets).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Chart<V = Value> {
+    provider: Output<Connection>,
+    chart: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    release: String,
+    namespace: String,
+    values: V,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    helm: Option<String>,
+    #[serde(skip_serializing_if = "is_false")]
+    create_namespace: bool,
+    include_crds: bool,
+    wait: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    force: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Chart<Value> {
+    /// The chart at `chart` (a local chart directory or `.tgz`) as release `release` in
+    /// `namespace`, with no values.
+    pub fn new(provider: &Handle<KubeProvider>, chart: &str, release: &str, namespace: &str) -> Self {
+        Chart {
+            provider: provider.connection(),
+            chart: chart.to_string(),
+            version: None,
+            release: release.to_string(),
+            namespace: namespace.to_string(),
+            values: json!({}),
+            helm: None,
+            create_namespace: false,
+            include_crds: true,
+            wait: true,
+            force: false,
+        }
+    }
+}
+
+impl<V> Chart<V> {
+    /// The chart's values (a `json!` value or a typed struct).
+    pub fn values<W: Serialize>(self, values: W) -> Chart<W> {
+        Chart {
+            provider: self.provider,
+            chart: self.chart,
+            version: self.version,
+            release: self.release,
+            namespace: self.namespace,
+            values,
+            helm: self.helm,
+            create_namespace: self.create_namespace,
+            include_crds: self.include_crds,
+            wait: self.wait,
+            force: self.force,
+        }
+    }
+
+    /// The chart version (`--version`).
+    pub fn version(mut self, v: &str) -> Self {
+        self.version = Some(v.to_string());
+        self
+    }
+
+    /// The `helm template`-compatible command (default: `SPAR_HELM`, else `helm`).
+    pub fn helm(mut self, command: &str) -> Self {
+        self.helm = Some(command.to_string());
+        self
+    }
+
+    /// Creates (and on delete removes) the release namespace.
+    pub fn create_namespace(mut self) -> Self {
+        self.create_namespace = true;
+        self
+    }
+
+    /// Leaves the chart's `crds/` out.
+    pub fn skip_crds(mut self) -> Self {
+        self.include_crds = false;
+        self
+    }
+
+    /// Does not wait for readiness after applying.
+    pub fn no_wait(mut self) -> Self {
+        self.wait = false;
+        self
+    }
+
+    /// Takes over fields other field managers own.
+    pub fn force(mut self) -> Self {
+        self.force = true;
+        self
+    }
+}
+
+impl<V: Serialize> Resource for Chart<V> {
+    fn kind(&self) -> String {
+        KIND.into()
+    }
+    fn provider(&self) -> Arc<dyn ResourceProvider> {
+        Arc::new(ChartProvider::new())
+    }
+}
+
+impl<V> Handle<Chart<V>> {
+    /// The objects the chart made: `{apiVersion, kind, name, namespace, uid}` each.
+    pub fn objects(&self) -> Output<Vec<Value>> {
+        self.output("objects")
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChartInputs {
+    provider: Connection,
+    chart: String,
+    #[serde(default)]
+    version: Option<String>,
+    release: String,
+    namespace: String,
+    #[serde(default)]
+    values: Value,
+    #[serde(default)]
+    helm: Option<String>,
+    #[serde(default)]
+    create_namespace: bool,
+    #[serde(default = "yes")]
+    include_crds: bool,
+    #[serde(default = "yes")]
+    wait: bool,
+    #[serde(default)]
+    force: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl ChartInputs {
+    fn parse(inputs: &Value) -> Result<Self, ProviderError> {
+        serde_json::from_value(inputs.clone())
+            .map_err(|e| ProviderError::msg(format!("invalid kubernetes:Chart inputs: {e}")))
+    }
+
+    fn placement(&self) -> Placement<'_> {
+        Placement {
+            ns_override: None,
+            default_ns: Some(&self.namespace),
+        }
+    }
+}
+
+/// Renders the chart: its manifests, namespaces first, then CRDs, then Helm's order.
+async fn render(i: &ChartInputs) -> Result<Vec<Value>, ProviderError> {
+    let helm = i
+        .helm
+        .clone()
+        .or_else(|| std::env::var(HELM_ENV).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "helm".to_string());
+    let mut cmd = tokio::process::Command::new(&helm);
+    cmd.args(["template", &i.release, &i.chart, "--namespace", &i.namespace])
+        .args(["--values", "-", "--skip-tests"]);
+    if i.include_crds {
+        cmd.arg("--include-crds");
+    }
+    if let Some(v) = &i.version {
+        cmd.args(["--version", v]);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let what = format!("`{helm} template {} {}`", i.release, i.chart);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ProviderError::msg(format!("running {what}: {e} (set the chart's `helm` or {HELM_ENV})")))?;
+    let values = serde_json::to_vec(&i.values).map_err(|e| ProviderError::msg(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(&values)
+            .await
+            .map_err(|e| ProviderError::msg(format!("writing values to {what}: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| ProviderError::msg(format!("running {what}: {e}")))?;
+    if !out.status.success() {
+        return Err(ProviderError::msg(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
+        .map_err(|e| ProviderError::msg(format!("{what} printed YAML spar cannot read: {e}")))?;
+    let mut objects: Vec<Value> = docs
+        .into_iter()
+        .filter(|d| d.as_object().is_some_and(|o| !o.is_empty()))
+        .collect();
+    if i.create_namespace
+        && !objects
+            .iter()
+            .any(|o| o["kind"] == "Namespace" && o["metadata"]["name"] == i.namespace.as_str())
+    {
+        objects.insert(
+            0,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": i.namespace}}),
+        );
+    }
+    let rank = |o: &Value| match o["kind"].as_str() {
+        Some("Namespace") => 0,
+        Some("CustomResourceDefinition") => 1,
+        _ => 2,
+    };
+    objects.sort_by_key(rank); // stable: Helm's order within each rank
+    Ok(objects)
+}
+
+/// The id of one listed object (as `kubernetes:Object` names it).
+fn listed_id(o: &Value) -> String {
+    let s = |k: &str| o[k].as_str().unwrap_or_default().to_string();
+    match o["namespace"].as_str().filter(|n| !n.is_empty()) {
+        Some(ns) => format!("{}:{}:{ns}/{}", s("apiVersion"), s("kind"), s("name")),
+        None => format!("{}:{}:{}", s("apiVersion"), s("kind"), s("name")),
+    }
+}
+
+/// The id of a rendered object found missing: as listed in the outputs when it was applied.
+fn missing_id(m: &Value, outputs: &Value) -> String {
+    let same = |o: &Value| {
+        o["apiVersion"] == m["apiVersion"]
+            && o["kind"] == m["kind"]
+            && o["name"] == m["metadata"]["name"]
+            && m["metadata"]["namespace"]
+                .as_str()
+                .is_none_or(|ns| o["namespace"].as_str() == Some(ns))
+    };
+    match listed(outputs).iter().find(|o| same(o)) {
+        Some(o) => listed_id(o),
+        None => format!(
+            "{}:{}:{}",
+            m["apiVersion"].as_str().unwrap_or_default(),
+            m["kind"].as_str().unwrap_or_default(),
+            m["metadata"]["name"].as_str().unwrap_or_default()
+        ),
+    }
+}
+
+/// The provider of `kubernetes:Chart`.
+pub struct ChartProvider {
+    schema: Schema,
+}
+
+impl ChartProvider {
+    pub fn new() -> Self {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        ChartProvider {
+            schema: SCHEMA
+                .get_or_init(|| {
+                    // A new release may render objects of the same names: remove the old first.
+                    Schema::new()
+                        .replace_on(&["release", "namespace"])
+                        .volatile_outputs(&["objects"])
+                        .delete_before_replace(true)
+                })
+                .clone(),
+        }
+    }
+
+    /// Renders and applies every object; returns the outputs listing them.
+    async fn install(&self, ctx: &OpContext, i: &ChartInputs) -> Result<Value, ProviderError> {
+        let manifests = render(i).await?;
+        ctx.progress(&format!("applying {} objects of {}", manifests.len(), i.chart));
+        let mut applied = Vec::new();
+        for m in &manifests {
+            let a = apply_manifest(&i.provider, m, i.placement(), i.force).await?;
+            // Custom resources of the chart need their CRDs served before they are applied.
+            if m["kind"] == "CustomResourceDefinition" {
+                wait_applied(ctx, &a).await?;
+            }
+            applied.push(a);
+        }
+        if i.wait {
+            for a in &applied {
+                wait_applied(ctx, a).await?;
+            }
+        }
+        Ok(json!({
+            "release": i.release,
+            "namespace": i.namespace,
+            "objects": applied.iter().map(|a| a.outputs.clone()).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// Deletes the listed objects, last first.
+    async fn remove(&self, ctx: &OpContext, conn: &Connection, objects: &[Value]) -> Result<(), ProviderError> {
+        for o in objects.iter().rev() {
+            ctx.progress(&format!("deleting {}", listed_id(o)));
+            let uid = o["uid"].as_str().filter(|u| !u.is_empty());
+            delete_manifest(ctx, conn, &identity_manifest(o), Placement::default(), None, uid).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Default for ChartProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn listed(outputs: &Value) -> Vec<Value> {
+    outputs["objects"].as_array().cloned().unwrap_or_default()
+}
+
+#[async_trait]
+impl ResourceProvider for ChartProvider {
+    fn kind(&self) -> &str {
+        KIND
+    }
+
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
+        let i = ChartInputs::parse(inputs)?;
+        let outputs = self.install(ctx, &i).await?;
+        Ok(Created {
+            id: format!("{}/{}", i.namespace, i.release),
+            outputs,
+        })
+    }
+
+    async fn read(
+        &self,
+        _ctx: &OpContext,
+        id: &str,
+        inputs: &Value,
+        outputs: &Value,
+    ) -> Result<Option<ReadResult>, ProviderError> {
+        if inputs.is_null() {
+            return Err(ProviderError::msg(
+                "a kubernetes:Chart cannot be imported; declare it and apply (its objects are adopted)",
+            ));
+        }
+        let i = ChartInputs::parse(inputs)?;
+        let mut drift = BTreeMap::new();
+        let mut found = 0;
+        let mut live_objects = Vec::new();
+        for m in render(&i).await? {
+            match read_manifest(&i.provider, &m, i.placement()).await? {
+                Some((oid, projected, out)) => {
+                    found += 1;
+                    if projected != m {
+                        // Only the paths: a rendered value may come from a secret, and the
+                        // engine keeps secrets marked only where the program had them.
+                        let paths: Vec<String> = crate::value::diff(&m, &projected)
+                            .iter()
+                            .map(|c| c.path.to_string())
+                            .collect();
+                        drift.insert(oid, json!(paths));
+                    }
+                    live_objects.push(out);
+                }
+                None => {
+                    drift.insert(missing_id(&m, outputs), json!("missing"));
+                }
+            }
+        }
+        if found == 0 && !listed(outputs).is_empty() {
+            return Ok(None);
+        }
+        let mut new_inputs = inputs.clone();
+        if let Some(o) = new_inputs.as_object_mut() {
+            o.remove("drift");
+            if !drift.is_empty() {
+                o.insert("drift".into(), json!(drift));
+            }
+        }
+        let mut new_outputs = outputs.clone();
+        new_outputs["objects"] = json!(live_objects);
+        Ok(Some(ReadResult {
+            id: id.to_string(),
+            inputs: new_inputs,
+            outputs: new_outputs,
+        }))
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        _id: &str,
+        _old: &Value,
+        new: &Value,
+        old_outputs: &Value,
+    ) -> Result<Value, ProviderError> {
+        let i = ChartInputs::parse(new)?;
+        let outputs = self.install(ctx, &i).await?;
+        let kept: Vec<String> = listed(&outputs).iter().map(listed_id).collect();
+        let gone: Vec<Value> = listed(old_outputs)
+            .into_iter()
+            .filter(|o| !kept.contains(&listed_id(o)))
+            .collect();
+        if !gone.is_empty() {
+            ctx.progress(&format!("pruning {} objects that left the chart", gone.len()));
+            self.remove(ctx, &i.provider, &gone).await?;
+        }
+        Ok(outputs)
+    }
+
+    async fn delete(&self, ctx: &OpContext, _id: &str, inputs: &Value, outputs: &Value) -> Result<(), ProviderError> {
+        let i = ChartInputs::parse(inputs)?;
+        self.remove(ctx, &i.provider, &listed(outputs)).await
+    }
+}
