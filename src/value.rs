@@ -440,7 +440,7 @@ impl OutputExpr {
         if marker(v) != Some("output") {
             return None;
         }
-        serde_json::from_value(v.get("expr")?.clone()).ok()
+        serde::Deserialize::deserialize(v.get("expr")?).ok()
     }
 
     pub fn collect_refs(&self, out: &mut Vec<Address>) {

@@ -422,8 +422,12 @@ async fn a_saved_plan_applies_exactly_or_is_refused_when_state_or_program_moved(
     let h = Harness::new();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plan.json");
+    let saving = PlanOptions {
+        for_saving: true,
+        ..Default::default()
+    };
     let session = h.session(chain).unwrap();
-    let plan = session.plan(&PlanOptions::default(), false).await.unwrap();
+    let plan = session.plan(&saving, false).await.unwrap();
     spar::plan::planfile::save(&file, &plan, session.store.key()).unwrap();
     let loaded = spar::plan::planfile::load(&file, session.store.key()).unwrap();
     assert_eq!(loaded, plan);
@@ -446,7 +450,7 @@ async fn a_saved_plan_applies_exactly_or_is_refused_when_state_or_program_moved(
 
     // A fresh plan applies; a changed program refuses it.
     let session = h.session(chain).unwrap();
-    let plan = session.plan(&PlanOptions::default(), false).await.unwrap();
+    let plan = session.plan(&saving, false).await.unwrap();
     let err = h
         .session(|s, p| {
             chain(s, p)?;

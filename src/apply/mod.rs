@@ -15,7 +15,8 @@
 pub mod progress;
 pub mod steps;
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -81,6 +82,8 @@ pub struct ApplyReport {
     pub outcomes: Vec<StepOutcome>,
     pub interrupted: bool,
     pub elapsed: Duration,
+    /// Problems that did not fail a step (the journal could not be synced, say).
+    pub warnings: Vec<String>,
 }
 
 impl ApplyReport {
@@ -161,14 +164,18 @@ pub async fn execute(
     let n = steps.len();
     let mut waiting: Vec<usize> = steps.iter().map(|s| s.after.len()).collect();
     let mut status: Vec<Option<(StepStatus, Duration)>> = vec![None; n];
-    let mut ready: VecDeque<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+    // Ready steps start longest-remaining-chain first, so the critical path never waits
+    // behind steps that have slack.
+    let priority = critical_path_lengths(&steps, &dependents);
+    let mut ready: BinaryHeap<(usize, Reverse<usize>)> =
+        (0..n).filter(|&i| waiting[i] == 0).map(|i| (priority[i], Reverse(i))).collect();
     let mut running: JoinSet<(usize, StepStatus, Duration)> = JoinSet::new();
     let parallelism = opts.parallelism.max(1);
     let mut interrupted = false;
 
     loop {
         while !interrupted && running.len() < parallelism {
-            let Some(i) = ready.pop_front() else { break };
+            let Some((_, Reverse(i))) = ready.pop() else { break };
             let shared = shared.clone();
             let steps = steps.clone();
             running.spawn(async move {
@@ -198,7 +205,7 @@ pub async fn execute(
                     for &d in &dependents[i] {
                         waiting[d] -= 1;
                         if waiting[d] == 0 && status[d].is_none() {
-                            ready.push_back(d);
+                            ready.push((priority[d], Reverse(d)));
                         }
                     }
                 } else {
@@ -227,6 +234,10 @@ pub async fn execute(
             }
         })
         .collect();
+    let mut warnings = Vec::new();
+    if let Err(e) = shared.journal.flush().await {
+        warnings.push(format!("the journal could not be synced at the end of the run: {e}"));
+    }
     let shared = Arc::try_unwrap(shared).unwrap_or_else(|_| panic!("all steps have finished"));
     let mut snap = shared.snapshot.into_inner().expect("snapshot mutex");
     settle_unchanged(&shared.plan, &shared.graph, &mut snap);
@@ -237,8 +248,29 @@ pub async fn execute(
             outcomes,
             interrupted,
             elapsed: started.elapsed(),
+            warnings,
         },
     )
+}
+
+/// For each step, the number of steps on the longest chain from it to the end.
+fn critical_path_lengths(steps: &[Step], dependents: &[Vec<usize>]) -> Vec<usize> {
+    let n = steps.len();
+    let mut length = vec![0usize; n];
+    // Kahn's order from the sinks backwards: a step's length is known once all its
+    // dependents' are.
+    let mut pending: Vec<usize> = dependents.iter().map(Vec::len).collect();
+    let mut stack: Vec<usize> = (0..n).filter(|&i| pending[i] == 0).collect();
+    while let Some(i) = stack.pop() {
+        length[i] = 1 + dependents[i].iter().map(|&d| length[d]).max().unwrap_or(0);
+        for &a in &steps[i].after {
+            pending[a] -= 1;
+            if pending[a] == 0 {
+                stack.push(a);
+            }
+        }
+    }
+    length
 }
 
 /// What an apply with no provider calls still records: new dependencies and options of
@@ -381,9 +413,11 @@ impl Shared {
             },
             Err(e) => JournalEntry::Failed { seq, error: e.clone() },
         };
+        // Dependents may start before this entry is synced: their own `begin` syncs the
+        // journal (in order) before their provider call, and a crash before any sync leaves
+        // a pending `begin` that recovery resolves through `find`.
         self.journal
-            .append(&entry)
-            .await
+            .append_queued(&entry)
             .map_err(|e| format!("the call finished but the journal could not record it: {e}"))
     }
 }

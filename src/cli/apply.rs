@@ -50,6 +50,7 @@ pub async fn destroy(
         destroy: true,
         targets,
         excludes: Vec::new(),
+        for_saving: false,
     };
     plan_confirm_execute(ctx, &session, &opts, false, yes, parallelism).await
 }

@@ -12,6 +12,7 @@ pub(crate) fn plan_options(args: &PlanArgs, destroy: bool) -> PlanOptions {
         destroy,
         targets: args.targets.clone(),
         excludes: args.excludes.clone(),
+        for_saving: false,
     }
 }
 
@@ -25,7 +26,9 @@ pub async fn run(
     detailed_exitcode: bool,
 ) -> anyhow::Result<u8> {
     let session = ctx.session(define)?;
-    let plan = session.plan(&plan_options(args, destroy), args.refresh).await?;
+    let mut opts = plan_options(args, destroy);
+    opts.for_saving = out.is_some();
+    let plan = session.plan(&opts, args.refresh).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&render::json(&plan))?);
     } else {

@@ -46,6 +46,10 @@ impl Session {
             unreadable = refresh::refresh_snapshot(&self.registry, &mut snap, 16).await.errors;
         }
         let mut plan = diff::plan(&self.program, &self.stack, &self.graph, &snap, &self.registry, opts)?;
+        if snap.resources.len() > 10_000 {
+            // Freeing a large state takes a noticeable fraction of a plan; nobody waits for it.
+            std::thread::spawn(move || drop(snap));
+        }
         for (a, e) in unreadable {
             plan.warnings
                 .push(format!("could not refresh `{a}`: {e}; its stored state was used"));

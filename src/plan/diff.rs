@@ -33,6 +33,9 @@ pub struct PlanOptions {
     pub targets: Vec<String>,
     /// Leave these addresses (or components) and their dependents alone.
     pub excludes: Vec<String>,
+    /// Record the program's fingerprint, so the plan can be saved and applied later.
+    /// (It hashes the whole desired graph: skipped for plans that are only shown.)
+    pub for_saving: bool,
 }
 
 /// Why no plan could be made.
@@ -161,13 +164,19 @@ pub fn plan(
                         action: "replace",
                     });
                 }
+                // An unchanged resource needs no copies of its inputs in the plan.
+                let (before, after) = if op == Op::Same {
+                    (None, None)
+                } else {
+                    (Some(old.inputs.clone()), Some(after))
+                };
                 Change {
                     address: r.address.clone(),
                     kind: r.kind.clone(),
                     op,
                     id: Some(old.id.clone()),
-                    before: Some(old.inputs.clone()),
-                    after: Some(after),
+                    before,
+                    after,
                     properties: d.changes,
                     replace_paths,
                     replace_reason: type_changed.then(|| format!("its type changed from {} to {}", old.kind, r.kind)),
@@ -257,7 +266,7 @@ pub fn plan(
         pending: state.pending.clone(),
         warnings,
         base_state: state.fingerprint(),
-        program_fingerprint: graph.fingerprint(),
+        program_fingerprint: if opts.for_saving { graph.fingerprint() } else { String::new() },
         destroy: opts.destroy,
     })
 }

@@ -261,6 +261,26 @@ impl JournalWriter {
         self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Queues `entry` without waiting. It becomes durable with the next sync (any later
+    /// `append`, or `flush`), and entries are written in the order they were queued, so an
+    /// entry queued before a later `begin` is on disk before that `begin` returns.
+    pub fn append_queued(&self, entry: &JournalEntry) -> Result<(), StateError> {
+        let (tx, _rx) = oneshot::channel();
+        self.tx
+            .send((line(entry), tx))
+            .map_err(|_| StateError::io("journal", "the journal writer stopped"))
+    }
+
+    /// Waits until every entry queued so far is durable.
+    pub async fn flush(&self) -> Result<(), StateError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send((Vec::new(), tx))
+            .map_err(|_| StateError::io("journal", "the journal writer stopped"))?;
+        rx.await
+            .map_err(|_| StateError::io("journal", "the journal writer stopped"))?
+    }
+
     /// Appends `entry` and waits until it is durable.
     pub async fn append(&self, entry: &JournalEntry) -> Result<(), StateError> {
         let (tx, rx) = oneshot::channel();

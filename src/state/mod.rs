@@ -109,6 +109,14 @@ impl From<SecretError> for StateError {
     }
 }
 
+/// Decrypts the secrets in `v`, leaving values without any untouched (most of a state).
+fn open_in_place(key: &SecretKey, v: &mut serde_json::Value) -> Result<(), StateError> {
+    if crate::value::contains_secret(v) {
+        *v = key.open(v)?;
+    }
+    Ok(())
+}
+
 /// A held stack lock; release it with [`StateLock::release`].
 pub struct StateLock {
     backend: Arc<dyn StateBackend>,
@@ -160,18 +168,18 @@ impl StateStore {
 
     fn open(&self, snap: &mut Snapshot) -> Result<(), StateError> {
         for r in snap.resources.values_mut() {
-            r.inputs = self.key.open(&r.inputs)?;
-            r.outputs = self.key.open(&r.outputs)?;
+            open_in_place(&self.key, &mut r.inputs)?;
+            open_in_place(&self.key, &mut r.outputs)?;
         }
         for d in &mut snap.deposed {
-            d.inputs = self.key.open(&d.inputs)?;
-            d.outputs = self.key.open(&d.outputs)?;
+            open_in_place(&self.key, &mut d.inputs)?;
+            open_in_place(&self.key, &mut d.outputs)?;
         }
         for p in &mut snap.pending {
-            p.inputs = self.key.open(&p.inputs)?;
+            open_in_place(&self.key, &mut p.inputs)?;
         }
         for v in snap.outputs.values_mut() {
-            *v = self.key.open(v)?;
+            open_in_place(&self.key, v)?;
         }
         Ok(())
     }

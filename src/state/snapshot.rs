@@ -185,28 +185,27 @@ impl Snapshot {
 
     /// Decodes file bytes, checking format, version and checksum. `source` names the file.
     pub fn decode(bytes: &[u8], source: &str) -> Result<Snapshot, StateError> {
-        #[derive(Deserialize)]
-        struct Header {
-            format: Option<String>,
-            version: Option<u32>,
-        }
+        // One pass reads the envelope and borrows the `state` member's exact bytes.
         #[derive(Deserialize)]
         struct Envelope<'a> {
-            checksum: String,
+            format: Option<String>,
+            version: Option<u32>,
+            checksum: Option<String>,
             #[serde(borrow)]
-            state: &'a RawValue,
+            state: Option<&'a RawValue>,
         }
-        let header: Header = serde_json::from_slice(bytes).map_err(|e| StateError::not_json(source, &e))?;
-        if header.format.as_deref() != Some(FORMAT) {
+        let file = || source.to_string();
+        let env: Envelope = serde_json::from_slice(bytes).map_err(|e| StateError::not_json(source, &e))?;
+        if env.format.as_deref() != Some(FORMAT) {
             return Err(StateError::Format {
-                file: source.to_string(),
+                file: file(),
                 message: "it is JSON but not a spar state file (no \"format\":\"spar-state\")".into(),
             });
         }
-        match header.version {
+        match env.version {
             Some(v) if v > STATE_VERSION => {
                 return Err(StateError::FutureVersion {
-                    file: source.to_string(),
+                    file: file(),
                     found: v,
                     supported: STATE_VERSION,
                 });
@@ -214,28 +213,29 @@ impl Snapshot {
             Some(_) => {}
             None => {
                 return Err(StateError::Format {
-                    file: source.to_string(),
+                    file: file(),
                     message: "it has no \"version\"".into(),
                 });
             }
         }
-        let env: Envelope = serde_json::from_slice(bytes).map_err(|e| StateError::Format {
-            file: source.to_string(),
-            message: e.to_string(),
-        })?;
-        let actual = format!("sha256:{}", hex::encode(Sha256::digest(env.state.get().as_bytes())));
-        if actual != env.checksum {
+        let (Some(expected), Some(state)) = (env.checksum, env.state) else {
+            return Err(StateError::Format {
+                file: file(),
+                message: "it has no \"checksum\" or no \"state\"".into(),
+            });
+        };
+        let actual = format!("sha256:{}", hex::encode(Sha256::digest(state.get().as_bytes())));
+        if actual != expected {
             return Err(StateError::Checksum {
-                file: source.to_string(),
-                expected: env.checksum,
+                file: file(),
+                expected,
                 actual,
             });
         }
-        let snap: Snapshot = serde_json::from_str(env.state.get()).map_err(|e| StateError::Format {
-            file: source.to_string(),
+        serde_json::from_str(state.get()).map_err(|e| StateError::Format {
+            file: file(),
             message: e.to_string(),
-        })?;
-        Ok(snap)
+        })
     }
 
     /// A short digest of the snapshot's identity, for saved plans.
