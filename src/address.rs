@@ -10,13 +10,15 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A resource's address within its stack.
+/// A resource's address within its stack. Cheap to clone: graphs, states and plans hold
+/// many copies of the same address.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Address {
-    text: String,
+    text: Arc<str>,
 }
 
 /// Why a string is not a valid address or address segment.
@@ -61,7 +63,7 @@ impl Address {
 
     /// True when `self` equals `prefix` or lies inside the component `prefix`.
     pub fn is_within(&self, prefix: &str) -> bool {
-        self.text == prefix
+        self.as_str() == prefix
             || (self.text.len() > prefix.len()
                 && self.text.starts_with(prefix)
                 && self.text.as_bytes()[prefix.len()] == b'/')
@@ -87,7 +89,7 @@ impl FromStr for Address {
                 segment: bad.to_string(),
             });
         }
-        Ok(Address { text: s.to_string() })
+        Ok(Address { text: Arc::from(s) })
     }
 }
 
@@ -105,13 +107,13 @@ impl fmt::Debug for Address {
 
 impl Serialize for Address {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
+        s.serialize_str(self.as_str())
     }
 }
 
 impl<'de> Deserialize<'de> for Address {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         text.parse().map_err(serde::de::Error::custom)
     }
 }

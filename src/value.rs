@@ -424,14 +424,23 @@ pub enum OutputExpr {
 }
 
 impl OutputExpr {
-    /// Embeds the expression in a value.
+    /// Embeds the expression in a value. A plain reference, by far the most common, takes
+    /// the compact form `{"$spar":"output","ref":ADDRESS,"path":PATH}` (one map, not three).
     pub fn to_value(&self) -> Value {
         let mut m = Map::new();
         m.insert(MARKER.into(), "output".into());
-        m.insert(
-            "expr".into(),
-            serde_json::to_value(self).expect("an output expression serializes"),
-        );
+        match self {
+            OutputExpr::Ref { address, path } => {
+                m.insert("ref".into(), Value::String(address.as_str().to_string()));
+                m.insert("path".into(), Value::String(path.clone()));
+            }
+            other => {
+                m.insert(
+                    "expr".into(),
+                    serde_json::to_value(other).expect("an output expression serializes"),
+                );
+            }
+        }
         Value::Object(m)
     }
 
@@ -439,6 +448,12 @@ impl OutputExpr {
     pub fn from_marker(v: &Value) -> Option<OutputExpr> {
         if marker(v) != Some("output") {
             return None;
+        }
+        if let Some(address) = v.get("ref").and_then(Value::as_str) {
+            return Some(OutputExpr::Ref {
+                address: address.parse().ok()?,
+                path: v.get("path").and_then(Value::as_str).unwrap_or_default().to_string(),
+            });
         }
         serde::Deserialize::deserialize(v.get("expr")?).ok()
     }
