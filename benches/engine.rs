@@ -979,7 +979,7 @@ fn run_plan(results: &mut serde_json::Map<String, Value>, quiet: bool) {
             );
         }
         println!(
-            "   decode = 3 JSON passes over the file + SHA-256; open* = load - read - decode (the decrypt walk);\n   diff includes the graph fingerprint; Session::plan also drops the loaded snapshot; the caller drops the plan."
+            "   decode = envelope pass + state pass + SHA-256; open* = load - read - decode (the decrypt walk);\n   (fingerprint) is timed alone: plans compute it only when saved (--out); Session::plan frees a large state on another thread."
         );
         println!(
             "   where the memory goes (live heap MiB counted by the allocator; peak = highest above the stage's start):"
@@ -1078,7 +1078,7 @@ fn run_apply(results: &mut serde_json::Map<String, Value>, runs: usize, quiet: b
             bound
         );
         println!(
-            "   zero-overhead executor, FIFO ready queue (spar's policy): {:.3} s ({:.3}x); critical-path-first: {:.3} s ({:.3}x)",
+            "   zero-overhead executor, FIFO ready queue (spar's first policy): {:.3} s ({:.3}x); critical-path-first (spar's policy now): {:.3} s ({:.3}x)",
             f(&summary["ideal_fifo_s"]),
             f(&summary["ideal_fifo_s"]) / bound,
             f(&summary["ideal_critical_first_s"]),
