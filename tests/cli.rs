@@ -227,3 +227,42 @@ fn a_killed_apply_converges_on_the_next_run() {
     let left: Vec<_> = std::fs::read_dir(f.path("files")).unwrap().flatten().collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Ctrl-C (SIGINT) during apply: no new operation starts, those in flight are recorded, the
+/// exit code is 130, and the next apply finishes the job.
+#[test]
+fn ctrl_c_stops_scheduling_records_and_exits_130() {
+    let f = Fixture::new();
+    std::fs::write(
+        f.path("cfg/dev.toml"),
+        format!("dir = \"{}\"\ncopies = 3000\n", f.path("files").display()),
+    )
+    .unwrap();
+    let mut child = f.command(&["apply", "--yes", "--parallelism", "1"]).spawn().unwrap();
+    // Wait until the apply is under way (its journal exists), then interrupt it.
+    let started = std::time::Instant::now();
+    while !f.path("state/journal.jsonl").exists() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "interrupted apply exits 130");
+    assert!(!f.path("state/lock.json").exists(), "the lock is released");
+    let list = ok(&f.run(&["state", "list"]));
+    let recorded = list.lines().count();
+    assert!(
+        recorded > 0 && recorded < 3003,
+        "some but not all were applied: {recorded}"
+    );
+    let recorded_files = list.lines().filter(|l| l.contains("\tlocal:File\t")).count();
+    let made = std::fs::read_dir(f.path("files")).unwrap().count();
+    assert_eq!(made, recorded_files, "every file made is recorded, and nothing else");
+    ok(&f.run(&["apply", "--yes"]));
+    assert_eq!(ok(&f.run(&["state", "list"])).lines().count(), 3003);
+    assert_eq!(f.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
+}
