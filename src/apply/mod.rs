@@ -167,8 +167,10 @@ pub async fn execute(
     // Ready steps start longest-remaining-chain first, so the critical path never waits
     // behind steps that have slack.
     let priority = critical_path_lengths(&steps, &dependents);
-    let mut ready: BinaryHeap<(usize, Reverse<usize>)> =
-        (0..n).filter(|&i| waiting[i] == 0).map(|i| (priority[i], Reverse(i))).collect();
+    let mut ready: BinaryHeap<(usize, Reverse<usize>)> = (0..n)
+        .filter(|&i| waiting[i] == 0)
+        .map(|i| (priority[i], Reverse(i)))
+        .collect();
     let mut running: JoinSet<(usize, StepStatus, Duration)> = JoinSet::new();
     let parallelism = opts.parallelism.max(1);
     let mut interrupted = false;

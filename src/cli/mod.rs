@@ -9,6 +9,8 @@ mod apply;
 mod context;
 mod graph;
 mod import;
+#[cfg(feature = "kubernetes")]
+mod kubeconfig;
 mod output;
 mod plan;
 mod refresh;
@@ -128,6 +130,16 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "dot")]
         format: graph::Format,
     },
+    /// Write a kubeconfig for the stack's cluster (from its kubernetes:Provider in state).
+    #[cfg(feature = "kubernetes")]
+    Kubeconfig {
+        /// The provider resource's address, when the stack has several.
+        #[arg(long)]
+        provider: Option<String>,
+        /// Where to write it (default: `<state-dir>.kubeconfig`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,5 +244,9 @@ async fn dispatch(
             show_secrets,
         } => output::run(&ctx, define, name.as_deref(), json, show_secrets).await,
         Command::Graph { format } => graph::run(&ctx, define, format).await,
+        #[cfg(feature = "kubernetes")]
+        Command::Kubeconfig { provider, out } => {
+            kubeconfig::run(&ctx, define, provider.as_deref(), out.as_deref()).await
+        }
     }
 }

@@ -83,7 +83,7 @@ impl Connection {
     }
 }
 
-fn sandbox_override() -> Option<String> {
+pub(crate) fn sandbox_override() -> Option<String> {
     std::env::var(SANDBOX_ENV).ok().filter(|s| !s.trim().is_empty())
 }
 

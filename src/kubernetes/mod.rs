@@ -13,6 +13,7 @@
 
 pub mod connection;
 pub mod helm;
+pub mod kubeconfig;
 pub mod object;
 pub mod provider;
 

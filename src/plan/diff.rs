@@ -266,7 +266,11 @@ pub fn plan(
         pending: state.pending.clone(),
         warnings,
         base_state: state.fingerprint(),
-        program_fingerprint: if opts.for_saving { graph.fingerprint() } else { String::new() },
+        program_fingerprint: if opts.for_saving {
+            graph.fingerprint()
+        } else {
+            String::new()
+        },
         destroy: opts.destroy,
     })
 }

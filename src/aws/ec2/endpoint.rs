@@ -1,0 +1,287 @@
+//! `aws:ec2:VpcEndpoint`: a gateway VPC endpoint (S3, DynamoDB) for a VPC's route tables.
+//!
+//! Rules kept here: the VPC and service force a replacement; the route tables change in
+//! place (ModifyVpcEndpoint with the tables added and removed), as do tags; route tables
+//! read back in the program's order when they hold the same items; create waits for
+//! `available` (a `failed` endpoint is deleted and reported) and delete waits until it is
+//! `deleted` or gone; an endpoint `deleting`/`deleted` reads as gone.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{ResourceType, State, VpcEndpointType};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{WAIT, from_tags, none_if_gone, ok_if_gone, owner_filter, owner_of, parse, sync_tags, tag_spec};
+use crate::aws::call::{Poll, call0, wait_for};
+use crate::aws::context;
+use crate::model::{Handle, Input, Output, Resource};
+use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
+
+pub const KIND: &str = "aws:ec2:VpcEndpoint";
+
+/// A gateway endpoint for `service_name` (`com.amazonaws.us-east-1.s3`).
+#[derive(Debug, Clone, Serialize)]
+pub struct VpcEndpoint {
+    vpc_id: Input<String>,
+    service_name: Input<String>,
+    route_table_ids: Vec<Input<String>>,
+    tags: BTreeMap<String, Input<String>>,
+}
+
+impl VpcEndpoint {
+    /// A gateway endpoint for `service_name` in `vpc_id`, routed from `route_table_ids`.
+    pub fn gateway(
+        vpc_id: impl Into<Input<String>>,
+        service_name: impl Into<Input<String>>,
+        route_table_ids: Vec<Input<String>>,
+    ) -> Self {
+        VpcEndpoint {
+            vpc_id: vpc_id.into(),
+            service_name: service_name.into(),
+            route_table_ids,
+            tags: BTreeMap::new(),
+        }
+    }
+    pub fn tag(mut self, key: &str, value: impl Into<Input<String>>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl Resource for VpcEndpoint {
+    fn kind(&self) -> String {
+        KIND.into()
+    }
+    fn provider(&self) -> Arc<dyn ResourceProvider> {
+        Arc::new(VpcEndpointProvider::new())
+    }
+}
+
+impl Handle<VpcEndpoint> {
+    /// The endpoint id (`vpce-...`).
+    pub fn endpoint_id(&self) -> Output<String> {
+        self.output("id")
+    }
+}
+
+#[derive(Deserialize)]
+struct EndpointInputs {
+    vpc_id: String,
+    service_name: String,
+    #[serde(default)]
+    route_table_ids: Vec<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// The provider of `aws:ec2:VpcEndpoint`.
+pub struct VpcEndpointProvider {
+    schema: Schema,
+}
+
+impl VpcEndpointProvider {
+    pub fn new() -> Self {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        VpcEndpointProvider {
+            schema: SCHEMA
+                .get_or_init(|| Schema::new().replace_on(&["vpc_id", "service_name"]))
+                .clone(),
+        }
+    }
+}
+
+impl Default for VpcEndpointProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+async fn describe(ctx: &OpContext, id: &str) -> Result<Option<aws_sdk_ec2::types::VpcEndpoint>, ProviderError> {
+    let ec2 = context::ec2().await;
+    let out = none_if_gone(
+        call0(ctx, "DescribeVpcEndpoints", || {
+            ec2.describe_vpc_endpoints().vpc_endpoint_ids(id).send()
+        })
+        .await,
+    )?;
+    Ok(out.and_then(|o| o.vpc_endpoints().first().cloned()))
+}
+
+fn is_gone(e: &aws_sdk_ec2::types::VpcEndpoint) -> bool {
+    matches!(e.state(), Some(State::Deleted | State::Deleting))
+}
+
+fn outputs(e: &aws_sdk_ec2::types::VpcEndpoint) -> Value {
+    json!({"id": e.vpc_endpoint_id(), "state": e.state().map(|s| s.as_str())})
+}
+
+async fn wait_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types::VpcEndpoint, ProviderError> {
+    wait_for(ctx, "the endpoint to be available", WAIT, || async move {
+        Ok(match describe(ctx, id).await? {
+            Some(e) if e.state() == Some(&State::Available) => Poll::Ready(e),
+            Some(e) if e.state() == Some(&State::Failed) => {
+                return Err(ProviderError::msg(format!(
+                    "VPC endpoint {id} failed: {}",
+                    e.failure_reason().unwrap_or("no reason given")
+                )));
+            }
+            Some(e) => Poll::Pending(e.state().map(|s| s.as_str().to_string()).unwrap_or_default()),
+            None => Poll::Pending("not visible yet".into()),
+        })
+    })
+    .await
+}
+
+#[async_trait]
+impl ResourceProvider for VpcEndpointProvider {
+    fn kind(&self) -> &str {
+        KIND
+    }
+
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
+        let i: EndpointInputs = parse(inputs)?;
+        let ec2 = context::ec2().await;
+        let out = call0(ctx, "CreateVpcEndpoint", || {
+            ec2.create_vpc_endpoint()
+                .vpc_endpoint_type(VpcEndpointType::Gateway)
+                .vpc_id(&i.vpc_id)
+                .service_name(&i.service_name)
+                .set_route_table_ids(Some(i.route_table_ids.clone()))
+                .tag_specifications(tag_spec(ResourceType::VpcEndpoint, &ctx.address, &i.tags))
+                .send()
+        })
+        .await?;
+        let id = out
+            .vpc_endpoint()
+            .and_then(|e| e.vpc_endpoint_id())
+            .unwrap_or_default()
+            .to_string();
+        match wait_available(ctx, &id).await {
+            Ok(e) => Ok(Created {
+                id,
+                outputs: outputs(&e),
+            }),
+            Err(e) => {
+                let _ = self.delete(ctx, &id, inputs, &Value::Null).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        inputs: &Value,
+        _outputs: &Value,
+    ) -> Result<Option<ReadResult>, ProviderError> {
+        let Some(e) = describe(ctx, id).await?.filter(|e| !is_gone(e)) else {
+            return Ok(None);
+        };
+        let live: Vec<String> = e.route_table_ids().to_vec();
+        let tables = match inputs
+            .get("route_table_ids")
+            .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
+        {
+            Some(stored) => {
+                let (mut a, mut b) = (stored.clone(), live.clone());
+                a.sort();
+                b.sort();
+                if a == b { stored } else { live }
+            }
+            None => live,
+        };
+        Ok(Some(ReadResult {
+            id: id.to_string(),
+            inputs: json!({
+                "vpc_id": e.vpc_id(),
+                "service_name": e.service_name(),
+                "route_table_ids": tables,
+                "tags": from_tags(e.tags()),
+            }),
+            outputs: outputs(&e),
+        }))
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Value,
+        new: &Value,
+        old_outputs: &Value,
+    ) -> Result<Value, ProviderError> {
+        let o: EndpointInputs = parse(old)?;
+        let n: EndpointInputs = parse(new)?;
+        let add: Vec<String> = n
+            .route_table_ids
+            .iter()
+            .filter(|t| !o.route_table_ids.contains(t))
+            .cloned()
+            .collect();
+        let remove: Vec<String> = o
+            .route_table_ids
+            .iter()
+            .filter(|t| !n.route_table_ids.contains(t))
+            .cloned()
+            .collect();
+        if !add.is_empty() || !remove.is_empty() {
+            let ec2 = context::ec2().await;
+            call0(ctx, "ModifyVpcEndpoint", || {
+                ec2.modify_vpc_endpoint()
+                    .vpc_endpoint_id(id)
+                    .set_add_route_table_ids((!add.is_empty()).then(|| add.clone()))
+                    .set_remove_route_table_ids((!remove.is_empty()).then(|| remove.clone()))
+                    .send()
+            })
+            .await?;
+        }
+        sync_tags(ctx, id, &o.tags, &n.tags).await?;
+        Ok(old_outputs.clone())
+    }
+
+    async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
+        let ec2 = context::ec2().await;
+        ok_if_gone(
+            call0(ctx, "DeleteVpcEndpoints", || {
+                ec2.delete_vpc_endpoints().vpc_endpoint_ids(id).send()
+            })
+            .await,
+        )?;
+        wait_for(ctx, "the endpoint to be deleted", WAIT, || async move {
+            Ok(match describe(ctx, id).await? {
+                None => Poll::Ready(()),
+                Some(e) if e.state() == Some(&State::Deleted) => Poll::Ready(()),
+                Some(e) => Poll::Pending(e.state().map(|s| s.as_str().to_string()).unwrap_or_default()),
+            })
+        })
+        .await
+    }
+
+    async fn find(&self, ctx: &OpContext, _inputs: &Value) -> Result<Option<Created>, ProviderError> {
+        let ec2 = context::ec2().await;
+        let out = call0(ctx, "DescribeVpcEndpoints", || {
+            ec2.describe_vpc_endpoints().filters(owner_filter(&ctx.address)).send()
+        })
+        .await?;
+        Ok(out
+            .vpc_endpoints()
+            .iter()
+            .find(|e| {
+                !is_gone(e)
+                    && owner_of(e.tags()) == Some(ctx.address.as_str())
+                    && super::untracked(ctx, e.vpc_endpoint_id())
+            })
+            .map(|e| Created {
+                id: e.vpc_endpoint_id().unwrap_or_default().to_string(),
+                outputs: outputs(e),
+            }))
+    }
+}

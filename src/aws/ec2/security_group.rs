@@ -1,0 +1,666 @@
+//! `aws:ec2:SecurityGroup` and `aws:ec2:SecurityGroupRule`.
+//!
+//! Rules kept here: a group's name is the user's or `<name>-<8 hex>` from the address;
+//! name, description and VPC force a replacement, done by deleting first (names are unique
+//! per VPC and the generated one is stable); a group keeps the egress-all rule AWS gives
+//! it, and its rules are separate `SecurityGroupRule`s (so the engine deletes them before
+//! the group: the group's delete does not rely on AWS refusing); the delete retries
+//! `DependencyViolation` (network interfaces still using it) within the delete timeout.
+//! A rule is one ingress or egress permission with one source (an IPv4 CIDR or a group),
+//! tagged at creation; its description and tags change in place, everything else forces a
+//! replacement; `find` looks in the group for a rule carrying the ownership tag.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{
+    IpPermission, IpRange, ResourceType, SecurityGroupRuleRequest, SecurityGroupRuleUpdate, UserIdGroupPair,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{
+    WAIT, filter, from_tags, none_if_gone, ok_if_gone, owner_filter, owner_of, parse, sync_tags, tag_spec,
+    unless_unset, validate_ipv4_cidr,
+};
+use crate::aws::call::{Poll, Retry, call, call0, wait_for};
+use crate::aws::context;
+use crate::aws::tags::unique_name;
+use crate::model::{Handle, Input, Output, Resource};
+use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
+
+pub const GROUP_KIND: &str = "aws:ec2:SecurityGroup";
+pub const RULE_KIND: &str = "aws:ec2:SecurityGroupRule";
+
+// ---------------------------------------------------------------- SecurityGroup
+
+/// A security group in a VPC.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecurityGroup {
+    vpc_id: Input<String>,
+    name: Option<Input<String>>,
+    description: String,
+    tags: BTreeMap<String, Input<String>>,
+}
+
+impl SecurityGroup {
+    pub fn new(vpc_id: impl Into<Input<String>>) -> Self {
+        SecurityGroup {
+            vpc_id: vpc_id.into(),
+            name: None,
+            description: "Managed by spar".into(),
+            tags: BTreeMap::new(),
+        }
+    }
+    /// Fixes the group name (default: `<resource name>-<8 hex>`).
+    pub fn name(mut self, name: impl Into<Input<String>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    pub fn description(mut self, d: &str) -> Self {
+        self.description = d.into();
+        self
+    }
+    pub fn tag(mut self, key: &str, value: impl Into<Input<String>>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl Resource for SecurityGroup {
+    fn kind(&self) -> String {
+        GROUP_KIND.into()
+    }
+    fn provider(&self) -> Arc<dyn ResourceProvider> {
+        Arc::new(SecurityGroupProvider::new())
+    }
+}
+
+impl Handle<SecurityGroup> {
+    /// The group id (`sg-...`).
+    pub fn group_id(&self) -> Output<String> {
+        self.output("id")
+    }
+    pub fn arn(&self) -> Output<String> {
+        self.output("arn")
+    }
+    pub fn name(&self) -> Output<String> {
+        self.output("name")
+    }
+}
+
+#[derive(Deserialize)]
+struct GroupInputs {
+    vpc_id: String,
+    #[serde(default)]
+    name: Option<String>,
+    description: String,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// The provider of `aws:ec2:SecurityGroup`.
+pub struct SecurityGroupProvider {
+    schema: Schema,
+}
+
+impl SecurityGroupProvider {
+    pub fn new() -> Self {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        SecurityGroupProvider {
+            schema: SCHEMA
+                .get_or_init(|| {
+                    Schema::new()
+                        .replace_on(&["vpc_id", "name", "description"])
+                        .delete_before_replace(true)
+                })
+                .clone(),
+        }
+    }
+}
+
+impl Default for SecurityGroupProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn group_name(ctx: &OpContext, i: &GroupInputs) -> String {
+    match &i.name {
+        Some(n) => n.clone(),
+        None => unique_name(&ctx.address, None, 255, |c| {
+            c.is_ascii_alphanumeric() || "-_.".contains(c)
+        }),
+    }
+}
+
+async fn describe_group(ctx: &OpContext, id: &str) -> Result<Option<aws_sdk_ec2::types::SecurityGroup>, ProviderError> {
+    let ec2 = context::ec2().await;
+    let out = none_if_gone(
+        call0(ctx, "DescribeSecurityGroups", || {
+            ec2.describe_security_groups().group_ids(id).send()
+        })
+        .await,
+    )?;
+    Ok(out.and_then(|o| o.security_groups().first().cloned()))
+}
+
+async fn group_outputs(g: &aws_sdk_ec2::types::SecurityGroup) -> Value {
+    let id = g.group_id().unwrap_or_default();
+    let arn = match g.security_group_arn() {
+        Some(a) => a.to_string(),
+        None => super::arn(g.owner_id().unwrap_or_default(), "security-group", id).await,
+    };
+    json!({
+        "id": id,
+        "arn": arn,
+        "name": g.group_name(),
+        "vpc_id": g.vpc_id(),
+        "owner_id": g.owner_id(),
+    })
+}
+
+#[async_trait]
+impl ResourceProvider for SecurityGroupProvider {
+    fn kind(&self) -> &str {
+        GROUP_KIND
+    }
+
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
+        let i: GroupInputs = parse(inputs)?;
+        let name = group_name(ctx, &i);
+        let ec2 = context::ec2().await;
+        let out = call(
+            ctx,
+            "CreateSecurityGroup",
+            Retry::on(&["InvalidVpcID.NotFound"], Duration::from_secs(60)),
+            || {
+                ec2.create_security_group()
+                    .vpc_id(&i.vpc_id)
+                    .group_name(&name)
+                    .description(&i.description)
+                    .tag_specifications(tag_spec(ResourceType::SecurityGroup, &ctx.address, &i.tags))
+                    .send()
+            },
+        )
+        .await?;
+        let id = out.group_id().unwrap_or_default().to_string();
+        let idr = id.as_str();
+        let g = wait_for(ctx, "the security group to be visible", WAIT, || async move {
+            Ok(match describe_group(ctx, idr).await? {
+                Some(g) => Poll::Ready(g),
+                None => Poll::Pending("not visible yet".into()),
+            })
+        })
+        .await?;
+        Ok(Created {
+            id,
+            outputs: group_outputs(&g).await,
+        })
+    }
+
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        inputs: &Value,
+        _outputs: &Value,
+    ) -> Result<Option<ReadResult>, ProviderError> {
+        let Some(g) = describe_group(ctx, id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(ReadResult {
+            id: id.to_string(),
+            inputs: json!({
+                "vpc_id": g.vpc_id(),
+                "name": unless_unset(inputs, "name", json!(g.group_name())),
+                "description": g.description(),
+                "tags": from_tags(g.tags()),
+            }),
+            outputs: group_outputs(&g).await,
+        }))
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Value,
+        new: &Value,
+        old_outputs: &Value,
+    ) -> Result<Value, ProviderError> {
+        let o: GroupInputs = parse(old)?;
+        let n: GroupInputs = parse(new)?;
+        sync_tags(ctx, id, &o.tags, &n.tags).await?;
+        Ok(old_outputs.clone())
+    }
+
+    async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
+        let ec2 = context::ec2().await;
+        let budget = ctx.timeout.unwrap_or(Duration::from_secs(900));
+        ok_if_gone(
+            call(
+                ctx,
+                "DeleteSecurityGroup",
+                Retry::on(&["DependencyViolation"], budget),
+                || ec2.delete_security_group().group_id(id).send(),
+            )
+            .await,
+        )?;
+        wait_for(ctx, "the security group to be deleted", WAIT, || async move {
+            Ok(match describe_group(ctx, id).await? {
+                None => Poll::Ready(()),
+                Some(_) => Poll::Pending("still listed".into()),
+            })
+        })
+        .await
+    }
+
+    async fn find(&self, ctx: &OpContext, _inputs: &Value) -> Result<Option<Created>, ProviderError> {
+        let ec2 = context::ec2().await;
+        let out = call0(ctx, "DescribeSecurityGroups", || {
+            ec2.describe_security_groups()
+                .filters(owner_filter(&ctx.address))
+                .send()
+        })
+        .await?;
+        match out
+            .security_groups()
+            .iter()
+            .find(|g| owner_of(g.tags()) == Some(ctx.address.as_str()) && super::untracked(ctx, g.group_id()))
+        {
+            Some(g) => Ok(Some(Created {
+                id: g.group_id().unwrap_or_default().to_string(),
+                outputs: group_outputs(g).await,
+            })),
+            None => Ok(None),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- SecurityGroupRule
+
+/// One ingress or egress rule of a security group.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecurityGroupRule {
+    security_group_id: Input<String>,
+    #[serde(rename = "type")]
+    direction: String,
+    protocol: String,
+    from_port: i32,
+    to_port: i32,
+    cidr_ipv4: Option<Input<String>>,
+    source_security_group_id: Option<Input<String>>,
+    description: Option<String>,
+    tags: BTreeMap<String, Input<String>>,
+}
+
+impl SecurityGroupRule {
+    fn new(direction: &str, security_group_id: impl Into<Input<String>>) -> Self {
+        SecurityGroupRule {
+            security_group_id: security_group_id.into(),
+            direction: direction.into(),
+            protocol: "-1".into(),
+            from_port: -1,
+            to_port: -1,
+            cidr_ipv4: None,
+            source_security_group_id: None,
+            description: None,
+            tags: BTreeMap::new(),
+        }
+    }
+    /// An inbound rule (all traffic until narrowed with [`tcp`](Self::tcp) and friends).
+    pub fn ingress(security_group_id: impl Into<Input<String>>) -> Self {
+        Self::new("ingress", security_group_id)
+    }
+    /// An outbound rule.
+    pub fn egress(security_group_id: impl Into<Input<String>>) -> Self {
+        Self::new("egress", security_group_id)
+    }
+    /// TCP on one port.
+    pub fn tcp(self, port: i32) -> Self {
+        self.protocol("tcp", port, port)
+    }
+    /// A protocol (`tcp`, `udp`, `icmp`, `-1` for all) and port range.
+    pub fn protocol(mut self, protocol: &str, from_port: i32, to_port: i32) -> Self {
+        self.protocol = protocol.into();
+        (self.from_port, self.to_port) = if protocol == "-1" {
+            (-1, -1)
+        } else {
+            (from_port, to_port)
+        };
+        self
+    }
+    /// From (ingress) or to (egress) an IPv4 CIDR.
+    pub fn cidr(mut self, cidr: impl Into<Input<String>>) -> Self {
+        self.cidr_ipv4 = Some(cidr.into());
+        self.source_security_group_id = None;
+        self
+    }
+    /// From (ingress) or to (egress) another security group.
+    pub fn group(mut self, group_id: impl Into<Input<String>>) -> Self {
+        self.source_security_group_id = Some(group_id.into());
+        self.cidr_ipv4 = None;
+        self
+    }
+    pub fn description(mut self, d: &str) -> Self {
+        self.description = Some(d.into());
+        self
+    }
+    pub fn tag(mut self, key: &str, value: impl Into<Input<String>>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl Resource for SecurityGroupRule {
+    fn kind(&self) -> String {
+        RULE_KIND.into()
+    }
+    fn provider(&self) -> Arc<dyn ResourceProvider> {
+        Arc::new(SecurityGroupRuleProvider::new())
+    }
+}
+
+impl Handle<SecurityGroupRule> {
+    /// The rule id (`sgr-...`).
+    pub fn rule_id(&self) -> Output<String> {
+        self.output("id")
+    }
+}
+
+#[derive(Deserialize)]
+struct RuleInputs {
+    security_group_id: String,
+    #[serde(rename = "type")]
+    direction: String,
+    protocol: String,
+    from_port: i32,
+    to_port: i32,
+    #[serde(default)]
+    cidr_ipv4: Option<String>,
+    #[serde(default)]
+    source_security_group_id: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+impl RuleInputs {
+    fn check(&self) -> Result<(), ProviderError> {
+        if self.direction != "ingress" && self.direction != "egress" {
+            return Err(ProviderError::msg(format!(
+                "type \"{}\" must be \"ingress\" or \"egress\"",
+                self.direction
+            )));
+        }
+        match (&self.cidr_ipv4, &self.source_security_group_id) {
+            (Some(c), None) => validate_ipv4_cidr("cidr_ipv4", c),
+            (None, Some(_)) => Ok(()),
+            _ => Err(ProviderError::msg(
+                "a security group rule needs exactly one of cidr_ipv4 and source_security_group_id",
+            )),
+        }
+    }
+
+    fn permission(&self) -> IpPermission {
+        let mut p = IpPermission::builder().ip_protocol(&self.protocol);
+        if self.protocol != "-1" {
+            p = p.from_port(self.from_port).to_port(self.to_port);
+        }
+        if let Some(c) = &self.cidr_ipv4 {
+            p = p.ip_ranges(
+                IpRange::builder()
+                    .cidr_ip(c)
+                    .set_description(self.description.clone())
+                    .build(),
+            );
+        }
+        if let Some(g) = &self.source_security_group_id {
+            p = p.user_id_group_pairs(
+                UserIdGroupPair::builder()
+                    .group_id(g)
+                    .set_description(self.description.clone())
+                    .build(),
+            );
+        }
+        p.build()
+    }
+}
+
+/// The provider of `aws:ec2:SecurityGroupRule`.
+pub struct SecurityGroupRuleProvider {
+    schema: Schema,
+}
+
+impl SecurityGroupRuleProvider {
+    pub fn new() -> Self {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        SecurityGroupRuleProvider {
+            schema: SCHEMA
+                .get_or_init(|| {
+                    Schema::new().replace_on(&[
+                        "security_group_id",
+                        "type",
+                        "protocol",
+                        "from_port",
+                        "to_port",
+                        "cidr_ipv4",
+                        "source_security_group_id",
+                    ])
+                })
+                .clone(),
+        }
+    }
+}
+
+impl Default for SecurityGroupRuleProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+async fn describe_rule(
+    ctx: &OpContext,
+    id: &str,
+) -> Result<Option<aws_sdk_ec2::types::SecurityGroupRule>, ProviderError> {
+    let ec2 = context::ec2().await;
+    let out = none_if_gone(
+        call0(ctx, "DescribeSecurityGroupRules", || {
+            ec2.describe_security_group_rules().security_group_rule_ids(id).send()
+        })
+        .await,
+    )?;
+    Ok(out.and_then(|o| o.security_group_rules().first().cloned()))
+}
+
+fn rule_inputs(r: &aws_sdk_ec2::types::SecurityGroupRule) -> Value {
+    let protocol = r.ip_protocol().unwrap_or("-1");
+    let all = protocol == "-1";
+    json!({
+        "security_group_id": r.group_id(),
+        "type": if r.is_egress() == Some(true) { "egress" } else { "ingress" },
+        "protocol": protocol,
+        "from_port": if all { -1 } else { r.from_port().unwrap_or(-1) },
+        "to_port": if all { -1 } else { r.to_port().unwrap_or(-1) },
+        "cidr_ipv4": r.cidr_ipv4(),
+        "source_security_group_id": r.referenced_group_info().and_then(|g| g.group_id()),
+        "description": r.description().filter(|d| !d.is_empty()),
+        "tags": from_tags(r.tags()),
+    })
+}
+
+fn rule_outputs(r: &aws_sdk_ec2::types::SecurityGroupRule) -> Value {
+    json!({
+        "id": r.security_group_rule_id(),
+        "arn": r.security_group_rule_arn(),
+    })
+}
+
+#[async_trait]
+impl ResourceProvider for SecurityGroupRuleProvider {
+    fn kind(&self) -> &str {
+        RULE_KIND
+    }
+
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
+        let i: RuleInputs = parse(inputs)?;
+        i.check()?;
+        let ec2 = context::ec2().await;
+        let tags = tag_spec(ResourceType::SecurityGroupRule, &ctx.address, &i.tags);
+        let retry = Retry::on(&["InvalidGroup.NotFound"], Duration::from_secs(60));
+        let rules = if i.direction == "ingress" {
+            call(ctx, "AuthorizeSecurityGroupIngress", retry, || {
+                ec2.authorize_security_group_ingress()
+                    .group_id(&i.security_group_id)
+                    .ip_permissions(i.permission())
+                    .tag_specifications(tags.clone())
+                    .send()
+            })
+            .await?
+            .security_group_rules()
+            .to_vec()
+        } else {
+            call(ctx, "AuthorizeSecurityGroupEgress", retry, || {
+                ec2.authorize_security_group_egress()
+                    .group_id(&i.security_group_id)
+                    .ip_permissions(i.permission())
+                    .tag_specifications(tags.clone())
+                    .send()
+            })
+            .await?
+            .security_group_rules()
+            .to_vec()
+        };
+        let rule = rules
+            .first()
+            .ok_or_else(|| ProviderError::msg("AuthorizeSecurityGroupRules: AWS returned no rule"))?;
+        Ok(Created {
+            id: rule.security_group_rule_id().unwrap_or_default().to_string(),
+            outputs: rule_outputs(rule),
+        })
+    }
+
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Value,
+        _outputs: &Value,
+    ) -> Result<Option<ReadResult>, ProviderError> {
+        Ok(describe_rule(ctx, id).await?.map(|r| ReadResult {
+            id: id.to_string(),
+            inputs: rule_inputs(&r),
+            outputs: rule_outputs(&r),
+        }))
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Value,
+        new: &Value,
+        old_outputs: &Value,
+    ) -> Result<Value, ProviderError> {
+        let o: RuleInputs = parse(old)?;
+        let n: RuleInputs = parse(new)?;
+        n.check()?;
+        if o.description != n.description {
+            let ec2 = context::ec2().await;
+            let mut req = SecurityGroupRuleRequest::builder()
+                .ip_protocol(&n.protocol)
+                .from_port(n.from_port)
+                .to_port(n.to_port)
+                .set_cidr_ipv4(n.cidr_ipv4.clone())
+                .set_referenced_group_id(n.source_security_group_id.clone());
+            req = req.description(n.description.clone().unwrap_or_default());
+            let update = SecurityGroupRuleUpdate::builder()
+                .security_group_rule_id(id)
+                .security_group_rule(req.build())
+                .build();
+            call0(ctx, "ModifySecurityGroupRules", || {
+                ec2.modify_security_group_rules()
+                    .group_id(&n.security_group_id)
+                    .security_group_rules(update.clone())
+                    .send()
+            })
+            .await?;
+        }
+        sync_tags(ctx, id, &o.tags, &n.tags).await?;
+        Ok(old_outputs.clone())
+    }
+
+    async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
+        let Some(r) = describe_rule(ctx, id).await? else {
+            return Ok(());
+        };
+        let group = r.group_id().unwrap_or_default().to_string();
+        let ec2 = context::ec2().await;
+        let result = if r.is_egress() == Some(true) {
+            call0(ctx, "RevokeSecurityGroupEgress", || {
+                ec2.revoke_security_group_egress()
+                    .group_id(&group)
+                    .security_group_rule_ids(id)
+                    .send()
+            })
+            .await
+            .map(|_| ())
+        } else {
+            call0(ctx, "RevokeSecurityGroupIngress", || {
+                ec2.revoke_security_group_ingress()
+                    .group_id(&group)
+                    .security_group_rule_ids(id)
+                    .send()
+            })
+            .await
+            .map(|_| ())
+        };
+        ok_if_gone(result)?;
+        wait_for(ctx, "the rule to be revoked", WAIT, || async move {
+            Ok(match describe_rule(ctx, id).await? {
+                None => Poll::Ready(()),
+                Some(_) => Poll::Pending("still listed".into()),
+            })
+        })
+        .await
+    }
+
+    async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
+        let Some(group) = inputs.get("security_group_id").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let ec2 = context::ec2().await;
+        let out = none_if_gone(
+            call0(ctx, "DescribeSecurityGroupRules", || {
+                ec2.describe_security_group_rules()
+                    .filters(filter("group-id", group))
+                    .send()
+            })
+            .await,
+        )?;
+        Ok(out.and_then(|o| {
+            o.security_group_rules()
+                .iter()
+                .find(|r| {
+                    owner_of(r.tags()) == Some(ctx.address.as_str())
+                        && super::untracked(ctx, r.security_group_rule_id())
+                })
+                .map(|r| Created {
+                    id: r.security_group_rule_id().unwrap_or_default().to_string(),
+                    outputs: rule_outputs(r),
+                })
+        }))
+    }
+}

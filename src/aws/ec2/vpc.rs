@@ -1,0 +1,340 @@
+//! `aws:ec2:Vpc`: a VPC with an IPv4 CIDR, DNS support/hostnames and tags.
+//!
+//! Rules kept here: the CIDR forces a replacement; DNS attributes and tags change in place
+//! (one ModifyVpcAttribute per attribute, as the API demands); create waits until the VPC
+//! is `available` and deletes it again if a later step fails, so a failed create leaves
+//! nothing behind; delete retries `DependencyViolation` (ENIs and gateways going away)
+//! within the delete timeout and returns once DescribeVpcs no longer finds it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName, VpcState};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{
+    WAIT, from_tags, none_if_gone, ok_if_gone, owner_filter, owner_of, parse, sync_tags, tag_spec, validate_ipv4_cidr,
+};
+use crate::aws::call::{Poll, Retry, call, call0, wait_for};
+use crate::aws::context;
+use crate::model::{Handle, Input, Output, Resource};
+use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
+
+pub const KIND: &str = "aws:ec2:Vpc";
+
+/// A VPC. DNS support is on and DNS hostnames off by default, as in AWS.
+#[derive(Debug, Clone, Serialize)]
+pub struct Vpc {
+    cidr_block: Input<String>,
+    enable_dns_support: bool,
+    enable_dns_hostnames: bool,
+    tags: BTreeMap<String, Input<String>>,
+}
+
+impl Vpc {
+    pub fn new(cidr_block: impl Into<Input<String>>) -> Self {
+        Vpc {
+            cidr_block: cidr_block.into(),
+            enable_dns_support: true,
+            enable_dns_hostnames: false,
+            tags: BTreeMap::new(),
+        }
+    }
+    pub fn dns_support(mut self, yes: bool) -> Self {
+        self.enable_dns_support = yes;
+        self
+    }
+    pub fn dns_hostnames(mut self, yes: bool) -> Self {
+        self.enable_dns_hostnames = yes;
+        self
+    }
+    pub fn tag(mut self, key: &str, value: impl Into<Input<String>>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl Resource for Vpc {
+    fn kind(&self) -> String {
+        KIND.into()
+    }
+    fn provider(&self) -> Arc<dyn ResourceProvider> {
+        Arc::new(VpcProvider::new())
+    }
+}
+
+impl Handle<Vpc> {
+    /// The VPC id (`vpc-...`).
+    pub fn vpc_id(&self) -> Output<String> {
+        self.output("id")
+    }
+    pub fn arn(&self) -> Output<String> {
+        self.output("arn")
+    }
+    pub fn cidr_block(&self) -> Output<String> {
+        self.output("cidr_block")
+    }
+    /// The VPC's main route table.
+    pub fn main_route_table_id(&self) -> Output<String> {
+        self.output("main_route_table_id")
+    }
+    /// The VPC's `default` security group.
+    pub fn default_security_group_id(&self) -> Output<String> {
+        self.output("default_security_group_id")
+    }
+}
+
+#[derive(Deserialize)]
+struct VpcInputs {
+    cidr_block: String,
+    #[serde(default = "yes")]
+    enable_dns_support: bool,
+    #[serde(default)]
+    enable_dns_hostnames: bool,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The provider of `aws:ec2:Vpc`.
+pub struct VpcProvider {
+    schema: Schema,
+}
+
+impl VpcProvider {
+    pub fn new() -> Self {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        VpcProvider {
+            schema: SCHEMA.get_or_init(|| Schema::new().replace_on(&["cidr_block"])).clone(),
+        }
+    }
+}
+
+impl Default for VpcProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn flag(b: bool) -> AttributeBooleanValue {
+    AttributeBooleanValue::builder().value(b).build()
+}
+
+async fn describe(ctx: &OpContext, id: &str) -> Result<Option<aws_sdk_ec2::types::Vpc>, ProviderError> {
+    let ec2 = context::ec2().await;
+    let out = none_if_gone(call0(ctx, "DescribeVpcs", || ec2.describe_vpcs().vpc_ids(id).send()).await)?;
+    Ok(out.and_then(|o| o.vpcs().first().cloned()))
+}
+
+async fn attribute(ctx: &OpContext, id: &str, name: VpcAttributeName) -> Result<bool, ProviderError> {
+    let ec2 = context::ec2().await;
+    let out = call0(ctx, "DescribeVpcAttribute", || {
+        ec2.describe_vpc_attribute().vpc_id(id).attribute(name.clone()).send()
+    })
+    .await?;
+    let v = match name {
+        VpcAttributeName::EnableDnsHostnames => out.enable_dns_hostnames(),
+        _ => out.enable_dns_support(),
+    };
+    Ok(v.and_then(|v| v.value()).unwrap_or(false))
+}
+
+async fn set_attributes(
+    ctx: &OpContext,
+    id: &str,
+    support: Option<bool>,
+    hostnames: Option<bool>,
+) -> Result<(), ProviderError> {
+    let ec2 = context::ec2().await;
+    // Eventual consistency: a VPC just made may not be visible to ModifyVpcAttribute yet.
+    let retry = Retry::on(&["InvalidVpcID.NotFound"], Duration::from_secs(60));
+    if let Some(b) = support {
+        call(ctx, "ModifyVpcAttribute", retry, || {
+            ec2.modify_vpc_attribute().vpc_id(id).enable_dns_support(flag(b)).send()
+        })
+        .await?;
+    }
+    if let Some(b) = hostnames {
+        call(ctx, "ModifyVpcAttribute", retry, || {
+            ec2.modify_vpc_attribute()
+                .vpc_id(id)
+                .enable_dns_hostnames(flag(b))
+                .send()
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+async fn outputs(ctx: &OpContext, vpc: &aws_sdk_ec2::types::Vpc) -> Result<Value, ProviderError> {
+    let ec2 = context::ec2().await;
+    let id = vpc.vpc_id().unwrap_or_default();
+    let owner = vpc.owner_id().unwrap_or_default();
+    let tables = call0(ctx, "DescribeRouteTables", || {
+        ec2.describe_route_tables()
+            .filters(super::filter("vpc-id", id))
+            .filters(super::filter("association.main", "true"))
+            .send()
+    })
+    .await?;
+    let groups = call0(ctx, "DescribeSecurityGroups", || {
+        ec2.describe_security_groups()
+            .filters(super::filter("vpc-id", id))
+            .filters(super::filter("group-name", "default"))
+            .send()
+    })
+    .await?;
+    Ok(json!({
+        "id": id,
+        "arn": super::arn(owner, "vpc", id).await,
+        "cidr_block": vpc.cidr_block(),
+        "owner_id": owner,
+        "main_route_table_id": tables.route_tables().first().and_then(|t| t.route_table_id()),
+        "default_security_group_id": groups.security_groups().first().and_then(|g| g.group_id()),
+    }))
+}
+
+async fn wait_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types::Vpc, ProviderError> {
+    wait_for(ctx, "the VPC to be available", WAIT, || async move {
+        Ok(match describe(ctx, id).await? {
+            Some(v) if v.state() == Some(&VpcState::Available) => Poll::Ready(v),
+            Some(v) => Poll::Pending(v.state().map(|s| s.as_str().to_string()).unwrap_or_default()),
+            None => Poll::Pending("not visible yet".into()),
+        })
+    })
+    .await
+}
+
+#[async_trait]
+impl ResourceProvider for VpcProvider {
+    fn kind(&self) -> &str {
+        KIND
+    }
+
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
+        let i: VpcInputs = parse(inputs)?;
+        validate_ipv4_cidr("cidr_block", &i.cidr_block)?;
+        let ec2 = context::ec2().await;
+        let out = call0(ctx, "CreateVpc", || {
+            ec2.create_vpc()
+                .cidr_block(&i.cidr_block)
+                .tag_specifications(tag_spec(ResourceType::Vpc, &ctx.address, &i.tags))
+                .send()
+        })
+        .await?;
+        let id = out.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string();
+        let finish = async {
+            let vpc = wait_available(ctx, &id).await?;
+            set_attributes(
+                ctx,
+                &id,
+                (!i.enable_dns_support).then_some(false),
+                i.enable_dns_hostnames.then_some(true),
+            )
+            .await?;
+            outputs(ctx, &vpc).await
+        };
+        match finish.await {
+            Ok(outputs) => Ok(Created { id, outputs }),
+            Err(e) => {
+                let _ = self.delete(ctx, &id, inputs, &Value::Null).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Value,
+        _outputs: &Value,
+    ) -> Result<Option<ReadResult>, ProviderError> {
+        let Some(vpc) = describe(ctx, id).await? else {
+            return Ok(None);
+        };
+        let support = attribute(ctx, id, VpcAttributeName::EnableDnsSupport).await?;
+        let hostnames = attribute(ctx, id, VpcAttributeName::EnableDnsHostnames).await?;
+        Ok(Some(ReadResult {
+            id: id.to_string(),
+            inputs: json!({
+                "cidr_block": vpc.cidr_block(),
+                "enable_dns_support": support,
+                "enable_dns_hostnames": hostnames,
+                "tags": from_tags(vpc.tags()),
+            }),
+            outputs: outputs(ctx, &vpc).await?,
+        }))
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Value,
+        new: &Value,
+        old_outputs: &Value,
+    ) -> Result<Value, ProviderError> {
+        let o: VpcInputs = parse(old)?;
+        let n: VpcInputs = parse(new)?;
+        // Hostnames need support: turn support on first, hostnames off first.
+        if n.enable_dns_support && !o.enable_dns_support {
+            set_attributes(ctx, id, Some(true), None).await?;
+        }
+        if n.enable_dns_hostnames != o.enable_dns_hostnames {
+            set_attributes(ctx, id, None, Some(n.enable_dns_hostnames)).await?;
+        }
+        if !n.enable_dns_support && o.enable_dns_support {
+            set_attributes(ctx, id, Some(false), None).await?;
+        }
+        sync_tags(ctx, id, &o.tags, &n.tags).await?;
+        Ok(old_outputs.clone())
+    }
+
+    async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
+        let ec2 = context::ec2().await;
+        let budget = ctx.timeout.unwrap_or(Duration::from_secs(300));
+        ok_if_gone(
+            call(ctx, "DeleteVpc", Retry::on(&["DependencyViolation"], budget), || {
+                ec2.delete_vpc().vpc_id(id).send()
+            })
+            .await,
+        )?;
+        wait_for(ctx, "the VPC to be deleted", WAIT, || async move {
+            Ok(match describe(ctx, id).await? {
+                None => Poll::Ready(()),
+                Some(_) => Poll::Pending("still listed".into()),
+            })
+        })
+        .await
+    }
+
+    async fn find(&self, ctx: &OpContext, _inputs: &Value) -> Result<Option<Created>, ProviderError> {
+        let ec2 = context::ec2().await;
+        let out = call0(ctx, "DescribeVpcs", || {
+            ec2.describe_vpcs().filters(owner_filter(&ctx.address)).send()
+        })
+        .await?;
+        match out
+            .vpcs()
+            .iter()
+            .find(|v| owner_of(v.tags()) == Some(ctx.address.as_str()) && super::untracked(ctx, v.vpc_id()))
+        {
+            Some(vpc) => Ok(Some(Created {
+                id: vpc.vpc_id().unwrap_or_default().to_string(),
+                outputs: outputs(ctx, vpc).await?,
+            })),
+            None => Ok(None),
+        }
+    }
+}

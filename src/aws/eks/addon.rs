@@ -1,0 +1,384 @@
+//! `aws:eks:Addon`: an EKS add-on (vpc-cni, coredns, kube-proxy, eks-pod-identity-agent).
+//!
+//! Rules kept here: cluster and add-on name force a replacement; version, configuration
+//! values (JSON text, compared as JSON so formatting is not drift), the service-account role
+//! and tags change in place (UpdateAddon, awaited through DescribeUpdate and the add-on's
+//! return to ACTIVE); conflicts with fields EKS manages are resolved by OVERWRITE unless
+//! the user says otherwise; a version left unset is EKS's default and never drift; the
+//! id is `<cluster>:<add-on>`; create waits for ACTIVE; delete waits until it is gone.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_eks::types::{AddonStatus, ResolveConflicts};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{from_tags, none_if_gone, owner_of, tags, wait_update};
+use crate::aws::call::{Poll, Retry, call, call0, wait_for};
+use crate::aws::context;
+use crate::aws::ec2::{parse, unless_unset};
+use crate::model::{Handle, Input, Output, Resource};
+use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
+
+pub const KIND: &str = "aws:eks:Addon";
+
+const WAIT: Duration = Duration::from_secs(20 * 60);
+
+/// An add-on of a cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct Addon {
+    cluster_name: Input<String>,
+    addon_name: String,
+    addon_version: Option<String>,
+    configuration_values: Option<Value>,
+    service_account_role_arn: Option<Input<String>>,
+    resolve_conflicts: String,
+    tags: BTreeMap<String, Input<String>>,
+}
+
+impl Addon {
+    pub fn new(cluster_name: impl Into<Input<String>>, addon_name: &str) -> Self {
+        Addon {
+            cluster_name: cluster_name.into(),
+            addon_name: addon_name.into(),
+            addon_version: None,
+            configuration_values: None,
+            service_account_role_arn: None,
+            resolve_conflicts: "OVERWRITE".into(),
+            tags: BTreeMap::new(),
+        }
+    }
+    pub fn version(mut self, v: &str) -> Self {
+        self.addon_version = Some(v.into());
+        self
+    }
+    /// The add-on's configuration (its JSON schema is DescribeAddonConfiguration's).
+    pub fn configuration(mut self, values: Value) -> Self {
+        self.configuration_values = Some(values);
+        self
+    }
+    pub fn service_account_role(mut self, arn: impl Into<Input<String>>) -> Self {
+        self.service_account_role_arn = Some(arn.into());
+        self
+    }
+    /// `OVERWRITE` (default), `PRESERVE` or `NONE`.
+    pub fn resolve_conflicts(mut self, how: &str) -> Self {
+        self.resolve_conflicts = how.into();
+        self
+    }
+    pub fn tag(mut self, key: &str, value: impl Into<Input<String>>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl Resource for Addon {
+    fn kind(&self) -> String {
+        KIND.into()
+    }
+    fn provider(&self) -> Arc<dyn ResourceProvider> {
+        Arc::new(AddonProvider::new())
+    }
+}
+
+impl Handle<Addon> {
+    pub fn arn(&self) -> Output<String> {
+        self.output("arn")
+    }
+    pub fn version(&self) -> Output<String> {
+        self.output("version")
+    }
+}
+
+#[derive(Deserialize)]
+struct AddonInputs {
+    cluster_name: String,
+    addon_name: String,
+    #[serde(default)]
+    addon_version: Option<String>,
+    #[serde(default)]
+    configuration_values: Option<Value>,
+    #[serde(default)]
+    service_account_role_arn: Option<String>,
+    #[serde(default = "overwrite")]
+    resolve_conflicts: String,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+fn overwrite() -> String {
+    "OVERWRITE".into()
+}
+
+/// The provider of `aws:eks:Addon`.
+pub struct AddonProvider {
+    schema: Schema,
+}
+
+impl AddonProvider {
+    pub fn new() -> Self {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        AddonProvider {
+            schema: SCHEMA
+                .get_or_init(|| {
+                    Schema::new()
+                        .replace_on(&["cluster_name", "addon_name"])
+                        .volatile_outputs(&["version"])
+                })
+                .clone(),
+        }
+    }
+}
+
+impl Default for AddonProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn split_id(id: &str) -> Result<(&str, &str), ProviderError> {
+    id.split_once(':')
+        .ok_or_else(|| ProviderError::msg(format!("`{id}` is not an add-on id (`<cluster>:<add-on>`)")))
+}
+
+async fn describe(
+    ctx: &OpContext,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<aws_sdk_eks::types::Addon>, ProviderError> {
+    let eks = &context::clients().await.eks;
+    let out = none_if_gone(
+        call0(ctx, "DescribeAddon", || {
+            eks.describe_addon().cluster_name(cluster).addon_name(name).send()
+        })
+        .await,
+    )?;
+    Ok(out.and_then(|o| o.addon().cloned()))
+}
+
+fn outputs(a: &aws_sdk_eks::types::Addon) -> Value {
+    json!({"arn": a.addon_arn(), "version": a.addon_version()})
+}
+
+fn config_text(v: &Option<Value>) -> Option<String> {
+    v.as_ref().map(|v| v.to_string())
+}
+
+async fn wait_active(ctx: &OpContext, cluster: &str, name: &str) -> Result<aws_sdk_eks::types::Addon, ProviderError> {
+    wait_for(ctx, "the add-on to be ACTIVE", WAIT, || async move {
+        Ok(match describe(ctx, cluster, name).await? {
+            Some(a) if matches!(a.status(), Some(AddonStatus::Active | AddonStatus::Degraded)) => Poll::Ready(a),
+            Some(a) if matches!(a.status(), Some(AddonStatus::CreateFailed | AddonStatus::UpdateFailed)) => {
+                let issues: Vec<String> = a
+                    .health()
+                    .map(|h| {
+                        h.issues()
+                            .iter()
+                            .map(|i| i.message().unwrap_or("").to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                return Err(ProviderError::msg(format!(
+                    "add-on {name} is {}: {}",
+                    a.status().map(|s| s.as_str()).unwrap_or(""),
+                    issues.join("; ")
+                )));
+            }
+            Some(a) => Poll::Pending(a.status().map(|s| s.as_str().to_string()).unwrap_or_default()),
+            None => Poll::Pending("not visible yet".into()),
+        })
+    })
+    .await
+}
+
+#[async_trait]
+impl ResourceProvider for AddonProvider {
+    fn kind(&self) -> &str {
+        KIND
+    }
+
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
+        let i: AddonInputs = parse(inputs)?;
+        let eks = &context::clients().await.eks;
+        let t: HashMap<String, String> = tags(&i.tags, &ctx.address);
+        call(
+            ctx,
+            "CreateAddon",
+            Retry::on(&["ResourceInUseException"], Duration::from_secs(600)),
+            || {
+                eks.create_addon()
+                    .cluster_name(&i.cluster_name)
+                    .addon_name(&i.addon_name)
+                    .set_addon_version(i.addon_version.clone())
+                    .set_configuration_values(config_text(&i.configuration_values))
+                    .set_service_account_role_arn(i.service_account_role_arn.clone())
+                    .resolve_conflicts(ResolveConflicts::from(i.resolve_conflicts.as_str()))
+                    .set_tags(Some(t.clone()))
+                    .send()
+            },
+        )
+        .await?;
+        let id = format!("{}:{}", i.cluster_name, i.addon_name);
+        match wait_active(ctx, &i.cluster_name, &i.addon_name).await {
+            Ok(a) => Ok(Created {
+                id,
+                outputs: outputs(&a),
+            }),
+            Err(e) => {
+                if !matches!(e, ProviderError::Cancelled) {
+                    let _ = self.delete(ctx, &id, inputs, &Value::Null).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        inputs: &Value,
+        _outputs: &Value,
+    ) -> Result<Option<ReadResult>, ProviderError> {
+        let (cluster, name) = split_id(id)?;
+        let Some(a) = describe(ctx, cluster, name)
+            .await?
+            .filter(|a| a.status() != Some(&AddonStatus::Deleting))
+        else {
+            return Ok(None);
+        };
+        let config = a
+            .configuration_values()
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| serde_json::from_str::<Value>(c).unwrap_or_else(|_| Value::String(c.to_string())));
+        Ok(Some(ReadResult {
+            id: id.to_string(),
+            inputs: json!({
+                "cluster_name": cluster,
+                "addon_name": name,
+                "addon_version": unless_unset(inputs, "addon_version", json!(a.addon_version())),
+                "configuration_values": config,
+                "service_account_role_arn": a.service_account_role_arn(),
+                "resolve_conflicts": inputs.get("resolve_conflicts").cloned().unwrap_or(json!("OVERWRITE")),
+                "tags": from_tags(a.tags()),
+            }),
+            outputs: outputs(&a),
+        }))
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Value,
+        new: &Value,
+        _old_outputs: &Value,
+    ) -> Result<Value, ProviderError> {
+        let o: AddonInputs = parse(old)?;
+        let n: AddonInputs = parse(new)?;
+        let (cluster, name) = split_id(id)?;
+        let eks = &context::clients().await.eks;
+        if o.addon_version != n.addon_version
+            || o.configuration_values != n.configuration_values
+            || o.service_account_role_arn != n.service_account_role_arn
+        {
+            let out = call(ctx, "UpdateAddon", Retry::on(&["ResourceInUseException"], WAIT), || {
+                eks.update_addon()
+                    .cluster_name(cluster)
+                    .addon_name(name)
+                    .set_addon_version(n.addon_version.clone())
+                    .configuration_values(config_text(&n.configuration_values).unwrap_or_default())
+                    .service_account_role_arn(n.service_account_role_arn.clone().unwrap_or_default())
+                    .resolve_conflicts(ResolveConflicts::from(n.resolve_conflicts.as_str()))
+                    .send()
+            })
+            .await?;
+            if let Some(u) = out.update().and_then(|u| u.id()) {
+                wait_update(ctx, cluster, None, Some(name), u, WAIT).await?;
+            }
+        }
+        if o.tags != n.tags {
+            let arn = describe(ctx, cluster, name)
+                .await?
+                .and_then(|a| a.addon_arn().map(String::from))
+                .ok_or_else(|| ProviderError::msg(format!("DescribeAddon: add-on {id} is gone")))?;
+            let removed: Vec<String> = o.tags.keys().filter(|k| !n.tags.contains_key(*k)).cloned().collect();
+            if !removed.is_empty() {
+                call0(ctx, "UntagResource", || {
+                    eks.untag_resource()
+                        .resource_arn(&arn)
+                        .set_tag_keys(Some(removed.clone()))
+                        .send()
+                })
+                .await?;
+            }
+            let set: HashMap<String, String> = n
+                .tags
+                .iter()
+                .filter(|(k, v)| o.tags.get(*k) != Some(v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if !set.is_empty() {
+                call0(ctx, "TagResource", || {
+                    eks.tag_resource().resource_arn(&arn).set_tags(Some(set.clone())).send()
+                })
+                .await?;
+            }
+        }
+        let a = wait_active(ctx, cluster, name).await?;
+        Ok(outputs(&a))
+    }
+
+    async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
+        let (cluster, name) = split_id(id)?;
+        let Some(a) = describe(ctx, cluster, name).await? else {
+            return Ok(());
+        };
+        let eks = &context::clients().await.eks;
+        if a.status() != Some(&AddonStatus::Deleting) {
+            let r = call(ctx, "DeleteAddon", Retry::on(&["ResourceInUseException"], WAIT), || {
+                eks.delete_addon().cluster_name(cluster).addon_name(name).send()
+            })
+            .await;
+            match r {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        wait_for(ctx, "the add-on to be deleted", WAIT, || async move {
+            Ok(match describe(ctx, cluster, name).await? {
+                None => Poll::Ready(()),
+                Some(a) => Poll::Pending(a.status().map(|s| s.as_str().to_string()).unwrap_or_default()),
+            })
+        })
+        .await
+    }
+
+    async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
+        let (Some(cluster), Some(name)) = (
+            inputs.get("cluster_name").and_then(Value::as_str),
+            inputs.get("addon_name").and_then(Value::as_str),
+        ) else {
+            return Ok(None);
+        };
+        let Some(a) = describe(ctx, cluster, name).await? else {
+            return Ok(None);
+        };
+        if owner_of(a.tags()) != Some(ctx.address.as_str()) || a.status() == Some(&AddonStatus::Deleting) {
+            return Ok(None);
+        }
+        let a = wait_active(ctx, cluster, name).await?;
+        Ok(Some(Created {
+            id: format!("{cluster}:{name}"),
+            outputs: outputs(&a),
+        }))
+    }
+}

@@ -1,0 +1,559 @@
+//! `aws:eks:Cluster`: an EKS control plane.
+//!
+//! Rules kept here: name, role and the bootstrap-admin flag force a replacement (EKS cannot
+//! change them), deleting first (the name is unique); everything else changes in place,
+//! one EKS update per kind of change as the API demands (version one minor at a time,
+//! endpoint access, subnets and security groups, authentication mode, upgrade policy),
+//! each awaited through DescribeUpdate and the cluster's return to ACTIVE; tags change
+//! through TagResource/UntagResource. Create waits for ACTIVE (a FAILED cluster is deleted
+//! and reported). Delete retries while EKS says the cluster is in use (node groups or an
+//! update still finishing) and returns once DescribeCluster no longer finds it. Lists of
+//! subnets and groups read back in the program's order when they hold the same items.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_eks::types::{
+    AuthenticationMode, ClusterStatus, CreateAccessConfigRequest, SupportType, UpdateAccessConfigRequest,
+    UpgradePolicyRequest, VpcConfigRequest,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{from_tags, none_if_gone, owner_of, tags, wait_update};
+use crate::aws::call::{Poll, Retry, call, call0, wait_for};
+use crate::aws::context;
+use crate::aws::ec2::{parse, unless_unset};
+use crate::aws::tags::unique_name;
+use crate::model::{Handle, Input, Output, Resource};
+use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
+
+pub const KIND: &str = "aws:eks:Cluster";
+
+const CREATE_WAIT: Duration = Duration::from_secs(30 * 60);
+const UPDATE_WAIT: Duration = Duration::from_secs(60 * 60);
+const DELETE_WAIT: Duration = Duration::from_secs(20 * 60);
+
+/// An EKS cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cluster {
+    name: Option<Input<String>>,
+    version: Option<String>,
+    role_arn: Input<String>,
+    subnet_ids: Vec<Input<String>>,
+    security_group_ids: Vec<Input<String>>,
+    endpoint_public_access: bool,
+    endpoint_private_access: bool,
+    public_access_cidrs: Vec<String>,
+    authentication_mode: String,
+    bootstrap_cluster_creator_admin_permissions: bool,
+    support_type: String,
+    tags: BTreeMap<String, Input<String>>,
+}
+
+impl Cluster {
+    /// A cluster run by the role `role_arn` in `subnet_ids` (at least two AZs). Defaults:
+    /// public and private endpoint, public access from anywhere, authentication mode `API`,
+    /// the creator bootstrapped as admin, STANDARD support.
+    pub fn new(role_arn: impl Into<Input<String>>, subnet_ids: Vec<Input<String>>) -> Self {
+        Cluster {
+            name: None,
+            version: None,
+            role_arn: role_arn.into(),
+            subnet_ids,
+            security_group_ids: Vec::new(),
+            endpoint_public_access: true,
+            endpoint_private_access: true,
+            public_access_cidrs: vec!["0.0.0.0/0".into()],
+            authentication_mode: "API".into(),
+            bootstrap_cluster_creator_admin_permissions: true,
+            support_type: "STANDARD".into(),
+            tags: BTreeMap::new(),
+        }
+    }
+    /// Fixes the cluster name (default: `<resource name>-<8 hex>`).
+    pub fn name(mut self, name: impl Into<Input<String>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// The Kubernetes version (`1.35`); EKS's default when unset.
+    pub fn version(mut self, v: &str) -> Self {
+        self.version = Some(v.into());
+        self
+    }
+    pub fn security_groups(mut self, ids: Vec<Input<String>>) -> Self {
+        self.security_group_ids = ids;
+        self
+    }
+    /// Endpoint access: public (restricted to `cidrs`) and private.
+    pub fn endpoint(mut self, public: bool, private: bool, cidrs: &[&str]) -> Self {
+        self.endpoint_public_access = public;
+        self.endpoint_private_access = private;
+        self.public_access_cidrs = cidrs.iter().map(|c| c.to_string()).collect();
+        self
+    }
+    /// `API`, `API_AND_CONFIG_MAP` or `CONFIG_MAP`.
+    pub fn authentication_mode(mut self, mode: &str) -> Self {
+        self.authentication_mode = mode.into();
+        self
+    }
+    pub fn bootstrap_creator_admin(mut self, yes: bool) -> Self {
+        self.bootstrap_cluster_creator_admin_permissions = yes;
+        self
+    }
+    /// `STANDARD` or `EXTENDED`.
+    pub fn support_type(mut self, t: &str) -> Self {
+        self.support_type = t.into();
+        self
+    }
+    pub fn tag(mut self, key: &str, value: impl Into<Input<String>>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl Resource for Cluster {
+    fn kind(&self) -> String {
+        KIND.into()
+    }
+    fn provider(&self) -> Arc<dyn ResourceProvider> {
+        Arc::new(ClusterProvider::new())
+    }
+}
+
+impl Handle<Cluster> {
+    pub fn name(&self) -> Output<String> {
+        self.output("name")
+    }
+    pub fn arn(&self) -> Output<String> {
+        self.output("arn")
+    }
+    pub fn endpoint(&self) -> Output<String> {
+        self.output("endpoint")
+    }
+    /// The base64 PEM of the cluster's CA.
+    pub fn certificate_authority(&self) -> Output<String> {
+        self.output("certificate_authority")
+    }
+    /// The OIDC issuer URL (`https://oidc.eks...`).
+    pub fn oidc_issuer(&self) -> Output<String> {
+        self.output("oidc_issuer")
+    }
+    /// The security group EKS made for the cluster.
+    pub fn cluster_security_group_id(&self) -> Output<String> {
+        self.output("cluster_security_group_id")
+    }
+    pub fn version(&self) -> Output<String> {
+        self.output("version")
+    }
+}
+
+#[derive(Deserialize, Clone)]
+struct ClusterInputs {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    role_arn: String,
+    subnet_ids: Vec<String>,
+    #[serde(default)]
+    security_group_ids: Vec<String>,
+    endpoint_public_access: bool,
+    endpoint_private_access: bool,
+    #[serde(default)]
+    public_access_cidrs: Vec<String>,
+    authentication_mode: String,
+    bootstrap_cluster_creator_admin_permissions: bool,
+    support_type: String,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// The provider of `aws:eks:Cluster`.
+pub struct ClusterProvider {
+    schema: Schema,
+}
+
+impl ClusterProvider {
+    pub fn new() -> Self {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        ClusterProvider {
+            schema: SCHEMA
+                .get_or_init(|| {
+                    Schema::new()
+                        .replace_on(&["name", "role_arn", "bootstrap_cluster_creator_admin_permissions"])
+                        .volatile_outputs(&["version", "platform_version"])
+                        .delete_before_replace(true)
+                })
+                .clone(),
+        }
+    }
+}
+
+impl Default for ClusterProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn cluster_name(ctx: &OpContext, user: Option<&str>) -> String {
+    match user {
+        Some(n) => n.to_string(),
+        None => unique_name(&ctx.address, None, 100, |c| {
+            c.is_ascii_alphanumeric() || c == '-' || c == '_'
+        }),
+    }
+}
+
+async fn describe(ctx: &OpContext, name: &str) -> Result<Option<aws_sdk_eks::types::Cluster>, ProviderError> {
+    let eks = &context::clients().await.eks;
+    let out = none_if_gone(call0(ctx, "DescribeCluster", || eks.describe_cluster().name(name).send()).await)?;
+    Ok(out.and_then(|o| o.cluster().cloned()))
+}
+
+fn outputs(c: &aws_sdk_eks::types::Cluster) -> Value {
+    let vpc = c.resources_vpc_config();
+    json!({
+        "name": c.name(),
+        "arn": c.arn(),
+        "endpoint": c.endpoint(),
+        "certificate_authority": c.certificate_authority().and_then(|a| a.data()),
+        "oidc_issuer": c.identity().and_then(|i| i.oidc()).and_then(|o| o.issuer()),
+        "cluster_security_group_id": vpc.and_then(|v| v.cluster_security_group_id()),
+        "vpc_id": vpc.and_then(|v| v.vpc_id()),
+        "version": c.version(),
+        "platform_version": c.platform_version(),
+    })
+}
+
+/// `live` in the order of `stored` when both hold the same items.
+fn keep_order(stored: &Value, field: &str, live: &[String]) -> Value {
+    if let Some(s) = stored.get(field).and_then(Value::as_array) {
+        let mut a: Vec<&str> = s.iter().filter_map(Value::as_str).collect();
+        let mut b: Vec<&str> = live.iter().map(String::as_str).collect();
+        a.sort_unstable();
+        b.sort_unstable();
+        if a == b {
+            return stored[field].clone();
+        }
+    }
+    json!(live)
+}
+
+async fn wait_active(
+    ctx: &OpContext,
+    name: &str,
+    default: Duration,
+) -> Result<aws_sdk_eks::types::Cluster, ProviderError> {
+    wait_for(ctx, "the cluster to be ACTIVE", default, || async move {
+        Ok(match describe(ctx, name).await? {
+            Some(c) if c.status() == Some(&ClusterStatus::Active) => Poll::Ready(c),
+            Some(c) if c.status() == Some(&ClusterStatus::Failed) => {
+                return Err(ProviderError::msg(format!("cluster {name} is FAILED")));
+            }
+            Some(c) => Poll::Pending(c.status().map(|s| s.as_str().to_string()).unwrap_or_default()),
+            None => Poll::Pending("not visible yet".into()),
+        })
+    })
+    .await
+}
+
+/// The next minor version on the way from `from` to `to` (`1.33` -> `1.34`).
+fn next_minor(from: &str, to: &str) -> Option<String> {
+    let parse = |v: &str| -> Option<(u32, u32)> {
+        let (a, b) = v.split_once('.')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    };
+    let (fa, fb) = parse(from)?;
+    let (ta, tb) = parse(to)?;
+    (fa == ta && tb > fb + 1).then(|| format!("{fa}.{}", fb + 1))
+}
+
+#[async_trait]
+impl ResourceProvider for ClusterProvider {
+    fn kind(&self) -> &str {
+        KIND
+    }
+
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
+        let i: ClusterInputs = parse(inputs)?;
+        let name = cluster_name(ctx, i.name.as_deref());
+        let eks = &context::clients().await.eks;
+        let vpc = VpcConfigRequest::builder()
+            .set_subnet_ids(Some(i.subnet_ids.clone()))
+            .set_security_group_ids(Some(i.security_group_ids.clone()))
+            .endpoint_public_access(i.endpoint_public_access)
+            .endpoint_private_access(i.endpoint_private_access)
+            .set_public_access_cidrs(i.endpoint_public_access.then(|| i.public_access_cidrs.clone()))
+            .build();
+        let access = CreateAccessConfigRequest::builder()
+            .authentication_mode(AuthenticationMode::from(i.authentication_mode.as_str()))
+            .bootstrap_cluster_creator_admin_permissions(i.bootstrap_cluster_creator_admin_permissions)
+            .build();
+        call(
+            ctx,
+            "CreateCluster",
+            // A role made a moment ago may not be assumable by EKS yet.
+            Retry::on(&["InvalidParameterException"], Duration::from_secs(20)),
+            || {
+                eks.create_cluster()
+                    .name(&name)
+                    .set_version(i.version.clone())
+                    .role_arn(&i.role_arn)
+                    .resources_vpc_config(vpc.clone())
+                    .access_config(access.clone())
+                    .upgrade_policy(
+                        UpgradePolicyRequest::builder()
+                            .support_type(SupportType::from(i.support_type.as_str()))
+                            .build(),
+                    )
+                    .set_tags(Some(tags(&i.tags, &ctx.address)))
+                    .send()
+            },
+        )
+        .await?;
+        match wait_active(ctx, &name, CREATE_WAIT).await {
+            Ok(c) => Ok(Created {
+                id: name,
+                outputs: outputs(&c),
+            }),
+            Err(e) => {
+                if !matches!(e, ProviderError::Cancelled) {
+                    let _ = self.delete(ctx, &name, inputs, &Value::Null).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        inputs: &Value,
+        _outputs: &Value,
+    ) -> Result<Option<ReadResult>, ProviderError> {
+        let Some(c) = describe(ctx, id)
+            .await?
+            .filter(|c| c.status() != Some(&ClusterStatus::Deleting))
+        else {
+            return Ok(None);
+        };
+        let vpc = c.resources_vpc_config();
+        let access = c.access_config();
+        let public = vpc.is_some_and(|v| v.endpoint_public_access());
+        Ok(Some(ReadResult {
+            id: id.to_string(),
+            inputs: json!({
+                "name": unless_unset(inputs, "name", json!(c.name())),
+                "version": unless_unset(inputs, "version", json!(c.version())),
+                "role_arn": c.role_arn(),
+                "subnet_ids": keep_order(inputs, "subnet_ids", vpc.map(|v| v.subnet_ids()).unwrap_or_default()),
+                "security_group_ids": keep_order(inputs, "security_group_ids", vpc.map(|v| v.security_group_ids()).unwrap_or_default()),
+                "endpoint_public_access": public,
+                "endpoint_private_access": vpc.is_some_and(|v| v.endpoint_private_access()),
+                "public_access_cidrs": if public {
+                    keep_order(inputs, "public_access_cidrs", vpc.map(|v| v.public_access_cidrs()).unwrap_or_default())
+                } else {
+                    inputs.get("public_access_cidrs").cloned().unwrap_or(json!([]))
+                },
+                "authentication_mode": access.and_then(|a| a.authentication_mode()).map(|m| m.as_str()).unwrap_or("CONFIG_MAP"),
+                "bootstrap_cluster_creator_admin_permissions": access
+                    .and_then(|a| a.bootstrap_cluster_creator_admin_permissions())
+                    .unwrap_or(true),
+                "support_type": c.upgrade_policy().and_then(|u| u.support_type()).map(|s| s.as_str()).unwrap_or("EXTENDED"),
+                "tags": from_tags(c.tags()),
+            }),
+            outputs: outputs(&c),
+        }))
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Value,
+        new: &Value,
+        _old_outputs: &Value,
+    ) -> Result<Value, ProviderError> {
+        let o: ClusterInputs = parse(old)?;
+        let n: ClusterInputs = parse(new)?;
+        let eks = &context::clients().await.eks;
+        // Version: one minor at a time.
+        if let Some(target) = &n.version
+            && o.version.as_ref() != Some(target)
+        {
+            loop {
+                let live = describe(ctx, id).await?.and_then(|c| c.version().map(String::from));
+                let Some(live) = live else { break };
+                if &live == target {
+                    break;
+                }
+                let step = next_minor(&live, target).unwrap_or_else(|| target.clone());
+                ctx.progress(&format!("upgrading Kubernetes {live} -> {step}"));
+                let out = call0(ctx, "UpdateClusterVersion", || {
+                    eks.update_cluster_version().name(id).version(&step).send()
+                })
+                .await?;
+                if let Some(u) = out.update().and_then(|u| u.id()) {
+                    wait_update(ctx, id, None, None, u, UPDATE_WAIT).await?;
+                }
+                wait_active(ctx, id, UPDATE_WAIT).await?;
+            }
+        }
+        let endpoint_changed = o.endpoint_public_access != n.endpoint_public_access
+            || o.endpoint_private_access != n.endpoint_private_access
+            || (n.endpoint_public_access && o.public_access_cidrs != n.public_access_cidrs);
+        let mut config_updates: Vec<(
+            &'static str,
+            aws_sdk_eks::operation::update_cluster_config::builders::UpdateClusterConfigFluentBuilder,
+        )> = Vec::new();
+        if endpoint_changed {
+            config_updates.push((
+                "endpoint access",
+                eks.update_cluster_config().name(id).resources_vpc_config(
+                    VpcConfigRequest::builder()
+                        .endpoint_public_access(n.endpoint_public_access)
+                        .endpoint_private_access(n.endpoint_private_access)
+                        .set_public_access_cidrs(n.endpoint_public_access.then(|| n.public_access_cidrs.clone()))
+                        .build(),
+                ),
+            ));
+        }
+        if o.subnet_ids != n.subnet_ids || o.security_group_ids != n.security_group_ids {
+            config_updates.push((
+                "subnets and security groups",
+                eks.update_cluster_config().name(id).resources_vpc_config(
+                    VpcConfigRequest::builder()
+                        .set_subnet_ids(Some(n.subnet_ids.clone()))
+                        .set_security_group_ids(Some(n.security_group_ids.clone()))
+                        .build(),
+                ),
+            ));
+        }
+        if o.authentication_mode != n.authentication_mode {
+            config_updates.push((
+                "authentication mode",
+                eks.update_cluster_config().name(id).access_config(
+                    UpdateAccessConfigRequest::builder()
+                        .authentication_mode(AuthenticationMode::from(n.authentication_mode.as_str()))
+                        .build(),
+                ),
+            ));
+        }
+        if o.support_type != n.support_type {
+            config_updates.push((
+                "upgrade policy",
+                eks.update_cluster_config().name(id).upgrade_policy(
+                    UpgradePolicyRequest::builder()
+                        .support_type(SupportType::from(n.support_type.as_str()))
+                        .build(),
+                ),
+            ));
+        }
+        for (what, request) in config_updates {
+            ctx.progress(&format!("updating {what}"));
+            let out = call(
+                ctx,
+                "UpdateClusterConfig",
+                // Another update still in progress.
+                Retry::on(&["ResourceInUseException"], UPDATE_WAIT),
+                || request.clone().send(),
+            )
+            .await?;
+            if let Some(u) = out.update().and_then(|u| u.id()) {
+                wait_update(ctx, id, None, None, u, UPDATE_WAIT).await?;
+            }
+            wait_active(ctx, id, UPDATE_WAIT).await?;
+        }
+        if o.tags != n.tags {
+            let arn = describe(ctx, id)
+                .await?
+                .and_then(|c| c.arn().map(String::from))
+                .ok_or_else(|| ProviderError::msg(format!("DescribeCluster: cluster {id} is gone")))?;
+            let removed: Vec<String> = o.tags.keys().filter(|k| !n.tags.contains_key(*k)).cloned().collect();
+            if !removed.is_empty() {
+                call0(ctx, "UntagResource", || {
+                    eks.untag_resource()
+                        .resource_arn(&arn)
+                        .set_tag_keys(Some(removed.clone()))
+                        .send()
+                })
+                .await?;
+            }
+            let set: std::collections::HashMap<String, String> = n
+                .tags
+                .iter()
+                .filter(|(k, v)| o.tags.get(*k) != Some(v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if !set.is_empty() {
+                call0(ctx, "TagResource", || {
+                    eks.tag_resource().resource_arn(&arn).set_tags(Some(set.clone())).send()
+                })
+                .await?;
+            }
+        }
+        let c = wait_active(ctx, id, UPDATE_WAIT).await?;
+        Ok(outputs(&c))
+    }
+
+    async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
+        let Some(c) = describe(ctx, id).await? else {
+            return Ok(());
+        };
+        let eks = &context::clients().await.eks;
+        if c.status() != Some(&ClusterStatus::Deleting) {
+            let budget = ctx.timeout.unwrap_or(DELETE_WAIT);
+            let r = call(
+                ctx,
+                "DeleteCluster",
+                Retry::on(&["ResourceInUseException"], budget),
+                || eks.delete_cluster().name(id).send(),
+            )
+            .await;
+            match r {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        wait_for(ctx, "the cluster to be deleted", DELETE_WAIT, || async move {
+            Ok(match describe(ctx, id).await? {
+                None => Poll::Ready(()),
+                Some(c) => Poll::Pending(c.status().map(|s| s.as_str().to_string()).unwrap_or_default()),
+            })
+        })
+        .await
+    }
+
+    async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
+        let name = cluster_name(ctx, inputs.get("name").and_then(Value::as_str));
+        let Some(c) = describe(ctx, &name).await? else {
+            return Ok(None);
+        };
+        if owner_of(c.tags()) != Some(ctx.address.as_str()) || c.status() == Some(&ClusterStatus::Deleting) {
+            return Ok(None);
+        }
+        let c = wait_active(ctx, &name, CREATE_WAIT).await?;
+        Ok(Some(Created {
+            id: name,
+            outputs: outputs(&c),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn minor_steps() {
+        assert_eq!(super::next_minor("1.33", "1.35").as_deref(), Some("1.34"));
+        assert_eq!(super::next_minor("1.34", "1.35"), None);
+    }
+}

@@ -1,0 +1,617 @@
+//! `aws:eks:Nodegroup`: a managed node group.
+//!
+//! Rules kept here: cluster, name, node role, subnets, instance types, AMI type and capacity
+//! type force a replacement (EKS cannot change them), deleting first (the name is unique in
+//! the cluster); scaling, labels and taints change in place through one
+//! UpdateNodegroupConfig (labels and taints as add-or-update plus remove lists), the
+//! Kubernetes version through UpdateNodegroupVersion, each awaited through DescribeUpdate
+//! and the group's return to ACTIVE; tags through TagResource/UntagResource. Taint effects
+//! use the EKS spelling (`NO_SCHEDULE`). The id is `<cluster>:<node group>`. Create waits
+//! for ACTIVE (CREATE_FAILED is deleted and reported with its health issues); delete waits
+//! until the group is gone, so the cluster can go after it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_eks::types::{
+    AmiTypes, CapacityTypes, NodegroupScalingConfig, NodegroupStatus, Taint, TaintEffect, UpdateLabelsPayload,
+    UpdateTaintsPayload,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{from_tags, none_if_gone, owner_of, tags, wait_update};
+use crate::aws::call::{Poll, Retry, call, call0, wait_for};
+use crate::aws::context;
+use crate::aws::ec2::{parse, unless_unset};
+use crate::aws::tags::unique_name;
+use crate::model::{Handle, Input, Output, Resource};
+use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
+
+pub const KIND: &str = "aws:eks:Nodegroup";
+
+const CREATE_WAIT: Duration = Duration::from_secs(30 * 60);
+const UPDATE_WAIT: Duration = Duration::from_secs(60 * 60);
+const DELETE_WAIT: Duration = Duration::from_secs(30 * 60);
+
+/// A taint in EKS's spelling (`effect`: `NO_SCHEDULE`, `NO_EXECUTE`, `PREFER_NO_SCHEDULE`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NodeTaint {
+    pub key: String,
+    #[serde(default)]
+    pub value: Option<String>,
+    pub effect: String,
+}
+
+/// A managed node group.
+#[derive(Debug, Clone, Serialize)]
+pub struct Nodegroup {
+    cluster_name: Input<String>,
+    name: Option<Input<String>>,
+    node_role_arn: Input<String>,
+    subnet_ids: Vec<Input<String>>,
+    instance_types: Vec<String>,
+    ami_type: Option<String>,
+    capacity_type: String,
+    min_size: i32,
+    max_size: i32,
+    desired_size: i32,
+    labels: BTreeMap<String, String>,
+    taints: Vec<NodeTaint>,
+    version: Option<String>,
+    tags: BTreeMap<String, Input<String>>,
+}
+
+impl Nodegroup {
+    /// A node group of `cluster_name` run by `node_role_arn` in `subnet_ids`, of one node.
+    pub fn new(
+        cluster_name: impl Into<Input<String>>,
+        node_role_arn: impl Into<Input<String>>,
+        subnet_ids: Vec<Input<String>>,
+    ) -> Self {
+        Nodegroup {
+            cluster_name: cluster_name.into(),
+            name: None,
+            node_role_arn: node_role_arn.into(),
+            subnet_ids,
+            instance_types: Vec::new(),
+            ami_type: None,
+            capacity_type: "ON_DEMAND".into(),
+            min_size: 1,
+            max_size: 1,
+            desired_size: 1,
+            labels: BTreeMap::new(),
+            taints: Vec::new(),
+            version: None,
+            tags: BTreeMap::new(),
+        }
+    }
+    /// Fixes the node group name (default: `<resource name>-<8 hex>`).
+    pub fn name(mut self, name: impl Into<Input<String>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    pub fn instance_types(mut self, types: &[&str]) -> Self {
+        self.instance_types = types.iter().map(|t| t.to_string()).collect();
+        self
+    }
+    /// `AL2023_ARM_64_STANDARD`, `AL2023_x86_64_STANDARD`, ...
+    pub fn ami_type(mut self, t: &str) -> Self {
+        self.ami_type = Some(t.into());
+        self
+    }
+    /// `ON_DEMAND` or `SPOT`.
+    pub fn capacity_type(mut self, t: &str) -> Self {
+        self.capacity_type = t.into();
+        self
+    }
+    pub fn scaling(mut self, min: i32, desired: i32, max: i32) -> Self {
+        (self.min_size, self.desired_size, self.max_size) = (min, desired, max);
+        self
+    }
+    pub fn label(mut self, key: &str, value: &str) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+    /// A taint; `effect` in EKS's spelling (`NO_SCHEDULE`).
+    pub fn taint(mut self, key: &str, value: Option<&str>, effect: &str) -> Self {
+        self.taints.push(NodeTaint {
+            key: key.into(),
+            value: value.map(String::from),
+            effect: effect.into(),
+        });
+        self.taints.sort();
+        self
+    }
+    pub fn version(mut self, v: &str) -> Self {
+        self.version = Some(v.into());
+        self
+    }
+    pub fn tag(mut self, key: &str, value: impl Into<Input<String>>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl Resource for Nodegroup {
+    fn kind(&self) -> String {
+        KIND.into()
+    }
+    fn provider(&self) -> Arc<dyn ResourceProvider> {
+        Arc::new(NodegroupProvider::new())
+    }
+}
+
+impl Handle<Nodegroup> {
+    pub fn name(&self) -> Output<String> {
+        self.output("name")
+    }
+    pub fn arn(&self) -> Output<String> {
+        self.output("arn")
+    }
+}
+
+#[derive(Deserialize)]
+struct NodegroupInputs {
+    cluster_name: String,
+    #[serde(default)]
+    name: Option<String>,
+    node_role_arn: String,
+    subnet_ids: Vec<String>,
+    #[serde(default)]
+    instance_types: Vec<String>,
+    #[serde(default)]
+    ami_type: Option<String>,
+    capacity_type: String,
+    min_size: i32,
+    max_size: i32,
+    desired_size: i32,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    taints: Vec<NodeTaint>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+impl NodegroupInputs {
+    fn check(&self) -> Result<(), ProviderError> {
+        if !(self.min_size <= self.desired_size && self.desired_size <= self.max_size) {
+            return Err(ProviderError::msg(format!(
+                "scaling must have min_size <= desired_size <= max_size (got {} <= {} <= {})",
+                self.min_size, self.desired_size, self.max_size
+            )));
+        }
+        for t in &self.taints {
+            if !matches!(t.effect.as_str(), "NO_SCHEDULE" | "NO_EXECUTE" | "PREFER_NO_SCHEDULE") {
+                return Err(ProviderError::msg(format!(
+                    "taint {} effect \"{}\" must be NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE (EKS spelling)",
+                    t.key, t.effect
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn eks_taint(t: &NodeTaint) -> Taint {
+    Taint::builder()
+        .key(&t.key)
+        .set_value(t.value.clone())
+        .effect(TaintEffect::from(t.effect.as_str()))
+        .build()
+}
+
+fn scaling(i: &NodegroupInputs) -> NodegroupScalingConfig {
+    NodegroupScalingConfig::builder()
+        .min_size(i.min_size)
+        .max_size(i.max_size)
+        .desired_size(i.desired_size)
+        .build()
+}
+
+/// The provider of `aws:eks:Nodegroup`.
+pub struct NodegroupProvider {
+    schema: Schema,
+}
+
+impl NodegroupProvider {
+    pub fn new() -> Self {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        NodegroupProvider {
+            schema: SCHEMA
+                .get_or_init(|| {
+                    Schema::new()
+                        .replace_on(&[
+                            "cluster_name",
+                            "name",
+                            "node_role_arn",
+                            "subnet_ids",
+                            "instance_types",
+                            "ami_type",
+                            "capacity_type",
+                        ])
+                        .volatile_outputs(&["version", "release_version"])
+                        .delete_before_replace(true)
+                })
+                .clone(),
+        }
+    }
+}
+
+impl Default for NodegroupProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn split_id(id: &str) -> Result<(&str, &str), ProviderError> {
+    id.split_once(':')
+        .ok_or_else(|| ProviderError::msg(format!("`{id}` is not a node group id (`<cluster>:<node group>`)")))
+}
+
+fn group_name(ctx: &OpContext, user: Option<&str>) -> String {
+    match user {
+        Some(n) => n.to_string(),
+        None => unique_name(&ctx.address, None, 63, |c| {
+            c.is_ascii_alphanumeric() || c == '-' || c == '_'
+        }),
+    }
+}
+
+async fn describe(
+    ctx: &OpContext,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<aws_sdk_eks::types::Nodegroup>, ProviderError> {
+    let eks = &context::clients().await.eks;
+    let out = none_if_gone(
+        call0(ctx, "DescribeNodegroup", || {
+            eks.describe_nodegroup()
+                .cluster_name(cluster)
+                .nodegroup_name(name)
+                .send()
+        })
+        .await,
+    )?;
+    Ok(out.and_then(|o| o.nodegroup().cloned()))
+}
+
+fn outputs(n: &aws_sdk_eks::types::Nodegroup) -> Value {
+    json!({
+        "name": n.nodegroup_name(),
+        "arn": n.nodegroup_arn(),
+        "version": n.version(),
+        "release_version": n.release_version(),
+        "ami_type": n.ami_type().map(|a| a.as_str()),
+    })
+}
+
+async fn wait_active(
+    ctx: &OpContext,
+    cluster: &str,
+    name: &str,
+    default: Duration,
+) -> Result<aws_sdk_eks::types::Nodegroup, ProviderError> {
+    wait_for(ctx, "the node group to be ACTIVE", default, || async move {
+        Ok(match describe(ctx, cluster, name).await? {
+            Some(n) if n.status() == Some(&NodegroupStatus::Active) => Poll::Ready(n),
+            Some(n) if n.status() == Some(&NodegroupStatus::CreateFailed) => {
+                let issues: Vec<String> = n
+                    .health()
+                    .map(|h| {
+                        h.issues()
+                            .iter()
+                            .map(|i| {
+                                format!(
+                                    "{}: {}",
+                                    i.code().map(|c| c.as_str()).unwrap_or(""),
+                                    i.message().unwrap_or("")
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                return Err(ProviderError::msg(format!(
+                    "node group {name} is CREATE_FAILED: {}",
+                    issues.join("; ")
+                )));
+            }
+            Some(n) => Poll::Pending(n.status().map(|s| s.as_str().to_string()).unwrap_or_default()),
+            None => Poll::Pending("not visible yet".into()),
+        })
+    })
+    .await
+}
+
+#[async_trait]
+impl ResourceProvider for NodegroupProvider {
+    fn kind(&self) -> &str {
+        KIND
+    }
+
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
+        let i: NodegroupInputs = parse(inputs)?;
+        i.check()?;
+        let name = group_name(ctx, i.name.as_deref());
+        let eks = &context::clients().await.eks;
+        let labels: HashMap<String, String> = i.labels.clone().into_iter().collect();
+        call(
+            ctx,
+            "CreateNodegroup",
+            // The cluster may still be finishing an update.
+            Retry::on(&["ResourceInUseException"], Duration::from_secs(600)),
+            || {
+                eks.create_nodegroup()
+                    .cluster_name(&i.cluster_name)
+                    .nodegroup_name(&name)
+                    .node_role(&i.node_role_arn)
+                    .set_subnets(Some(i.subnet_ids.clone()))
+                    .set_instance_types((!i.instance_types.is_empty()).then(|| i.instance_types.clone()))
+                    .set_ami_type(i.ami_type.as_deref().map(AmiTypes::from))
+                    .capacity_type(CapacityTypes::from(i.capacity_type.as_str()))
+                    .scaling_config(scaling(&i))
+                    .set_labels((!labels.is_empty()).then(|| labels.clone()))
+                    .set_taints((!i.taints.is_empty()).then(|| i.taints.iter().map(eks_taint).collect()))
+                    .set_version(i.version.clone())
+                    .set_tags(Some(tags(&i.tags, &ctx.address)))
+                    .send()
+            },
+        )
+        .await?;
+        let id = format!("{}:{name}", i.cluster_name);
+        match wait_active(ctx, &i.cluster_name, &name, CREATE_WAIT).await {
+            Ok(n) => Ok(Created {
+                id,
+                outputs: outputs(&n),
+            }),
+            Err(e) => {
+                if !matches!(e, ProviderError::Cancelled) {
+                    let _ = self.delete(ctx, &id, inputs, &Value::Null).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        inputs: &Value,
+        _outputs: &Value,
+    ) -> Result<Option<ReadResult>, ProviderError> {
+        let (cluster, name) = split_id(id)?;
+        let Some(n) = describe(ctx, cluster, name)
+            .await?
+            .filter(|n| n.status() != Some(&NodegroupStatus::Deleting))
+        else {
+            return Ok(None);
+        };
+        let sc = n.scaling_config();
+        let mut taints: Vec<NodeTaint> = n
+            .taints()
+            .iter()
+            .map(|t| NodeTaint {
+                key: t.key().unwrap_or_default().to_string(),
+                value: t.value().filter(|v| !v.is_empty()).map(String::from),
+                effect: t.effect().map(|e| e.as_str().to_string()).unwrap_or_default(),
+            })
+            .collect();
+        taints.sort();
+        let labels: BTreeMap<String, String> = n.labels().cloned().unwrap_or_default().into_iter().collect();
+        let subnets: Vec<String> = n.subnets().to_vec();
+        let stored_subnets: Option<Vec<String>> = inputs
+            .get("subnet_ids")
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let subnets = match stored_subnets {
+            Some(mut s) => {
+                let mut live = subnets.clone();
+                let order = s.clone();
+                s.sort();
+                live.sort();
+                if s == live { order } else { subnets }
+            }
+            None => subnets,
+        };
+        Ok(Some(ReadResult {
+            id: id.to_string(),
+            inputs: json!({
+                "cluster_name": cluster,
+                "name": unless_unset(inputs, "name", json!(name)),
+                "node_role_arn": n.node_role(),
+                "subnet_ids": subnets,
+                "instance_types": unless_unset(inputs, "instance_types", json!(n.instance_types())),
+                "ami_type": unless_unset(inputs, "ami_type", json!(n.ami_type().map(|a| a.as_str()))),
+                "capacity_type": n.capacity_type().map(|c| c.as_str()).unwrap_or("ON_DEMAND"),
+                "min_size": sc.and_then(|s| s.min_size()),
+                "max_size": sc.and_then(|s| s.max_size()),
+                "desired_size": sc.and_then(|s| s.desired_size()),
+                "labels": labels,
+                "taints": taints,
+                "version": unless_unset(inputs, "version", json!(n.version())),
+                "tags": from_tags(n.tags()),
+            }),
+            outputs: outputs(&n),
+        }))
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Value,
+        new: &Value,
+        _old_outputs: &Value,
+    ) -> Result<Value, ProviderError> {
+        let o: NodegroupInputs = parse(old)?;
+        let n: NodegroupInputs = parse(new)?;
+        n.check()?;
+        let (cluster, name) = split_id(id)?;
+        let eks = &context::clients().await.eks;
+        if let Some(v) = &n.version
+            && o.version.as_ref() != Some(v)
+        {
+            let out = call(
+                ctx,
+                "UpdateNodegroupVersion",
+                Retry::on(&["ResourceInUseException"], UPDATE_WAIT),
+                || {
+                    eks.update_nodegroup_version()
+                        .cluster_name(cluster)
+                        .nodegroup_name(name)
+                        .version(v)
+                        .send()
+                },
+            )
+            .await?;
+            if let Some(u) = out.update().and_then(|u| u.id()) {
+                wait_update(ctx, cluster, Some(name), None, u, UPDATE_WAIT).await?;
+            }
+            wait_active(ctx, cluster, name, UPDATE_WAIT).await?;
+        }
+        let scaling_changed = (o.min_size, o.max_size, o.desired_size) != (n.min_size, n.max_size, n.desired_size);
+        if scaling_changed || o.labels != n.labels || o.taints != n.taints {
+            let mut req = eks.update_nodegroup_config().cluster_name(cluster).nodegroup_name(name);
+            if scaling_changed {
+                req = req.scaling_config(scaling(&n));
+            }
+            if o.labels != n.labels {
+                let set: HashMap<String, String> = n
+                    .labels
+                    .iter()
+                    .filter(|(k, v)| o.labels.get(*k) != Some(v))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let removed: Vec<String> = o
+                    .labels
+                    .keys()
+                    .filter(|k| !n.labels.contains_key(*k))
+                    .cloned()
+                    .collect();
+                req = req.labels(
+                    UpdateLabelsPayload::builder()
+                        .set_add_or_update_labels((!set.is_empty()).then_some(set))
+                        .set_remove_labels((!removed.is_empty()).then_some(removed))
+                        .build(),
+                );
+            }
+            if o.taints != n.taints {
+                let add: Vec<Taint> = n
+                    .taints
+                    .iter()
+                    .filter(|t| !o.taints.contains(t))
+                    .map(eks_taint)
+                    .collect();
+                let remove: Vec<Taint> = o
+                    .taints
+                    .iter()
+                    .filter(|t| !n.taints.iter().any(|x| x.key == t.key && x.effect == t.effect))
+                    .map(eks_taint)
+                    .collect();
+                req = req.taints(
+                    UpdateTaintsPayload::builder()
+                        .set_add_or_update_taints((!add.is_empty()).then_some(add))
+                        .set_remove_taints((!remove.is_empty()).then_some(remove))
+                        .build(),
+                );
+            }
+            let out = call(
+                ctx,
+                "UpdateNodegroupConfig",
+                Retry::on(&["ResourceInUseException"], UPDATE_WAIT),
+                || req.clone().send(),
+            )
+            .await?;
+            if let Some(u) = out.update().and_then(|u| u.id()) {
+                wait_update(ctx, cluster, Some(name), None, u, UPDATE_WAIT).await?;
+            }
+        }
+        if o.tags != n.tags {
+            let arn = describe(ctx, cluster, name)
+                .await?
+                .and_then(|g| g.nodegroup_arn().map(String::from))
+                .ok_or_else(|| ProviderError::msg(format!("DescribeNodegroup: node group {id} is gone")))?;
+            let removed: Vec<String> = o.tags.keys().filter(|k| !n.tags.contains_key(*k)).cloned().collect();
+            if !removed.is_empty() {
+                call0(ctx, "UntagResource", || {
+                    eks.untag_resource()
+                        .resource_arn(&arn)
+                        .set_tag_keys(Some(removed.clone()))
+                        .send()
+                })
+                .await?;
+            }
+            let set: HashMap<String, String> = n
+                .tags
+                .iter()
+                .filter(|(k, v)| o.tags.get(*k) != Some(v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if !set.is_empty() {
+                call0(ctx, "TagResource", || {
+                    eks.tag_resource().resource_arn(&arn).set_tags(Some(set.clone())).send()
+                })
+                .await?;
+            }
+        }
+        let g = wait_active(ctx, cluster, name, UPDATE_WAIT).await?;
+        Ok(outputs(&g))
+    }
+
+    async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
+        let (cluster, name) = split_id(id)?;
+        let Some(g) = describe(ctx, cluster, name).await? else {
+            return Ok(());
+        };
+        let eks = &context::clients().await.eks;
+        if g.status() != Some(&NodegroupStatus::Deleting) {
+            let budget = ctx.timeout.unwrap_or(DELETE_WAIT);
+            let r = call(
+                ctx,
+                "DeleteNodegroup",
+                Retry::on(&["ResourceInUseException"], budget),
+                || eks.delete_nodegroup().cluster_name(cluster).nodegroup_name(name).send(),
+            )
+            .await;
+            match r {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        wait_for(ctx, "the node group to be deleted", DELETE_WAIT, || async move {
+            Ok(match describe(ctx, cluster, name).await? {
+                None => Poll::Ready(()),
+                Some(g) => Poll::Pending(g.status().map(|s| s.as_str().to_string()).unwrap_or_default()),
+            })
+        })
+        .await
+    }
+
+    async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
+        let Some(cluster) = inputs.get("cluster_name").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let name = group_name(ctx, inputs.get("name").and_then(Value::as_str));
+        let Some(g) = describe(ctx, cluster, &name).await? else {
+            return Ok(None);
+        };
+        if owner_of(g.tags()) != Some(ctx.address.as_str()) || g.status() == Some(&NodegroupStatus::Deleting) {
+            return Ok(None);
+        }
+        let g = wait_active(ctx, cluster, &name, CREATE_WAIT).await?;
+        Ok(Some(Created {
+            id: format!("{cluster}:{name}"),
+            outputs: outputs(&g),
+        }))
+    }
+}

@@ -1,0 +1,108 @@
+//! IAM kinds (`aws:iam:*`): roles with typed trust policies, managed-policy attachments,
+//! inline policies, managed policies, instance profiles and OIDC providers, plus the
+//! helpers they share (tags, names, not-found handling).
+//!
+//! Rules kept here: IAM has no TagSpecifications, so tags (with `spar:address`) go in the
+//! create call's own `Tags`; names are the user's or `<name>-<8 hex>` from the address,
+//! so `find` looks the object up by its name and adopts it only when it carries this
+//! address's tag; objects with such names are replaced by deleting first; policy
+//! documents are stored and compared in their canonical form ([`document`]); deletes never
+//! rely on IAM refusing: what must go first (attachments, versions, profile roles) is
+//! ordered by the engine through references or removed by the kind itself.
+
+pub mod document;
+pub mod oidc;
+pub mod policy;
+pub mod profile;
+pub mod role;
+
+pub use document::{PolicyDocument, Statement};
+pub use oidc::OpenIdConnectProvider;
+pub use policy::Policy;
+pub use profile::InstanceProfile;
+pub use role::{Role, RolePolicy, RolePolicyAttachment};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::address::Address;
+use crate::aws::call::AwsError;
+use crate::aws::tags::{unique_name, user_tags, with_owner};
+use crate::provider::{OpContext, ProviderError, Registry};
+
+/// Adds the IAM kinds to `registry`.
+pub fn register(registry: &mut Registry) {
+    registry.register(Arc::new(role::RoleProvider::new()));
+    registry.register(Arc::new(role::RolePolicyAttachmentProvider::new()));
+    registry.register(Arc::new(role::RolePolicyProvider::new()));
+    registry.register(Arc::new(policy::PolicyProvider::new()));
+    registry.register(Arc::new(profile::InstanceProfileProvider::new()));
+    registry.register(Arc::new(oidc::OpenIdConnectProviderProvider::new()));
+}
+
+/// IAM tags: the user's plus the ownership tag.
+pub(crate) fn tags(user: &BTreeMap<String, String>, address: &Address) -> Vec<aws_sdk_iam::types::Tag> {
+    with_owner(user, address)
+        .into_iter()
+        .filter_map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().ok())
+        .collect()
+}
+
+/// The user's tags among IAM tags.
+pub(crate) fn from_tags(tags: &[aws_sdk_iam::types::Tag]) -> BTreeMap<String, String> {
+    user_tags(tags.iter().map(|t| (t.key(), t.value())))
+}
+
+/// The `spar:address` tag among IAM tags.
+pub(crate) fn owner_of(tags: &[aws_sdk_iam::types::Tag]) -> Option<&str> {
+    tags.iter()
+        .find(|t| t.key() == crate::aws::tags::ADDRESS_TAG)
+        .map(|t| t.value())
+}
+
+/// The name for `ctx.address`: the user's, or `<name>-<8 hex>` within `max_len`.
+pub(crate) fn name_for(ctx: &OpContext, user: Option<&str>, max_len: usize) -> String {
+    match user {
+        Some(n) => n.to_string(),
+        None => unique_name(&ctx.address, None, max_len, |c| {
+            c.is_ascii_alphanumeric() || "+=,.@-_".contains(c)
+        }),
+    }
+}
+
+pub(crate) fn none_if_gone<T>(r: Result<T, AwsError>) -> Result<Option<T>, ProviderError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn ok_if_gone<T>(r: Result<T, AwsError>) -> Result<(), ProviderError> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The tag keys removed and the tags set (changed or new) from `old` to `new`.
+pub(crate) fn tag_changes(
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> (Vec<String>, BTreeMap<String, String>) {
+    let removed = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
+    let set = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (removed, set)
+}
+
+/// Plain IAM tags (no ownership tag) for TagX calls.
+pub(crate) fn plain_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_iam::types::Tag> {
+    tags.iter()
+        .filter_map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().ok())
+        .collect()
+}

@@ -1,0 +1,281 @@
+//! `aws:iam:OpenIdConnectProvider`: an IAM OIDC identity provider (IRSA's trust anchor).
+//!
+//! Rules kept here: the id is the ARN; the URL forces a replacement; client ids and
+//! thumbprints change in place (Add/RemoveClientID, UpdateThumbprint), as do tags; the URL
+//! is stored with its `https://` scheme, as users write it (IAM returns it without);
+//! `find` lists the account's providers and adopts the one with this address's tag.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{from_tags, none_if_gone, ok_if_gone, owner_of, plain_tags, tag_changes, tags};
+use crate::aws::call::call0;
+use crate::aws::context;
+use crate::aws::ec2::parse;
+use crate::model::{Handle, Input, Output, Resource};
+use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
+
+pub const KIND: &str = "aws:iam:OpenIdConnectProvider";
+
+/// An OIDC provider for `url` (an EKS cluster's issuer), trusted by `sts.amazonaws.com`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenIdConnectProvider {
+    url: Input<String>,
+    client_ids: Vec<String>,
+    thumbprints: Vec<String>,
+    tags: BTreeMap<String, Input<String>>,
+}
+
+impl OpenIdConnectProvider {
+    pub fn new(url: impl Into<Input<String>>) -> Self {
+        OpenIdConnectProvider {
+            url: url.into(),
+            client_ids: vec!["sts.amazonaws.com".into()],
+            thumbprints: Vec::new(),
+            tags: BTreeMap::new(),
+        }
+    }
+    /// Replaces the audiences (default `sts.amazonaws.com`).
+    pub fn client_ids(mut self, ids: &[&str]) -> Self {
+        self.client_ids = ids.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    pub fn thumbprint(mut self, sha1_hex: &str) -> Self {
+        self.thumbprints.push(sha1_hex.into());
+        self
+    }
+    pub fn tag(mut self, key: &str, value: impl Into<Input<String>>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl Resource for OpenIdConnectProvider {
+    fn kind(&self) -> String {
+        KIND.into()
+    }
+    fn provider(&self) -> Arc<dyn ResourceProvider> {
+        Arc::new(OpenIdConnectProviderProvider::new())
+    }
+}
+
+impl Handle<OpenIdConnectProvider> {
+    pub fn arn(&self) -> Output<String> {
+        self.output("arn")
+    }
+    /// The issuer without its scheme, as trust-policy condition keys use it.
+    pub fn issuer_host_path(&self) -> Output<String> {
+        self.output("issuer")
+    }
+}
+
+#[derive(Deserialize)]
+struct OidcInputs {
+    url: String,
+    #[serde(default)]
+    client_ids: Vec<String>,
+    #[serde(default)]
+    thumbprints: Vec<String>,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+}
+
+/// The provider of `aws:iam:OpenIdConnectProvider`.
+pub struct OpenIdConnectProviderProvider {
+    schema: Schema,
+}
+
+impl OpenIdConnectProviderProvider {
+    pub fn new() -> Self {
+        static SCHEMA: OnceLock<Schema> = OnceLock::new();
+        OpenIdConnectProviderProvider {
+            schema: SCHEMA.get_or_init(|| Schema::new().replace_on(&["url"])).clone(),
+        }
+    }
+}
+
+impl Default for OpenIdConnectProviderProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn host_path(url: &str) -> &str {
+    url.strip_prefix("https://").unwrap_or(url)
+}
+
+fn outputs(arn: &str, url: &str) -> Value {
+    json!({"arn": arn, "issuer": host_path(url)})
+}
+
+#[async_trait]
+impl ResourceProvider for OpenIdConnectProviderProvider {
+    fn kind(&self) -> &str {
+        KIND
+    }
+
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
+        let i: OidcInputs = parse(inputs)?;
+        if !i.url.starts_with("https://") {
+            return Err(ProviderError::msg(format!(
+                "url \"{}\" must start with https://",
+                i.url
+            )));
+        }
+        let iam = context::iam().await;
+        let out = call0(ctx, "CreateOpenIDConnectProvider", || {
+            iam.create_open_id_connect_provider()
+                .url(&i.url)
+                .set_client_id_list(Some(i.client_ids.clone()))
+                .set_thumbprint_list((!i.thumbprints.is_empty()).then(|| i.thumbprints.clone()))
+                .set_tags(Some(tags(&i.tags, &ctx.address)))
+                .send()
+        })
+        .await?;
+        let arn = out.open_id_connect_provider_arn().unwrap_or_default().to_string();
+        Ok(Created {
+            outputs: outputs(&arn, &i.url),
+            id: arn,
+        })
+    }
+
+    async fn read(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        _inputs: &Value,
+        _outputs: &Value,
+    ) -> Result<Option<ReadResult>, ProviderError> {
+        let iam = context::iam().await;
+        let out = none_if_gone(
+            call0(ctx, "GetOpenIDConnectProvider", || {
+                iam.get_open_id_connect_provider()
+                    .open_id_connect_provider_arn(id)
+                    .send()
+            })
+            .await,
+        )?;
+        let Some(p) = out else {
+            return Ok(None);
+        };
+        let url = format!("https://{}", host_path(p.url().unwrap_or_default()));
+        Ok(Some(ReadResult {
+            id: id.to_string(),
+            inputs: json!({
+                "url": url,
+                "client_ids": p.client_id_list(),
+                "thumbprints": p.thumbprint_list(),
+                "tags": from_tags(p.tags()),
+            }),
+            outputs: outputs(id, &url),
+        }))
+    }
+
+    async fn update(
+        &self,
+        ctx: &OpContext,
+        id: &str,
+        old: &Value,
+        new: &Value,
+        old_outputs: &Value,
+    ) -> Result<Value, ProviderError> {
+        let o: OidcInputs = parse(old)?;
+        let n: OidcInputs = parse(new)?;
+        let iam = context::iam().await;
+        for c in n.client_ids.iter().filter(|c| !o.client_ids.contains(c)) {
+            call0(ctx, "AddClientIDToOpenIDConnectProvider", || {
+                iam.add_client_id_to_open_id_connect_provider()
+                    .open_id_connect_provider_arn(id)
+                    .client_id(c)
+                    .send()
+            })
+            .await?;
+        }
+        for c in o.client_ids.iter().filter(|c| !n.client_ids.contains(c)) {
+            call0(ctx, "RemoveClientIDFromOpenIDConnectProvider", || {
+                iam.remove_client_id_from_open_id_connect_provider()
+                    .open_id_connect_provider_arn(id)
+                    .client_id(c)
+                    .send()
+            })
+            .await?;
+        }
+        if o.thumbprints != n.thumbprints {
+            call0(ctx, "UpdateOpenIDConnectProviderThumbprint", || {
+                iam.update_open_id_connect_provider_thumbprint()
+                    .open_id_connect_provider_arn(id)
+                    .set_thumbprint_list(Some(n.thumbprints.clone()))
+                    .send()
+            })
+            .await?;
+        }
+        let (removed, set) = tag_changes(&o.tags, &n.tags);
+        if !removed.is_empty() {
+            call0(ctx, "UntagOpenIDConnectProvider", || {
+                iam.untag_open_id_connect_provider()
+                    .open_id_connect_provider_arn(id)
+                    .set_tag_keys(Some(removed.clone()))
+                    .send()
+            })
+            .await?;
+        }
+        if !set.is_empty() {
+            call0(ctx, "TagOpenIDConnectProvider", || {
+                iam.tag_open_id_connect_provider()
+                    .open_id_connect_provider_arn(id)
+                    .set_tags(Some(plain_tags(&set)))
+                    .send()
+            })
+            .await?;
+        }
+        Ok(old_outputs.clone())
+    }
+
+    async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
+        let iam = context::iam().await;
+        ok_if_gone(
+            call0(ctx, "DeleteOpenIDConnectProvider", || {
+                iam.delete_open_id_connect_provider()
+                    .open_id_connect_provider_arn(id)
+                    .send()
+            })
+            .await,
+        )
+    }
+
+    async fn find(&self, ctx: &OpContext, _inputs: &Value) -> Result<Option<Created>, ProviderError> {
+        let iam = context::iam().await;
+        let list = call0(ctx, "ListOpenIDConnectProviders", || {
+            iam.list_open_id_connect_providers().send()
+        })
+        .await?;
+        for arn in list.open_id_connect_provider_list().iter().filter_map(|p| p.arn()) {
+            let p = none_if_gone(
+                call0(ctx, "GetOpenIDConnectProvider", || {
+                    iam.get_open_id_connect_provider()
+                        .open_id_connect_provider_arn(arn)
+                        .send()
+                })
+                .await,
+            )?;
+            if let Some(p) = p
+                && owner_of(p.tags()) == Some(ctx.address.as_str())
+            {
+                let url = format!("https://{}", host_path(p.url().unwrap_or_default()));
+                return Ok(Some(Created {
+                    id: arn.to_string(),
+                    outputs: outputs(arn, &url),
+                }));
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,389 @@
+//! `aws:ec2:Vpc` and `aws:ec2:Subnet` against the sandbox emulator: create, read back,
+//! in-place update, replace, delete, drift, import and adoption by the ownership tag.
+#![cfg(feature = "aws")]
+
+#[path = "support/aws.rs"]
+mod support;
+
+use serde_json::json;
+use spar::aws::ec2::{Subnet, Vpc};
+use spar::plan::Op;
+use spar::provider::{OpContext, ResourceProvider};
+use support::{Stage, ec2, op, quiet, run, tag_map};
+
+async fn vpc_tags(id: &str) -> std::collections::BTreeMap<String, String> {
+    let out = ec2().await.describe_vpcs().vpc_ids(id).send().await.unwrap();
+    tag_map(out.vpcs()[0].tags())
+}
+
+async fn vpc_exists(id: &str) -> bool {
+    ec2()
+        .await
+        .describe_vpcs()
+        .vpc_ids(id)
+        .send()
+        .await
+        .is_ok_and(|o| !o.vpcs().is_empty())
+}
+
+async fn dns_hostnames(id: &str) -> bool {
+    let out = ec2()
+        .await
+        .describe_vpc_attribute()
+        .vpc_id(id)
+        .attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames)
+        .send()
+        .await
+        .unwrap();
+    out.enable_dns_hostnames().and_then(|v| v.value()).unwrap()
+}
+
+#[test]
+fn vpc_lifecycle_create_read_update_replace_drift_delete() {
+    run(async {
+        let s = Stage::new();
+        let program = |cidr: &'static str, hostnames: bool, team: &'static str| {
+            move |st: &mut spar::Stack| {
+                st.add("vpc_life", Vpc::new(cidr).dns_hostnames(hostnames).tag("team", team))?;
+                Ok(())
+            }
+        };
+
+        // Create: tagged at creation with the user's tags and the ownership tag.
+        let plan = s.apply(program("10.10.0.0/16", false, "a")).await;
+        assert_eq!(op(&plan, "vpc_life"), Op::Create);
+        let id = s.id("vpc_life").await;
+        assert!(id.starts_with("vpc-"), "{id}");
+        let tags = vpc_tags(&id).await;
+        assert_eq!(tags.get("team").map(String::as_str), Some("a"));
+        assert_eq!(tags.get("spar:address").map(String::as_str), Some("vpc_life"));
+        let out = s.outputs("vpc_life").await;
+        assert_eq!(out["cidr_block"], "10.10.0.0/16");
+        assert!(out["arn"].as_str().unwrap().ends_with(&format!(":vpc/{id}")), "{out}");
+        assert!(
+            out["main_route_table_id"].as_str().unwrap().starts_with("rtb-"),
+            "{out}"
+        );
+        assert!(
+            out["default_security_group_id"].as_str().unwrap().starts_with("sg-"),
+            "{out}"
+        );
+
+        // Read back: the same program plans nothing, a refresh finds no drift.
+        assert!(quiet(&s.plan(program("10.10.0.0/16", false, "a")).await));
+        let report = s.session(program("10.10.0.0/16", false, "a")).refresh(4).await.unwrap();
+        assert!(report.drifted.is_empty() && report.errors.is_empty(), "{report:?}");
+
+        // In place: DNS hostnames and a tag.
+        let plan = s.apply(program("10.10.0.0/16", true, "b")).await;
+        assert_eq!(op(&plan, "vpc_life"), Op::Update);
+        assert_eq!(s.id("vpc_life").await, id);
+        assert!(dns_hostnames(&id).await);
+        assert_eq!(vpc_tags(&id).await.get("team").map(String::as_str), Some("b"));
+
+        // Drift: a tag changed and DNS hostnames turned off behind spar's back.
+        let client = ec2().await;
+        client
+            .create_tags()
+            .resources(&id)
+            .tags(aws_sdk_ec2::types::Tag::builder().key("team").value("rogue").build())
+            .send()
+            .await
+            .unwrap();
+        client
+            .modify_vpc_attribute()
+            .vpc_id(&id)
+            .enable_dns_hostnames(
+                aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                    .value(false)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let report = s.session(program("10.10.0.0/16", true, "b")).refresh(4).await.unwrap();
+        let paths: Vec<String> = report
+            .drifted
+            .iter()
+            .flat_map(|(_, c)| c.iter().map(|c| c.path.to_string()))
+            .collect();
+        assert!(paths.iter().any(|p| p.contains("team")), "{paths:?}");
+        assert!(paths.iter().any(|p| p.contains("enable_dns_hostnames")), "{paths:?}");
+        let plan = s.apply(program("10.10.0.0/16", true, "b")).await;
+        assert_eq!(op(&plan, "vpc_life"), Op::Update);
+        assert!(dns_hostnames(&id).await);
+        assert_eq!(vpc_tags(&id).await.get("team").map(String::as_str), Some("b"));
+
+        // Replace: a new CIDR makes a new VPC and deletes the old one.
+        let plan = s.apply(program("10.11.0.0/16", true, "b")).await;
+        assert_eq!(op(&plan, "vpc_life"), Op::Replace);
+        let new_id = s.id("vpc_life").await;
+        assert_ne!(new_id, id);
+        assert!(!vpc_exists(&id).await, "the old VPC is gone");
+
+        // Delete.
+        s.destroy().await;
+        assert!(!vpc_exists(&new_id).await);
+        assert!(s.snapshot().await.resources.is_empty());
+    });
+}
+
+#[test]
+fn vpc_gone_behind_our_back_reads_as_none_and_is_recreated() {
+    run(async {
+        let s = Stage::new();
+        let program = |st: &mut spar::Stack| {
+            st.add("vpc_gone", Vpc::new("10.12.0.0/16"))?;
+            Ok(())
+        };
+        s.apply(program).await;
+        let id = s.id("vpc_gone").await;
+        ec2().await.delete_vpc().vpc_id(&id).send().await.unwrap();
+        let report = s.session(program).refresh(4).await.unwrap();
+        assert_eq!(report.gone.len(), 1, "{report:?}");
+        let plan = s.apply(program).await;
+        assert_eq!(op(&plan, "vpc_gone"), Op::Create);
+        s.destroy().await;
+    });
+}
+
+#[test]
+fn invalid_cidr_is_refused_before_any_call() {
+    run(async {
+        let s = Stage::new();
+        let (_, report) = s
+            .try_apply(|st| {
+                st.add("vpc_bad", Vpc::new("10.0.0.0/33"))?;
+                Ok(())
+            })
+            .await;
+        let failures: Vec<_> = report.failures().map(|(a, m)| (a.to_string(), m.to_string())).collect();
+        assert_eq!(failures.len(), 1);
+        assert!(
+            failures[0]
+                .1
+                .contains("cidr_block \"10.0.0.0/33\" is not a valid IPv4 CIDR"),
+            "{failures:?}"
+        );
+        let found = ec2()
+            .await
+            .describe_vpcs()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("cidr")
+                    .values("10.0.0.0/33")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(found.vpcs().is_empty());
+    });
+}
+
+#[test]
+fn vpc_import_and_find_by_ownership_tag() {
+    run(async {
+        let client = ec2().await;
+        // Import an object made out of band, with its live inputs.
+        let made = client
+            .create_vpc()
+            .cidr_block("10.13.0.0/16")
+            .tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::Vpc)
+                    .tags(aws_sdk_ec2::types::Tag::builder().key("team").value("ops").build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let id = made.vpc().unwrap().vpc_id().unwrap().to_string();
+        let s = Stage::new();
+        let program = |st: &mut spar::Stack| {
+            st.add("vpc_imported", Vpc::new("10.13.0.0/16").tag("team", "ops"))?;
+            Ok(())
+        };
+        let imported = s
+            .session(program)
+            .import("aws:ec2:Vpc", &"vpc_imported".parse().unwrap(), &id)
+            .await
+            .unwrap();
+        assert_eq!(imported.id, id);
+        assert_eq!(
+            imported.inputs,
+            json!({"cidr_block": "10.13.0.0/16", "enable_dns_support": true, "enable_dns_hostnames": false, "tags": {"team": "ops"}})
+        );
+        assert!(quiet(&s.plan(program).await), "the imported VPC matches the program");
+        s.destroy().await;
+        assert!(!vpc_exists(&id).await);
+
+        // Find adopts an object carrying the ownership tag (what an interrupted create left).
+        let tagged = client
+            .create_vpc()
+            .cidr_block("10.14.0.0/16")
+            .tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::Vpc)
+                    .tags(
+                        aws_sdk_ec2::types::Tag::builder()
+                            .key("spar:address")
+                            .value("net/vpc_found")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let tagged_id = tagged.vpc().unwrap().vpc_id().unwrap().to_string();
+        let p = spar::aws::ec2::vpc::VpcProvider::new();
+        let ctx = OpContext::detached("net/vpc_found".parse().unwrap());
+        let found = p
+            .find(&ctx, &json!({"cidr_block": "10.14.0.0/16"}))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, tagged_id);
+        assert_eq!(found.outputs["cidr_block"], "10.14.0.0/16");
+        let nobody = OpContext::detached("net/vpc_nobody".parse().unwrap());
+        assert!(p.find(&nobody, &json!({})).await.unwrap().is_none());
+        p.delete(&ctx, &tagged_id, &json!({}), &json!({})).await.unwrap();
+        assert!(!vpc_exists(&tagged_id).await);
+        // Deleting what is already gone succeeds.
+        p.delete(&ctx, &tagged_id, &json!({}), &json!({})).await.unwrap();
+    });
+}
+
+async fn subnet(id: &str) -> Option<aws_sdk_ec2::types::Subnet> {
+    ec2()
+        .await
+        .describe_subnets()
+        .subnet_ids(id)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.subnets().first().cloned())
+}
+
+#[test]
+fn subnet_lifecycle_update_replace_drift_import_find() {
+    run(async {
+        let s = Stage::new();
+        let program = |cidr: &'static str, az: Option<&'static str>, public: bool, role: &'static str| {
+            move |st: &mut spar::Stack| {
+                let vpc = st.add("sn_vpc", Vpc::new("10.20.0.0/16"))?;
+                let mut sn = Subnet::new(vpc.vpc_id(), cidr)
+                    .map_public_ip(public)
+                    .tag("kubernetes.io/role/elb", role);
+                if let Some(az) = az {
+                    sn = sn.az(az);
+                }
+                st.add("sn", sn)?;
+                Ok(())
+            }
+        };
+        let plan = s.apply(program("10.20.1.0/24", None, false, "1")).await;
+        assert_eq!(op(&plan, "sn"), Op::Create);
+        let id = s.id("sn").await;
+        let live = subnet(&id).await.unwrap();
+        assert_eq!(live.vpc_id(), Some(s.id("sn_vpc").await.as_str()));
+        assert_eq!(tag_map(live.tags()).get("spar:address").map(String::as_str), Some("sn"));
+        let out = s.outputs("sn").await;
+        assert!(
+            out["availability_zone"].as_str().unwrap().starts_with("us-east-1"),
+            "{out}"
+        );
+        // An AZ left to AWS is not drift.
+        assert!(quiet(&s.plan(program("10.20.1.0/24", None, false, "1")).await));
+        let r = s
+            .session(program("10.20.1.0/24", None, false, "1"))
+            .refresh(4)
+            .await
+            .unwrap();
+        assert!(r.drifted.is_empty(), "{r:?}");
+
+        // In place.
+        let plan = s.apply(program("10.20.1.0/24", None, true, "2")).await;
+        assert_eq!(op(&plan, "sn"), Op::Update);
+        let live = subnet(&id).await.unwrap();
+        assert_eq!(live.map_public_ip_on_launch(), Some(true));
+        assert_eq!(
+            tag_map(live.tags()).get("kubernetes.io/role/elb").map(String::as_str),
+            Some("2")
+        );
+
+        // Drift: map_public_ip turned off out of band.
+        ec2()
+            .await
+            .modify_subnet_attribute()
+            .subnet_id(&id)
+            .map_public_ip_on_launch(
+                aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                    .value(false)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let r = s
+            .session(program("10.20.1.0/24", None, true, "2"))
+            .refresh(4)
+            .await
+            .unwrap();
+        assert_eq!(r.drifted.len(), 1, "{r:?}");
+        assert_eq!(r.drifted[0].1[0].path.to_string(), "map_public_ip_on_launch");
+        s.apply(program("10.20.1.0/24", None, true, "2")).await;
+        assert_eq!(subnet(&id).await.unwrap().map_public_ip_on_launch(), Some(true));
+
+        // Replace by AZ, then by CIDR.
+        let plan = s.apply(program("10.20.1.0/24", Some("us-east-1b"), true, "2")).await;
+        assert_eq!(op(&plan, "sn"), Op::Replace);
+        let id2 = s.id("sn").await;
+        assert_ne!(id2, id);
+        assert!(subnet(&id).await.is_none());
+        assert_eq!(subnet(&id2).await.unwrap().availability_zone(), Some("us-east-1b"));
+        let plan = s.apply(program("10.20.2.0/24", Some("us-east-1b"), true, "2")).await;
+        assert_eq!(op(&plan, "sn"), Op::Replace);
+        let id3 = s.id("sn").await;
+        assert!(subnet(&id2).await.is_none());
+
+        // Import of an out-of-band subnet: its AZ is read, since nothing was stored.
+        let vpc_id = s.id("sn_vpc").await;
+        let made = ec2()
+            .await
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block("10.20.9.0/24")
+            .availability_zone("us-east-1c")
+            .send()
+            .await
+            .unwrap();
+        let oob = made.subnet().unwrap().subnet_id().unwrap().to_string();
+        let p = spar::aws::ec2::subnet::SubnetProvider::new();
+        let ctx = OpContext::detached("sn_oob".parse().unwrap());
+        let live = p
+            .read(&ctx, &oob, &serde_json::Value::Null, &serde_json::Value::Null)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            live.inputs,
+            json!({"vpc_id": vpc_id, "cidr_block": "10.20.9.0/24", "availability_zone": "us-east-1c",
+                   "map_public_ip_on_launch": false, "tags": {}})
+        );
+        // Find adopts by the ownership tag only.
+        assert!(p.find(&ctx, &json!({})).await.unwrap().is_none());
+        let found = p
+            .find(&OpContext::detached("sn".parse().unwrap()), &json!({}))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, id3);
+        p.delete(&ctx, &oob, &json!({}), &json!({})).await.unwrap();
+
+        s.destroy().await;
+        assert!(subnet(&id3).await.is_none());
+        assert!(!vpc_exists(&vpc_id).await);
+    });
+}
