@@ -585,11 +585,11 @@ async fn endpoint(id: &str) -> Option<aws_sdk_ec2::types::VpcEndpoint> {
         .await
         .ok()
         .and_then(|o| o.vpc_endpoints().first().cloned())
-        .filter(|e| e.state() != Some(&aws_sdk_ec2::types::State::Deleted))
+        .filter(|e| !e.state().is_some_and(|s| s.as_str().eq_ignore_ascii_case("deleted")))
 }
 
 #[test]
-#[ignore = "unfinished: hung against the emulator (over 60 s, cut at 15 min) in its first run; not yet diagnosed"]
+#[ignore = "hangs against the emulator, not yet diagnosed to the end: moto answers `available` where the SDK model says `Available` (now handled), and moto's ModifyVpcEndpoint does not add the S3 route to added route tables, so its DeleteVpcEndpoints then fails with InvalidRoute.NotFound (reproduced with boto3)"]
 fn s3_gateway_endpoint() {
     use spar::aws::ec2::VpcEndpoint;
     run(async {

@@ -110,8 +110,15 @@ async fn describe(ctx: &OpContext, id: &str) -> Result<Option<aws_sdk_ec2::types
     Ok(out.and_then(|o| o.vpc_endpoints().first().cloned()))
 }
 
+/// The endpoint's state, compared without case: the API model spells it `Available`, but
+/// EC2 (and the emulator) answer `available`, which the SDK parses as an unknown variant.
+fn state_is(e: &aws_sdk_ec2::types::VpcEndpoint, want: &State) -> bool {
+    e.state()
+        .is_some_and(|s| s.as_str().eq_ignore_ascii_case(want.as_str()))
+}
+
 fn is_gone(e: &aws_sdk_ec2::types::VpcEndpoint) -> bool {
-    matches!(e.state(), Some(State::Deleted | State::Deleting))
+    state_is(e, &State::Deleted) || state_is(e, &State::Deleting)
 }
 
 fn outputs(e: &aws_sdk_ec2::types::VpcEndpoint) -> Value {
@@ -121,8 +128,8 @@ fn outputs(e: &aws_sdk_ec2::types::VpcEndpoint) -> Value {
 async fn wait_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types::VpcEndpoint, ProviderError> {
     wait_for(ctx, "the endpoint to be available", WAIT, || async move {
         Ok(match describe(ctx, id).await? {
-            Some(e) if e.state() == Some(&State::Available) => Poll::Ready(e),
-            Some(e) if e.state() == Some(&State::Failed) => {
+            Some(e) if state_is(&e, &State::Available) => Poll::Ready(e),
+            Some(e) if state_is(&e, &State::Failed) => {
                 return Err(ProviderError::msg(format!(
                     "VPC endpoint {id} failed: {}",
                     e.failure_reason().unwrap_or("no reason given")
@@ -258,7 +265,7 @@ impl ResourceProvider for VpcEndpointProvider {
         wait_for(ctx, "the endpoint to be deleted", WAIT, || async move {
             Ok(match describe(ctx, id).await? {
                 None => Poll::Ready(()),
-                Some(e) if e.state() == Some(&State::Deleted) => Poll::Ready(()),
+                Some(e) if state_is(&e, &State::Deleted) => Poll::Ready(()),
                 Some(e) => Poll::Pending(e.state().map(|s| s.as_str().to_string()).unwrap_or_default()),
             })
         })
