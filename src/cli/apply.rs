@@ -23,7 +23,11 @@ pub async fn run(
     yes: bool,
     parallelism: usize,
 ) -> anyhow::Result<u8> {
-    let session = ctx.session(define)?;
+    // A saved plan passed the checks (or waived them) when it was made.
+    let session = match planfile_path {
+        Some(_) => ctx.session(define)?,
+        None => ctx.checked_session(define, &args.waive, true)?,
+    };
     match planfile_path {
         Some(path) => {
             let plan = planfile::load(path, session.store.key())?;

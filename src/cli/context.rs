@@ -12,8 +12,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::cli::Cli;
+use crate::model::checks;
 use crate::model::config::StackConfig;
-use crate::model::stack::Stack;
+use crate::model::stack::{Program, Stack};
 use crate::ops::Session;
 use crate::secrets::SecretKey;
 use crate::state::{LocalBackend, StateStore};
@@ -87,19 +88,50 @@ impl Context {
         })
     }
 
-    /// Runs the program's `define` and opens the stack's state.
-    pub fn session(&self, define: fn(&mut Stack) -> crate::Result<()>) -> crate::Result<Session> {
+    /// Runs the program's `define`: its graph, kinds, checks and commands.
+    pub fn program(&self, define: fn(&mut Stack) -> crate::Result<()>) -> crate::Result<Program> {
         let config = StackConfig::load(&self.config_dir, &self.stack)?;
         let mut stack = Stack::new(&self.program, &self.stack, config);
         define(&mut stack)?;
-        let (graph, registry) = stack.into_graph()?;
+        Ok(stack.into_program()?)
+    }
+
+    /// Runs the program's `define` and opens the stack's state (checks not enforced: for
+    /// commands that must work on a program whose checks fail, such as destroy).
+    pub fn session(&self, define: fn(&mut Stack) -> crate::Result<()>) -> crate::Result<Session> {
+        let p = self.program(define)?;
+        self.open(p)
+    }
+
+    /// As [`Context::session`], refusing a program with a failed check not in `waived`
+    /// (with `for_apply`, also the checks only apply needs).
+    pub fn checked_session(
+        &self,
+        define: fn(&mut Stack) -> crate::Result<()>,
+        waived: &[String],
+        for_apply: bool,
+    ) -> anyhow::Result<Session> {
+        let p = self.program(define)?;
+        checks::enforce(&p.checks, waived, for_apply)?;
+        for c in p.checks.iter().filter(|c| !c.passed()) {
+            let why = if waived.contains(&c.name) {
+                "is waived"
+            } else {
+                "will stop apply"
+            };
+            eprintln!("warning: check `{}` {why}: {}", c.name, c.failures.join("; "));
+        }
+        Ok(self.open(p)?)
+    }
+
+    fn open(&self, p: Program) -> crate::Result<Session> {
         let key = SecretKey::load_or_create(&self.key_file)?;
         let store = StateStore::new(Arc::new(LocalBackend::new(&self.state_dir)), key);
         Ok(Session {
             program: self.program.clone(),
             stack: self.stack.clone(),
-            graph,
-            registry,
+            graph: p.graph,
+            registry: p.registry,
             store,
         })
     }

@@ -6,6 +6,7 @@
 //! 1 (error), 2 (changes present with `--detailed-exitcode`), 130 (interrupted).
 
 mod apply;
+mod check;
 mod context;
 mod graph;
 mod import;
@@ -55,6 +56,9 @@ pub struct PlanArgs {
     /// Read live objects first, so drift shows in the plan.
     #[arg(long)]
     pub refresh: bool,
+    /// Go ahead although this check of the program fails; repeatable (`check` lists them).
+    #[arg(long = "waive", value_name = "CHECK")]
+    pub waive: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +134,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "dot")]
         format: graph::Format,
     },
+    /// Verify the program's own invariants (also run before every plan and apply).
+    Check {
+        /// Report this failed check without failing; repeatable.
+        #[arg(long = "waive", value_name = "CHECK")]
+        waive: Vec<String>,
+    },
+    /// A command of the stack program itself (such as `cost`).
+    #[command(external_subcommand)]
+    Program(Vec<String>),
     /// Write a kubeconfig for the stack's cluster (from its kubernetes:Provider in state).
     #[cfg(feature = "kubernetes")]
     Kubeconfig {
@@ -244,6 +257,8 @@ async fn dispatch(
             show_secrets,
         } => output::run(&ctx, define, name.as_deref(), json, show_secrets).await,
         Command::Graph { format } => graph::run(&ctx, define, format).await,
+        Command::Check { waive } => check::run(&ctx, define, &waive),
+        Command::Program(args) => check::program_command(&ctx, define, &args),
         #[cfg(feature = "kubernetes")]
         Command::Kubeconfig { provider, out } => {
             kubeconfig::run(&ctx, define, provider.as_deref(), out.as_deref()).await

@@ -25,7 +25,11 @@ pub async fn run(
     out: Option<&Path>,
     detailed_exitcode: bool,
 ) -> anyhow::Result<u8> {
-    let session = ctx.session(define)?;
+    let session = if destroy {
+        ctx.session(define)?
+    } else {
+        ctx.checked_session(define, &args.waive, false)?
+    };
     let mut opts = plan_options(args, destroy);
     opts.for_saving = out.is_some();
     let plan = session.plan(&opts, args.refresh).await?;

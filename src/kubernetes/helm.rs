@@ -3,7 +3,7 @@
 //!
 //! Rules kept here:
 //! - rendering runs `<helm> template RELEASE CHART --namespace NS --values - --skip-tests
-//!   [--include-crds] [--version V]` with the values as JSON on stdin; `<helm>` is the `helm`
+//!   [--include-crds] [--version V] [--repo URL]` with the values as JSON on stdin; `<helm>` is the `helm`
 //!   input, else `SPAR_HELM`, else `helm`; a failed rendering fails the operation with Helm's
 //!   own message;
 //! - objects are applied server-side as `spar` (as `kubernetes:Object` does): namespaces first,
@@ -46,6 +46,8 @@ pub struct Chart<V = Value> {
     provider: Output<Connection>,
     chart: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    repo: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<String>,
     release: String,
     namespace: String,
@@ -71,6 +73,7 @@ impl Chart<Value> {
         Chart {
             provider: provider.connection(),
             chart: chart.to_string(),
+            repo: None,
             version: None,
             release: release.to_string(),
             namespace: namespace.to_string(),
@@ -90,6 +93,7 @@ impl<V> Chart<V> {
         Chart {
             provider: self.provider,
             chart: self.chart,
+            repo: self.repo,
             version: self.version,
             release: self.release,
             namespace: self.namespace,
@@ -100,6 +104,12 @@ impl<V> Chart<V> {
             wait: self.wait,
             force: self.force,
         }
+    }
+
+    /// Finds the chart by name in the chart repository at `url` (`--repo`).
+    pub fn repository(mut self, url: &str) -> Self {
+        self.repo = Some(url.to_string());
+        self
     }
 
     /// The chart version (`--version`).
@@ -161,6 +171,8 @@ struct ChartInputs {
     provider: Connection,
     chart: String,
     #[serde(default)]
+    repo: Option<String>,
+    #[serde(default)]
     version: Option<String>,
     release: String,
     namespace: String,
@@ -211,6 +223,9 @@ async fn render(i: &ChartInputs) -> Result<Vec<Value>, ProviderError> {
     }
     if let Some(v) = &i.version {
         cmd.args(["--version", v]);
+    }
+    if let Some(r) = &i.repo {
+        cmd.args(["--repo", r]);
     }
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -1,6 +1,7 @@
 //! The user-facing DSL: resources, typed handles, outputs, secrets, options, components,
 //! configuration and the [`Stack`] builder that turns a program into a desired graph.
 
+pub mod checks;
 pub mod config;
 pub mod options;
 pub mod output;

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::address::Address;
 use crate::error::Error;
 use crate::graph::{DesiredGraph, DesiredResource, GraphError};
+use crate::model::checks::{self, Check, StackCommand};
 use crate::model::config::StackConfig;
 use crate::model::options::ResourceOptions;
 use crate::model::output::recording_transforms;
@@ -33,6 +34,16 @@ pub struct Stack {
     transforms: Vec<Transform>,
     outputs: BTreeMap<String, Value>,
     registry: Registry,
+    checks: Vec<Check>,
+    commands: Vec<StackCommand>,
+}
+
+/// A finished program: its validated graph, kinds, checks and commands.
+pub struct Program {
+    pub graph: DesiredGraph,
+    pub registry: Registry,
+    pub checks: Vec<Check>,
+    pub commands: Vec<StackCommand>,
 }
 
 impl Stack {
@@ -48,6 +59,8 @@ impl Stack {
             transforms: Vec::new(),
             outputs: BTreeMap::new(),
             registry: Registry::builtin(),
+            checks: Vec::new(),
+            commands: Vec::new(),
         }
     }
 
@@ -69,6 +82,17 @@ impl Stack {
     /// The configuration table at `key` as `T`.
     pub fn config_section<T: DeserializeOwned>(&self, key: &str) -> crate::Result<T> {
         Ok(self.config.section(key)?)
+    }
+
+    /// An error about the configuration value at `key` (naming the stack's config file),
+    /// for values a program validates itself.
+    pub fn config_error(&self, key: &str, message: impl Into<String>) -> Error {
+        crate::model::config::ConfigError::Invalid {
+            file: self.config.file().to_path_buf(),
+            key: key.to_string(),
+            message: message.into(),
+        }
+        .into()
     }
 
     /// Declares a resource named `name` in the current component.
@@ -141,10 +165,63 @@ impl Stack {
         &self.registry
     }
 
+    /// Declares an invariant of the program: `failures` lists what breaks it (empty when
+    /// it holds). Plans and applies refuse a failed check unless it is waived by `name`.
+    pub fn check(&mut self, name: &str, description: &str, failures: Vec<String>) {
+        checks::push(
+            &mut self.checks,
+            Check {
+                name: name.to_string(),
+                description: description.to_string(),
+                failures,
+                apply_only: false,
+            },
+        );
+    }
+
+    /// Declares something apply needs and a plan can do without (a secret read from the
+    /// environment, say): a failure lets plans through with a warning and stops apply.
+    pub fn require_for_apply(&mut self, name: &str, description: &str, failures: Vec<String>) {
+        checks::push(
+            &mut self.checks,
+            Check {
+                name: name.to_string(),
+                description: description.to_string(),
+                failures,
+                apply_only: true,
+            },
+        );
+    }
+
+    /// The checks declared so far.
+    pub fn checks(&self) -> &[Check] {
+        &self.checks
+    }
+
+    /// Adds a command of the program's own (`cargo run -- NAME`), run only when asked for.
+    pub fn command(&mut self, name: &str, about: &str, run: impl FnOnce() -> Result<String, String> + 'static) {
+        self.commands.push(StackCommand {
+            name: name.to_string(),
+            about: about.to_string(),
+            run: Box::new(run),
+        });
+    }
+
     /// Finishes the program: validates and returns the desired graph.
     pub fn into_graph(self) -> Result<(DesiredGraph, Registry), GraphError> {
+        let p = self.into_program()?;
+        Ok((p.graph, p.registry))
+    }
+
+    /// Finishes the program: the validated graph with its checks and commands.
+    pub fn into_program(self) -> Result<Program, GraphError> {
         let graph = DesiredGraph::build(self.resources, self.outputs, self.transforms)?;
-        Ok((graph, self.registry))
+        Ok(Program {
+            graph,
+            registry: self.registry,
+            checks: self.checks,
+            commands: self.commands,
+        })
     }
 }
 

@@ -1,0 +1,152 @@
+//! Invariants a program declares about itself, and commands of its own.
+//!
+//! A stack knows rules that no single resource can check: a taint on one object must match
+//! a toleration on another, one name must be spelled the same in five places. The program
+//! states each rule as a [`Check`] while it declares its resources (with the values it
+//! declared, so a check can never disagree with the graph), and the CLI refuses to plan or
+//! apply while a check fails unless the user waives that check by name.
+//!
+//! Rules kept here: a check has a stable kebab-case name (what `--waive` takes); a failure
+//! is one sentence naming the resources and fields that disagree; a check declared twice
+//! under one name keeps every failure; commands run only when asked for.
+
+use std::fmt;
+
+/// One invariant and what breaks it (nothing when it holds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    pub description: String,
+    pub failures: Vec<String>,
+    /// Blocks only apply (plan shows what it would do, with a warning): for what a plan does
+    /// not need, such as a secret that is read from the environment.
+    pub apply_only: bool,
+}
+
+impl Check {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// A command a program adds to its CLI (such as `cost`), run with the loaded configuration.
+pub struct StackCommand {
+    pub name: String,
+    pub about: String,
+    pub run: Box<dyn FnOnce() -> Result<String, String>>,
+}
+
+impl fmt::Debug for StackCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StackCommand")
+            .field("name", &self.name)
+            .field("about", &self.about)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why checks stop a plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    #[error("{}", failed_message(.0))]
+    Failed(Vec<Check>),
+    #[error("--waive `{0}` names no check of this stack; `check` lists them ({1})")]
+    UnknownWaiver(String, String),
+}
+
+fn failed_message(failed: &[Check]) -> String {
+    let parts: Vec<String> = failed
+        .iter()
+        .map(|c| format!("check `{}` failed: {}", c.name, c.failures.join("; ")))
+        .collect();
+    let names: Vec<&str> = failed.iter().map(|c| c.name.as_str()).collect();
+    format!(
+        "{}. Fix the configuration, or waive with {}",
+        parts.join(". "),
+        names
+            .iter()
+            .map(|n| format!("`--waive {n}`"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+/// Adds `c` to `checks`, merging it into an earlier check of the same name.
+pub(crate) fn push(checks: &mut Vec<Check>, c: Check) {
+    match checks.iter_mut().find(|x| x.name == c.name) {
+        Some(x) => x.failures.extend(c.failures),
+        None => checks.push(c),
+    }
+}
+
+/// The failed checks that are not waived; an error when a waiver names no check. With
+/// `for_apply` false, checks that only block apply do not count.
+pub fn enforce(checks: &[Check], waived: &[String], for_apply: bool) -> Result<(), CheckError> {
+    for w in waived {
+        if !checks.iter().any(|c| &c.name == w) {
+            let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+            let known = if names.is_empty() {
+                "it declares none".to_string()
+            } else {
+                names.join(", ")
+            };
+            return Err(CheckError::UnknownWaiver(w.clone(), known));
+        }
+    }
+    let failed: Vec<Check> = checks
+        .iter()
+        .filter(|c| !c.passed() && !waived.contains(&c.name) && (for_apply || !c.apply_only))
+        .cloned()
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CheckError::Failed(failed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(name: &str, failures: &[&str]) -> Check {
+        Check {
+            name: name.into(),
+            description: String::new(),
+            failures: failures.iter().map(|s| s.to_string()).collect(),
+            apply_only: false,
+        }
+    }
+
+    #[test]
+    fn failures_block_until_waived_by_name() {
+        let checks = vec![check("a", &[]), check("b", &["x disagrees with y"])];
+        let err = enforce(&checks, &[], false).unwrap_err().to_string();
+        assert!(err.contains("check `b` failed: x disagrees with y"), "{err}");
+        assert!(err.contains("`--waive b`"), "{err}");
+        assert!(enforce(&checks, &["b".into()], true).is_ok());
+        let err = enforce(&checks, &["c".into()], true).unwrap_err().to_string();
+        assert!(
+            err.contains("--waive `c` names no check") && err.contains("a, b"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn apply_only_checks_let_plans_through() {
+        let mut c = check("secret-present", &["GITHUB_APP_PRIVATE_KEY is not set"]);
+        c.apply_only = true;
+        let checks = vec![c];
+        assert!(enforce(&checks, &[], false).is_ok());
+        assert!(enforce(&checks, &[], true).is_err());
+    }
+
+    #[test]
+    fn a_name_declared_twice_keeps_every_failure() {
+        let mut checks = Vec::new();
+        push(&mut checks, check("a", &["one"]));
+        push(&mut checks, check("a", &["two"]));
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].failures, vec!["one", "two"]);
+    }
+}

@@ -1,0 +1,497 @@
+//! The `Arc` component: GitHub Actions Runner Controller, in scale-set mode (the controller
+//! chart and one `gha-runner-scale-set` release per runner group) or in legacy mode (the
+//! summerwind chart with a RunnerDeployment and HorizontalRunnerAutoscaler per group).
+//!
+//! Rules kept here: the GitHub App credentials live in a Kubernetes Secret made from spar
+//! secrets (never in chart values, never in plans); runner pods tolerate the runner taint,
+//! select the runner label, carry `karpenter.sh/do-not-disrupt`, run as uid/gid 1001, mount
+//! the engine's socket hostPath and point `_EXPERIMENTAL_DAGGER_RUNNER_HOST` at it; the
+//! controller and listeners tolerate the critical taint.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use spar::kubernetes::{Chart, Object, namespace, secret};
+use spar::prelude::*;
+
+use crate::StackError;
+use crate::cluster::{Cluster, toleration_exists};
+use crate::config::{ChartsConfig, SecretSource};
+use crate::engine::DaggerEngine;
+use crate::karpenter::Taint;
+use crate::secrets;
+
+pub const CONTROLLER_CHART: &str =
+    "oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set-controller";
+pub const SCALE_SET_CHART: &str = "oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set";
+pub const LEGACY_CHART: &str = "actions-runner-controller";
+pub const LEGACY_REPO: &str = "https://actions-runner-controller.github.io/actions-runner-controller";
+
+/// `[arc]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArcConfig {
+    /// `scale_set` (current) or `legacy` (summerwind, needs cert-manager).
+    #[serde(default = "default_mode")]
+    pub mode: ArcMode,
+    /// The controller chart's version.
+    #[serde(default = "default_version")]
+    pub controller_version: String,
+    /// The scale-set chart's version (must equal the controller's).
+    #[serde(default = "default_version")]
+    pub scale_set_version: String,
+    #[serde(default = "default_legacy_version")]
+    pub legacy_version: String,
+    #[serde(default = "default_controller_ns")]
+    pub controller_namespace: String,
+    #[serde(default = "default_runners_ns")]
+    pub runners_namespace: String,
+    /// The organization or repository runners register with (`https://github.com/ORG`).
+    pub github_config_url: String,
+    pub github_app: GithubApp,
+    #[serde(default = "default_runner_image")]
+    pub runner_image: String,
+    /// The runners' uid and gid (the engine's group must match for the socket).
+    #[serde(default = "default_uid")]
+    pub runner_uid: i64,
+    /// Taints runner pods tolerate (default: the runner taint).
+    #[serde(default = "default_runner_tolerations")]
+    pub runner_tolerations: Vec<Taint>,
+    /// The runner pods' nodeSelector (default: the runner label).
+    #[serde(default = "default_runner_selector")]
+    pub runner_node_selector: BTreeMap<String, String>,
+    /// Overrides of where runners find the engine's socket (default: from the engine).
+    #[serde(default)]
+    pub socket_host_path: Option<String>,
+    #[serde(default)]
+    pub socket_mount_path: Option<String>,
+    #[serde(default)]
+    pub runner_host: Option<String>,
+    /// The Dagger version runners' CLIs use (default: the engine's).
+    #[serde(default)]
+    pub dagger_version: Option<String>,
+    pub runner_groups: Vec<RunnerGroup>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArcMode {
+    ScaleSet,
+    Legacy,
+}
+
+/// The GitHub App runners register through.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubApp {
+    pub app_id: String,
+    pub installation_id: String,
+    pub private_key: SecretSource,
+}
+
+/// One group of runners (`runs-on: <name>`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerGroup {
+    pub name: String,
+    pub min_runners: u32,
+    pub max_runners: u32,
+    #[serde(default)]
+    pub cpu: Option<String>,
+    #[serde(default)]
+    pub memory: Option<String>,
+}
+
+fn default_mode() -> ArcMode {
+    ArcMode::ScaleSet
+}
+fn default_version() -> String {
+    "0.14.2".into()
+}
+fn default_legacy_version() -> String {
+    "0.23.7".into()
+}
+fn default_controller_ns() -> String {
+    "arc-systems".into()
+}
+fn default_runners_ns() -> String {
+    "arc-runners".into()
+}
+fn default_runner_image() -> String {
+    "ghcr.io/actions/actions-runner:latest".into()
+}
+fn default_uid() -> i64 {
+    1001
+}
+fn default_runner_tolerations() -> Vec<Taint> {
+    vec![Taint {
+        key: "github-actions-runner".into(),
+        value: None,
+        effect: "NoSchedule".into(),
+    }]
+}
+fn default_runner_selector() -> BTreeMap<String, String> {
+    BTreeMap::from([("github-actions-runner".to_string(), "true".to_string())])
+}
+
+/// A runner pod as declared, for the checks.
+#[derive(Debug, Clone)]
+pub struct RunnerPod {
+    pub group: String,
+    /// The pod template (metadata and spec) as JSON.
+    pub template: Value,
+}
+
+/// What the component declared.
+pub struct Arc {
+    pub mode: ArcMode,
+    pub runners: Vec<RunnerPod>,
+    /// (component, tolerations) of what runs on the critical nodes.
+    pub critical_workloads: Vec<(String, Vec<Value>)>,
+    pub controller_version: String,
+    pub scale_set_version: String,
+    pub dagger_version: String,
+    pub scale_set_names: Vec<String>,
+}
+
+fn tolerations(taints: &[Taint]) -> Vec<Value> {
+    taints
+        .iter()
+        .map(|t| match &t.value {
+            Some(v) => json!({"key": t.key, "operator": "Equal", "value": v, "effect": t.effect}),
+            None => json!({"key": t.key, "operator": "Exists", "effect": t.effect}),
+        })
+        .collect()
+}
+
+/// The runner pod template of `group`.
+pub fn runner_template(cfg: &ArcConfig, engine: &DaggerEngine, group: &RunnerGroup) -> Value {
+    let host_dir = cfg
+        .socket_host_path
+        .clone()
+        .unwrap_or_else(|| engine.socket.host_dir.clone());
+    let mount = cfg
+        .socket_mount_path
+        .clone()
+        .unwrap_or_else(|| engine.socket.runner_dir.clone());
+    let runner_host = cfg.runner_host.clone().unwrap_or_else(|| engine.socket.runner_host());
+    let mut resources = serde_json::Map::new();
+    if let Some(c) = &group.cpu {
+        resources.insert("cpu".into(), json!(c));
+    }
+    if let Some(m) = &group.memory {
+        resources.insert("memory".into(), json!(m));
+    }
+    let mut container = json!({
+        "name": "runner",
+        "image": cfg.runner_image,
+        "command": ["/home/runner/run.sh"],
+        "securityContext": {"runAsUser": cfg.runner_uid, "runAsGroup": cfg.runner_uid},
+        "env": [
+            {"name": "_EXPERIMENTAL_DAGGER_RUNNER_HOST", "value": runner_host},
+            {"name": "DAGGER_VERSION", "value": cfg.dagger_version.clone().unwrap_or_else(|| engine.version.clone())},
+        ],
+        "volumeMounts": [{"name": "dagger-socket", "mountPath": mount}],
+    });
+    if !resources.is_empty() {
+        container["resources"] = json!({"requests": resources});
+    }
+    json!({
+        "metadata": {"annotations": {"karpenter.sh/do-not-disrupt": "true"}},
+        "spec": {
+            "tolerations": tolerations(&cfg.runner_tolerations),
+            "nodeSelector": cfg.runner_node_selector,
+            "containers": [container],
+            "volumes": [{"name": "dagger-socket", "hostPath": {"path": host_dir, "type": "DirectoryOrCreate"}}],
+        }
+    })
+}
+
+/// `https://github.com/ORG[/REPO]` as the summerwind runner's `organization` / `repository`.
+fn legacy_target(url: &str) -> Result<(&'static str, String), StackError> {
+    let path = url
+        .trim_end_matches('/')
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(_, p)| p.to_string())
+        .unwrap_or_default();
+    match path.split('/').filter(|p| !p.is_empty()).count() {
+        1 => Ok(("organization", path)),
+        2 => Ok(("repository", path)),
+        _ => Err(StackError::Config {
+            key: "arc.github_config_url".into(),
+            message: format!("`{url}` is not https://github.com/ORG or https://github.com/ORG/REPO"),
+        }),
+    }
+}
+
+fn chart(
+    cluster: &Cluster,
+    charts: &ChartsConfig,
+    name: &str,
+    upstream: &str,
+    version: &str,
+    release: &str,
+    ns: &str,
+) -> Chart {
+    let mut c = Chart::new(&cluster.provider, &charts.reference(name, upstream), release, ns);
+    if let Some(v) = charts.version(version) {
+        c = c.version(&v);
+    }
+    if let Some(h) = &charts.helm {
+        c = c.helm(h);
+    }
+    c
+}
+
+impl Arc {
+    pub fn declare(
+        s: &mut Stack,
+        cfg: &ArcConfig,
+        cluster: &Cluster,
+        engine: &DaggerEngine,
+        charts: &ChartsConfig,
+        cert_manager: Option<&Address>,
+    ) -> Result<Arc, StackError> {
+        if !cfg.github_config_url.starts_with("https://") {
+            return Err(StackError::Config {
+                key: "arc.github_config_url".into(),
+                message: format!(
+                    "`{}` must be an https:// URL such as https://github.com/my-org",
+                    cfg.github_config_url
+                ),
+            });
+        }
+        let mut seen = std::collections::HashSet::new();
+        for g in &cfg.runner_groups {
+            if !seen.insert(g.name.as_str()) {
+                return Err(StackError::Config {
+                    key: "arc.runner_groups".into(),
+                    message: format!("the group `{}` is listed twice", g.name),
+                });
+            }
+            if g.min_runners > g.max_runners {
+                return Err(StackError::Config {
+                    key: format!("arc.runner_groups.{}", g.name),
+                    message: format!("min_runners {} is above max_runners {}", g.min_runners, g.max_runners),
+                });
+            }
+        }
+        let critical = vec![toleration_exists(&cluster.critical_taint.0)];
+        let key = secrets::resolve(
+            s,
+            "arc.github_app.private_key",
+            &cfg.github_app.private_key,
+            "github-app-key",
+        )?;
+        let app_id = Secret::new(cfg.github_app.app_id.clone());
+        let installation = Secret::new(cfg.github_app.installation_id.clone());
+        let runners_ns = s.add_with(
+            "runners-namespace",
+            namespace(&cluster.provider, &cfg.runners_namespace),
+            cluster.after_nodes(),
+        )?;
+        let mut runners = Vec::new();
+        let mut critical_workloads = Vec::new();
+        let mut scale_set_names = Vec::new();
+        let dagger_version = cfg.dagger_version.clone().unwrap_or_else(|| engine.version.clone());
+
+        match cfg.mode {
+            ArcMode::ScaleSet => {
+                let controller_sa = "arc-gha-rs-controller";
+                let values = json!({
+                    "serviceAccount": {"create": true, "name": controller_sa},
+                    "tolerations": critical,
+                    "nodeSelector": {cluster.critical_label.0.as_str(): cluster.critical_label.1},
+                });
+                critical_workloads.push(("arc/controller".to_string(), critical.clone()));
+                let controller = s.add_with(
+                    "controller",
+                    chart(
+                        cluster,
+                        charts,
+                        "gha-runner-scale-set-controller",
+                        CONTROLLER_CHART,
+                        &cfg.controller_version,
+                        "arc",
+                        &cfg.controller_namespace,
+                    )
+                    .create_namespace()
+                    .values(values),
+                    cluster.after_nodes(),
+                )?;
+                let gh = secret(&cluster.provider, Some(&cfg.runners_namespace), "github-app")
+                    .data("github_app_id", &app_id)
+                    .data("github_app_installation_id", &installation);
+                let gh = s.add(
+                    "github-app-secret",
+                    secrets::put(gh, "github_app_private_key", &key).after(&runners_ns),
+                )?;
+                for g in &cfg.runner_groups {
+                    let template = runner_template(cfg, engine, g);
+                    let listener = json!({"spec": {"containers": [{"name": "listener"}], "tolerations": critical}});
+                    critical_workloads.push((format!("arc/{} listener", g.name), critical.clone()));
+                    let values = json!({
+                        "githubConfigUrl": cfg.github_config_url,
+                        "githubConfigSecret": "github-app",
+                        "runnerScaleSetName": g.name,
+                        "minRunners": g.min_runners,
+                        "maxRunners": g.max_runners,
+                        "controllerServiceAccount": {"namespace": cfg.controller_namespace, "name": controller_sa},
+                        "listenerTemplate": listener,
+                        "template": template,
+                    });
+                    let mut opts = ResourceOptions::new()
+                        .depends_on(controller.address())
+                        .depends_on(gh.address());
+                    opts = opts.depends_on(runners_ns.address());
+                    s.add_with(
+                        &format!("scale-set-{}", g.name),
+                        chart(
+                            cluster,
+                            charts,
+                            "gha-runner-scale-set",
+                            SCALE_SET_CHART,
+                            &cfg.scale_set_version,
+                            &g.name,
+                            &cfg.runners_namespace,
+                        )
+                        .values(values),
+                        opts,
+                    )?;
+                    runners.push(RunnerPod {
+                        group: g.name.clone(),
+                        template,
+                    });
+                    scale_set_names.push(g.name.clone());
+                }
+            }
+            ArcMode::Legacy => {
+                let ns = "actions-runner-system";
+                let gh = secret(&cluster.provider, Some(ns), "controller-manager")
+                    .data("github_app_id", &app_id)
+                    .data("github_app_installation_id", &installation);
+                let controller_ns = s.add_with(
+                    "controller-namespace",
+                    namespace(&cluster.provider, ns),
+                    cluster.after_nodes(),
+                )?;
+                let gh = s.add(
+                    "github-app-secret",
+                    secrets::put(gh, "github_app_private_key", &key).after(&controller_ns),
+                )?;
+                let values = json!({
+                    "authSecret": {"create": false, "name": "controller-manager"},
+                    "tolerations": critical,
+                    "certManagerEnabled": true,
+                });
+                critical_workloads.push(("arc/controller".to_string(), critical.clone()));
+                let mut c = chart(
+                    cluster,
+                    charts,
+                    "actions-runner-controller",
+                    LEGACY_CHART,
+                    &cfg.legacy_version,
+                    "actions-runner-controller",
+                    ns,
+                );
+                if charts.local_dir.is_none() {
+                    c = Chart::new(&cluster.provider, LEGACY_CHART, "actions-runner-controller", ns)
+                        .version(&cfg.legacy_version);
+                    if let Some(h) = &charts.helm {
+                        c = c.helm(h);
+                    }
+                    c = c.repository(LEGACY_REPO);
+                }
+                let mut opts = cluster.after_nodes().depends_on(gh.address());
+                if let Some(cm) = cert_manager {
+                    opts = opts.depends_on(cm);
+                }
+                let controller = s.add_with("controller", c.values(values), opts)?;
+                let (target_key, target) = legacy_target(&cfg.github_config_url)?;
+                for g in &cfg.runner_groups {
+                    let template = runner_template(cfg, engine, g);
+                    let mut spec = template["spec"].clone();
+                    let container = spec["containers"][0].clone();
+                    spec[target_key] = json!(target);
+                    spec["labels"] = json!([g.name]);
+                    spec["dockerEnabled"] = json!(false);
+                    spec["image"] = container["image"].clone();
+                    spec["env"] = container["env"].clone();
+                    spec["volumeMounts"] = container["volumeMounts"].clone();
+                    spec["securityContext"] = json!({"runAsUser": cfg.runner_uid, "fsGroup": cfg.runner_uid});
+                    if let Some(r) = container.get("resources") {
+                        spec["resources"] = r.clone();
+                    }
+                    spec.as_object_mut().expect("an object").remove("containers");
+                    let rd = json!({
+                        "apiVersion": "actions.summerwind.dev/v1alpha1",
+                        "kind": "RunnerDeployment",
+                        "metadata": {"name": g.name, "namespace": cfg.runners_namespace},
+                        "spec": {"template": {"metadata": template["metadata"], "spec": spec}},
+                    });
+                    let rd_h = s.add(
+                        &format!("runners-{}", g.name),
+                        Object::dynamic(&cluster.provider, rd)
+                            .after(&controller)
+                            .after(&runners_ns),
+                    )?;
+                    let hra = json!({
+                        "apiVersion": "actions.summerwind.dev/v1alpha1",
+                        "kind": "HorizontalRunnerAutoscaler",
+                        "metadata": {"name": g.name, "namespace": cfg.runners_namespace},
+                        "spec": {
+                            "scaleTargetRef": {"kind": "RunnerDeployment", "name": g.name},
+                            "minReplicas": g.min_runners,
+                            "maxReplicas": g.max_runners,
+                            "metrics": [{
+                                "type": "PercentageRunnersBusy",
+                                "scaleUpThreshold": "0.75",
+                                "scaleDownThreshold": "0.25",
+                                "scaleUpFactor": "2",
+                                "scaleDownFactor": "0.5",
+                            }],
+                        },
+                    });
+                    s.add(
+                        &format!("autoscaler-{}", g.name),
+                        Object::dynamic(&cluster.provider, hra).after(&rd_h),
+                    )?;
+                    runners.push(RunnerPod {
+                        group: g.name.clone(),
+                        template,
+                    });
+                    scale_set_names.push(g.name.clone());
+                }
+            }
+        }
+        Ok(Arc {
+            mode: cfg.mode,
+            runners,
+            critical_workloads,
+            controller_version: cfg.controller_version.clone(),
+            scale_set_version: cfg.scale_set_version.clone(),
+            dagger_version,
+            scale_set_names,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::legacy_target;
+
+    #[test]
+    fn legacy_targets() {
+        assert_eq!(
+            legacy_target("https://github.com/acme").unwrap(),
+            ("organization", "acme".to_string())
+        );
+        assert_eq!(
+            legacy_target("https://github.com/acme/app/").unwrap(),
+            ("repository", "acme/app".to_string())
+        );
+        assert!(legacy_target("https://github.com/").is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! The `Cluster` component: the cluster IAM role, the EKS cluster, the critical-add-ons
+//! managed node group and its role, the EKS add-ons, and the Kubernetes provider bound to
+//! the cluster.
+//!
+//! Rules kept here: `vpc-cni`, `kube-proxy` and `eks-pod-identity-agent` are installed
+//! before the node group (nodes need the CNI to become Ready, and Pod Identity must work
+//! the moment Karpenter starts); `coredns` after it, tolerating the critical taint (it has
+//! nowhere else to run); the node group's taint is spelled the EKS way
+//! (`NO_SCHEDULE`) in the API and the Kubernetes way (`NoSchedule`) in every toleration.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use spar::Address;
+use spar::aws::eks::{Addon, Cluster as EksCluster, Nodegroup};
+use spar::aws::iam::{PolicyDocument, Role, RolePolicyAttachment, Statement};
+use spar::kubernetes::KubeProvider;
+use spar::prelude::*;
+
+use crate::StackError;
+use crate::config::ClusterConfig;
+use crate::network::Network;
+
+/// `[critical_nodes]`: the managed node group for cluster add-ons and controllers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CriticalNodesConfig {
+    pub instance_types: Vec<String>,
+    /// `AL2023_ARM_64_STANDARD` or `AL2023_x86_64_STANDARD` (default: by instance type).
+    pub ami_type: Option<String>,
+    pub min: i32,
+    pub desired: i32,
+    pub max: i32,
+    /// The taint that keeps everything but add-ons and controllers off these nodes.
+    pub taint_key: String,
+}
+
+impl Default for CriticalNodesConfig {
+    fn default() -> Self {
+        CriticalNodesConfig {
+            instance_types: vec!["m7g.large".into()],
+            ami_type: None,
+            min: 2,
+            desired: 2,
+            max: 3,
+            taint_key: "CriticalAddonsOnly".into(),
+        }
+    }
+}
+
+/// A Kubernetes toleration as JSON (`{key, operator, effect?}`).
+pub fn toleration_exists(key: &str) -> Value {
+    json!({"key": key, "operator": "Exists"})
+}
+
+/// Graviton families (`m7g`, `c7gd`, `t4g`, ...) need the ARM AMI.
+pub fn is_arm(instance_type: &str) -> bool {
+    let family = instance_type.split('.').next().unwrap_or_default();
+    family.len() >= 3 && family[1..].contains('g')
+}
+
+/// What the cluster component declared.
+pub struct Cluster {
+    pub name: String,
+    pub region: String,
+    pub version: String,
+    pub authentication_mode: String,
+    pub eks: Handle<EksCluster>,
+    pub provider: Handle<KubeProvider>,
+    /// The critical node group's taint in Kubernetes spelling.
+    pub critical_taint: (String, String, String),
+    /// The critical node group's label.
+    pub critical_label: (String, String),
+    pub critical_nodes: CriticalNodesConfig,
+    /// Add-on names declared.
+    pub addons: Vec<String>,
+    /// The tolerations CoreDNS was configured with.
+    pub coredns_tolerations: Vec<Value>,
+    /// What workloads must wait for: nodes to run on and DNS.
+    pub workloads_ready: Vec<Address>,
+}
+
+fn managed(role: &Handle<Role>, s: &mut Stack, name: &str, policy: &str) -> spar::Result<Address> {
+    Ok(s.add(name, RolePolicyAttachment::aws_managed(role.name(), policy))?
+        .address()
+        .clone())
+}
+
+impl Cluster {
+    pub fn declare(
+        s: &mut Stack,
+        cfg: &ClusterConfig,
+        nodes: &CriticalNodesConfig,
+        network: &Network,
+    ) -> Result<Cluster, StackError> {
+        let name = cfg.name.clone();
+        if nodes.instance_types.is_empty() {
+            return Err(StackError::Config {
+                key: "critical_nodes.instance_types".into(),
+                message: "list at least one instance type".into(),
+            });
+        }
+        if !(nodes.min <= nodes.desired && nodes.desired <= nodes.max) {
+            return Err(StackError::Config {
+                key: "critical_nodes".into(),
+                message: format!(
+                    "min {} <= desired {} <= max {} does not hold",
+                    nodes.min, nodes.desired, nodes.max
+                ),
+            });
+        }
+        let tags = |mut r: Role| {
+            for (k, v) in &cfg.tags {
+                r = r.tag(k, v.as_str());
+            }
+            r
+        };
+
+        let cluster_role = s.add(
+            "cluster-role",
+            tags(
+                Role::new(PolicyDocument::new(vec![
+                    Statement::allow(&["sts:AssumeRole", "sts:TagSession"]).principal("Service", "eks.amazonaws.com"),
+                ]))
+                .name(format!("{name}-cluster"))
+                .description("EKS control plane"),
+            ),
+        )?;
+        let cluster_policy = managed(&cluster_role, s, "cluster-policy", "AmazonEKSClusterPolicy")?;
+
+        let cidrs: Vec<&str> = cfg.public_access_cidrs.iter().map(String::as_str).collect();
+        let mut eks = EksCluster::new(cluster_role.arn(), network.private_subnet_ids())
+            .name(name.as_str())
+            .version(&cfg.version)
+            .endpoint(cfg.public_endpoint, true, &cidrs)
+            .authentication_mode(&cfg.authentication_mode)
+            .bootstrap_creator_admin(true)
+            .support_type(&cfg.support_type)
+            .security_groups(vec![network.node_security_group.group_id().into()]);
+        for (k, v) in &cfg.tags {
+            eks = eks.tag(k, v.as_str());
+        }
+        // The role's policy must be attached before EKS assumes it, and detached after.
+        let eks = s.add_with("eks", eks, ResourceOptions::new().depends_on(&cluster_policy))?;
+
+        // Add-ons the nodes need from their first boot.
+        let mut addons = Vec::new();
+        let mut early = Vec::new();
+        for addon in ["vpc-cni", "kube-proxy", "eks-pod-identity-agent"] {
+            let h = s.add(&format!("addon-{addon}"), Addon::new(eks.name(), addon))?;
+            early.push(h.address().clone());
+            addons.push(addon.to_string());
+        }
+
+        let node_role = s.add(
+            "critical-node-role",
+            tags(Role::assumed_by_service("ec2.amazonaws.com").name(format!("{name}-critical-nodes"))),
+        )?;
+        let mut node_deps = early.clone();
+        for (n, p) in [
+            ("critical-worker", "AmazonEKSWorkerNodePolicy"),
+            ("critical-cni", "AmazonEKS_CNI_Policy"),
+            ("critical-ecr", "AmazonEC2ContainerRegistryReadOnly"),
+            ("critical-ssm", "AmazonSSMManagedInstanceCore"),
+        ] {
+            node_deps.push(managed(&node_role, s, n, p)?);
+        }
+        let types: Vec<&str> = nodes.instance_types.iter().map(String::as_str).collect();
+        let ami = nodes.ami_type.clone().unwrap_or_else(|| {
+            if is_arm(types[0]) {
+                "AL2023_ARM_64_STANDARD".into()
+            } else {
+                "AL2023_x86_64_STANDARD".into()
+            }
+        });
+        let critical_label = ("karpenter.sh/controller".to_string(), "true".to_string());
+        let mut ng = Nodegroup::new(eks.name(), node_role.arn(), network.private_subnet_ids())
+            .name("critical")
+            .instance_types(&types)
+            .ami_type(&ami)
+            .scaling(nodes.min, nodes.desired, nodes.max)
+            .label(&critical_label.0, &critical_label.1)
+            .taint(&nodes.taint_key, Some("true"), "NO_SCHEDULE");
+        for (k, v) in &cfg.tags {
+            ng = ng.tag(k, v.as_str());
+        }
+        let mut opts = ResourceOptions::new();
+        for d in &node_deps {
+            opts = opts.depends_on(d);
+        }
+        let nodegroup = s.add_with("critical-nodes", ng, opts)?;
+
+        let coredns_tolerations = vec![toleration_exists(&nodes.taint_key)];
+        let coredns = s.add_with(
+            "addon-coredns",
+            Addon::new(eks.name(), "coredns").configuration(json!({ "tolerations": coredns_tolerations })),
+            ResourceOptions::new().depends_on(nodegroup.address()),
+        )?;
+        addons.push("coredns".into());
+
+        let provider = s.add(
+            "kubernetes",
+            KubeProvider::eks(
+                eks.endpoint(),
+                eks.certificate_authority(),
+                eks.name(),
+                cfg.region.as_str(),
+            ),
+        )?;
+
+        Ok(Cluster {
+            name,
+            region: cfg.region.clone(),
+            version: cfg.version.clone(),
+            authentication_mode: cfg.authentication_mode.clone(),
+            eks,
+            provider,
+            critical_taint: (nodes.taint_key.clone(), "true".into(), "NoSchedule".into()),
+            critical_label,
+            critical_nodes: nodes.clone(),
+            addons,
+            coredns_tolerations,
+            workloads_ready: vec![nodegroup.address().clone(), coredns.address().clone()],
+        })
+    }
+
+    /// Options making a Kubernetes workload wait for nodes and DNS.
+    pub fn after_nodes(&self) -> ResourceOptions {
+        let mut o = ResourceOptions::new();
+        for a in &self.workloads_ready {
+            o = o.depends_on(a);
+        }
+        o
+    }
+
+    /// Tags for AWS objects of the stack.
+    pub fn tags(cfg: &ClusterConfig) -> BTreeMap<String, String> {
+        cfg.tags.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn graviton_types_are_arm() {
+        assert!(super::is_arm("m7g.large"));
+        assert!(super::is_arm("c7gd.4xlarge"));
+        assert!(super::is_arm("t4g.large"));
+        assert!(!super::is_arm("c6id.2xlarge"));
+        assert!(!super::is_arm("m6id.4xlarge"));
+    }
+}

@@ -1,0 +1,115 @@
+//! The stack's configuration: `config/<stack>.toml` read into typed structs.
+//!
+//! Rules kept here: every section has defaults that reproduce the reference design
+//! (`dagger-on-eks.md`), so a config file states only what differs; unknown keys are errors
+//! (a misspelt key must not be silently ignored); values that the type system cannot check
+//! (CIDRs, versions, sizes) are validated by the component that uses them, with the key
+//! named in the error.
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub cluster: ClusterConfig,
+    #[serde(default)]
+    pub network: crate::network::NetworkConfig,
+    #[serde(default)]
+    pub critical_nodes: crate::cluster::CriticalNodesConfig,
+    #[serde(default)]
+    pub karpenter: crate::karpenter::KarpenterConfig,
+    #[serde(default)]
+    pub cert_manager: crate::cert_manager::CertManagerConfig,
+    pub arc: crate::arc::ArcConfig,
+    #[serde(default)]
+    pub engine: crate::engine::EngineConfig,
+    #[serde(default)]
+    pub charts: ChartsConfig,
+    #[serde(default)]
+    pub cost: crate::cost::CostConfig,
+}
+
+/// `[cluster]`: the EKS cluster every other part names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The EKS cluster name: used in every name, discovery tag and policy condition.
+    pub name: String,
+    /// The AWS region (for service names and EKS tokens).
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// The Kubernetes version.
+    #[serde(default = "default_version")]
+    pub version: String,
+    /// `API` or `API_AND_CONFIG_MAP` (access entries need one of them).
+    #[serde(default = "default_auth_mode")]
+    pub authentication_mode: String,
+    /// `STANDARD` or `EXTENDED` support.
+    #[serde(default = "default_support")]
+    pub support_type: String,
+    /// Whether the public endpoint is on, and who may reach it.
+    #[serde(default = "yes")]
+    pub public_endpoint: bool,
+    #[serde(default)]
+    pub public_access_cidrs: Vec<String>,
+    /// Tags on every AWS object of the stack (besides `spar:address`).
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+/// `[charts]`: where Helm charts come from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChartsConfig {
+    /// A directory holding charts by name (`<dir>/karpenter`, ...) used instead of the
+    /// upstream OCI references; the sandbox points this at its own stand-in charts.
+    #[serde(default)]
+    pub local_dir: Option<String>,
+    /// The `helm template`-compatible command (default: `SPAR_HELM`, else `helm`).
+    #[serde(default)]
+    pub helm: Option<String>,
+}
+
+impl ChartsConfig {
+    /// The chart reference for `name`: the local stand-in when configured, else `upstream`.
+    pub fn reference(&self, name: &str, upstream: &str) -> String {
+        match &self.local_dir {
+            Some(dir) => format!("{}/{name}", dir.trim_end_matches('/')),
+            None => upstream.to_string(),
+        }
+    }
+
+    /// The chart version to pass (none for local charts, whose version is their own).
+    pub fn version(&self, v: &str) -> Option<String> {
+        self.local_dir.is_none().then(|| v.to_string())
+    }
+}
+
+/// Where a secret value comes from. Never the value itself in a config file.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SecretSource {
+    /// An environment variable.
+    Env(String),
+    /// A file (relative to the working directory).
+    File(String),
+    /// A random value generated once and kept (encrypted) in state: for sandboxes only.
+    Random(u32),
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+fn default_version() -> String {
+    "1.35".into()
+}
+fn default_auth_mode() -> String {
+    "API".into()
+}
+fn default_support() -> String {
+    "STANDARD".into()
+}
+pub(crate) fn yes() -> bool {
+    true
+}

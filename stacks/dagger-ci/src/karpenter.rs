@@ -1,0 +1,575 @@
+//! The `Karpenter` component: the node role and its access entry, the controller role
+//! (EKS Pod Identity, or IRSA as an option) with its scoped policy, the interruption queue
+//! and its EventBridge rules, the Helm chart, and the `runners` NodePool and EC2NodeClass.
+//!
+//! Rules kept here: the node role is `KarpenterNodeRole-<cluster>` and is the only role the
+//! controller may pass (to EC2 only); the queue is named after the cluster and is what
+//! `settings.interruptionQueue` says; every EC2 write of the controller is scoped by the
+//! `kubernetes.io/cluster/<cluster>` and `karpenter.sh/nodepool` tags; the NodePool and
+//! EC2NodeClass are applied after the chart that installs their CRDs.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use spar::aws::eks::{AccessEntry, PodIdentityAssociation};
+use spar::aws::events::{Rule, Target};
+use spar::aws::iam::{OpenIdConnectProvider, Policy, PolicyDocument, Role, RolePolicyAttachment, Statement};
+use spar::aws::sqs::Queue;
+use spar::kubernetes::{Chart, Object};
+use spar::prelude::*;
+
+use crate::StackError;
+use crate::cluster::{Cluster, toleration_exists};
+use crate::config::ChartsConfig;
+use crate::values::Doc;
+
+pub const CHART: &str = "oci://public.ecr.aws/karpenter/karpenter";
+
+/// `[karpenter]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KarpenterConfig {
+    pub version: String,
+    /// `pod_identity` (default) or `irsa`.
+    pub identity: Identity,
+    pub replicas: u32,
+    pub node_pool: NodePoolConfig,
+    pub node_class: NodeClassConfig,
+}
+
+impl Default for KarpenterConfig {
+    fn default() -> Self {
+        KarpenterConfig {
+            version: "1.14.1".into(),
+            identity: Identity::PodIdentity,
+            replicas: 2,
+            node_pool: NodePoolConfig::default(),
+            node_class: NodeClassConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Identity {
+    PodIdentity,
+    Irsa,
+}
+
+/// A taint in Kubernetes spelling.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Taint {
+    pub key: String,
+    #[serde(default)]
+    pub value: Option<String>,
+    pub effect: String,
+}
+
+/// `[karpenter.node_pool]`: the pool runner nodes come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodePoolConfig {
+    pub name: String,
+    pub instance_families: Vec<String>,
+    /// `karpenter.k8s.aws/instance-local-nvme` Gte this many GB (none: no requirement).
+    pub min_local_nvme_gb: Option<u32>,
+    pub architectures: Vec<String>,
+    pub capacity_types: Vec<String>,
+    pub taints: Vec<Taint>,
+    pub labels: BTreeMap<String, String>,
+    pub expire_after: String,
+    pub termination_grace_period: String,
+    pub consolidation_policy: String,
+    pub consolidate_after: String,
+    pub limit_cpu: u32,
+    pub limit_memory: String,
+}
+
+impl Default for NodePoolConfig {
+    fn default() -> Self {
+        NodePoolConfig {
+            name: "runners".into(),
+            instance_families: ["c6id", "m6id", "r6id", "c7gd", "m7gd"].map(String::from).to_vec(),
+            min_local_nvme_gb: Some(400),
+            architectures: vec!["amd64".into(), "arm64".into()],
+            capacity_types: vec!["on-demand".into()],
+            taints: vec![Taint {
+                key: "github-actions-runner".into(),
+                value: Some("true".into()),
+                effect: "NoSchedule".into(),
+            }],
+            labels: BTreeMap::from([("github-actions-runner".to_string(), "true".to_string())]),
+            expire_after: "720h".into(),
+            termination_grace_period: "2h".into(),
+            consolidation_policy: "WhenEmpty".into(),
+            consolidate_after: "10m".into(),
+            limit_cpu: 256,
+            limit_memory: "1024Gi".into(),
+        }
+    }
+}
+
+/// `[karpenter.node_class]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeClassConfig {
+    pub name: String,
+    /// `al2023@latest` (pin a version such as `al2023@v20260101` in production).
+    pub ami_alias: String,
+    /// `RAID0` puts the instance-store NVMe disks in one array at `/mnt/k8s-disks/0`.
+    pub instance_store_policy: Option<String>,
+    pub root_volume_gib: u32,
+    pub http_put_response_hop_limit: u32,
+}
+
+impl Default for NodeClassConfig {
+    fn default() -> Self {
+        NodeClassConfig {
+            name: "runners".into(),
+            ami_alias: "al2023@latest".into(),
+            instance_store_policy: Some("RAID0".into()),
+            root_volume_gib: 50,
+            http_put_response_hop_limit: 1,
+        }
+    }
+}
+
+/// What the component declared (facts the checks read).
+pub struct Karpenter {
+    pub node_role_name: String,
+    pub queue_name: String,
+    pub identity: Identity,
+    pub chart_version: String,
+    pub values: Value,
+    pub node_pool: Value,
+    pub node_class: Value,
+    /// The principal types and role names of access entries declared here.
+    pub access_entries: Vec<(String, String)>,
+    pub oidc_provider: bool,
+    /// Whether the service account carries `eks.amazonaws.com/role-arn` (IRSA).
+    pub service_account_role_annotation: bool,
+}
+
+/// The node role's name.
+pub fn node_role_name(cluster: &str) -> String {
+    format!("KarpenterNodeRole-{cluster}")
+}
+
+/// The controller's policy, scoped as in Karpenter's own CloudFormation template.
+pub fn controller_policy(cluster: &str, region: &str, node_role_arn: &str, queue_arn: &str) -> PolicyDocument {
+    let owned_res = format!("aws:ResourceTag/kubernetes.io/cluster/{cluster}");
+    let owned_req = format!("aws:RequestTag/kubernetes.io/cluster/{cluster}");
+    let ec2 = |what: &str| format!("arn:aws:ec2:{region}:*:{what}");
+    let account = node_role_arn.split(':').nth(4).unwrap_or("*").to_string();
+    let profile = format!("arn:aws:iam::{account}:instance-profile/*");
+    let tagged_create = [
+        ec2("fleet/*"),
+        ec2("instance/*"),
+        ec2("volume/*"),
+        ec2("network-interface/*"),
+        ec2("launch-template/*"),
+        ec2("spot-instances-request/*"),
+    ];
+    fn strs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let shared_run = [
+        "arn:aws:ec2:*::image/*".to_string(),
+        "arn:aws:ec2:*::snapshot/*".to_string(),
+        ec2("security-group/*"),
+        ec2("subnet/*"),
+        ec2("capacity-reservation/*"),
+    ];
+    let cluster_arn = format!("arn:aws:eks:{region}:{account}:cluster/{cluster}");
+    PolicyDocument::new(vec![
+        Statement::allow(&["ec2:RunInstances", "ec2:CreateFleet"])
+            .sid("AllowScopedEC2InstanceAccessActions")
+            .resources(&strs(&shared_run)),
+        Statement::allow(&["ec2:RunInstances", "ec2:CreateFleet"])
+            .sid("AllowScopedEC2LaunchTemplateAccessActions")
+            .resources(&[&ec2("launch-template/*")])
+            .condition("StringEquals", &owned_res, &["owned"])
+            .condition("StringLike", "aws:ResourceTag/karpenter.sh/nodepool", &["*"]),
+        Statement::allow(&["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"])
+            .sid("AllowScopedEC2InstanceActionsWithTags")
+            .resources(&strs(&tagged_create))
+            .condition("StringEquals", &owned_req, &["owned"])
+            .condition("StringEquals", "aws:RequestTag/eks:eks-cluster-name", &[cluster])
+            .condition("StringLike", "aws:RequestTag/karpenter.sh/nodepool", &["*"]),
+        Statement::allow(&["ec2:CreateTags"])
+            .sid("AllowScopedResourceCreationTagging")
+            .resources(&strs(&tagged_create))
+            .condition("StringEquals", &owned_req, &["owned"])
+            .condition("StringEquals", "aws:RequestTag/eks:eks-cluster-name", &[cluster])
+            .condition(
+                "StringEquals",
+                "ec2:CreateAction",
+                &["RunInstances", "CreateFleet", "CreateLaunchTemplate"],
+            )
+            .condition("StringLike", "aws:RequestTag/karpenter.sh/nodepool", &["*"]),
+        Statement::allow(&["ec2:CreateTags"])
+            .sid("AllowScopedResourceTagging")
+            .resources(&[&ec2("instance/*")])
+            .condition("StringEquals", &owned_res, &["owned"])
+            .condition("StringLike", "aws:ResourceTag/karpenter.sh/nodepool", &["*"]),
+        Statement::allow(&["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"])
+            .sid("AllowScopedDeletion")
+            .resources(&[&ec2("instance/*"), &ec2("launch-template/*")])
+            .condition("StringEquals", &owned_res, &["owned"])
+            .condition("StringLike", "aws:ResourceTag/karpenter.sh/nodepool", &["*"]),
+        Statement::allow(&[
+            "ec2:DescribeCapacityReservations",
+            "ec2:DescribeImages",
+            "ec2:DescribeInstances",
+            "ec2:DescribeInstanceStatus",
+            "ec2:DescribeInstanceTypeOfferings",
+            "ec2:DescribeInstanceTypes",
+            "ec2:DescribeLaunchTemplates",
+            "ec2:DescribePlacementGroups",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSpotPriceHistory",
+            "ec2:DescribeSubnets",
+        ])
+        .sid("AllowRegionalReadActions")
+        .resources(&["*"])
+        .condition("StringEquals", "aws:RequestedRegion", &[region]),
+        Statement::allow(&["ssm:GetParameter"])
+            .sid("AllowSSMReadActions")
+            .resources(&[&format!("arn:aws:ssm:{region}::parameter/aws/service/*")]),
+        Statement::allow(&["pricing:GetProducts"])
+            .sid("AllowPricingReadActions")
+            .resources(&["*"]),
+        Statement::allow(&["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"])
+            .sid("AllowInterruptionQueueActions")
+            .resources(&[queue_arn]),
+        Statement::allow(&["iam:PassRole"])
+            .sid("AllowPassingInstanceRole")
+            .resources(&[node_role_arn])
+            .condition("StringEquals", "iam:PassedToService", &["ec2.amazonaws.com"]),
+        Statement::allow(&["iam:CreateInstanceProfile", "iam:TagInstanceProfile"])
+            .sid("AllowScopedInstanceProfileCreationActions")
+            .resources(&[&profile])
+            .condition("StringEquals", &owned_req, &["owned"])
+            .condition(
+                "StringEquals",
+                "aws:RequestTag/topology.kubernetes.io/region",
+                &[region],
+            )
+            .condition("StringLike", "aws:RequestTag/karpenter.k8s.aws/ec2nodeclass", &["*"]),
+        Statement::allow(&[
+            "iam:AddRoleToInstanceProfile",
+            "iam:RemoveRoleFromInstanceProfile",
+            "iam:DeleteInstanceProfile",
+        ])
+        .sid("AllowScopedInstanceProfileActions")
+        .resources(&[&profile])
+        .condition("StringEquals", &owned_res, &["owned"])
+        .condition(
+            "StringEquals",
+            "aws:ResourceTag/topology.kubernetes.io/region",
+            &[region],
+        )
+        .condition("StringLike", "aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass", &["*"]),
+        Statement::allow(&["iam:GetInstanceProfile", "iam:ListInstanceProfiles"])
+            .sid("AllowInstanceProfileReadActions")
+            .resources(&[&profile]),
+        Statement::allow(&["eks:DescribeCluster"])
+            .sid("AllowAPIServerEndpointDiscovery")
+            .resources(&[&cluster_arn]),
+    ])
+}
+
+/// The queue's policy: EventBridge and SQS may send; nothing over plain HTTP.
+pub fn queue_policy(queue_arn: &str) -> PolicyDocument {
+    PolicyDocument::new(vec![
+        Statement::allow(&["sqs:SendMessage"])
+            .sid("EC2InterruptionPolicy")
+            .principal("Service", "events.amazonaws.com")
+            .principal("Service", "sqs.amazonaws.com")
+            .resources(&[queue_arn]),
+        Statement::deny(&["sqs:*"])
+            .sid("DenyHTTP")
+            .principal("AWS", "*")
+            .resources(&[queue_arn])
+            .condition("Bool", "aws:SecureTransport", &["false"]),
+    ])
+}
+
+/// The interruption events Karpenter handles: (rule suffix, source, detail-type).
+pub const INTERRUPTION_EVENTS: [(&str, &str, &str); 5] = [
+    ("health", "aws.health", "AWS Health Event"),
+    ("spot-interruption", "aws.ec2", "EC2 Spot Instance Interruption Warning"),
+    ("rebalance", "aws.ec2", "EC2 Instance Rebalance Recommendation"),
+    (
+        "instance-state-change",
+        "aws.ec2",
+        "EC2 Instance State-change Notification",
+    ),
+    (
+        "capacity-reservation-interruption",
+        "aws.ec2",
+        "EC2 Capacity Reservation Instance Interruption Warning",
+    ),
+];
+
+/// The NodePool manifest.
+pub fn node_pool_manifest(cfg: &NodePoolConfig, node_class: &str) -> Value {
+    let mut requirements = vec![
+        json!({"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": cfg.instance_families}),
+        json!({"key": "kubernetes.io/arch", "operator": "In", "values": cfg.architectures}),
+        json!({"key": "karpenter.sh/capacity-type", "operator": "In", "values": cfg.capacity_types}),
+    ];
+    if let Some(gb) = cfg.min_local_nvme_gb {
+        requirements.insert(
+            1,
+            json!({"key": "karpenter.k8s.aws/instance-local-nvme", "operator": "Gte", "values": [gb.to_string()]}),
+        );
+    }
+    json!({
+        "apiVersion": "karpenter.sh/v1",
+        "kind": "NodePool",
+        "metadata": {"name": cfg.name},
+        "spec": {
+            "template": {
+                "metadata": {"labels": cfg.labels},
+                "spec": {
+                    "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": node_class},
+                    "taints": cfg.taints,
+                    "requirements": requirements,
+                    "expireAfter": cfg.expire_after,
+                    "terminationGracePeriod": cfg.termination_grace_period,
+                }
+            },
+            "limits": {"cpu": cfg.limit_cpu, "memory": cfg.limit_memory},
+            "disruption": {
+                "consolidationPolicy": cfg.consolidation_policy,
+                "consolidateAfter": cfg.consolidate_after,
+            },
+        }
+    })
+}
+
+/// The EC2NodeClass manifest.
+pub fn node_class_manifest(cfg: &NodeClassConfig, cluster: &str) -> Value {
+    let mut spec = json!({
+        "role": node_role_name(cluster),
+        "amiSelectorTerms": [{"alias": cfg.ami_alias}],
+        "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": cluster}}],
+        "securityGroupSelectorTerms": [{"tags": {"karpenter.sh/discovery": cluster}}],
+        "blockDeviceMappings": [{
+            "deviceName": "/dev/xvda",
+            "ebs": {"volumeSize": format!("{}Gi", cfg.root_volume_gib), "volumeType": "gp3", "encrypted": true, "deleteOnTermination": true},
+        }],
+        "metadataOptions": {
+            "httpEndpoint": "enabled",
+            "httpProtocolIPv6": "disabled",
+            "httpPutResponseHopLimit": cfg.http_put_response_hop_limit,
+            "httpTokens": "required",
+        },
+        "tags": {"karpenter.sh/discovery": cluster},
+    });
+    if let Some(p) = &cfg.instance_store_policy {
+        spec["instanceStorePolicy"] = json!(p);
+    }
+    json!({
+        "apiVersion": "karpenter.k8s.aws/v1",
+        "kind": "EC2NodeClass",
+        "metadata": {"name": cfg.name},
+        "spec": spec,
+    })
+}
+
+impl Karpenter {
+    pub fn declare(
+        s: &mut Stack,
+        cfg: &KarpenterConfig,
+        cluster: &Cluster,
+        charts: &ChartsConfig,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Karpenter, StackError> {
+        let name = cluster.name.clone();
+        let region = cluster.region.clone();
+        let role_tags = |mut r: Role| {
+            for (k, v) in tags {
+                r = r.tag(k, v.as_str());
+            }
+            r
+        };
+
+        // Node role: what runner nodes run as; EKS lets them join through an access entry.
+        let node_role_name = node_role_name(&name);
+        let node_role = s.add(
+            "node-role",
+            role_tags(
+                Role::assumed_by_service("ec2.amazonaws.com")
+                    .name(node_role_name.as_str())
+                    .description("Karpenter runner nodes"),
+            ),
+        )?;
+        for (n, p) in [
+            ("node-worker", "AmazonEKSWorkerNodePolicy"),
+            ("node-cni", "AmazonEKS_CNI_Policy"),
+            ("node-ecr", "AmazonEC2ContainerRegistryPullOnly"),
+            ("node-ssm", "AmazonSSMManagedInstanceCore"),
+        ] {
+            s.add(n, RolePolicyAttachment::aws_managed(node_role.name(), p))?;
+        }
+        let entry = s.add(
+            "node-access-entry",
+            AccessEntry::ec2_linux_nodes(cluster.eks.name(), node_role.arn()),
+        )?;
+
+        // Interruption queue, named after the cluster; its policy names its own ARN, built
+        // from the account the node role lives in.
+        let queue_name = name.clone();
+        let q_region = region.clone();
+        let q_name = queue_name.clone();
+        let mut queue = Queue::new()
+            .name(queue_name.as_str())
+            .message_retention_seconds(300)
+            .sqs_managed_sse(true)
+            .policy(node_role.arn().map(move |role_arn: String| {
+                let account = role_arn.split(':').nth(4).unwrap_or_default().to_string();
+                queue_policy(&format!("arn:aws:sqs:{q_region}:{account}:{q_name}"))
+            }));
+        for (k, v) in tags {
+            queue = queue.tag(k, v.as_str());
+        }
+        let queue = s.add("interruption-queue", queue)?;
+        for (suffix, source, detail) in INTERRUPTION_EVENTS {
+            let rule = s.add(
+                &format!("rule-{suffix}"),
+                Rule::new(json!({"source": [source], "detail-type": [detail]}))
+                    .name(format!("{name}-{suffix}"))
+                    .description(&format!("Karpenter interruption: {detail}")),
+            )?;
+            s.add(
+                &format!("rule-{suffix}-target"),
+                Target::new(rule.name(), queue.arn()).id("KarpenterInterruptionQueueTarget"),
+            )?;
+        }
+
+        // Controller role: Pod Identity, or IRSA through the cluster's OIDC provider.
+        let controller_name = format!("KarpenterController-{name}");
+        let (controller_role, oidc_provider) = match cfg.identity {
+            Identity::PodIdentity => {
+                let role = s.add(
+                    "controller-role",
+                    role_tags(
+                        Role::new(PolicyDocument::new(vec![
+                            Statement::allow(&["sts:AssumeRole", "sts:TagSession"])
+                                .principal("Service", "pods.eks.amazonaws.com"),
+                        ]))
+                        .name(controller_name.as_str()),
+                    ),
+                )?;
+                (role, false)
+            }
+            Identity::Irsa => {
+                let oidc = s.add(
+                    "oidc-provider",
+                    OpenIdConnectProvider::new(cluster.eks.oidc_issuer()).client_ids(&["sts.amazonaws.com"]),
+                )?;
+                let trust = oidc.arn().zip(&oidc.issuer_host_path()).map(|(arn, host)| {
+                    PolicyDocument::new(vec![
+                        Statement::allow(&["sts:AssumeRoleWithWebIdentity"])
+                            .principal("Federated", &arn)
+                            .condition(
+                                "StringEquals",
+                                &format!("{host}:sub"),
+                                &["system:serviceaccount:kube-system:karpenter"],
+                            )
+                            .condition("StringEquals", &format!("{host}:aud"), &["sts.amazonaws.com"]),
+                    ])
+                });
+                let role = s.add(
+                    "controller-role",
+                    role_tags(Role::new(trust).name(controller_name.as_str())),
+                )?;
+                (role, true)
+            }
+        };
+        let (p_name, p_region) = (name.clone(), region.clone());
+        let policy = s.add(
+            "controller-policy",
+            Policy::new(
+                node_role
+                    .arn()
+                    .zip(&queue.arn())
+                    .map(move |(role, q)| controller_policy(&p_name, &p_region, &role, &q)),
+            )
+            .name(format!("KarpenterControllerPolicy-{name}"))
+            .description("Karpenter controller, scoped to this cluster's tags"),
+        )?;
+        let attach = s.add(
+            "controller-policy-attachment",
+            RolePolicyAttachment::new(controller_role.name(), policy.arn()),
+        )?;
+        let mut chart_opts = cluster.after_nodes().depends_on(attach.address());
+        if cfg.identity == Identity::PodIdentity {
+            let assoc = s.add(
+                "pod-identity",
+                PodIdentityAssociation::new(cluster.eks.name(), "kube-system", "karpenter", controller_role.arn()),
+            )?;
+            chart_opts = chart_opts.depends_on(assoc.address());
+        }
+
+        let values = json!({
+            "settings": {"clusterName": name, "interruptionQueue": queue_name},
+            "replicas": cfg.replicas,
+            "serviceAccount": {"create": true, "name": "karpenter"},
+            "nodeSelector": {cluster.critical_label.0.as_str(): cluster.critical_label.1},
+            "tolerations": [toleration_exists(&cluster.critical_taint.0)],
+        });
+        let mut doc = Doc::new(values.clone());
+        if cfg.identity == Identity::Irsa {
+            doc = doc.with(
+                &["serviceAccount", "annotations", "eks.amazonaws.com/role-arn"],
+                controller_role.arn(),
+            );
+        }
+        let mut chart = Chart::new(
+            &cluster.provider,
+            &charts.reference("karpenter", CHART),
+            "karpenter",
+            "kube-system",
+        );
+        if let Some(v) = charts.version(&cfg.version) {
+            chart = chart.version(&v);
+        }
+        if let Some(h) = &charts.helm {
+            chart = chart.helm(h);
+        }
+        let chart = s.add_with("chart", chart.values(doc), chart_opts)?;
+
+        let node_class = node_class_manifest(&cfg.node_class, &name);
+        let node_pool = node_pool_manifest(&cfg.node_pool, &cfg.node_class.name);
+        let nc = s.add(
+            "node-class",
+            Object::dynamic(&cluster.provider, node_class.clone())
+                .after(&chart)
+                .after(&entry),
+        )?;
+        s.add(
+            "node-pool",
+            Object::dynamic(&cluster.provider, node_pool.clone())
+                .after(&chart)
+                .after(&nc),
+        )?;
+
+        Ok(Karpenter {
+            node_role_name: node_role_name.clone(),
+            queue_name,
+            identity: cfg.identity,
+            chart_version: cfg.version.clone(),
+            values,
+            node_pool,
+            node_class,
+            access_entries: vec![("EC2_LINUX".into(), node_role_name.clone())],
+            oidc_provider,
+            service_account_role_annotation: cfg.identity == Identity::Irsa,
+        })
+    }
+}
