@@ -18,12 +18,18 @@ use crate::apply::{ApplyEvents, Step, StepStatus};
 use crate::state::StepKind;
 
 fn verb(kind: StepKind) -> (&'static str, &'static str) {
+    let (going, _, done) = verbs(kind);
+    (going, done)
+}
+
+/// (in progress, infinitive, done) for a step kind.
+fn verbs(kind: StepKind) -> (&'static str, &'static str, &'static str) {
     match kind {
-        StepKind::Create => ("creating", "created"),
-        StepKind::Update => ("updating", "updated"),
-        StepKind::Delete => ("deleting", "deleted"),
-        StepKind::CreateReplacement => ("creating replacement", "created replacement"),
-        StepKind::DeleteReplaced => ("deleting old object", "deleted old object"),
+        StepKind::Create => ("creating", "create", "created"),
+        StepKind::Update => ("updating", "update", "updated"),
+        StepKind::Delete => ("deleting", "delete", "deleted"),
+        StepKind::CreateReplacement => ("creating replacement", "create the replacement", "created replacement"),
+        StepKind::DeleteReplaced => ("deleting old object", "delete the old object", "deleted old object"),
     }
 }
 
@@ -32,11 +38,7 @@ fn finished_line(step: &Step, status: &StepStatus, elapsed: Duration) -> String 
     match status {
         StepStatus::Done => format!("{} {done} ({:.1}s)", step.address, elapsed.as_secs_f64()),
         StepStatus::Unchanged => format!("{} unchanged once its inputs were known", step.address),
-        StepStatus::Failed(m) => format!(
-            "{} FAILED to {}: {m}",
-            step.address,
-            verb(step.kind).0.trim_end_matches("ing")
-        ),
+        StepStatus::Failed(m) => format!("{} FAILED to {}: {m}", step.address, verbs(step.kind).1),
         StepStatus::Skipped { because } => format!("{} skipped: {because} failed", step.address),
         StepStatus::NotStarted => format!("{} not started (interrupted)", step.address),
     }

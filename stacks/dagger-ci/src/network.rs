@@ -378,16 +378,10 @@ impl Network {
             "node-sg-self",
             SecurityGroupRule::ingress(node_sg.group_id())
                 .protocol("-1", 0, 0)
-                .group(node_sg.group_id())
-                .description("node to node"),
+                .group(node_sg.group_id()),
         )?;
-        s.add(
-            "node-sg-egress",
-            SecurityGroupRule::egress(node_sg.group_id())
-                .protocol("-1", 0, 0)
-                .cidr("0.0.0.0/0")
-                .description("egress to GitHub, registries and AWS APIs"),
-        )?;
+        // Egress: a new group already allows all outbound traffic (GitHub, registries, AWS
+        // APIs), on AWS as in the emulator; declaring that rule again is a duplicate.
 
         Ok(Network {
             vpc,

@@ -1,0 +1,418 @@
+//! The flagship stack end to end in the sandbox, through its real command line: the AWS
+//! emulator (`sandbox/aws/serve`, moto + EKS front) and the Kubernetes API simulator
+//! (in-process), the sandbox's stand-in charts rendered by the real Helm engine.
+//!
+//! apply; plan (and plan --refresh) show no changes; raising a runner group's maximum,
+//! bumping the engine version and changing the NodePool's instance families each give
+//! exactly the expected plan; they apply; a broken invariant is refused; destroy leaves the
+//! emulator and the simulator with nothing of the stack (every kind listed).
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use aws_config::{BehaviorVersion, Region};
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::discovery::{Discovery, Scope};
+use serde_json::Value;
+use spar_kube_sim::{SimConfig, Simulator};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Starts the AWS emulator on a free port; it dies with this process.
+fn start_emulator() -> String {
+    let mut child = Command::new(root().join("sandbox/aws/serve"))
+        .args(["--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sandbox/aws/serve starts (run sandbox/setup first)");
+    let pid = child.id();
+    let watchdog = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "while kill -0 {} 2>/dev/null; do sleep 0.5; done; kill {pid} 2>/dev/null",
+            std::process::id()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::mem::forget(watchdog);
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    std::mem::forget(child);
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_string()
+}
+
+struct Env {
+    aws: String,
+    kube: String,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// Writes the sandbox config with `edits` (from, to) applied.
+    fn config(&self, edits: &[(&str, &str)]) {
+        let mut text = std::fs::read_to_string(root().join("stacks/dagger-ci/config/sandbox.toml")).unwrap();
+        for (from, to) in edits {
+            assert!(text.contains(from), "the sandbox config has {from:?}");
+            text = text.replace(from, to);
+        }
+        std::fs::create_dir_all(self.dir.path().join("config")).unwrap();
+        std::fs::write(self.dir.path().join("config/sandbox.toml"), text).unwrap();
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_dagger-ci"))
+            .current_dir(root())
+            .args(["--stack", "sandbox", "--state-dir"])
+            .arg(self.dir.path().join("state"))
+            .args(args)
+            .env("SPAR_CONFIG_DIR", self.dir.path().join("config"))
+            .env("AWS_ENDPOINT_URL", &self.aws)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("SPAR_KUBE_SANDBOX_URL", &self.kube)
+            .env("NO_COLOR", "1")
+            .env_remove("CARGO_MANIFEST_DIR")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "`{}` failed:\n{text}", args.join(" "));
+        text
+    }
+
+    /// The plan as JSON: (address, op) of every change that is not `same`, sorted.
+    fn plan(&self) -> (Vec<(String, String)>, Value) {
+        let out = self.run(&["plan", "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut changes: Vec<(String, String)> = plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["op"] != "same")
+            .map(|c| {
+                (
+                    c["address"].as_str().unwrap().to_string(),
+                    c["op"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        changes.sort();
+        (changes, plan)
+    }
+}
+
+fn updates(addresses: &[&str]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = addresses
+        .iter()
+        .map(|a| (a.to_string(), "update".to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every object the simulator holds outside the namespaces a new cluster has.
+async fn kube_leftovers(client: kube::Client) -> Vec<String> {
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    let mut left = Vec::new();
+    for group in discovery.groups() {
+        for (ar, caps) in group.recommended_resources() {
+            if !caps.supports_operation(kube::discovery::verbs::LIST) {
+                continue;
+            }
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+            let Ok(list) = api.list(&ListParams::default()).await else {
+                continue;
+            };
+            for o in list {
+                let ns = o.metadata.namespace.clone().unwrap_or_default();
+                let name = o.metadata.name.clone().unwrap_or_default();
+                let builtin_ns = ["default", "kube-system", "kube-public", "kube-node-lease"];
+                let system = match (ar.kind.as_str(), caps.scope.clone()) {
+                    ("Namespace", _) => builtin_ns.contains(&name.as_str()),
+                    ("Node" | "Event" | "Endpoints" | "Lease", _) => true,
+                    ("ServiceAccount", _) => name == "default",
+                    ("ConfigMap", _) => name == "kube-root-ca.crt",
+                    ("Service", _) => name == "kubernetes",
+                    (_, Scope::Cluster) => name.starts_with("system:") || name.starts_with("cluster-admin"),
+                    _ => false,
+                };
+                if !system {
+                    left.push(format!("{} {ns}/{name}", ar.kind));
+                }
+            }
+        }
+    }
+    left
+}
+
+async fn aws_leftovers(url: &str) -> Vec<String> {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            "testing", "testing", None, None, "e2e",
+        ))
+        .load()
+        .await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let iam = aws_sdk_iam::Client::new(&config);
+    let eks = aws_sdk_eks::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let mut left = Vec::new();
+    for v in ec2.describe_vpcs().send().await.unwrap().vpcs() {
+        if v.is_default() != Some(true) {
+            left.push(format!("vpc {}", v.vpc_id().unwrap_or_default()));
+        }
+    }
+    let default_vpcs: Vec<String> = ec2
+        .describe_vpcs()
+        .send()
+        .await
+        .unwrap()
+        .vpcs()
+        .iter()
+        .filter(|v| v.is_default() == Some(true))
+        .filter_map(|v| v.vpc_id().map(str::to_string))
+        .collect();
+    let outside_default = |vpc: Option<&str>| vpc.is_some_and(|v| !default_vpcs.iter().any(|d| d == v));
+    for s in ec2.describe_subnets().send().await.unwrap().subnets() {
+        if outside_default(s.vpc_id()) {
+            left.push(format!("subnet {}", s.subnet_id().unwrap_or_default()));
+        }
+    }
+    for g in ec2
+        .describe_internet_gateways()
+        .send()
+        .await
+        .unwrap()
+        .internet_gateways()
+    {
+        if g.attachments().iter().all(|a| outside_default(a.vpc_id())) {
+            left.push(format!("igw {}", g.internet_gateway_id().unwrap_or_default()));
+        }
+    }
+    for n in ec2.describe_nat_gateways().send().await.unwrap().nat_gateways() {
+        if n.state().map(|s| s.as_str()) != Some("deleted") {
+            left.push(format!("nat {}", n.nat_gateway_id().unwrap_or_default()));
+        }
+    }
+    for a in ec2.describe_addresses().send().await.unwrap().addresses() {
+        left.push(format!("eip {}", a.allocation_id().unwrap_or_default()));
+    }
+    for r in ec2.describe_route_tables().send().await.unwrap().route_tables() {
+        if outside_default(r.vpc_id()) {
+            left.push(format!("route table {}", r.route_table_id().unwrap_or_default()));
+        }
+    }
+    for g in ec2.describe_security_groups().send().await.unwrap().security_groups() {
+        if outside_default(g.vpc_id()) {
+            left.push(format!("security group {}", g.group_id().unwrap_or_default()));
+        }
+    }
+    for e in ec2.describe_vpc_endpoints().send().await.unwrap().vpc_endpoints() {
+        if e.state().map(|s| s.as_str().to_ascii_lowercase()) != Some("deleted".into()) {
+            left.push(format!("vpc endpoint {}", e.vpc_endpoint_id().unwrap_or_default()));
+        }
+    }
+    for r in iam.list_roles().send().await.unwrap().roles() {
+        left.push(format!("role {}", r.role_name()));
+    }
+    for p in iam
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .send()
+        .await
+        .unwrap()
+        .policies()
+    {
+        left.push(format!("policy {}", p.policy_name().unwrap_or_default()));
+    }
+    for p in iam.list_instance_profiles().send().await.unwrap().instance_profiles() {
+        left.push(format!("instance profile {}", p.instance_profile_name()));
+    }
+    for p in iam
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .unwrap()
+        .open_id_connect_provider_list()
+    {
+        left.push(format!("oidc {}", p.arn().unwrap_or_default()));
+    }
+    for c in eks.list_clusters().send().await.unwrap().clusters() {
+        left.push(format!("eks cluster {c}"));
+    }
+    for q in sqs.list_queues().send().await.unwrap().queue_urls() {
+        left.push(format!("queue {q}"));
+    }
+    for r in events.list_rules().send().await.unwrap().rules() {
+        left.push(format!("rule {}", r.name().unwrap_or_default()));
+    }
+    left
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_flagship_stack_applies_changes_and_goes_away() {
+    let sim = Simulator::start(SimConfig {
+        port: 0,
+        ready_delay: std::time::Duration::from_millis(200),
+        nodes: 3,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts (run sandbox/setup first: it needs the schemas)");
+    let env = Env {
+        aws: tokio::task::spawn_blocking(start_emulator).await.unwrap(),
+        kube: sim.url(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let env = std::sync::Arc::new(env);
+    let blocking = |f: Box<dyn FnOnce(&Env) -> String + Send>| {
+        let env = env.clone();
+        async move { tokio::task::spawn_blocking(move || f(&env)).await.unwrap() }
+    };
+
+    // Apply from nothing.
+    env.config(&[]);
+    let out = blocking(Box::new(|e| e.ok(&["apply", "--yes"]))).await;
+    assert!(out.contains("Apply complete"), "{out}");
+    let outputs: Value = serde_json::from_str(&blocking(Box::new(|e| e.ok(&["output", "--json"]))).await).unwrap();
+    assert_eq!(
+        outputs["runner_scale_sets"],
+        serde_json::json!(["dagger-small", "dagger-large"])
+    );
+    assert!(
+        outputs["cluster_endpoint"].as_str().unwrap().starts_with("https://"),
+        "{outputs}"
+    );
+
+    // No changes, also after reading every live object.
+    let (changes, _) = tokio::task::spawn_blocking({
+        let env = env.clone();
+        move || env.plan()
+    })
+    .await
+    .unwrap();
+    assert!(changes.is_empty(), "{changes:?}");
+    let out = blocking(Box::new(|e| e.ok(&["plan", "--refresh"]))).await;
+    assert!(out.contains("No changes"), "{out}");
+
+    // Raise a runner group's maximum: only its scale set changes.
+    let plan_with = |edits: Vec<(&'static str, &'static str)>| {
+        let env = env.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                env.config(&edits);
+                env.plan()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let max = ("min_runners = 0, max_runners = 10", "min_runners = 0, max_runners = 20");
+    let (changes, plan) = plan_with(vec![max]).await;
+    assert_eq!(changes, updates(&["arc/scale-set-dagger-small"]), "{plan}");
+
+    // Bump the engine: the DaemonSet and the runners' DAGGER_VERSION.
+    let version = ("version = \"0.21.8\"", "version = \"0.21.9\"");
+    let (changes, plan) = plan_with(vec![version]).await;
+    assert_eq!(
+        changes,
+        updates(&[
+            "dagger/daemonset",
+            "arc/scale-set-dagger-large",
+            "arc/scale-set-dagger-small"
+        ]),
+        "{plan}"
+    );
+
+    // Change the NodePool's instance families: only the NodePool.
+    let families = (
+        "[engine]",
+        "[karpenter.node_pool]\ninstance_families = [\"c6id\", \"c7gd\"]\n\n[engine]",
+    );
+    let (changes, plan) = plan_with(vec![families]).await;
+    assert_eq!(changes, updates(&["karpenter/node-pool"]), "{plan}");
+
+    // All three apply, and then nothing is left to do.
+    env.config(&[max, version, families]);
+    let out = blocking(Box::new(|e| e.ok(&["apply", "--yes"]))).await;
+    assert!(out.contains("Apply complete"), "{out}");
+    let (changes, _) = plan_with(vec![max, version, families]).await;
+    assert!(changes.is_empty(), "{changes:?}");
+
+    // A broken invariant is refused before anything is planned, and can be waived by name.
+    env.config(&[(
+        "[engine]",
+        "[engine]\ntolerations = [{ key = \"dagger\", effect = \"NoSchedule\" }]",
+    )]);
+    let out = blocking(Box::new(|e| {
+        let o = e.run(&["plan"]);
+        assert_eq!(o.status.code(), Some(1));
+        String::from_utf8_lossy(&o.stderr).to_string()
+    }))
+    .await;
+    assert!(out.contains("check `taints-match` failed"), "{out}");
+    assert!(out.contains("--waive taints-match"), "{out}");
+    blocking(Box::new(|e| e.ok(&["plan", "--waive", "taints-match"]))).await;
+
+    // The listings below see the stack while it exists (so an empty listing means gone).
+    let client = kube::Client::try_from(kube::Config::new(env.kube.parse().unwrap())).unwrap();
+    let live = kube_leftovers(client.clone()).await;
+    for want in [
+        "DaemonSet dagger/dagger-engine",
+        "NodePool /runners",
+        "EC2NodeClass /runners",
+        "AutoscalingRunnerSet arc-runners/dagger-small",
+        "Deployment kube-system/karpenter",
+        "CustomResourceDefinition /nodepools.karpenter.sh",
+    ] {
+        assert!(live.iter().any(|o| o == want), "{want} not in {live:?}");
+    }
+    let live = aws_leftovers(&env.aws).await;
+    for want in [
+        "eks cluster dagger-ci-sandbox",
+        "queue",
+        "rule dagger-ci-sandbox-health",
+        "role KarpenterNodeRole-dagger-ci-sandbox",
+        "nat ",
+    ] {
+        assert!(live.iter().any(|o| o.starts_with(want)), "{want} not in {live:?}");
+    }
+
+    // Destroy: nothing of the stack is left anywhere.
+    env.config(&[]);
+    let out = blocking(Box::new(|e| e.ok(&["destroy", "--yes"]))).await;
+    assert!(out.contains("Destroy complete"), "{out}");
+    let left = aws_leftovers(&env.aws).await;
+    assert!(left.is_empty(), "left in the AWS emulator: {left:?}");
+    let left = kube_leftovers(client).await;
+    assert!(left.is_empty(), "left in the simulator: {left:?}");
+    sim.shutdown().await;
+}
