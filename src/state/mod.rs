@@ -10,6 +10,8 @@
 pub mod backend;
 pub mod journal;
 pub mod local;
+#[cfg(feature = "aws")]
+pub mod s3;
 pub mod snapshot;
 
 use std::sync::Arc;
@@ -17,6 +19,8 @@ use std::sync::Arc;
 pub use backend::{HistoryEntry, LockInfo, StateBackend};
 pub use journal::{JournalEntry, JournalWriter};
 pub use local::LocalBackend;
+#[cfg(feature = "aws")]
+pub use s3::{S3Backend, S3Error, parse_s3_url};
 pub use snapshot::{DeposedObject, PendingOperation, ResourceState, STATE_VERSION, Snapshot, StepKind, StoredOptions};
 
 use crate::secrets::{SecretError, SecretKey};
@@ -59,6 +63,11 @@ pub enum StateError {
     Io { file: String, message: String },
     #[error(transparent)]
     Secret(#[from] Arc<SecretError>),
+    /// The S3 backend's own refusals and failures: a stale snapshot write, a missing
+    /// bucket, S3's answer to a call.
+    #[cfg(feature = "aws")]
+    #[error(transparent)]
+    S3(Arc<s3::S3Error>),
 }
 
 fn locked_message(location: &str, holder: Option<&LockInfo>) -> String {

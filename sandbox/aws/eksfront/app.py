@@ -9,7 +9,9 @@ Rules kept:
 - EKS operations neither the front nor moto implements get an ``InvalidRequestException`` JSON
   error (not moto's HTML 404), so SDKs report something readable;
 - every other request (EC2, IAM, STS, S3, ... and ``/moto-api/*``) goes to moto untouched and is
-  streamed straight back;
+  streamed straight back, except S3 GetBucketVersioning, whose answer moto 5.2.5 wraps in a
+  ``GetBucketVersioningResponse`` root that strict SDKs (Rust, Go) refuse: the front renames it to
+  S3's ``VersioningConfiguration`` (spar's S3 state backend checks versioning);
 - ``POST /moto-api/reset`` clears the front's memory as well as moto's;
 - ``/sandbox-api/config`` (GET / POST a JSON object / DELETE) reads, changes and restores the
   lifecycle holds; ``GET /sandbox-api/health`` answers ``{"status": "ok"}``;
@@ -103,6 +105,8 @@ class Front:
                 self.store.reset()
                 return self.moto_app(environ, start_response)
         service, region, access_key = motobridge.request_scope(environ)
+        if service == "s3" and method == "GET" and _is_versioning_query(environ.get("QUERY_STRING", "")):
+            return _fixed_versioning(capture(self.moto_app, environ), start_response)
         if service != "eks":
             return self.moto_app(environ, start_response)
         return self.eks(environ, start_response, method, region or "us-east-1", access_key)
@@ -177,6 +181,21 @@ class Front:
                     return answer(400, {"message": str(err)})
                 return answer(200, config.values)
         return answer(405, {"message": f"method {method} not allowed"})
+
+
+def _is_versioning_query(query):
+    return "versioning" in [part.split("=", 1)[0] for part in query.split("&")]
+
+
+def _fixed_versioning(reply, start_response):
+    """moto's GetBucketVersioning answer with S3's root element name."""
+    body = reply.body
+    if reply.ok:
+        body = body.replace(b"<GetBucketVersioningResponse", b"<VersioningConfiguration", 1)
+        body = body.replace(b"</GetBucketVersioningResponse>", b"</VersioningConfiguration>", 1)
+    headers = [(k, str(len(body)) if k.lower() == "content-length" else v) for k, v in reply.headers]
+    start_response(reply.status_line, headers)
+    return [body]
 
 
 def _read_body(environ):

@@ -98,3 +98,25 @@ def test_reset_clears_moto_and_the_front():
 
 def test_health_endpoint(server):
     assert server.request("GET", "/sandbox-api/health") == (200, {"status": "ok"})
+
+
+def test_s3_get_bucket_versioning_has_the_root_s3_answers_with(server):
+    # boto3 ignores the root element's name, so the check is on the raw answer: strict SDKs
+    # (Rust, Go) refuse moto's own `GetBucketVersioningResponse` root.
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    s3 = server.client("s3")
+    bucket = uniq("versioned")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    url = f"{server.url}/{bucket}?versioning"
+    req = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials("testing", "testing"), "s3", "us-east-1").add_auth(req)
+    with urllib.request.urlopen(urllib.request.Request(url, headers=dict(req.headers))) as r:
+        body = r.read()
+        assert int(r.headers["Content-Length"]) == len(body)
+    assert b"<VersioningConfiguration" in body and b"</VersioningConfiguration>" in body, body
+    assert b"<Status>Enabled</Status>" in body, body
