@@ -25,8 +25,8 @@ pub async fn run(
 ) -> anyhow::Result<u8> {
     // A saved plan passed the checks (or waived them) when it was made.
     let session = match planfile_path {
-        Some(_) => ctx.session(define)?,
-        None => ctx.checked_session(define, &args.waive, true)?,
+        Some(_) => ctx.session(define).await?,
+        None => ctx.checked_session(define, &args.waive, true).await?,
     };
     match planfile_path {
         Some(path) => {
@@ -49,7 +49,7 @@ pub async fn destroy(
     yes: bool,
     parallelism: usize,
 ) -> anyhow::Result<u8> {
-    let session = ctx.session(define)?;
+    let session = ctx.session(define).await?;
     let opts = PlanOptions {
         destroy: true,
         targets,

@@ -4,7 +4,9 @@
 //! Rules kept here: the stack crate is found from `CARGO_MANIFEST_DIR` (set by `cargo
 //! run`), else by looking for `stacks/<program>` from the working directory upward;
 //! the project root is the directory holding `stacks/`; state defaults to
-//! `<root>/state/<program>/<stack>` and its key to `<root>/state/<program>/<stack>.key`.
+//! `<root>/state/<program>/<stack>` and its key to `<root>/state/<program>/<stack>.key`;
+//! `--backend s3://...` (or `[spar] backend` in the stack's config) puts state in S3, and
+//! then the key must come from `SPAR_SECRET_KEY` or an existing key file (never made here).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,11 +15,11 @@ use anyhow::Context as _;
 
 use crate::cli::Cli;
 use crate::model::checks;
-use crate::model::config::StackConfig;
+use crate::model::config::{SparSettings, StackConfig};
 use crate::model::stack::{Program, Stack};
 use crate::ops::Session;
 use crate::secrets::SecretKey;
-use crate::state::{LocalBackend, StateStore};
+use crate::state::{LocalBackend, StateBackend, StateStore};
 
 /// Paths and settings of one invocation.
 pub struct Context {
@@ -27,6 +29,8 @@ pub struct Context {
     pub state_dir: PathBuf,
     pub key_file: PathBuf,
     pub color: bool,
+    /// `--backend`: where state lives instead of `state_dir` (`s3://bucket/prefix`).
+    pub backend: Option<String>,
 }
 
 fn find_manifest_dir(program: &str) -> Option<PathBuf> {
@@ -85,33 +89,39 @@ impl Context {
             state_dir,
             key_file,
             color,
+            backend: cli.backend.clone(),
         })
     }
 
     /// Runs the program's `define`: its graph, kinds, checks and commands.
     pub fn program(&self, define: fn(&mut Stack) -> crate::Result<()>) -> crate::Result<Program> {
+        Ok(self.load(define)?.0)
+    }
+
+    fn load(&self, define: fn(&mut Stack) -> crate::Result<()>) -> crate::Result<(Program, SparSettings)> {
         let config = StackConfig::load(&self.config_dir, &self.stack)?;
+        let settings = config.spar_settings()?;
         let mut stack = Stack::new(&self.program, &self.stack, config);
         define(&mut stack)?;
-        Ok(stack.into_program()?)
+        Ok((stack.into_program()?, settings))
     }
 
     /// Runs the program's `define` and opens the stack's state (checks not enforced: for
     /// commands that must work on a program whose checks fail, such as destroy).
-    pub fn session(&self, define: fn(&mut Stack) -> crate::Result<()>) -> crate::Result<Session> {
-        let p = self.program(define)?;
-        self.open(p)
+    pub async fn session(&self, define: fn(&mut Stack) -> crate::Result<()>) -> anyhow::Result<Session> {
+        let (p, settings) = self.load(define)?;
+        self.open(p, &settings).await
     }
 
     /// As [`Context::session`], refusing a program with a failed check not in `waived`
     /// (with `for_apply`, also the checks only apply needs).
-    pub fn checked_session(
+    pub async fn checked_session(
         &self,
         define: fn(&mut Stack) -> crate::Result<()>,
         waived: &[String],
         for_apply: bool,
     ) -> anyhow::Result<Session> {
-        let p = self.program(define)?;
+        let (p, settings) = self.load(define)?;
         checks::enforce(&p.checks, waived, for_apply)?;
         for c in p.checks.iter().filter(|c| !c.passed()) {
             let why = if waived.contains(&c.name) {
@@ -121,12 +131,35 @@ impl Context {
             };
             eprintln!("warning: check `{}` {why}: {}", c.name, c.failures.join("; "));
         }
-        Ok(self.open(p)?)
+        self.open(p, &settings).await
     }
 
-    fn open(&self, p: Program) -> crate::Result<Session> {
-        let key = SecretKey::load_or_create(&self.key_file)?;
-        let store = StateStore::new(Arc::new(LocalBackend::new(&self.state_dir)), key);
+    /// Where this stack's state lives: `--backend`, else the config's `[spar] backend`,
+    /// else the local state directory.
+    pub fn backend_url(&self, settings: &SparSettings) -> Option<String> {
+        self.backend.clone().or_else(|| settings.backend.clone())
+    }
+
+    async fn open(&self, p: Program, settings: &SparSettings) -> anyhow::Result<Session> {
+        let backend: Arc<dyn StateBackend> = match self.backend_url(settings) {
+            None => Arc::new(LocalBackend::new(&self.state_dir)),
+            Some(url) => remote_backend(&url).await?,
+        };
+        let key = if self.backend_url(settings).is_some()
+            && std::env::var_os(crate::secrets::KEY_ENV).is_none()
+            && !self.key_file.exists()
+        {
+            // A key made here would be one no other machine sharing the state has.
+            anyhow::bail!(
+                "state in {} is shared between machines, so its secrets key must be too: set {} to the stack's key (base64 of 32 bytes; `openssl rand -base64 32` makes one for a new stack) or put it in {}",
+                self.backend_url(settings).unwrap_or_default(),
+                crate::secrets::KEY_ENV,
+                self.key_file.display()
+            );
+        } else {
+            SecretKey::load_or_create(&self.key_file)?
+        };
+        let store = StateStore::new(backend, key);
         Ok(Session {
             program: self.program.clone(),
             stack: self.stack.clone(),
@@ -135,4 +168,14 @@ impl Context {
             store,
         })
     }
+}
+
+#[cfg(feature = "aws")]
+async fn remote_backend(url: &str) -> anyhow::Result<Arc<dyn StateBackend>> {
+    Ok(Arc::new(crate::state::S3Backend::from_url(url).await?))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn remote_backend(url: &str) -> anyhow::Result<Arc<dyn StateBackend>> {
+    anyhow::bail!("backend `{url}`: this program is built without the `aws` feature, which the s3:// backend needs")
 }

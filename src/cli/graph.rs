@@ -15,7 +15,7 @@ pub enum Format {
 }
 
 pub async fn run(ctx: &Context, define: fn(&mut Stack) -> crate::Result<()>, format: Format) -> anyhow::Result<u8> {
-    let session = ctx.session(define)?;
+    let session = ctx.session(define).await?;
     print!(
         "{}",
         match format {

@@ -10,7 +10,7 @@ pub async fn run(
     address: &str,
     id: &str,
 ) -> anyhow::Result<u8> {
-    let session = ctx.session(define)?;
+    let session = ctx.session(define).await?;
     let address = address.parse()?;
     let r = session.import(kind, &address, id).await?;
     println!(

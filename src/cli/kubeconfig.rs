@@ -16,7 +16,7 @@ pub async fn run(
     provider: Option<&str>,
     out: Option<&Path>,
 ) -> anyhow::Result<u8> {
-    let session = ctx.session(define)?;
+    let session = ctx.session(define).await?;
     let providers: Vec<_> = session
         .state_list()
         .await?

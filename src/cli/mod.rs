@@ -37,6 +37,9 @@ pub struct Cli {
     /// Where state lives (default: `state/<program>/<stack>` at the project root).
     #[arg(long, global = true, env = "SPAR_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Where state lives instead: `s3://bucket/prefix` (overrides `[spar] backend`).
+    #[arg(long, global = true, env = "SPAR_BACKEND")]
+    pub backend: Option<String>,
     /// Never use colour.
     #[arg(long, global = true, env = "NO_COLOR", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_color: bool,

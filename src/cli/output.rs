@@ -12,7 +12,7 @@ pub async fn run(
     json: bool,
     show_secrets: bool,
 ) -> anyhow::Result<u8> {
-    let session = ctx.session(define)?;
+    let session = ctx.session(define).await?;
     let outputs = session.outputs().await?;
     let shown = |v: &serde_json::Value| {
         if show_secrets {

@@ -26,9 +26,9 @@ pub async fn run(
     detailed_exitcode: bool,
 ) -> anyhow::Result<u8> {
     let session = if destroy {
-        ctx.session(define)?
+        ctx.session(define).await?
     } else {
-        ctx.checked_session(define, &args.waive, false)?
+        ctx.checked_session(define, &args.waive, false).await?
     };
     let mut opts = plan_options(args, destroy);
     opts.for_saving = out.is_some();

@@ -5,7 +5,7 @@ use crate::model::stack::Stack;
 use crate::plan::render;
 
 pub async fn run(ctx: &Context, define: fn(&mut Stack) -> crate::Result<()>, parallelism: usize) -> anyhow::Result<u8> {
-    let session = ctx.session(define)?;
+    let session = ctx.session(define).await?;
     let report = session.refresh(parallelism).await?;
     for (a, changes) in &report.drifted {
         println!("~ {a} drifted:");

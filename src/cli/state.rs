@@ -4,7 +4,7 @@ use crate::cli::{Context, StateCommand};
 use crate::model::stack::Stack;
 
 pub async fn run(ctx: &Context, define: fn(&mut Stack) -> crate::Result<()>, cmd: StateCommand) -> anyhow::Result<u8> {
-    let session = ctx.session(define)?;
+    let session = ctx.session(define).await?;
     match cmd {
         StateCommand::List => {
             for r in session.state_list().await? {

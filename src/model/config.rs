@@ -1,11 +1,24 @@
 //! Typed stack configuration: `stacks/<crate>/config/<stack>.toml` read into a user's struct.
 //!
 //! Rules kept here: every error names the file, and the key when there is one, and says
-//! what to do; a missing file lists the stacks that do have a file.
+//! what to do; a missing file lists the stacks that do have a file; the `[spar]` table holds
+//! the engine's own settings for the stack and is never handed to the program.
 
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
+
+/// The table of a stack's config file that belongs to spar itself, not to the program.
+pub const SPAR_TABLE: &str = "spar";
+
+/// `[spar]`: settings of the engine for one stack.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SparSettings {
+    /// Where state lives: `s3://bucket/prefix` (default: the local state directory).
+    #[serde(default)]
+    pub backend: Option<String>,
+}
 
 /// Why a stack's configuration could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -79,13 +92,25 @@ impl StackConfig {
         })
     }
 
+    /// The file this configuration was read from.
     pub fn file(&self) -> &Path {
         &self.file
     }
 
-    /// The whole file as `T`.
+    /// The whole file as `T` (without the engine's own `[spar]` table).
     pub fn get<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        self.parse(toml::Value::Table(self.table()?.clone()), "")
+        let mut t = self.table()?.clone();
+        t.remove(SPAR_TABLE);
+        self.parse(toml::Value::Table(t), "")
+    }
+
+    /// The engine's settings from the file's `[spar]` table (defaults when there is none,
+    /// or no file at all).
+    pub fn spar_settings(&self) -> Result<SparSettings, ConfigError> {
+        match self.table.as_ref().and_then(|t| t.get(SPAR_TABLE)) {
+            Some(v) => self.parse(v.clone(), SPAR_TABLE),
+            None => Ok(SparSettings::default()),
+        }
     }
 
     /// The table at `key` (dotted) as `T`.
