@@ -156,13 +156,7 @@ pub struct Arc {
 }
 
 fn tolerations(taints: &[Taint]) -> Vec<Value> {
-    taints
-        .iter()
-        .map(|t| match &t.value {
-            Some(v) => json!({"key": t.key, "operator": "Equal", "value": v, "effect": t.effect}),
-            None => json!({"key": t.key, "operator": "Exists", "effect": t.effect}),
-        })
-        .collect()
+    taints.iter().map(Taint::toleration).collect()
 }
 
 /// The runner pod template of `group`.

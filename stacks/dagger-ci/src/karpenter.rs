@@ -34,6 +34,8 @@ pub struct KarpenterConfig {
     /// `pod_identity` (default) or `irsa`.
     pub identity: Identity,
     pub replicas: u32,
+    /// The controller's tolerations (default: the critical nodes' taint).
+    pub tolerations: Option<Vec<Taint>>,
     pub node_pool: NodePoolConfig,
     pub node_class: NodeClassConfig,
 }
@@ -44,6 +46,7 @@ impl Default for KarpenterConfig {
             version: "1.14.1".into(),
             identity: Identity::PodIdentity,
             replicas: 2,
+            tolerations: None,
             node_pool: NodePoolConfig::default(),
             node_class: NodeClassConfig::default(),
         }
@@ -65,6 +68,16 @@ pub struct Taint {
     #[serde(default)]
     pub value: Option<String>,
     pub effect: String,
+}
+
+impl Taint {
+    /// The toleration of this taint (`Exists` when it has no value).
+    pub fn toleration(&self) -> Value {
+        match &self.value {
+            Some(v) => json!({"key": self.key, "operator": "Equal", "value": v, "effect": self.effect}),
+            None => json!({"key": self.key, "operator": "Exists", "effect": self.effect}),
+        }
+    }
 }
 
 /// `[karpenter.node_pool]`: the pool runner nodes come from.
@@ -521,7 +534,10 @@ impl Karpenter {
             "replicas": cfg.replicas,
             "serviceAccount": {"create": true, "name": "karpenter"},
             "nodeSelector": {cluster.critical_label.0.as_str(): cluster.critical_label.1},
-            "tolerations": [toleration_exists(&cluster.critical_taint.0)],
+            "tolerations": match &cfg.tolerations {
+                Some(ts) => ts.iter().map(Taint::toleration).collect::<Vec<_>>(),
+                None => vec![toleration_exists(&cluster.critical_taint.0)],
+            },
         });
         let mut doc = Doc::new(values.clone());
         if cfg.identity == Identity::Irsa {

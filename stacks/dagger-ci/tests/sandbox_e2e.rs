@@ -416,3 +416,52 @@ async fn the_flagship_stack_applies_changes_and_goes_away() {
     assert!(left.is_empty(), "left in the simulator: {left:?}");
     sim.shutdown().await;
 }
+
+/// The original design's shape: legacy ARC (summerwind, with cert-manager), the legacy
+/// engine layout, and Karpenter through IRSA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_original_design_applies_and_goes_away() {
+    let sim = Simulator::start(SimConfig {
+        port: 0,
+        ready_delay: std::time::Duration::from_millis(100),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts");
+    let env = std::sync::Arc::new(Env {
+        aws: tokio::task::spawn_blocking(start_emulator).await.unwrap(),
+        kube: sim.url(),
+        dir: tempfile::tempdir().unwrap(),
+    });
+    let e = env.clone();
+    tokio::task::spawn_blocking(move || {
+        e.config(&[
+            ("[arc]", "[arc]\nmode = \"legacy\""),
+            ("[engine]", "[karpenter]\nidentity = \"irsa\"\n\n[engine]\nlayout = \"legacy\""),
+        ]);
+        let out = e.ok(&["apply", "--yes"]);
+        assert!(out.contains("Apply complete"), "{out}");
+        let (changes, _) = e.plan();
+        assert!(changes.is_empty(), "{changes:?}");
+    })
+    .await
+    .unwrap();
+    let client = kube::Client::try_from(kube::Config::new(env.kube.parse().unwrap())).unwrap();
+    let live = kube_leftovers(client.clone()).await;
+    for want in [
+        "RunnerDeployment arc-runners/dagger-small",
+        "HorizontalRunnerAutoscaler arc-runners/dagger-large",
+        "Deployment cert-manager/cert-manager-webhook",
+        "Certificate actions-runner-system/actions-runner-controller-serving-cert",
+        "DaemonSet dagger/dagger-engine",
+    ] {
+        assert!(live.iter().any(|o| o == want), "{want} not in {live:?}");
+    }
+    let e = env.clone();
+    tokio::task::spawn_blocking(move || e.ok(&["destroy", "--yes"])).await.unwrap();
+    let left = aws_leftovers(&env.aws).await;
+    assert!(left.is_empty(), "left in the AWS emulator: {left:?}");
+    let left = kube_leftovers(client).await;
+    assert!(left.is_empty(), "left in the simulator: {left:?}");
+    sim.shutdown().await;
+}
