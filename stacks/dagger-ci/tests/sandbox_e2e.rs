@@ -360,6 +360,21 @@ async fn the_flagship_stack_applies_changes_and_goes_away() {
     let (changes, plan) = plan_with(vec![families]).await;
     assert_eq!(changes, updates(&["karpenter/node-pool"]), "{plan}");
 
+    // AWS: the critical node group's maximum changes in place (UpdateNodegroupConfig); its
+    // instance types force a replacement of the node group alone.
+    let (changes, plan) = plan_with(vec![("[network]", "[critical_nodes]\nmax = 4\n\n[network]")]).await;
+    assert_eq!(changes, updates(&["cluster/critical-nodes"]), "{plan}");
+    let (changes, plan) = plan_with(vec![(
+        "[network]",
+        "[critical_nodes]\ninstance_types = [\"m7g.xlarge\"]\n\n[network]",
+    )])
+    .await;
+    assert_eq!(
+        changes,
+        vec![("cluster/critical-nodes".to_string(), "replace".to_string())],
+        "{plan}"
+    );
+
     // All three apply, and then nothing is left to do.
     env.config(&[max, version, families]);
     let out = blocking(Box::new(|e| e.ok(&["apply", "--yes"]))).await;
@@ -437,7 +452,10 @@ async fn the_original_design_applies_and_goes_away() {
     tokio::task::spawn_blocking(move || {
         e.config(&[
             ("[arc]", "[arc]\nmode = \"legacy\""),
-            ("[engine]", "[karpenter]\nidentity = \"irsa\"\n\n[engine]\nlayout = \"legacy\""),
+            (
+                "[engine]",
+                "[karpenter]\nidentity = \"irsa\"\n\n[engine]\nlayout = \"legacy\"",
+            ),
         ]);
         let out = e.ok(&["apply", "--yes"]);
         assert!(out.contains("Apply complete"), "{out}");
@@ -458,7 +476,9 @@ async fn the_original_design_applies_and_goes_away() {
         assert!(live.iter().any(|o| o == want), "{want} not in {live:?}");
     }
     let e = env.clone();
-    tokio::task::spawn_blocking(move || e.ok(&["destroy", "--yes"])).await.unwrap();
+    tokio::task::spawn_blocking(move || e.ok(&["destroy", "--yes"]))
+        .await
+        .unwrap();
     let left = aws_leftovers(&env.aws).await;
     assert!(left.is_empty(), "left in the AWS emulator: {left:?}");
     let left = kube_leftovers(client).await;
