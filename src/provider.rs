@@ -206,6 +206,14 @@ pub trait ResourceProvider: Send + Sync + 'static {
         schema_diff(self.schema(), old, new)
     }
 
+    /// Lines a plan shows under a create or an update of this kind, beyond its property
+    /// diff: a chart lists the objects a new rendering adds and removes. `old_outputs` is
+    /// `None` for a create. Called only with fully known inputs (secrets in the clear, as
+    /// `create` gets them); must not change anything; an error becomes a plan warning.
+    async fn preview(&self, _inputs: &Value, _old_outputs: Option<&Value>) -> Result<Vec<String>, ProviderError> {
+        Ok(Vec::new())
+    }
+
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError>;
 
     /// Reads the live object; `Ok(None)` when it no longer exists. `inputs` and `outputs`

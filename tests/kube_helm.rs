@@ -112,13 +112,26 @@ async fn chart_objects_are_applied_tracked_pruned_and_deleted() {
     assert!(report.succeeded(), "{:?}", failures(&report));
     assert!(cms.get_opt("demo-settings").await.unwrap().is_some());
 
-    // New values: objects updated in place, the object that left the rendering pruned.
+    // New values: objects updated in place, the object that left the rendering pruned; the
+    // plan says which object goes (and, the other way round, which one would come back).
     let v2 = json!({"greeting": "hi", "replicas": 1, "gadgetSize": 4, "extra": false});
+    let preview = env.plan(program(v2.clone())).await;
+    let notes = &preview.get(&"demo".parse().unwrap()).unwrap().notes;
+    assert_eq!(
+        notes,
+        &vec!["- prunes v1 ConfigMap demo-ns/demo-extra".to_string()],
+        "{notes:?}"
+    );
+    let text = spar::plan::render::text(&preview, spar::plan::render::Style { color: false });
+    assert!(text.contains("# - prunes v1 ConfigMap demo-ns/demo-extra"), "{text}");
     let (plan, report) = env.apply(program(v2.clone())).await;
     assert_eq!(plan.get(&"demo".parse().unwrap()).unwrap().op, Op::Update);
     assert!(report.succeeded(), "{:?}", failures(&report));
     assert_eq!(cms.get("demo-settings").await.unwrap().data.unwrap()["greeting"], "hi");
     assert!(cms.get_opt("demo-extra").await.unwrap().is_none(), "pruned");
+    let back = env.plan(program(v1.clone())).await;
+    let notes = &back.get(&"demo".parse().unwrap()).unwrap().notes;
+    assert_eq!(notes, &vec!["+ adds v1 ConfigMap demo-extra".to_string()], "{notes:?}");
     assert_eq!(
         gadgets(&env).get("demo-gadget").await.unwrap().data["spec"]["size"],
         json!(4)

@@ -78,7 +78,10 @@ async fn plan_confirm_execute(
         }
     }
     let plan = match session.plan_locked(&locked, opts) {
-        Ok(p) => p,
+        Ok(mut p) => {
+            session.preview(&mut p, &locked.snapshot).await;
+            p
+        }
         Err(e) => {
             locked.lock.release().await?;
             return Err(e.into());

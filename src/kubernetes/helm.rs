@@ -13,6 +13,8 @@
 //! - the outputs list every object applied (identity and uid); an update applies the new
 //!   rendering and then deletes (prunes) the objects that left it, last first; delete removes
 //!   every object, last first, CRDs and namespaces after what they hold, waiting until gone;
+//! - a plan previews a create or an update by rendering the new values: the objects it
+//!   adds and the ones it would prune are listed under the change;
 //! - `read` renders again and projects each live object onto its rendered manifest; objects
 //!   that differ (with the paths that differ, never the values, which may be secrets) or are
 //!   missing are reported under the input `drift` (which the program never sets), so drift
@@ -371,6 +373,54 @@ impl Default for ChartProvider {
     }
 }
 
+/// What a rendering adds to and removes from the objects applied before (`None`: nothing
+/// applied yet), one line each: `+ apps/v1 Deployment ns/name`, `- v1 ConfigMap ns/name`.
+fn preview_lines(rendered: &[Value], applied: Option<&[Value]>, release_ns: &str) -> Vec<String> {
+    let shown = |api: &Value, kind: &Value, ns: Option<&str>, name: &Value| {
+        let api = api.as_str().unwrap_or_default();
+        let kind = kind.as_str().unwrap_or_default();
+        let name = name.as_str().unwrap_or_default();
+        match ns.filter(|n| !n.is_empty()) {
+            Some(ns) => format!("{api} {kind} {ns}/{name}"),
+            None => format!("{api} {kind} {name}"),
+        }
+    };
+    // A rendered object that names no namespace lands in the release namespace, or is
+    // cluster-scoped: either listing matches it.
+    let same = |m: &Value, o: &Value| {
+        o["apiVersion"] == m["apiVersion"]
+            && o["kind"] == m["kind"]
+            && o["name"] == m["metadata"]["name"]
+            && match m["metadata"]["namespace"].as_str() {
+                Some(ns) => o["namespace"].as_str().unwrap_or_default() == ns,
+                None => {
+                    let ns = o["namespace"].as_str().unwrap_or_default();
+                    ns.is_empty() || ns == release_ns
+                }
+            }
+    };
+    let mut lines = Vec::new();
+    let verb = if applied.is_some() { "adds" } else { "creates" };
+    for m in rendered {
+        if applied.is_none_or(|objs| !objs.iter().any(|o| same(m, o))) {
+            let ns = m["metadata"]["namespace"].as_str();
+            lines.push(format!(
+                "+ {verb} {}",
+                shown(&m["apiVersion"], &m["kind"], ns, &m["metadata"]["name"])
+            ));
+        }
+    }
+    for o in applied.unwrap_or_default() {
+        if !rendered.iter().any(|m| same(m, o)) {
+            lines.push(format!(
+                "- prunes {}",
+                shown(&o["apiVersion"], &o["kind"], o["namespace"].as_str(), &o["name"])
+            ));
+        }
+    }
+    lines
+}
+
 fn listed(outputs: &Value) -> Vec<Value> {
     outputs["objects"].as_array().cloned().unwrap_or_default()
 }
@@ -383,6 +433,16 @@ impl ResourceProvider for ChartProvider {
 
     fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    async fn preview(&self, inputs: &Value, old_outputs: Option<&Value>) -> Result<Vec<String>, ProviderError> {
+        let i = ChartInputs::parse(inputs)?;
+        let rendered = render(&i).await?;
+        Ok(preview_lines(
+            &rendered,
+            old_outputs.map(listed).as_deref(),
+            &i.namespace,
+        ))
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {

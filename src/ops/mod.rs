@@ -15,9 +15,10 @@ use crate::Result;
 use crate::apply::{self, ApplyReport, ExecuteOptions};
 use crate::graph::DesiredGraph;
 use crate::plan::diff::{self, PlanOptions};
-use crate::plan::{Plan, planfile};
+use crate::plan::{Op, Plan, planfile};
 use crate::provider::Registry;
 use crate::state::{Snapshot, StateLock, StateStore};
+use crate::value;
 
 /// A program's desired graph with its stack's state.
 pub struct Session {
@@ -46,6 +47,7 @@ impl Session {
             unreadable = refresh::refresh_snapshot(&self.registry, &mut snap, 16).await.errors;
         }
         let mut plan = diff::plan(&self.program, &self.stack, &self.graph, &snap, &self.registry, opts)?;
+        self.preview(&mut plan, &snap).await;
         if snap.resources.len() > 10_000 {
             // Freeing a large state takes a noticeable fraction of a plan; nobody waits for it.
             std::thread::spawn(move || drop(snap));
@@ -55,6 +57,35 @@ impl Session {
                 .push(format!("could not refresh `{a}`: {e}; its stored state was used"));
         }
         Ok(plan)
+    }
+
+    /// Adds each kind's preview notes to the creates and updates of `plan` whose inputs are
+    /// fully known (see [`crate::provider::ResourceProvider::preview`]).
+    pub async fn preview(&self, plan: &mut Plan, snap: &Snapshot) {
+        let mut jobs = Vec::new();
+        for (i, c) in plan.changes.iter().enumerate() {
+            if !matches!(c.op, Op::Create | Op::Update) {
+                continue;
+            }
+            let Some(after) = c.after.as_ref().filter(|a| !value::contains_unknown(a)) else {
+                continue;
+            };
+            let Ok(provider) = self.registry.get(&c.kind) else {
+                continue;
+            };
+            let inputs = value::strip_secrets(after);
+            let old = snap.get(&c.address).map(|r| value::strip_secrets(&r.outputs));
+            jobs.push(async move { (i, provider.preview(&inputs, old.as_ref()).await) });
+        }
+        for (i, r) in futures::future::join_all(jobs).await {
+            match r {
+                Ok(notes) => plan.changes[i].notes = notes,
+                Err(e) => {
+                    let a = plan.changes[i].address.clone();
+                    plan.warnings.push(format!("could not preview `{a}`: {e}"));
+                }
+            }
+        }
     }
 
     /// Takes the lock, loads state, folds any journal into it and resolves operations an

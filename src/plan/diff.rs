@@ -123,6 +123,7 @@ pub fn plan(
             })?;
         let change = match old {
             None => Change {
+                notes: Vec::new(),
                 address: r.address.clone(),
                 kind: r.kind.clone(),
                 op: Op::Create,
@@ -171,6 +172,7 @@ pub fn plan(
                     (Some(old.inputs.clone()), Some(after))
                 };
                 Change {
+                    notes: Vec::new(),
                     address: r.address.clone(),
                     kind: r.kind.clone(),
                     op,
@@ -209,6 +211,7 @@ pub fn plan(
             });
         }
         changes.push(Change {
+            notes: Vec::new(),
             address: r.address.clone(),
             kind: r.kind.clone(),
             op: Op::Delete,
@@ -226,6 +229,7 @@ pub fn plan(
     }
     for d in state.deposed.iter().filter(|d| delete_scope(&d.address)) {
         changes.push(Change {
+            notes: Vec::new(),
             address: d.address.clone(),
             kind: d.kind.clone(),
             op: Op::Delete,

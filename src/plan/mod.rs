@@ -63,6 +63,10 @@ pub struct Change {
     /// Changed properties (updates and replaces).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub properties: Vec<PropertyChange>,
+    /// What the kind says the change does beyond its properties (a chart's objects that a
+    /// new rendering adds or removes), from [`crate::provider::ResourceProvider::preview`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// The changed properties that force the replacement.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replace_paths: Vec<Path>,

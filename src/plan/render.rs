@@ -144,6 +144,14 @@ fn render_change(out: &mut String, style: &Style, c: &Change, indent: &str) {
         }
         Op::Same => {}
     }
+    for n in &c.notes {
+        let op = match n.chars().next() {
+            Some('+') => Op::Create,
+            Some('-') => Op::Delete,
+            _ => Op::Update,
+        };
+        let _ = writeln!(out, "{pad}{}", style.op(op, &format!("# {n}")));
+    }
 }
 
 /// The summary line.
