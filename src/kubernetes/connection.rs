@@ -176,7 +176,7 @@ async fn config_for(conn: &Connection, sandbox: Option<&str>) -> Result<(kube::C
             .ok_or_else(|| {
                 ProviderError::msg(format!("EKS cluster {name}: no region given and AWS_REGION is not set"))
             })?;
-        let creds = AwsCredentials::from_env()?;
+        let creds = AwsCredentials::resolve().await?;
         let token = eks_token(name, &region, &creds, SystemTime::now());
         config.auth_info.token = Some(token.into());
         return Ok((config, true));
@@ -246,6 +246,35 @@ pub struct AwsCredentials {
 }
 
 impl AwsCredentials {
+    /// From the standard AWS chain (environment, profiles, SSO, instance roles) when spar is
+    /// built with the `aws` feature; from the environment only otherwise.
+    pub async fn resolve() -> Result<Self, ProviderError> {
+        #[cfg(feature = "aws")]
+        {
+            use aws_credential_types::provider::ProvideCredentials as _;
+            let config = crate::aws::context::sdk_config().await;
+            let provider = config.credentials_provider().ok_or_else(|| {
+                ProviderError::msg(
+                    "an EKS token needs AWS credentials and the AWS configuration has no credentials provider",
+                )
+            })?;
+            let c = provider.provide_credentials().await.map_err(|e| {
+                ProviderError::msg(format!(
+                    "an EKS token needs AWS credentials: {e} (set AWS_PROFILE, log in with `aws sso login`, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+                ))
+            })?;
+            Ok(AwsCredentials {
+                access_key_id: c.access_key_id().to_string(),
+                secret_access_key: c.secret_access_key().to_string(),
+                session_token: c.session_token().map(str::to_string),
+            })
+        }
+        #[cfg(not(feature = "aws"))]
+        {
+            Self::from_env()
+        }
+    }
+
     /// From `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
     pub fn from_env() -> Result<Self, ProviderError> {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());

@@ -66,7 +66,8 @@ impl KubeProvider {
     }
 
     /// An EKS cluster, from its outputs (endpoint, base64 CA data, name) and region;
-    /// authenticates with an EKS token signed with the AWS credentials of the environment.
+    /// authenticates with an EKS token signed with credentials from the standard AWS chain
+    /// (environment, profiles, SSO; the environment only without the `aws` feature).
     pub fn eks(
         endpoint: impl Into<Input<String>>,
         ca_data: impl Into<Input<String>>,
