@@ -1,4 +1,4 @@
-//! EC2 networking kinds (`aws:ec2:*`) and the helpers they share: tags in
+//! EC2 kinds (`aws:ec2:*`: networking and launch templates) and the helpers they share: tags in
 //! TagSpecifications, tag sync on update, finding by the `spar:address` tag, IPv4 CIDR
 //! validation and the inputs every kind reads back.
 //!
@@ -10,6 +10,7 @@
 
 pub mod endpoint;
 pub mod gateway;
+pub mod launch_template;
 pub mod route;
 pub mod security_group;
 pub mod subnet;
@@ -17,6 +18,7 @@ pub mod vpc;
 
 pub use endpoint::VpcEndpoint;
 pub use gateway::{Eip, InternetGateway, NatGateway};
+pub use launch_template::{BlockDevice, HttpTokens, LaunchTemplate, MetadataOptions};
 pub use route::{Route, RouteTable, RouteTableAssociation};
 pub use security_group::{SecurityGroup, SecurityGroupRule};
 pub use subnet::Subnet;
@@ -49,6 +51,7 @@ pub fn register(registry: &mut Registry) {
     registry.register(Arc::new(security_group::SecurityGroupProvider::new()));
     registry.register(Arc::new(security_group::SecurityGroupRuleProvider::new()));
     registry.register(Arc::new(endpoint::VpcEndpointProvider::new()));
+    registry.register(Arc::new(launch_template::LaunchTemplateProvider::new()));
 }
 
 /// Parses a kind's inputs.

@@ -17,7 +17,7 @@ pub mod pod_identity;
 pub use access::{AccessEntry, AccessPolicy};
 pub use addon::Addon;
 pub use cluster::Cluster;
-pub use nodegroup::{NodeTaint, Nodegroup};
+pub use nodegroup::{NodeTaint, Nodegroup, UpdateConfig};
 pub use pod_identity::PodIdentityAssociation;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,10 +1,12 @@
 //! `aws:eks:Nodegroup`: a managed node group.
 //!
-//! Rules kept here: cluster, name, node role, subnets, instance types, AMI type and capacity
-//! type force a replacement (EKS cannot change them), deleting first (the name is unique in
-//! the cluster); scaling, labels and taints change in place through one
-//! UpdateNodegroupConfig (labels and taints as add-or-update plus remove lists), the
-//! Kubernetes version through UpdateNodegroupVersion, each awaited through DescribeUpdate
+//! Rules kept here: cluster, name, node role, subnets, instance types, AMI type, capacity
+//! type and the launch template itself (adding, removing or switching it) force a
+//! replacement (EKS cannot change them), deleting first (the name is unique in the cluster);
+//! scaling, labels, taints and the update config (`maxUnavailable` or
+//! `maxUnavailablePercentage`) change in place through one UpdateNodegroupConfig (labels
+//! and taints as add-or-update plus remove lists), the Kubernetes version and the launch
+//! template's version through one UpdateNodegroupVersion, each awaited through DescribeUpdate
 //! and the group's return to ACTIVE; tags through TagResource/UntagResource. Taint effects
 //! use the EKS spelling (`NO_SCHEDULE`). The id is `<cluster>:<node group>`. Create waits
 //! for ACTIVE (CREATE_FAILED is deleted and reported with its health issues); delete waits
@@ -16,8 +18,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_eks::types::{
-    AmiTypes, CapacityTypes, NodegroupScalingConfig, NodegroupStatus, Taint, TaintEffect, UpdateLabelsPayload,
-    UpdateTaintsPayload,
+    AmiTypes, CapacityTypes, LaunchTemplateSpecification, NodegroupScalingConfig, NodegroupStatus,
+    NodegroupUpdateConfig, Taint, TaintEffect, UpdateLabelsPayload, UpdateTaintsPayload,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -28,7 +30,9 @@ use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
 use crate::aws::tags::unique_name;
 use crate::model::{Handle, Input, Output, Resource};
-use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
+use crate::provider::{
+    Created, DiffResult, OpContext, ProviderError, ReadResult, ResourceProvider, Schema, schema_diff,
+};
 
 pub const KIND: &str = "aws:eks:Nodegroup";
 
@@ -43,6 +47,21 @@ pub struct NodeTaint {
     #[serde(default)]
     pub value: Option<String>,
     pub effect: String,
+}
+
+/// How many nodes an update may take down at once: a count or a percentage of the group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateConfig {
+    #[serde(default)]
+    pub max_unavailable: Option<i32>,
+    #[serde(default)]
+    pub max_unavailable_percentage: Option<i32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct LaunchTemplateRef {
+    id: Input<String>,
+    version: Input<String>,
 }
 
 /// A managed node group.
@@ -61,6 +80,8 @@ pub struct Nodegroup {
     labels: BTreeMap<String, String>,
     taints: Vec<NodeTaint>,
     version: Option<String>,
+    update_config: Option<UpdateConfig>,
+    launch_template: Option<LaunchTemplateRef>,
     tags: BTreeMap<String, Input<String>>,
 }
 
@@ -85,6 +106,8 @@ impl Nodegroup {
             labels: BTreeMap::new(),
             taints: Vec::new(),
             version: None,
+            update_config: None,
+            launch_template: None,
             tags: BTreeMap::new(),
         }
     }
@@ -127,6 +150,33 @@ impl Nodegroup {
     }
     pub fn version(mut self, v: &str) -> Self {
         self.version = Some(v.into());
+        self
+    }
+    /// At most `n` nodes unavailable during an update (EKS's default is 1).
+    pub fn max_unavailable(mut self, n: i32) -> Self {
+        self.update_config = Some(UpdateConfig {
+            max_unavailable: Some(n),
+            max_unavailable_percentage: None,
+        });
+        self
+    }
+    /// At most `percent` % of the nodes unavailable during an update.
+    pub fn max_unavailable_percentage(mut self, percent: i32) -> Self {
+        self.update_config = Some(UpdateConfig {
+            max_unavailable: None,
+            max_unavailable_percentage: Some(percent),
+        });
+        self
+    }
+    /// Launches the nodes from version `version` of the launch template `id` (`lt-...`),
+    /// for example `lt.template_id()` and `lt.latest_version().map(|v| v.to_string())`.
+    /// A new version is rolled out in place (UpdateNodegroupVersion); another template, or
+    /// adding or removing one, replaces the node group.
+    pub fn launch_template(mut self, id: impl Into<Input<String>>, version: impl Into<Input<String>>) -> Self {
+        self.launch_template = Some(LaunchTemplateRef {
+            id: id.into(),
+            version: version.into(),
+        });
         self
     }
     pub fn tag(mut self, key: &str, value: impl Into<Input<String>>) -> Self {
@@ -175,11 +225,33 @@ struct NodegroupInputs {
     #[serde(default)]
     version: Option<String>,
     #[serde(default)]
+    update_config: Option<UpdateConfig>,
+    #[serde(default)]
+    launch_template: Option<LaunchTemplateInputs>,
+    #[serde(default)]
     tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+struct LaunchTemplateInputs {
+    id: String,
+    version: String,
 }
 
 impl NodegroupInputs {
     fn check(&self) -> Result<(), ProviderError> {
+        if let Some(u) = &self.update_config {
+            match (u.max_unavailable, u.max_unavailable_percentage) {
+                (Some(n), None) if n >= 1 => {}
+                (None, Some(p)) if (1..=100).contains(&p) => {}
+                _ => {
+                    return Err(ProviderError::msg(
+                        "update_config needs exactly one of max_unavailable (>= 1) and \
+                         max_unavailable_percentage (1-100)",
+                    ));
+                }
+            }
+        }
         if !(self.min_size <= self.desired_size && self.desired_size <= self.max_size) {
             return Err(ProviderError::msg(format!(
                 "scaling must have min_size <= desired_size <= max_size (got {} <= {} <= {})",
@@ -203,6 +275,13 @@ fn eks_taint(t: &NodeTaint) -> Taint {
         .key(&t.key)
         .set_value(t.value.clone())
         .effect(TaintEffect::from(t.effect.as_str()))
+        .build()
+}
+
+fn eks_update_config(u: &UpdateConfig) -> NodegroupUpdateConfig {
+    NodegroupUpdateConfig::builder()
+        .set_max_unavailable(u.max_unavailable)
+        .set_max_unavailable_percentage(u.max_unavailable_percentage)
         .build()
 }
 
@@ -234,6 +313,7 @@ impl NodegroupProvider {
                             "instance_types",
                             "ami_type",
                             "capacity_type",
+                            "launch_template.id",
                         ])
                         .volatile_outputs(&["version", "release_version"])
                         .delete_before_replace(true)
@@ -241,6 +321,11 @@ impl NodegroupProvider {
                 .clone(),
         }
     }
+}
+
+/// The launch template in `inputs`, if any (`None` for `null` or absent).
+fn template_of(inputs: &Value) -> Option<&Value> {
+    inputs.get("launch_template").filter(|v| !v.is_null())
 }
 
 impl Default for NodegroupProvider {
@@ -338,6 +423,20 @@ impl ResourceProvider for NodegroupProvider {
         &self.schema
     }
 
+    /// The schema's diff, plus: adding or removing the launch template replaces the group
+    /// (its id is in `replace_on`; its version changes in place).
+    fn diff(&self, old: &Value, new: &Value) -> DiffResult {
+        let mut d = schema_diff(&self.schema, old, new);
+        if template_of(old).is_some() != template_of(new).is_some() {
+            for c in &d.changes {
+                if c.path.to_string() == "launch_template" && !d.replace_paths.contains(&c.path) {
+                    d.replace_paths.push(c.path.clone());
+                }
+            }
+        }
+        d
+    }
+
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: NodegroupInputs = parse(inputs)?;
         i.check()?;
@@ -362,6 +461,13 @@ impl ResourceProvider for NodegroupProvider {
                     .set_labels((!labels.is_empty()).then(|| labels.clone()))
                     .set_taints((!i.taints.is_empty()).then(|| i.taints.iter().map(eks_taint).collect()))
                     .set_version(i.version.clone())
+                    .set_update_config(i.update_config.as_ref().map(eks_update_config))
+                    .set_launch_template(i.launch_template.as_ref().map(|t| {
+                        LaunchTemplateSpecification::builder()
+                            .id(&t.id)
+                            .version(&t.version)
+                            .build()
+                    }))
                     .set_tags(Some(tags(&i.tags, &ctx.address)))
                     .send()
             },
@@ -422,6 +528,27 @@ impl ResourceProvider for NodegroupProvider {
             }
             None => subnets,
         };
+        // EKS always has an update config (maxUnavailable 1 by default): one the program
+        // leaves unset (null or absent, as in state written before the field existed) is
+        // never drift; an import takes the live one.
+        let update_config = match inputs.get("update_config") {
+            Some(Value::Null) | None if !inputs.is_null() => Value::Null,
+            _ => json!(n.update_config().map(|u| UpdateConfig {
+                max_unavailable: u.max_unavailable(),
+                max_unavailable_percentage: u.max_unavailable_percentage(),
+            })),
+        };
+        // EKS may answer a `$Latest`/`$Default` version with the number it resolved.
+        let launch_template = n.launch_template().map(|t| {
+            let stored = template_of(inputs)
+                .and_then(|s| s.get("version"))
+                .and_then(Value::as_str);
+            let version = match stored {
+                Some(v @ ("$Latest" | "$Default")) => v.to_string(),
+                _ => t.version().unwrap_or_default().to_string(),
+            };
+            json!({"id": t.id(), "version": version})
+        });
         Ok(Some(ReadResult {
             id: id.to_string(),
             inputs: json!({
@@ -438,6 +565,8 @@ impl ResourceProvider for NodegroupProvider {
                 "labels": labels,
                 "taints": taints,
                 "version": unless_unset(inputs, "version", json!(n.version())),
+                "update_config": update_config,
+                "launch_template": launch_template,
                 "tags": from_tags(n.tags()),
             }),
             outputs: outputs(&n),
@@ -457,9 +586,13 @@ impl ResourceProvider for NodegroupProvider {
         n.check()?;
         let (cluster, name) = split_id(id)?;
         let eks = &context::clients().await.eks;
-        if let Some(v) = &n.version
-            && o.version.as_ref() != Some(v)
-        {
+        let new_version = n.version.as_ref().filter(|v| o.version.as_ref() != Some(*v));
+        // Only a new version of the same template is an update (the diff replaces otherwise).
+        let new_template = match (&o.launch_template, &n.launch_template) {
+            (Some(a), Some(b)) if a.id == b.id && a.version != b.version => Some(b),
+            _ => None,
+        };
+        if new_version.is_some() || new_template.is_some() {
             let out = call(
                 ctx,
                 "UpdateNodegroupVersion",
@@ -468,7 +601,13 @@ impl ResourceProvider for NodegroupProvider {
                     eks.update_nodegroup_version()
                         .cluster_name(cluster)
                         .nodegroup_name(name)
-                        .version(v)
+                        .set_version(new_version.cloned())
+                        .set_launch_template(new_template.map(|t| {
+                            LaunchTemplateSpecification::builder()
+                                .id(&t.id)
+                                .version(&t.version)
+                                .build()
+                        }))
                         .send()
                 },
             )
@@ -479,10 +618,15 @@ impl ResourceProvider for NodegroupProvider {
             wait_active(ctx, cluster, name, UPDATE_WAIT).await?;
         }
         let scaling_changed = (o.min_size, o.max_size, o.desired_size) != (n.min_size, n.max_size, n.desired_size);
-        if scaling_changed || o.labels != n.labels || o.taints != n.taints {
+        // An update config dropped from the program stays as it is (EKS has no "unset").
+        let update_config = n.update_config.filter(|u| o.update_config.as_ref() != Some(u));
+        if scaling_changed || o.labels != n.labels || o.taints != n.taints || update_config.is_some() {
             let mut req = eks.update_nodegroup_config().cluster_name(cluster).nodegroup_name(name);
             if scaling_changed {
                 req = req.scaling_config(scaling(&n));
+            }
+            if let Some(u) = &update_config {
+                req = req.update_config(eks_update_config(u));
             }
             if o.labels != n.labels {
                 let set: HashMap<String, String> = n
