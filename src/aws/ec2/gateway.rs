@@ -8,7 +8,9 @@
 //! it is `available` (a `failed` one is deleted and its failure message returned), and its
 //! delete waits until it is `deleted`, so the subnet and EIP it holds can go after it
 //! (the engine orders them, since the NAT gateway references both); a gateway in state
-//! `deleted`/`deleting` reads as gone.
+//! `deleted`/`deleting` reads as gone; `find` finishes what an interrupted create left
+//! undone (the internet gateway's attachment, a NAT gateway still pending), since state
+//! records the inputs asked for.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -270,7 +272,7 @@ impl ResourceProvider for InternetGatewayProvider {
         .await
     }
 
-    async fn find(&self, ctx: &OpContext, _inputs: &Value) -> Result<Option<Created>, ProviderError> {
+    async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
         let ec2 = context::ec2().await;
         let out = call0(ctx, "DescribeInternetGateways", || {
             ec2.describe_internet_gateways()
@@ -278,15 +280,26 @@ impl ResourceProvider for InternetGatewayProvider {
                 .send()
         })
         .await?;
-        match out.internet_gateways().iter().find(|g| {
+        let Some(g) = out.internet_gateways().iter().find(|g| {
             owner_of(g.tags()) == Some(ctx.address.as_str()) && super::untracked(ctx, g.internet_gateway_id())
-        }) {
-            Some(g) => Ok(Some(Created {
-                id: g.internet_gateway_id().unwrap_or_default().to_string(),
-                outputs: igw_outputs(g).await,
-            })),
-            None => Ok(None),
+        }) else {
+            return Ok(None);
+        };
+        let id = g.internet_gateway_id().unwrap_or_default().to_string();
+        // A create interrupted between CreateInternetGateway and AttachInternetGateway left
+        // the gateway detached, and state will record the inputs it was asked for: attach it,
+        // as create would have (found by the crash test: the adopted gateway stayed detached
+        // while plans showed no changes).
+        if let Ok(i) = parse::<IgwInputs>(inputs)
+            && let Some(vpc) = &i.vpc_id
+            && !attached_vpcs(g).contains(vpc)
+        {
+            attach(ctx, &id, vpc).await?;
         }
+        Ok(Some(Created {
+            id,
+            outputs: igw_outputs(g).await,
+        }))
     }
 }
 

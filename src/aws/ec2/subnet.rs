@@ -6,7 +6,8 @@
 //! chosen is the `availability_zone` output), so it is never drift; create waits for
 //! `available` and removes the subnet again if a later step fails; delete retries
 //! `DependencyViolation` (ENIs of NAT gateways and load balancers going away) within the
-//! delete timeout and returns once the subnet is gone.
+//! delete timeout and returns once the subnet is gone; `find` finishes what an interrupted
+//! create left undone (`map_public_ip`), since state records the inputs asked for.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -274,19 +275,31 @@ impl ResourceProvider for SubnetProvider {
         .await
     }
 
-    async fn find(&self, ctx: &OpContext, _inputs: &Value) -> Result<Option<Created>, ProviderError> {
+    async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
         let ec2 = context::ec2().await;
         let out = call0(ctx, "DescribeSubnets", || {
             ec2.describe_subnets().filters(owner_filter(&ctx.address)).send()
         })
         .await?;
-        Ok(out
+        let Some(s) = out
             .subnets()
             .iter()
             .find(|s| owner_of(s.tags()) == Some(ctx.address.as_str()) && super::untracked(ctx, s.subnet_id()))
-            .map(|s| Created {
-                id: s.subnet_id().unwrap_or_default().to_string(),
-                outputs: outputs(s),
-            }))
+        else {
+            return Ok(None);
+        };
+        let id = s.subnet_id().unwrap_or_default().to_string();
+        // A create interrupted before ModifySubnetAttribute left public IPs off, and state
+        // will record the inputs it was asked for: finish the create, as for the VPC.
+        if let Ok(i) = parse::<SubnetInputs>(inputs)
+            && i.map_public_ip_on_launch
+            && s.map_public_ip_on_launch() != Some(true)
+        {
+            set_map_public_ip(ctx, &id, true).await?;
+        }
+        Ok(Some(Created {
+            id,
+            outputs: outputs(s),
+        }))
     }
 }

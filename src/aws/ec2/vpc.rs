@@ -4,7 +4,9 @@
 //! (one ModifyVpcAttribute per attribute, as the API demands); create waits until the VPC
 //! is `available` and deletes it again if a later step fails, so a failed create leaves
 //! nothing behind; delete retries `DependencyViolation` (ENIs and gateways going away)
-//! within the delete timeout and returns once DescribeVpcs no longer finds it.
+//! within the delete timeout and returns once DescribeVpcs no longer finds it; `find`
+//! finishes what an interrupted create left undone (the DNS attributes), since state
+//! records the inputs asked for.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -319,22 +321,41 @@ impl ResourceProvider for VpcProvider {
         .await
     }
 
-    async fn find(&self, ctx: &OpContext, _inputs: &Value) -> Result<Option<Created>, ProviderError> {
+    async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
         let ec2 = context::ec2().await;
         let out = call0(ctx, "DescribeVpcs", || {
             ec2.describe_vpcs().filters(owner_filter(&ctx.address)).send()
         })
         .await?;
-        match out
+        let Some(vpc) = out
             .vpcs()
             .iter()
             .find(|v| owner_of(v.tags()) == Some(ctx.address.as_str()) && super::untracked(ctx, v.vpc_id()))
-        {
-            Some(vpc) => Ok(Some(Created {
-                id: vpc.vpc_id().unwrap_or_default().to_string(),
-                outputs: outputs(ctx, vpc).await?,
-            })),
-            None => Ok(None),
-        }
+        else {
+            return Ok(None);
+        };
+        let id = vpc.vpc_id().unwrap_or_default().to_string();
+        // A create interrupted before ModifyVpcAttribute left the DNS attributes at AWS's
+        // defaults, and state will record the inputs it was asked for: finish the create
+        // (found by the crash test: `plan --refresh` showed enable_dns_hostnames drift).
+        let vpc = match parse::<VpcInputs>(inputs) {
+            Ok(i) => {
+                let vpc = wait_available(ctx, &id).await?;
+                let support = attribute(ctx, &id, VpcAttributeName::EnableDnsSupport).await?;
+                let hostnames = attribute(ctx, &id, VpcAttributeName::EnableDnsHostnames).await?;
+                if !i.enable_dns_support && support {
+                    set_attributes(ctx, &id, Some(false), None).await?;
+                }
+                if i.enable_dns_hostnames && !hostnames {
+                    set_attributes(ctx, &id, None, Some(true)).await?;
+                }
+                vpc
+            }
+            Err(_) => vpc.clone(),
+        };
+        Ok(Some(Created {
+            outputs: outputs(ctx, &vpc).await?,
+            id,
+        }))
     }
 }

@@ -1,0 +1,737 @@
+//! The crash test against the AWS emulator: the apply of a realistic slice of AWS
+//! (`examples/aws_crash_stack.rs`, 20 resources over EC2, IAM, SQS and EventBridge) is killed
+//! with SIGKILL at random points; each next apply converges with no leaked and no
+//! duplicated object in the emulator.
+//!
+//! One emulator (`sandbox/aws/serve`) for the whole test. A baseline round measures a
+//! normal apply (its duration and its number of progress lines). Then each round uses its
+//! own prefix (so its own names and `spar:address` tags) and state dir, and kills the
+//! apply either after a delay drawn over the normal apply's duration or right after the
+//! k-th progress line of its stderr (k drawn over the normal apply's lines), sometimes
+//! twice in a row (so a recovering apply is killed too). Then an apply runs to completion
+//! and the round asserts: exit 0; `plan --detailed-exitcode` and `plan --refresh
+//! --detailed-exitcode` both give 0 (state matches the program, and the live objects match
+//! state); and the emulator, listed kind by kind through the SDK (by the `spar:address` tag,
+//! by name for IAM, SQS and EventBridge, through their route tables, roles and rules for
+//! routes, associations, attachments, inline policies and targets), holds exactly the
+//! objects state records, one per declared address. Destroy (itself killed once in odd
+//! rounds) leaves nothing of the round's prefix.
+//!
+//! The kill points come from a seeded RNG: `SPAR_CRASH_SEED=N` replays a run (the seed is
+//! printed in every failure); `SPAR_CRASH_ROUNDS=N` changes the number of rounds (default 6).
+//! The example must be built first: `cargo build -p spar --features aws --example
+//! aws_crash_stack` (plain `cargo test --workspace` does).
+#![cfg(feature = "aws")]
+
+#[path = "support/aws.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::{Rng as _, SeedableRng as _};
+
+const ADDRESS_TAG: &str = "spar:address";
+/// What the example declares, by address under its prefix, and kind.
+const DECLARED: &[(&str, &str)] = &[
+    ("vpc", "aws:ec2:Vpc"),
+    ("subnet-public", "aws:ec2:Subnet"),
+    ("subnet-private", "aws:ec2:Subnet"),
+    ("igw", "aws:ec2:InternetGateway"),
+    ("public-rt", "aws:ec2:RouteTable"),
+    ("public-default", "aws:ec2:Route"),
+    ("public-assoc", "aws:ec2:RouteTableAssociation"),
+    ("nat-eip", "aws:ec2:Eip"),
+    ("nat", "aws:ec2:NatGateway"),
+    ("private-rt", "aws:ec2:RouteTable"),
+    ("private-default", "aws:ec2:Route"),
+    ("private-assoc", "aws:ec2:RouteTableAssociation"),
+    ("sg", "aws:ec2:SecurityGroup"),
+    ("sg-https", "aws:ec2:SecurityGroupRule"),
+    ("queue", "aws:sqs:Queue"),
+    ("rule", "aws:events:Rule"),
+    ("rule-target", "aws:events:Target"),
+    ("role", "aws:iam:Role"),
+    ("role-ssm", "aws:iam:RolePolicyAttachment"),
+    ("role-send", "aws:iam:RolePolicy"),
+];
+
+/// The example binary, refused when older than any source it was built from (its cargo
+/// dep-info file lists them), so a stale build never passes for the current code.
+fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let target = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = target.join("examples").join("aws_crash_stack");
+    let hint =
+        "run `cargo build -p spar --features aws --example aws_crash_stack` first (`cargo test --workspace` does)";
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: {hint}", bin.display()));
+    let deps = std::fs::read_to_string(bin.with_extension("d"))
+        .unwrap_or_else(|_| panic!("{} has no dep-info file: {hint}", bin.display()));
+    let sources = deps.split_once(": ").map(|(_, s)| s).unwrap_or_default();
+    for src in sources.split_whitespace() {
+        let newer = std::fs::metadata(src)
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| m > built);
+        assert!(!newer, "{} is older than {src}: {hint}", bin.display());
+    }
+    bin
+}
+
+/// One round's stack: config, state and key in a temp dir, the emulator's endpoint.
+struct Round {
+    prefix: String,
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    seed: u64,
+}
+
+impl Round {
+    fn new(prefix: &str, cidr: &str, bin: &Path, seed: u64) -> Round {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        std::fs::create_dir_all(dir.path().join("cfg")).unwrap();
+        std::fs::write(
+            dir.path().join("cfg/dev.toml"),
+            format!("prefix = \"{prefix}\"\ncidr = \"{cidr}\"\n"),
+        )
+        .unwrap();
+        Round {
+            prefix: prefix.into(),
+            dir,
+            bin: bin.into(),
+            seed,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.current_dir(self.dir.path())
+            .arg("--state-dir")
+            .arg(self.dir.path().join("state"))
+            .args(args)
+            .env("SPAR_CONFIG_DIR", self.dir.path().join("cfg"))
+            .env("AWS_ENDPOINT_URL", support::endpoint())
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("SPAR_SECRET_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+            .env("NO_COLOR", "1")
+            .env_remove("SPAR_STACK")
+            .env_remove("SPAR_STATE_DIR")
+            .env_remove("SPAR_BACKEND")
+            .env_remove("AWS_PROFILE")
+            .env_remove("CARGO_MANIFEST_DIR")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("the example runs")
+    }
+
+    /// Runs to completion and asserts exit 0; returns stdout and stderr.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let text = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "seed {}: `{}` exited {:?}:\n{text}",
+            self.seed,
+            args.join(" "),
+            out.status.code()
+        );
+        text
+    }
+
+    /// Starts `args` and SIGKILLs it per `kill`; returns the stderr lines it printed and
+    /// whether it was still running when killed.
+    fn killed(&self, args: &[&str], kill: Kill) -> (Vec<String>, bool) {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the example starts");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut lines = Vec::new();
+        match kill {
+            Kill::After(delay) => {
+                std::thread::sleep(delay);
+            }
+            Kill::AtLine(k) => {
+                while lines.len() < k {
+                    match rx.recv_timeout(Duration::from_secs(30)) {
+                        Ok(l) => lines.push(l),
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+        let running = child.try_wait().expect("the child's status").is_none();
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = reader.join();
+        lines.extend(rx.try_iter());
+        // The killed run leaves its lock; a person would check the holder is gone and break it.
+        if self.dir.path().join("state/lock.json").exists() {
+            self.ok(&["state", "unlock"]);
+        }
+        (lines, running)
+    }
+
+    /// address -> (kind, id), from `state list`.
+    fn state(&self) -> BTreeMap<String, (String, String)> {
+        self.ok(&["state", "list"])
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split('\t');
+                Some((f.next()?.to_string(), (f.next()?.to_string(), f.next()?.to_string())))
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kill {
+    /// SIGKILL this long after the start.
+    After(Duration),
+    /// SIGKILL right after the k-th line of progress on stderr.
+    AtLine(usize),
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A live object of the round's prefix: its kind, id and, for tagged kinds, the address its
+/// `spar:address` tag names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Live {
+    kind: &'static str,
+    id: String,
+    owner: Option<String>,
+}
+
+/// Every object in the emulator that belongs to `prefix`, kind by kind.
+async fn live(prefix: &str) -> Vec<Live> {
+    let ec2 = support::ec2().await;
+    let iam = support::iam().await;
+    let clients = spar::aws::context::clients().await;
+    let mine = |owner: Option<&str>| owner.is_some_and(|o| o.starts_with(&format!("{prefix}/")));
+    let owner = |tags: &[aws_sdk_ec2::types::Tag]| {
+        tags.iter()
+            .find(|t| t.key() == Some(ADDRESS_TAG))
+            .and_then(|t| t.value())
+            .map(str::to_string)
+    };
+    let tag_key = || {
+        aws_sdk_ec2::types::Filter::builder()
+            .name("tag-key")
+            .values(ADDRESS_TAG)
+            .build()
+    };
+    let mut out = Vec::new();
+    let mut push = |kind: &'static str, id: Option<&str>, owner: Option<String>| {
+        out.push(Live {
+            kind,
+            id: id.unwrap_or_default().to_string(),
+            owner,
+        })
+    };
+
+    for v in ec2.describe_vpcs().filters(tag_key()).send().await.unwrap().vpcs() {
+        if mine(owner(v.tags()).as_deref()) {
+            push("aws:ec2:Vpc", v.vpc_id(), owner(v.tags()));
+        }
+    }
+    for s in ec2
+        .describe_subnets()
+        .filters(tag_key())
+        .send()
+        .await
+        .unwrap()
+        .subnets()
+    {
+        if mine(owner(s.tags()).as_deref()) {
+            push("aws:ec2:Subnet", s.subnet_id(), owner(s.tags()));
+        }
+    }
+    for g in ec2
+        .describe_internet_gateways()
+        .filters(tag_key())
+        .send()
+        .await
+        .unwrap()
+        .internet_gateways()
+    {
+        if mine(owner(g.tags()).as_deref()) {
+            push("aws:ec2:InternetGateway", g.internet_gateway_id(), owner(g.tags()));
+        }
+    }
+    for a in ec2
+        .describe_addresses()
+        .filters(tag_key())
+        .send()
+        .await
+        .unwrap()
+        .addresses()
+    {
+        if mine(owner(a.tags()).as_deref()) {
+            push("aws:ec2:Eip", a.allocation_id(), owner(a.tags()));
+        }
+    }
+    for n in ec2
+        .describe_nat_gateways()
+        .filter(tag_key())
+        .send()
+        .await
+        .unwrap()
+        .nat_gateways()
+    {
+        let gone = matches!(n.state().map(|s| s.as_str()), Some("deleted"));
+        if mine(owner(n.tags()).as_deref()) && !gone {
+            push("aws:ec2:NatGateway", n.nat_gateway_id(), owner(n.tags()));
+        }
+    }
+    // Route tables, and through them the routes and associations.
+    for t in ec2
+        .describe_route_tables()
+        .filters(tag_key())
+        .send()
+        .await
+        .unwrap()
+        .route_tables()
+    {
+        if !mine(owner(t.tags()).as_deref()) {
+            continue;
+        }
+        let id = t.route_table_id().unwrap_or_default();
+        push("aws:ec2:RouteTable", Some(id), owner(t.tags()));
+        for r in t.routes() {
+            if r.gateway_id() == Some("local") {
+                continue;
+            }
+            let route = format!("{id}_{}", r.destination_cidr_block().unwrap_or_default());
+            push("aws:ec2:Route", Some(&route), None);
+        }
+        for a in t.associations() {
+            let state = a.association_state().and_then(|s| s.state()).map(|s| s.as_str());
+            if a.main() != Some(true) && !matches!(state, Some("disassociated" | "disassociating")) {
+                push("aws:ec2:RouteTableAssociation", a.route_table_association_id(), None);
+            }
+        }
+    }
+    // Security groups, and through them their ingress rules (egress: the default only).
+    for g in ec2
+        .describe_security_groups()
+        .filters(tag_key())
+        .send()
+        .await
+        .unwrap()
+        .security_groups()
+    {
+        if !mine(owner(g.tags()).as_deref()) {
+            continue;
+        }
+        let id = g.group_id().unwrap_or_default();
+        push("aws:ec2:SecurityGroup", Some(id), owner(g.tags()));
+        for r in ec2
+            .describe_security_group_rules()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("group-id")
+                    .values(id)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .security_group_rules()
+        {
+            if r.is_egress() != Some(true) {
+                push("aws:ec2:SecurityGroupRule", r.security_group_rule_id(), owner(r.tags()));
+            }
+        }
+    }
+    // IAM: roles by name, and their attachments and inline policies.
+    for r in iam.list_roles().send().await.unwrap().roles() {
+        let name = r.role_name();
+        if !name.starts_with(&format!("{prefix}-")) {
+            continue;
+        }
+        let tags = iam.list_role_tags().role_name(name).send().await.unwrap();
+        let role_owner = tags
+            .tags()
+            .iter()
+            .find(|t| t.key() == ADDRESS_TAG)
+            .map(|t| t.value().to_string());
+        push("aws:iam:Role", Some(name), role_owner);
+        for p in iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .unwrap()
+            .attached_policies()
+        {
+            let id = format!("{name}/{}", p.policy_arn().unwrap_or_default());
+            push("aws:iam:RolePolicyAttachment", Some(&id), None);
+        }
+        for p in iam
+            .list_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .unwrap()
+            .policy_names()
+        {
+            push("aws:iam:RolePolicy", Some(&format!("{name}:{p}")), None);
+        }
+    }
+    // SQS by name prefix.
+    let queues = clients
+        .sqs
+        .list_queues()
+        .queue_name_prefix(format!("{prefix}-"))
+        .send()
+        .await
+        .unwrap();
+    for q in queues.queue_urls() {
+        let tags = clients.sqs.list_queue_tags().queue_url(q).send().await.unwrap();
+        let owner = tags.tags().and_then(|t| t.get(ADDRESS_TAG)).cloned();
+        push("aws:sqs:Queue", Some(q), owner);
+    }
+    // EventBridge rules by name prefix, and their targets.
+    let rules = clients
+        .events
+        .list_rules()
+        .name_prefix(format!("{prefix}-"))
+        .send()
+        .await
+        .unwrap();
+    for r in rules.rules() {
+        let name = r.name().unwrap_or_default();
+        let tags = clients
+            .events
+            .list_tags_for_resource()
+            .resource_arn(r.arn().unwrap_or_default())
+            .send()
+            .await
+            .unwrap();
+        let owner = tags
+            .tags()
+            .iter()
+            .find(|t| t.key() == ADDRESS_TAG)
+            .map(|t| t.value().to_string());
+        push("aws:events:Rule", Some(name), owner);
+        for t in clients
+            .events
+            .list_targets_by_rule()
+            .rule(name)
+            .send()
+            .await
+            .unwrap()
+            .targets()
+        {
+            push("aws:events:Target", Some(&format!("{name}/{}", t.id())), None);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Asserts the emulator holds exactly what state records: every declared address once, with
+/// the id state has, each tagged object tagged with its own address, and nothing else of
+/// the prefix (no leak, no duplicate).
+fn assert_converged(round: &Round, context: &str) {
+    let state = round.state();
+    let declared: BTreeMap<String, &str> = DECLARED
+        .iter()
+        .map(|(a, k)| (format!("{}/{a}", round.prefix), *k))
+        .collect();
+    let in_state: BTreeMap<String, &str> = state.iter().map(|(a, (k, _))| (a.clone(), k.as_str())).collect();
+    assert_eq!(
+        in_state, declared,
+        "seed {} {context}: state does not hold exactly the declared resources",
+        round.seed
+    );
+    let objects = support::run(live(&round.prefix));
+    let mut live_ids: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for o in &objects {
+        live_ids.entry(o.kind).or_default().push(o.id.as_str());
+        if let Some(owner) = &o.owner {
+            let (kind, id) = state.get(owner).unwrap_or_else(|| {
+                panic!(
+                    "seed {} {context}: {o:?} is tagged for an address not in state (leak)",
+                    round.seed
+                )
+            });
+            assert_eq!(
+                (kind.as_str(), id.as_str()),
+                (o.kind, o.id.as_str()),
+                "seed {} {context}: {owner} in state is not the live object tagged for it (leak or duplicate):\n{objects:#?}",
+                round.seed
+            );
+        }
+    }
+    let mut state_ids: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (kind, id) in state.values() {
+        state_ids.entry(kind.as_str()).or_default().push(id.as_str());
+    }
+    for v in live_ids.values_mut().chain(state_ids.values_mut()) {
+        v.sort();
+    }
+    assert_eq!(
+        live_ids, state_ids,
+        "seed {} {context}: the emulator's objects (left) differ from state's (right): a leak or a duplicate",
+        round.seed
+    );
+}
+
+/// Asserts nothing of the round's prefix is left in the emulator.
+fn assert_gone(round: &Round, context: &str) {
+    let left = support::run(live(&round.prefix));
+    assert!(
+        left.is_empty(),
+        "seed {} {context}: left in the emulator: {left:#?}",
+        round.seed
+    );
+    assert_eq!(round.ok(&["state", "list"]).trim(), "", "seed {} {context}", round.seed);
+}
+
+fn detailed_plan(round: &Round, args: &[&str]) -> (Option<i32>, String) {
+    let out = round.run(args);
+    (out.status.code(), format!("{}{}", text(&out.stdout), text(&out.stderr)))
+}
+
+#[test]
+fn killed_applies_converge_with_nothing_leaked_or_duplicated() {
+    let seed: u64 = std::env::var("SPAR_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261128);
+    let rounds: usize = std::env::var("SPAR_CRASH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let bin = binary();
+    // Names unique to this run as well as to each round, so nothing depends on the
+    // emulator being fresh.
+    let run_id = format!("{:x}", std::process::id() & 0xffff);
+
+    // Baseline: a normal apply, to measure its duration and its lines of progress.
+    let base = Round::new(&format!("crash{run_id}-base"), "10.90.0.0/16", &bin, seed);
+    support::rt();
+    let started = Instant::now();
+    let out = base.run(&["apply", "--yes"]);
+    let normal = started.elapsed();
+    assert!(out.status.success(), "baseline apply:\n{}", text(&out.stderr));
+    let normal_lines = text(&out.stderr).lines().count();
+    assert_converged(&base, "baseline");
+    base.ok(&["destroy", "--yes"]);
+    assert_gone(&base, "baseline destroy");
+    // The very first apply also warms the emulator up; time a second one.
+    let warm = Round::new(&format!("crash{run_id}-warm"), "10.91.0.0/16", &bin, seed);
+    let started = Instant::now();
+    warm.ok(&["apply", "--yes"]);
+    let normal = normal.min(started.elapsed());
+    warm.ok(&["destroy", "--yes"]);
+    assert_gone(&warm, "warm-up destroy");
+    eprintln!("seed {seed}: a normal apply takes {normal:?} and prints {normal_lines} lines of progress");
+
+    let max_ms = (normal.as_millis() as u64).max(20);
+    for r in 0..rounds {
+        let round = Round::new(
+            &format!("crash{run_id}-r{r}"),
+            &format!("10.{}.0.0/16", 100 + r),
+            &bin,
+            seed,
+        );
+        let parallelism = if rng.random_bool(0.5) { "16" } else { "2" };
+        let apply = ["apply", "--yes", "--parallelism", parallelism];
+        let kills = if rng.random_bool(0.3) { 2 } else { 1 };
+        let mut report = Vec::new();
+        for _ in 0..kills {
+            let kill = if rng.random_bool(0.5) {
+                Kill::After(Duration::from_millis(rng.random_range(1..=max_ms)))
+            } else {
+                Kill::AtLine(rng.random_range(1..normal_lines.max(2)))
+            };
+            let (lines, running) = round.killed(&apply, kill);
+            let made = support::run(live(&round.prefix)).len();
+            let recorded = round.state().len();
+            report.push(format!(
+                "{kill:?} (parallelism {parallelism}): {} lines, {}, {made} objects live, {recorded} in state",
+                lines.len(),
+                if running {
+                    "killed while running"
+                } else {
+                    "had already exited"
+                },
+            ));
+        }
+        let out = round.ok(&apply);
+        let recovered: Vec<&str> = out.lines().filter(|l| l.starts_with("recovered: ")).collect();
+        assert!(out.contains("Apply complete"), "seed {seed} round {r}:\n{out}");
+        let (code, plan) = detailed_plan(&round, &["plan", "--detailed-exitcode"]);
+        assert_eq!(
+            code,
+            Some(0),
+            "seed {seed} round {r}: a plan is left after the apply:\n{plan}"
+        );
+        let (code, plan) = detailed_plan(&round, &["plan", "--refresh", "--detailed-exitcode"]);
+        assert_eq!(
+            code,
+            Some(0),
+            "seed {seed} round {r}: live objects differ from state after the apply:\n{plan}"
+        );
+        assert_converged(&round, &format!("round {r}"));
+        eprintln!(
+            "round {r}: {}; then apply converged ({} recovered: {:?})",
+            report.join("; then "),
+            recovered.len(),
+            recovered
+        );
+
+        // Destroy, killed once in odd rounds.
+        if r % 2 == 1 {
+            let k = rng.random_range(1..normal_lines.max(2));
+            let (lines, running) = round.killed(&["destroy", "--yes", "--parallelism", parallelism], Kill::AtLine(k));
+            eprintln!(
+                "round {r}: destroy killed at line {k} ({} lines, {}), {} objects left",
+                lines.len(),
+                if running { "while running" } else { "after it exited" },
+                support::run(live(&round.prefix)).len()
+            );
+        }
+        round.ok(&["destroy", "--yes"]);
+        assert_gone(&round, &format!("round {r} destroy"));
+    }
+}
+
+/// What the crash test found, made deterministic: a create killed after its first call
+/// (CreateVpc, CreateSubnet, CreateInternetGateway) left an object without what its later
+/// calls set (DNS hostnames, public IPs on launch, the VPC attachment); `find` adopts it for
+/// the inputs state will record, so it must finish it.
+#[test]
+fn find_finishes_what_an_interrupted_create_left_undone() {
+    use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification, VpcAttributeName};
+    use serde_json::{Value, json};
+    use spar::aws::ec2::{gateway::InternetGatewayProvider, subnet::SubnetProvider, vpc::VpcProvider};
+    use spar::provider::{OpContext, ResourceProvider as _};
+
+    support::run(async {
+        let ec2 = support::ec2().await;
+        let owned = |rt: ResourceType, address: &str| {
+            TagSpecification::builder()
+                .resource_type(rt)
+                .tags(Tag::builder().key(ADDRESS_TAG).value(address).build())
+                .build()
+        };
+        // What each killed create had made: its first call only.
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block("10.60.0.0/16")
+            .tag_specifications(owned(ResourceType::Vpc, "undone/vpc"))
+            .send()
+            .await
+            .unwrap();
+        let vpc_id = vpc.vpc().and_then(|v| v.vpc_id()).unwrap().to_string();
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block("10.60.0.0/24")
+            .tag_specifications(owned(ResourceType::Subnet, "undone/subnet"))
+            .send()
+            .await
+            .unwrap();
+        let subnet_id = subnet.subnet().and_then(|s| s.subnet_id()).unwrap().to_string();
+        let igw = ec2
+            .create_internet_gateway()
+            .tag_specifications(owned(ResourceType::InternetGateway, "undone/igw"))
+            .send()
+            .await
+            .unwrap();
+        let igw_id = igw
+            .internet_gateway()
+            .and_then(|g| g.internet_gateway_id())
+            .unwrap()
+            .to_string();
+
+        // Recovery adopts each with the inputs the interrupted create was given.
+        let found = VpcProvider::new()
+            .find(
+                &OpContext::detached("undone/vpc".parse().unwrap()),
+                &json!({"cidr_block": "10.60.0.0/16", "enable_dns_support": true,
+                        "enable_dns_hostnames": true, "tags": {}}),
+            )
+            .await
+            .unwrap()
+            .expect("the VPC is found");
+        assert_eq!(found.id, vpc_id);
+        let hostnames = ec2
+            .describe_vpc_attribute()
+            .vpc_id(&vpc_id)
+            .attribute(VpcAttributeName::EnableDnsHostnames)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            hostnames.enable_dns_hostnames().and_then(|v| v.value()),
+            Some(true),
+            "the adopted VPC has DNS hostnames, as its inputs say"
+        );
+
+        let found = SubnetProvider::new()
+            .find(
+                &OpContext::detached("undone/subnet".parse().unwrap()),
+                &json!({"vpc_id": vpc_id, "cidr_block": "10.60.0.0/24", "availability_zone": null,
+                        "map_public_ip_on_launch": true, "tags": {}}),
+            )
+            .await
+            .unwrap()
+            .expect("the subnet is found");
+        assert_eq!(found.id, subnet_id);
+        let live = ec2.describe_subnets().subnet_ids(&subnet_id).send().await.unwrap();
+        assert_eq!(
+            live.subnets()[0].map_public_ip_on_launch(),
+            Some(true),
+            "the adopted subnet maps public IPs, as its inputs say"
+        );
+
+        let igw_provider = InternetGatewayProvider::new();
+        let ctx = OpContext::detached("undone/igw".parse().unwrap());
+        let inputs = json!({"vpc_id": vpc_id, "tags": {}});
+        let found = igw_provider
+            .find(&ctx, &inputs)
+            .await
+            .unwrap()
+            .expect("the gateway is found");
+        assert_eq!(found.id, igw_id);
+        let live = igw_provider
+            .read(&ctx, &igw_id, &inputs, &found.outputs)
+            .await
+            .unwrap()
+            .expect("the gateway exists");
+        assert_eq!(live.inputs["vpc_id"], json!(vpc_id), "the adopted gateway is attached");
+
+        // Clean up (the gateway detaches itself first).
+        igw_provider.delete(&ctx, &igw_id, &inputs, &Value::Null).await.unwrap();
+        ec2.delete_subnet().subnet_id(&subnet_id).send().await.unwrap();
+        ec2.delete_vpc().vpc_id(&vpc_id).send().await.unwrap();
+    });
+}
