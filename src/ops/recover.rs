@@ -2,6 +2,8 @@
 //!
 //! Rules kept here: a pending create is adopted when the kind's `find` locates the object
 //! it made (so nothing is leaked or duplicated) and dropped otherwise (nothing was made);
+//! an adopted object is recorded as read back, not as desired, so a create killed between
+//! its API calls shows what it left undone in the next plan;
 //! a pending delete is finished in state when the object is gone and kept otherwise; a
 //! pending update re-reads the object, so the next plan diffs against what is live. An
 //! operation whose check itself fails stays pending and is reported again.
@@ -74,14 +76,21 @@ async fn resolve_one(registry: &Registry, snap: &mut Snapshot, p: &PendingOperat
                     options: old.options,
                 });
             }
-            let mut outputs = created.outputs;
+            // What the object really is: a create killed between its API calls leaves an
+            // object that is only partly set up, and recording the desired inputs would hide
+            // the missing part from the next plan. Unreadable: the desired inputs stand.
+            let plain_inputs = value::strip_secrets(&p.inputs);
+            let (inputs, mut outputs) = match provider.read(&ctx, &created.id, &plain_inputs, &created.outputs).await {
+                Ok(Some(live)) => (value::copy_secret_marks(&p.inputs, live.inputs), live.outputs),
+                _ => (p.inputs.clone(), created.outputs),
+            };
             value::mark_secret_paths(&mut outputs, &provider.schema().secret_outputs);
             value::mark_echoed_secrets(&p.inputs, &mut outputs);
             snap.upsert(ResourceState {
                 address: p.address.clone(),
                 kind: p.kind.clone(),
                 id: created.id.clone(),
-                inputs: p.inputs.clone(),
+                inputs,
                 outputs,
                 dependencies: p.dependencies.clone(),
                 provider: provider_of(&p.kind),

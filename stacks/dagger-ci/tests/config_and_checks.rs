@@ -60,17 +60,26 @@ fn each_broken_invariant_fails_its_check() {
     let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
         (
             "taints-match",
-            vec![("[engine]", "[engine]\ntolerations = [{ key = \"runner\", effect = \"NoSchedule\" }]")],
+            vec![(
+                "[engine]",
+                "[engine]\ntolerations = [{ key = \"runner\", effect = \"NoSchedule\" }]",
+            )],
             "engine DaemonSet",
         ),
         (
             "labels-match",
-            vec![("[arc.github_app]", "runner_node_selector = { pool = \"runners\" }\n\n[arc.github_app]")],
+            vec![(
+                "[arc.github_app]",
+                "runner_node_selector = { pool = \"runners\" }\n\n[arc.github_app]",
+            )],
             "select pool=runners",
         ),
         (
             "socket-path",
-            vec![("[arc.github_app]", "runner_host = \"unix:///var/run/dagger/engine.sock\"\n\n[arc.github_app]")],
+            vec![(
+                "[arc.github_app]",
+                "runner_host = \"unix:///var/run/dagger/engine.sock\"\n\n[arc.github_app]",
+            )],
             "_EXPERIMENTAL_DAGGER_RUNNER_HOST=unix:///var/run/dagger/engine.sock",
         ),
         (
@@ -81,11 +90,7 @@ fn each_broken_invariant_fails_its_check() {
             )],
             "karpenter chart does not tolerate the critical nodes' taint CriticalAddonsOnly",
         ),
-        (
-            "raid0-cache",
-            vec![("[engine]", "[engine]\ncache = \"host\"")],
-            "RAID0",
-        ),
+        ("raid0-cache", vec![("[engine]", "[engine]\ncache = \"host\"")], "RAID0"),
         (
             "raid0-nvme",
             vec![(
@@ -101,7 +106,10 @@ fn each_broken_invariant_fails_its_check() {
         ),
         (
             "authentication-mode",
-            vec![("version = \"1.35\"", "version = \"1.35\"\nauthentication_mode = \"CONFIG_MAP\"")],
+            vec![(
+                "version = \"1.35\"",
+                "version = \"1.35\"\nauthentication_mode = \"CONFIG_MAP\"",
+            )],
             "CONFIG_MAP",
         ),
         (
@@ -111,7 +119,10 @@ fn each_broken_invariant_fails_its_check() {
         ),
         (
             "disruption",
-            vec![("[engine]", "[karpenter.node_pool]\ntermination_grace_period = \"2m\"\n\n[engine]")],
+            vec![(
+                "[engine]",
+                "[karpenter.node_pool]\ntermination_grace_period = \"2m\"\n\n[engine]",
+            )],
             "shorter than the engine's terminationGracePeriodSeconds 300",
         ),
         (
@@ -136,7 +147,10 @@ fn each_broken_invariant_fails_its_check() {
 
 #[test]
 fn a_missing_secret_stops_apply_only() {
-    let text = sandbox_with(&[("private_key = { random = 64 }", "private_key = { env = \"SPAR_TEST_UNSET_KEY\" }")]);
+    let text = sandbox_with(&[(
+        "private_key = { random = 64 }",
+        "private_key = { env = \"SPAR_TEST_UNSET_KEY\" }",
+    )]);
     let (checks, _) = define(&text).unwrap();
     let c = checks
         .iter()
@@ -151,7 +165,10 @@ fn a_missing_secret_stops_apply_only() {
 #[test]
 fn bad_values_name_the_file_and_key() {
     for (edits, want) in [
-        (vec![("cidr = \"10.0.0.0/16\"", "cidr = \"10.0.0.0/33\"")], "key `network.cidr`"),
+        (
+            vec![("cidr = \"10.0.0.0/16\"", "cidr = \"10.0.0.0/33\"")],
+            "key `network.cidr`",
+        ),
         (
             vec![("nat = \"single\"", "nat = \"sometimes\"")],
             "key `network.nat`: unknown variant `sometimes`",
@@ -160,7 +177,10 @@ fn bad_values_name_the_file_and_key() {
             vec![("max_runners = 10", "max_runners = \"ten\"")],
             "key `arc.runner_groups[0].max_runners`",
         ),
-        (vec![("[engine]", "[engine]\nversoin = \"1\"")], "unknown field `versoin`"),
+        (
+            vec![("[engine]", "[engine]\nversoin = \"1\"")],
+            "unknown field `versoin`",
+        ),
         (
             vec![("min_runners = 1, max_runners = 4", "min_runners = 5, max_runners = 4")],
             "key `arc.runner_groups.dagger-large`: min_runners 5 is above max_runners 4",
@@ -170,7 +190,9 @@ fn bad_values_name_the_file_and_key() {
             "key `arc.github_config_url`",
         ),
     ] {
-        let err = define(&sandbox_with(&edits)).err().unwrap_or_else(|| panic!("{edits:?} is refused"));
+        let err = define(&sandbox_with(&edits))
+            .err()
+            .unwrap_or_else(|| panic!("{edits:?} is refused"));
         assert!(err.contains("t.toml") && err.contains(want), "{edits:?}: {err}");
     }
     let err = define("[cluster]\nname = \"x\"\n").err().unwrap();
@@ -181,7 +203,10 @@ fn bad_values_name_the_file_and_key() {
 fn legacy_mode_and_irsa_declare_what_they_need() {
     let text = sandbox_with(&[
         ("[arc]", "[arc]\nmode = \"legacy\""),
-        ("[engine]", "[karpenter]\nidentity = \"irsa\"\n\n[engine]\nlayout = \"legacy\""),
+        (
+            "[engine]",
+            "[karpenter]\nidentity = \"irsa\"\n\n[engine]\nlayout = \"legacy\"",
+        ),
     ]);
     let (checks, addresses) = define(&text).unwrap();
     let failed: Vec<_> = checks.iter().filter(|c| !c.passed()).collect();
