@@ -5,31 +5,28 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The fixture binary, built by `cargo test` next to the test binaries.
+/// The fixture binary, built by `cargo test` next to the test binaries. `cargo test --test
+/// NAME` does not build examples, so an example older than any source it was built from
+/// (its dep-info file lists them, spar's own included) is refused: a stale build never
+/// passes for the current code. (Comparing against the newest `libspar-*` instead would
+/// fail whenever spar is also built with other features into the same target directory.)
 pub fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let target = exe.parent().and_then(Path::parent).expect("target/<profile>");
     let bin = target.join("examples").join("fixture_stack");
-    let built = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    // `cargo test` builds examples; `cargo test --test NAME` does not, so refuse an example
-    // older than the spar library it should link.
-    let newest_lib = std::fs::read_dir(target.join("deps"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("libspar-"))
-        .filter_map(|e| built(&e.path()))
-        .max();
-    let fresh = match (built(&bin), newest_lib) {
-        (Some(b), Some(lib)) => b >= lib,
-        (Some(_), None) => true,
-        _ => false,
-    };
-    assert!(
-        fresh,
-        "{} is missing or older than this test: run `cargo build -p spar --examples` first (plain `cargo test` does)",
-        bin.display()
-    );
+    let hint = "run `cargo build -p spar --examples` first (plain `cargo test` does)";
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: {hint}", bin.display()));
+    let deps = std::fs::read_to_string(bin.with_extension("d"))
+        .unwrap_or_else(|_| panic!("{} has no dep-info file: {hint}", bin.display()));
+    let sources = deps.split_once(": ").map(|(_, s)| s).unwrap_or_default();
+    for src in sources.split_whitespace() {
+        let newer = std::fs::metadata(src)
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| m > built);
+        assert!(!newer, "{} is older than {src}: {hint}", bin.display());
+    }
     bin
 }
 
