@@ -121,7 +121,18 @@ fn internet_gateway_attach_move_drift_delete() {
             .unwrap()
             .unwrap();
         assert_eq!(live.inputs, json!({"vpc_id": null, "tags": {}}));
-        p.delete(&ctx, &made_id, &json!({}), &json!({})).await.unwrap();
+        // Imported into state, it is what a program declaring a detached gateway plans
+        // nothing for; destroy deletes it.
+        let detached = |st: &mut spar::Stack| {
+            st.add("igw_found", InternetGateway::detached())?;
+            Ok(())
+        };
+        s.session(detached)
+            .import("aws:ec2:InternetGateway", &"igw_found".parse().unwrap(), &made_id)
+            .await
+            .unwrap();
+        assert!(quiet(&s.plan(detached).await));
+        s.destroy().await;
         assert!(igw(&made_id).await.is_none());
     });
 }
@@ -588,13 +599,23 @@ async fn endpoint(id: &str) -> Option<aws_sdk_ec2::types::VpcEndpoint> {
         .filter(|e| !e.state().is_some_and(|s| s.as_str().eq_ignore_ascii_case("deleted")))
 }
 
+/// The S3 route of a gateway endpoint in a route table, if there is one.
+async fn s3_route(table: &str, endpoint: &str) -> bool {
+    route_table(table)
+        .await
+        .unwrap()
+        .routes()
+        .iter()
+        .any(|r| r.gateway_id() == Some(endpoint) && r.destination_prefix_list_id().is_some())
+}
+
 #[test]
-#[ignore = "hangs against the emulator, not yet diagnosed to the end: moto answers `available` where the SDK model says `Available` (now handled), and moto's ModifyVpcEndpoint does not add the S3 route to added route tables, so its DeleteVpcEndpoints then fails with InvalidRoute.NotFound (reproduced with boto3)"]
 fn s3_gateway_endpoint() {
     use spar::aws::ec2::VpcEndpoint;
     run(async {
         let s = Stage::new();
-        let program = |both: bool| {
+        // `imported`: also declares `ep/imported`, an S3 endpoint for the first table only.
+        let program = |both: bool, service: &'static str, imported: bool| {
             move |st: &mut spar::Stack| {
                 let vpc = st.add("ep/vpc", Vpc::new("10.70.0.0/16"))?;
                 let a = st.add("ep/rt_a", RouteTable::new(vpc.vpc_id()))?;
@@ -605,26 +626,69 @@ fn s3_gateway_endpoint() {
                 }
                 st.add(
                     "ep/s3",
-                    VpcEndpoint::gateway(vpc.vpc_id(), "com.amazonaws.us-east-1.s3", tables).tag("k", "v"),
+                    VpcEndpoint::gateway(vpc.vpc_id(), format!("com.amazonaws.us-east-1.{service}"), tables)
+                        .tag("k", "v"),
                 )?;
+                if imported {
+                    st.add(
+                        "ep/imported",
+                        VpcEndpoint::gateway(
+                            vpc.vpc_id(),
+                            "com.amazonaws.us-east-1.s3",
+                            vec![a.route_table_id().into()],
+                        ),
+                    )?;
+                }
                 Ok(())
             }
         };
-        s.apply(program(false)).await;
+        s.apply(program(false, "s3", false)).await;
         let id = s.id("ep/s3").await;
+        let (rt_a, rt_b) = (s.id("ep/rt_a").await, s.id("ep/rt_b").await);
         let e = endpoint(&id).await.unwrap();
-        assert_eq!(e.route_table_ids(), [s.id("ep/rt_a").await]);
+        assert_eq!(e.route_table_ids(), std::slice::from_ref(&rt_a));
         assert_eq!(tag_map(e.tags()).get("spar:address").map(String::as_str), Some("ep/s3"));
-        assert!(quiet(&s.plan(program(false)).await));
+        assert!(s3_route(&rt_a, &id).await);
+        assert!(quiet(&s.plan(program(false, "s3", false)).await));
 
-        let plan = s.apply(program(true)).await;
+        // In place: a second route table (ModifyVpcEndpoint), which gets the S3 route.
+        let plan = s.apply(program(true, "s3", false)).await;
         assert_eq!(op(&plan, "ep/s3"), Op::Update);
+        assert_eq!(s.id("ep/s3").await, id);
         let mut tables = endpoint(&id).await.unwrap().route_table_ids().to_vec();
         tables.sort();
-        let mut want = vec![s.id("ep/rt_a").await, s.id("ep/rt_b").await];
+        let mut want = vec![rt_a.clone(), rt_b.clone()];
         want.sort();
         assert_eq!(tables, want);
-        assert!(quiet(&s.plan(program(true)).await));
+        assert!(s3_route(&rt_b, &id).await);
+        assert!(quiet(&s.plan(program(true, "s3", false)).await));
+
+        // Drift: a table removed out of band shows as drift and is added back.
+        ec2()
+            .await
+            .modify_vpc_endpoint()
+            .vpc_endpoint_id(&id)
+            .remove_route_table_ids(&rt_b)
+            .send()
+            .await
+            .unwrap();
+        let r = s.session(program(true, "s3", false)).refresh(4).await.unwrap();
+        assert_eq!(
+            r.drifted.iter().map(|(a, _)| a.to_string()).collect::<Vec<_>>(),
+            vec!["ep/s3"],
+            "{r:?}"
+        );
+        assert!(
+            r.drifted[0]
+                .1
+                .iter()
+                .all(|c| c.path.to_string().starts_with("route_table_ids")),
+            "{r:?}"
+        );
+        let plan = s.apply(program(true, "s3", false)).await;
+        assert_eq!(op(&plan, "ep/s3"), Op::Update);
+        assert_eq!(endpoint(&id).await.unwrap().route_table_ids().len(), 2);
+        assert!(s3_route(&rt_b, &id).await);
 
         let found = spar::aws::ec2::endpoint::VpcEndpointProvider::new()
             .find(&OpContext::detached("ep/s3".parse().unwrap()), &json!({}))
@@ -633,10 +697,354 @@ fn s3_gateway_endpoint() {
             .unwrap();
         assert_eq!(found.id, id);
 
+        // Replace: another service is another endpoint; the old one is deleted.
+        let plan = s.apply(program(true, "dynamodb", false)).await;
+        assert_eq!(op(&plan, "ep/s3"), Op::Replace);
+        let id2 = s.id("ep/s3").await;
+        assert_ne!(id2, id);
+        assert!(endpoint(&id).await.is_none());
+        assert!(!s3_route(&rt_a, &id).await);
+        assert_eq!(
+            endpoint(&id2).await.unwrap().service_name(),
+            Some("com.amazonaws.us-east-1.dynamodb")
+        );
+
+        // Import: an endpoint made out of band reads back as the program declares it.
+        let vpc = s.id("ep/vpc").await;
+        let made = ec2()
+            .await
+            .create_vpc_endpoint()
+            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Gateway)
+            .vpc_id(&vpc)
+            .service_name("com.amazonaws.us-east-1.s3")
+            .route_table_ids(&rt_a)
+            .send()
+            .await
+            .unwrap();
+        let made_id = made.vpc_endpoint().unwrap().vpc_endpoint_id().unwrap().to_string();
+        let imported = s
+            .session(program(true, "dynamodb", true))
+            .import("aws:ec2:VpcEndpoint", &"ep/imported".parse().unwrap(), &made_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            imported.inputs,
+            json!({"vpc_id": vpc, "service_name": "com.amazonaws.us-east-1.s3",
+                   "route_table_ids": [rt_a], "tags": {}})
+        );
+        let plan = s.plan(program(true, "dynamodb", true)).await;
+        assert!(
+            quiet(&plan),
+            "{:#?}",
+            plan.changes.iter().filter(|c| c.op != Op::Same).collect::<Vec<_>>()
+        );
+
+        // Delete: the endpoints before their route tables and VPC.
         let rec = Arc::new(Recorder::default());
         s.apply_recorded(|_| Ok(()), true, rec.clone()).await;
         rec.before(("ep/s3", "delete"), ("ep/rt_a", "delete"));
         rec.before(("ep/s3", "delete"), ("ep/vpc", "delete"));
-        assert!(endpoint(&id).await.is_none());
+        rec.before(("ep/imported", "delete"), ("ep/rt_a", "delete"));
+        assert!(endpoint(&id2).await.is_none());
+        assert!(endpoint(&made_id).await.is_none());
+    });
+}
+
+/// A VPC with a subnet, an EIP and an internet gateway made by spar; with `imported`, also a
+/// route table, its default route, its association with the subnet, a NAT gateway, a
+/// security group and a rule of it, in the shape of the objects the test makes out of band.
+/// `changed` changes a replace-forcing field of several of them.
+fn out_of_band(imported: bool, changed: bool) -> impl FnOnce(&mut spar::Stack) -> spar::Result<()> {
+    move |st: &mut spar::Stack| {
+        let vpc = st.add("ob/vpc", Vpc::new("10.42.0.0/16"))?;
+        let sn = st.add("ob/sn", Subnet::new(vpc.vpc_id(), "10.42.1.0/24").az("us-east-1a"))?;
+        let ip = st.add("ob/eip", Eip::new().tag("use", "nat"))?;
+        let ip2 = st.add("ob/eip2", Eip::new())?;
+        let igw = st.add("ob/igw", InternetGateway::new(vpc.vpc_id()))?;
+        if !imported {
+            return Ok(());
+        }
+        let rt = st.add("ob/rt", RouteTable::new(vpc.vpc_id()).tag("tier", "public"))?;
+        let destination = if changed { "10.99.0.0/16" } else { "0.0.0.0/0" };
+        st.add(
+            "ob/default",
+            Route::new(rt.route_table_id(), destination).via_gateway(igw.gateway_id()),
+        )?;
+        st.add(
+            "ob/assoc",
+            RouteTableAssociation::new(rt.route_table_id(), sn.subnet_id()),
+        )?;
+        let alloc = if changed {
+            ip2.allocation_id()
+        } else {
+            ip.allocation_id()
+        };
+        st.add("ob/nat", NatGateway::public(sn.subnet_id(), alloc).tag("team", "net"))?;
+        let sg = st.add(
+            "ob/sg",
+            SecurityGroup::new(vpc.vpc_id())
+                .name("spar-test-oob-sg")
+                .description(if changed { "oob, changed" } else { "oob" })
+                .tag("team", "net"),
+        )?;
+        st.add(
+            "ob/https",
+            SecurityGroupRule::ingress(sg.group_id())
+                .tcp(443)
+                .cidr("10.0.0.0/8")
+                .description("https"),
+        )?;
+        Ok(())
+    }
+}
+
+fn tag(key: &str, value: &str) -> aws_sdk_ec2::types::Tag {
+    aws_sdk_ec2::types::Tag::builder().key(key).value(value).build()
+}
+
+fn tagged(kind: aws_sdk_ec2::types::ResourceType, key: &str, value: &str) -> aws_sdk_ec2::types::TagSpecification {
+    aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(kind)
+        .tags(tag(key, value))
+        .build()
+}
+
+#[test]
+fn network_objects_made_out_of_band_import_drift_replace() {
+    use aws_sdk_ec2::types::ResourceType as T;
+    run(async {
+        let s = Stage::new();
+        s.apply(out_of_band(false, false)).await;
+        let (vpc, sn, igw) = (s.id("ob/vpc").await, s.id("ob/sn").await, s.id("ob/igw").await);
+        let alloc = s.id("ob/eip").await;
+        let ec2 = ec2().await;
+
+        // Made out of band with the SDK.
+        let rt = ec2
+            .create_route_table()
+            .vpc_id(&vpc)
+            .tag_specifications(tagged(T::RouteTable, "tier", "public"))
+            .send()
+            .await
+            .unwrap()
+            .route_table()
+            .and_then(|t| t.route_table_id())
+            .unwrap()
+            .to_string();
+        ec2.create_route()
+            .route_table_id(&rt)
+            .destination_cidr_block("0.0.0.0/0")
+            .gateway_id(&igw)
+            .send()
+            .await
+            .unwrap();
+        let assoc = ec2
+            .associate_route_table()
+            .route_table_id(&rt)
+            .subnet_id(&sn)
+            .send()
+            .await
+            .unwrap()
+            .association_id()
+            .unwrap()
+            .to_string();
+        let nat_id = ec2
+            .create_nat_gateway()
+            .subnet_id(&sn)
+            .allocation_id(&alloc)
+            .tag_specifications(tagged(T::Natgateway, "team", "net"))
+            .send()
+            .await
+            .unwrap()
+            .nat_gateway()
+            .and_then(|n| n.nat_gateway_id())
+            .unwrap()
+            .to_string();
+        let sg = ec2
+            .create_security_group()
+            .vpc_id(&vpc)
+            .group_name("spar-test-oob-sg")
+            .description("oob")
+            .tag_specifications(tagged(T::SecurityGroup, "team", "net"))
+            .send()
+            .await
+            .unwrap()
+            .group_id()
+            .unwrap()
+            .to_string();
+        let rule = ec2
+            .authorize_security_group_ingress()
+            .group_id(&sg)
+            .ip_permissions(
+                aws_sdk_ec2::types::IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(443)
+                    .to_port(443)
+                    .ip_ranges(
+                        aws_sdk_ec2::types::IpRange::builder()
+                            .cidr_ip("10.0.0.0/8")
+                            .description("https")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .security_group_rules()[0]
+            .security_group_rule_id()
+            .unwrap()
+            .to_string();
+
+        // Import each through its provider's read; the program declaring them plans nothing.
+        for (kind, address, id) in [
+            ("aws:ec2:RouteTable", "ob/rt", rt.clone()),
+            ("aws:ec2:Route", "ob/default", format!("{rt}_0.0.0.0/0")),
+            ("aws:ec2:RouteTableAssociation", "ob/assoc", assoc.clone()),
+            ("aws:ec2:NatGateway", "ob/nat", nat_id.clone()),
+            ("aws:ec2:SecurityGroup", "ob/sg", sg.clone()),
+            ("aws:ec2:SecurityGroupRule", "ob/https", rule.clone()),
+        ] {
+            let imported = s
+                .session(out_of_band(true, false))
+                .import(kind, &address.parse().unwrap(), &id)
+                .await
+                .unwrap_or_else(|e| panic!("import {address}: {e}"));
+            assert_eq!(imported.id, id, "{address}");
+        }
+        assert_eq!(
+            s.snapshot().await.get(&"ob/nat".parse().unwrap()).unwrap().inputs,
+            json!({"subnet_id": sn, "allocation_id": alloc, "connectivity_type": "public", "tags": {"team": "net"}})
+        );
+        let plan = s.plan(out_of_band(true, false)).await;
+        assert!(
+            quiet(&plan),
+            "{:#?}",
+            plan.changes.iter().filter(|c| c.op != Op::Same).collect::<Vec<_>>()
+        );
+
+        // Drift: tags changed on the EIP, route table and NAT gateway, the rule's description
+        // changed, the association removed, all out of band.
+        for id in [&alloc, &rt, &nat_id] {
+            ec2.create_tags()
+                .resources(id.as_str())
+                .tags(tag("drift", "yes"))
+                .send()
+                .await
+                .unwrap();
+        }
+        ec2.modify_security_group_rules()
+            .group_id(&sg)
+            .security_group_rules(
+                aws_sdk_ec2::types::SecurityGroupRuleUpdate::builder()
+                    .security_group_rule_id(&rule)
+                    .security_group_rule(
+                        aws_sdk_ec2::types::SecurityGroupRuleRequest::builder()
+                            .ip_protocol("tcp")
+                            .from_port(443)
+                            .to_port(443)
+                            .cidr_ipv4("10.0.0.0/8")
+                            .description("changed")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        ec2.disassociate_route_table()
+            .association_id(&assoc)
+            .send()
+            .await
+            .unwrap();
+        let r = s.session(out_of_band(true, false)).refresh(4).await.unwrap();
+        let mut drifted: Vec<String> = r.drifted.iter().map(|(a, _)| a.to_string()).collect();
+        drifted.sort();
+        assert_eq!(drifted, ["ob/eip", "ob/https", "ob/nat", "ob/rt"], "{r:?}");
+        assert_eq!(
+            r.gone.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            ["ob/assoc"],
+            "{r:?}"
+        );
+        let plan = s.apply(out_of_band(true, false)).await;
+        for a in ["ob/eip", "ob/https", "ob/nat", "ob/rt"] {
+            assert_eq!(op(&plan, a), Op::Update, "{a}");
+        }
+        assert_eq!(op(&plan, "ob/assoc"), Op::Create);
+        assert!(!tag_map(route_table(&rt).await.unwrap().tags()).contains_key("drift"));
+        assert!(!tag_map(nat_gw(&nat_id).await.tags()).contains_key("drift"));
+        assert_eq!(rule_of(&rule).await.description(), Some("https"));
+        assert_eq!(route_table(&rt).await.unwrap().associations().len(), 1);
+        let r = s.session(out_of_band(true, false)).refresh(4).await.unwrap();
+        assert!(r.drifted.is_empty() && r.gone.is_empty(), "{r:?}");
+
+        // Replace: the route's destination, the NAT gateway's EIP, the group's description
+        // (a fixed name, so the old group, and its rule, go first).
+        let plan = s.apply(out_of_band(true, true)).await;
+        for a in ["ob/default", "ob/nat", "ob/sg", "ob/https"] {
+            assert_eq!(op(&plan, a), Op::Replace, "{a}");
+        }
+        assert!(plan.get(&"ob/sg".parse().unwrap()).unwrap().delete_before_replace);
+        let routes = route_table(&rt).await.unwrap();
+        let dests: Vec<_> = routes
+            .routes()
+            .iter()
+            .filter(|r| r.gateway_id() == Some(igw.as_str()))
+            .filter_map(|r| r.destination_cidr_block())
+            .collect();
+        assert_eq!(dests, ["10.99.0.0/16"]);
+        let nat2 = s.id("ob/nat").await;
+        assert_ne!(nat2, nat_id);
+        assert!(nat(&nat_id).await.is_none());
+        assert_eq!(
+            nat_gw(&nat2).await.nat_gateway_addresses()[0].allocation_id(),
+            Some(s.id("ob/eip2").await.as_str())
+        );
+        let sg2 = s.id("ob/sg").await;
+        assert_ne!(sg2, sg);
+        assert!(group(&sg).await.is_none());
+        assert_eq!(group(&sg2).await.unwrap().description(), Some("oob, changed"));
+        assert!(quiet(&s.plan(out_of_band(true, true)).await));
+
+        s.destroy().await;
+        assert!(route_table(&rt).await.is_none());
+        assert!(group(&sg2).await.is_none());
+    });
+}
+
+async fn nat_gw(id: &str) -> aws_sdk_ec2::types::NatGateway {
+    nat(id).await.unwrap_or_else(|| panic!("NAT gateway {id}"))
+}
+
+async fn rule_of(id: &str) -> aws_sdk_ec2::types::SecurityGroupRule {
+    rule(id).await.unwrap_or_else(|| panic!("rule {id}"))
+}
+
+#[test]
+fn route_table_moves_vpc_by_replace() {
+    run(async {
+        let s = Stage::new();
+        let program = |second: bool| {
+            move |st: &mut spar::Stack| {
+                let a = st.add("rtx/vpc_a", Vpc::new("10.43.0.0/16"))?;
+                let b = st.add("rtx/vpc_b", Vpc::new("10.44.0.0/16"))?;
+                let vpc = if second { b.vpc_id() } else { a.vpc_id() };
+                st.add("rtx/rt", RouteTable::new(vpc).tag("tier", "x"))?;
+                Ok(())
+            }
+        };
+        s.apply(program(false)).await;
+        let first = s.id("rtx/rt").await;
+        let plan = s.apply(program(true)).await;
+        assert_eq!(op(&plan, "rtx/rt"), Op::Replace);
+        let second = s.id("rtx/rt").await;
+        assert_ne!(first, second);
+        assert!(route_table(&first).await.is_none());
+        let t = route_table(&second).await.unwrap();
+        assert_eq!(t.vpc_id(), Some(s.id("rtx/vpc_b").await.as_str()));
+        assert_eq!(tag_map(t.tags()).get("tier").map(String::as_str), Some("x"));
+        assert!(quiet(&s.plan(program(true)).await));
+        s.destroy().await;
+        assert!(route_table(&second).await.is_none());
     });
 }

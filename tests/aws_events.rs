@@ -1,6 +1,8 @@
 //! `aws:events:Rule` and `aws:events:Target` against the sandbox emulator: the
 //! interruption wiring (rules to an SQS queue). Create, read back, in-place update, replace,
-//! delete (targets before their rule, asserted from the steps), drift and `find`.
+//! delete (targets before their rule, asserted from the steps), drift (of the rule, and of
+//! the target: repointed or removed out of band), import of a rule and target made with the
+//! SDK, replace (a new target id; a new rule name) and `find`.
 #![cfg(feature = "aws")]
 
 #[path = "support/aws.rs"]
@@ -107,5 +109,188 @@ fn rule_and_target_lifecycle() {
         s.apply_recorded(|_| Ok(()), true, rec.clone()).await;
         rec.before(("ev/spot_to_queue", "delete"), ("ev/spot", "delete"));
         assert!(eb.describe_rule().name(&name).send().await.is_err());
+    });
+}
+
+fn imported_program(with_rule: bool) -> impl FnOnce(&mut spar::Stack) -> spar::Result<()> {
+    renamed_program(with_rule, "spar-test-evi-rule", "to-queue")
+}
+
+fn renamed_program(
+    with_rule: bool,
+    rule_name: &'static str,
+    target_id: &'static str,
+) -> impl FnOnce(&mut spar::Stack) -> spar::Result<()> {
+    move |st: &mut spar::Stack| {
+        let q = st.add("evi/queue", Queue::new().name("spar-test-evi-a"))?;
+        st.add("evi/queue2", Queue::new().name("spar-test-evi-b"))?;
+        if with_rule {
+            let rule = st.add(
+                "evi/rule",
+                Rule::new(json!({"source": ["aws.health"], "detail-type": ["AWS Health Event"]}))
+                    .name(rule_name)
+                    .description("made out of band")
+                    .tag("cluster", "c2"),
+            )?;
+            st.add("evi/target", Target::new(rule.name(), q.arn()).id(target_id))?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn rule_and_target_import_drift_replace() {
+    run(async {
+        let s = Stage::new();
+        let eb = &spar::aws::context::clients().await.events;
+        s.apply(imported_program(false)).await;
+        let queue_a = s.outputs("evi/queue").await["arn"].as_str().unwrap().to_string();
+        let queue_b = s.outputs("evi/queue2").await["arn"].as_str().unwrap().to_string();
+
+        // A rule and its target made out of band with the SDK.
+        eb.put_rule()
+            .name("spar-test-evi-rule")
+            .event_pattern(r#"{"source":["aws.health"],"detail-type":["AWS Health Event"]}"#)
+            .description("made out of band")
+            .state(aws_sdk_eventbridge::types::RuleState::Enabled)
+            .tags(
+                aws_sdk_eventbridge::types::Tag::builder()
+                    .key("cluster")
+                    .value("c2")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let target = |arn: &str| {
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("to-queue")
+                .arn(arn)
+                .build()
+                .unwrap()
+        };
+        eb.put_targets()
+            .rule("spar-test-evi-rule")
+            .targets(target(&queue_a))
+            .send()
+            .await
+            .unwrap();
+
+        // Import both through the providers' read; the program declaring them plans nothing.
+        let session = s.session(imported_program(true));
+        let rule = session
+            .import("aws:events:Rule", &"evi/rule".parse().unwrap(), "spar-test-evi-rule")
+            .await
+            .unwrap();
+        assert_eq!(rule.inputs["name"], "spar-test-evi-rule");
+        assert_eq!(rule.inputs["enabled"], true);
+        assert_eq!(rule.inputs["tags"], json!({"cluster": "c2"}));
+        assert_eq!(rule.inputs["event_pattern"]["source"], json!(["aws.health"]));
+        let t = s
+            .session(imported_program(true))
+            .import(
+                "aws:events:Target",
+                &"evi/target".parse().unwrap(),
+                "spar-test-evi-rule/to-queue",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            t.inputs,
+            json!({"rule": "spar-test-evi-rule", "target_id": "to-queue", "arn": queue_a})
+        );
+        let plan = s.plan(imported_program(true)).await;
+        assert!(
+            quiet(&plan),
+            "{:#?}",
+            plan.changes.iter().filter(|c| c.op != Op::Same).collect::<Vec<_>>()
+        );
+
+        // Drift: the target pointed at the other queue out of band, then put back by apply.
+        eb.put_targets()
+            .rule("spar-test-evi-rule")
+            .targets(target(&queue_b))
+            .send()
+            .await
+            .unwrap();
+        let r = s.session(imported_program(true)).refresh(4).await.unwrap();
+        assert_eq!(
+            r.drifted.iter().map(|(a, _)| a.to_string()).collect::<Vec<_>>(),
+            vec!["evi/target"],
+            "{r:?}"
+        );
+        assert_eq!(r.drifted[0].1[0].path.to_string(), "arn", "{r:?}");
+        let plan = s.apply(imported_program(true)).await;
+        assert_eq!(op(&plan, "evi/target"), Op::Update);
+        let targets = eb
+            .list_targets_by_rule()
+            .rule("spar-test-evi-rule")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(targets.targets()[0].arn(), queue_a.as_str());
+
+        // Drift: the target removed out of band reads as gone and is made again.
+        eb.remove_targets()
+            .rule("spar-test-evi-rule")
+            .ids("to-queue")
+            .send()
+            .await
+            .unwrap();
+        let r = s.session(imported_program(true)).refresh(4).await.unwrap();
+        assert_eq!(
+            r.gone.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            vec!["evi/target"],
+            "{r:?}"
+        );
+        let plan = s.apply(imported_program(true)).await;
+        assert_eq!(op(&plan, "evi/target"), Op::Create);
+        let targets = eb
+            .list_targets_by_rule()
+            .rule("spar-test-evi-rule")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(targets.targets().len(), 1);
+
+        // Replace: a new target id is a new target (the old one removed).
+        let plan = s.apply(renamed_program(true, "spar-test-evi-rule", "to-queue-2")).await;
+        assert_eq!(op(&plan, "evi/rule"), Op::Same);
+        assert_eq!(op(&plan, "evi/target"), Op::Replace);
+        let ids = |t: aws_sdk_eventbridge::operation::list_targets_by_rule::ListTargetsByRuleOutput| {
+            t.targets().iter().map(|t| t.id().to_string()).collect::<Vec<_>>()
+        };
+        let targets = eb
+            .list_targets_by_rule()
+            .rule("spar-test-evi-rule")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ids(targets), ["to-queue-2"]);
+        assert_eq!(s.id("evi/target").await, "spar-test-evi-rule/to-queue-2");
+
+        // Replace: a new rule name is a new rule (the old one deleted first), and its
+        // target follows it.
+        let plan = s
+            .apply(renamed_program(true, "spar-test-evi-rule-b", "to-queue-2"))
+            .await;
+        assert_eq!(op(&plan, "evi/rule"), Op::Replace);
+        assert_eq!(op(&plan, "evi/target"), Op::Replace);
+        assert!(eb.describe_rule().name("spar-test-evi-rule").send().await.is_err());
+        let targets = eb
+            .list_targets_by_rule()
+            .rule("spar-test-evi-rule-b")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ids(targets), ["to-queue-2"]);
+        assert!(quiet(
+            &s.plan(renamed_program(true, "spar-test-evi-rule-b", "to-queue-2"))
+                .await
+        ));
+
+        s.destroy().await;
+        assert!(eb.describe_rule().name("spar-test-evi-rule-b").send().await.is_err());
     });
 }

@@ -487,3 +487,228 @@ fn oidc_provider_lifecycle() {
         );
     });
 }
+
+const OOB_URL: &str = "https://oidc.eks.us-east-1.amazonaws.com/id/SPARTESTOOB1";
+const OOB_URL_B: &str = "https://oidc.eks.us-east-1.amazonaws.com/id/SPARTESTOOB2";
+const OOB_THUMB: &str = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280";
+
+fn oob_doc(action: &str) -> PolicyDocument {
+    PolicyDocument::new(vec![Statement::allow(&[action]).resources(&["*"])])
+}
+
+/// Two roles made by spar; with `imported`, an attachment, an inline policy, a managed
+/// policy, an instance profile and an OIDC provider in the shape of the objects the test
+/// makes out of band; `changed` changes a replace-forcing field of each.
+fn iam_out_of_band(imported: bool, changed: bool) -> impl FnOnce(&mut spar::Stack) -> spar::Result<()> {
+    move |st: &mut spar::Stack| {
+        let r = st.add(
+            "iam6/role",
+            Role::assumed_by_service("ec2.amazonaws.com").name("spar-test-iam6"),
+        )?;
+        if !imported {
+            return Ok(());
+        }
+        let pick = |a: &'static str, b: &'static str| if changed { b } else { a };
+        st.add(
+            "iam6/attach",
+            RolePolicyAttachment::aws_managed(r.name(), pick("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy")),
+        )?;
+        st.add(
+            "iam6/inline",
+            RolePolicy::new(r.name(), oob_doc("s3:GetObject")).name(pick("inline-a", "inline-b")),
+        )?;
+        st.add(
+            "iam6/policy",
+            Policy::new(oob_doc("sqs:SendMessage"))
+                .name("spar-test-iam6-policy")
+                .description(pick("oob", "oob, changed"))
+                .tag("team", "iam"),
+        )?;
+        st.add(
+            "iam6/profile",
+            InstanceProfile::new(r.name()).name(pick("spar-test-iam6-profile", "spar-test-iam6-profile-b")),
+        )?;
+        st.add(
+            "iam6/oidc",
+            OpenIdConnectProvider::new(pick(OOB_URL, OOB_URL_B))
+                .thumbprint(OOB_THUMB)
+                .tag("team", "iam"),
+        )?;
+        Ok(())
+    }
+}
+
+#[test]
+fn iam_objects_made_out_of_band_import_drift_replace() {
+    run(async {
+        let s = Stage::new();
+        s.apply(iam_out_of_band(false, false)).await;
+        let iam = iam().await;
+        let tag = |k: &str, v: &str| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().unwrap();
+
+        // Made out of band with the SDK.
+        iam.attach_role_policy()
+            .role_name("spar-test-iam6")
+            .policy_arn("arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy")
+            .send()
+            .await
+            .unwrap();
+        iam.put_role_policy()
+            .role_name("spar-test-iam6")
+            .policy_name("inline-a")
+            .policy_document(oob_doc("s3:GetObject").to_json())
+            .send()
+            .await
+            .unwrap();
+        let policy_arn = iam
+            .create_policy()
+            .policy_name("spar-test-iam6-policy")
+            .description("oob")
+            .policy_document(oob_doc("sqs:SendMessage").to_json())
+            .tags(tag("team", "iam"))
+            .send()
+            .await
+            .unwrap()
+            .policy()
+            .and_then(|p| p.arn())
+            .unwrap()
+            .to_string();
+        iam.create_instance_profile()
+            .instance_profile_name("spar-test-iam6-profile")
+            .send()
+            .await
+            .unwrap();
+        iam.add_role_to_instance_profile()
+            .instance_profile_name("spar-test-iam6-profile")
+            .role_name("spar-test-iam6")
+            .send()
+            .await
+            .unwrap();
+        let oidc_arn = iam
+            .create_open_id_connect_provider()
+            .url(OOB_URL)
+            .client_id_list("sts.amazonaws.com")
+            .thumbprint_list(OOB_THUMB)
+            .tags(tag("team", "iam"))
+            .send()
+            .await
+            .unwrap()
+            .open_id_connect_provider_arn()
+            .unwrap()
+            .to_string();
+
+        // Import each through its provider's read; the program declaring them plans nothing.
+        for (kind, address, id) in [
+            (
+                "aws:iam:RolePolicyAttachment",
+                "iam6/attach",
+                "spar-test-iam6/arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy".to_string(),
+            ),
+            (
+                "aws:iam:RolePolicy",
+                "iam6/inline",
+                "spar-test-iam6:inline-a".to_string(),
+            ),
+            ("aws:iam:Policy", "iam6/policy", policy_arn.clone()),
+            (
+                "aws:iam:InstanceProfile",
+                "iam6/profile",
+                "spar-test-iam6-profile".to_string(),
+            ),
+            ("aws:iam:OpenIdConnectProvider", "iam6/oidc", oidc_arn.clone()),
+        ] {
+            let imported = s
+                .session(iam_out_of_band(true, false))
+                .import(kind, &address.parse().unwrap(), &id)
+                .await
+                .unwrap_or_else(|e| panic!("import {address}: {e}"));
+            assert_eq!(imported.id, id, "{address}");
+        }
+        let plan = s.plan(iam_out_of_band(true, false)).await;
+        assert!(
+            quiet(&plan),
+            "{:#?}",
+            plan.changes.iter().filter(|c| c.op != Op::Same).collect::<Vec<_>>()
+        );
+
+        // Drift: the inline policy's document changed out of band, then put back.
+        iam.put_role_policy()
+            .role_name("spar-test-iam6")
+            .policy_name("inline-a")
+            .policy_document(oob_doc("s3:*").to_json())
+            .send()
+            .await
+            .unwrap();
+        let r = s.session(iam_out_of_band(true, false)).refresh(4).await.unwrap();
+        assert_eq!(
+            r.drifted.iter().map(|(a, _)| a.to_string()).collect::<Vec<_>>(),
+            vec!["iam6/inline"],
+            "{r:?}"
+        );
+        assert!(
+            r.drifted[0].1.iter().all(|c| c.path.to_string().starts_with("policy")),
+            "{r:?}"
+        );
+        let plan = s.apply(iam_out_of_band(true, false)).await;
+        assert_eq!(op(&plan, "iam6/inline"), Op::Update);
+        let doc = iam
+            .get_role_policy()
+            .role_name("spar-test-iam6")
+            .policy_name("inline-a")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            PolicyDocument::parse(doc.policy_document()).unwrap(),
+            oob_doc("s3:GetObject")
+        );
+
+        // Replace: each changed in a replace-forcing field.
+        let plan = s.apply(iam_out_of_band(true, true)).await;
+        for a in ["iam6/attach", "iam6/inline", "iam6/policy", "iam6/profile", "iam6/oidc"] {
+            assert_eq!(op(&plan, a), Op::Replace, "{a}");
+        }
+        assert_eq!(
+            attached("spar-test-iam6").await,
+            vec!["arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy".to_string()]
+        );
+        let inline = iam
+            .list_role_policies()
+            .role_name("spar-test-iam6")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(inline.policy_names(), ["inline-b".to_string()]);
+        let p = iam.get_policy().policy_arn(&policy_arn).send().await.unwrap();
+        assert_eq!(p.policy().and_then(|p| p.description()), Some("oob, changed"));
+        assert!(
+            iam.get_instance_profile()
+                .instance_profile_name("spar-test-iam6-profile")
+                .send()
+                .await
+                .is_err()
+        );
+        let profile = iam
+            .get_instance_profile()
+            .instance_profile_name("spar-test-iam6-profile-b")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            profile.instance_profile().unwrap().roles()[0].role_name(),
+            "spar-test-iam6"
+        );
+        assert!(
+            iam.get_open_id_connect_provider()
+                .open_id_connect_provider_arn(&oidc_arn)
+                .send()
+                .await
+                .is_err()
+        );
+        assert!(quiet(&s.plan(iam_out_of_band(true, true)).await));
+
+        s.destroy().await;
+        assert!(role("spar-test-iam6").await.is_none());
+        assert!(iam.get_policy().policy_arn(&policy_arn).send().await.is_err());
+    });
+}

@@ -133,6 +133,8 @@ fn queue_lifecycle() {
             .sqs
             .create_queue()
             .queue_name("spar-test-imported")
+            .attributes(A::SqsManagedSseEnabled, "true")
+            .tags("team", "ops")
             .send()
             .await
             .unwrap();
@@ -144,6 +146,22 @@ fn queue_lifecycle() {
             .unwrap();
         assert_eq!(imported.inputs["name"], "spar-test-imported");
         assert_eq!(imported.inputs["policy"], serde_json::Value::Null);
+        assert_eq!(imported.inputs["tags"], json!({"team": "ops"}));
+        // The program declaring it (AWS's defaults spelled out) plans nothing.
+        let with_imported = move |st: &mut spar::Stack| {
+            program(600, false, "spar-test-c2")(st)?;
+            st.add(
+                "sqs/imported",
+                Queue::new()
+                    .name("spar-test-imported")
+                    .message_retention_seconds(345_600)
+                    .visibility_timeout_seconds(30)
+                    .tag("team", "ops"),
+            )?;
+            Ok(())
+        };
+        let plan = s.plan(with_imported).await;
+        assert!(quiet(&plan), "{:#?}", plan.changes);
 
         s.destroy().await;
         let gone = spar::aws::context::clients()

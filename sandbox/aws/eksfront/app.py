@@ -11,7 +11,9 @@ Rules kept:
 - every other request (EC2, IAM, STS, S3, ... and ``/moto-api/*``) goes to moto untouched and is
   streamed straight back, except S3 GetBucketVersioning, whose answer moto 5.2.5 wraps in a
   ``GetBucketVersioningResponse`` root that strict SDKs (Rust, Go) refuse: the front renames it to
-  S3's ``VersioningConfiguration`` (spar's S3 state backend checks versioning);
+  S3's ``VersioningConfiguration`` (spar's S3 state backend checks versioning); and EC2
+  ModifyVpcEndpoint, after which the front adds (removes) the gateway endpoint's prefix-list
+  route in the route tables added to (removed from) it, as EC2 does and moto 5.2.5 does not;
 - ``POST /moto-api/reset`` clears the front's memory as well as moto's;
 - ``/sandbox-api/config`` (GET / POST a JSON object / DELETE) reads, changes and restores the
   lifecycle holds; ``GET /sandbox-api/health`` answers ``{"status": "ok"}``;
@@ -23,7 +25,7 @@ import io
 import json
 import sys
 import traceback
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qs, quote, unquote
 
 from . import access, addons, clusters, motobridge, overlay, podidentity, tags, updates
 from .errors import EksError
@@ -107,6 +109,14 @@ class Front:
         service, region, access_key = motobridge.request_scope(environ)
         if service == "s3" and method == "GET" and _is_versioning_query(environ.get("QUERY_STRING", "")):
             return _fixed_versioning(capture(self.moto_app, environ), start_response)
+        if service == "ec2" and method == "POST":
+            raw = _read_body(environ)
+            environ["wsgi.input"] = io.BytesIO(raw)
+            environ["CONTENT_LENGTH"] = str(len(raw))
+            form = parse_qs(raw.decode("utf-8", "replace"))
+            if form.get("Action") == ["ModifyVpcEndpoint"]:
+                return self.modify_vpc_endpoint(environ, start_response, form, region or "us-east-1",
+                                                access_key)
         if service != "eks":
             return self.moto_app(environ, start_response)
         return self.eks(environ, start_response, method, region or "us-east-1", access_key)
@@ -154,6 +164,18 @@ class Front:
                        [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
 
+    def modify_vpc_endpoint(self, environ, start_response, form, region, access_key):
+        """moto's ModifyVpcEndpoint, then the route changes it leaves out (see motobridge)."""
+        reply = capture(self.moto_app, environ)
+        if reply.ok:
+            account = motobridge.account_for(environ, access_key)
+            with self.store.lock:
+                motobridge.sync_gateway_endpoint_routes(
+                    account, region, form.get("VpcEndpointId", [""])[0],
+                    _members(form, "AddRouteTableId"), _members(form, "RemoveRouteTableId"))
+        start_response(reply.status_line, reply.headers)
+        return [reply.body]
+
     # -- sandbox endpoints ---------------------------------------------------------------------
     def sandbox_api(self, environ, start_response, path, method):
         def answer(status, doc):
@@ -181,6 +203,12 @@ class Front:
                     return answer(400, {"message": str(err)})
                 return answer(200, config.values)
         return answer(405, {"message": f"method {method} not allowed"})
+
+
+def _members(form, name):
+    """The values of an EC2 query list parameter (``Name.1``, ``Name.2``, ...), in order."""
+    keys = [k for k in form if k.startswith(name + ".") and k[len(name) + 1:].isdigit()]
+    return [form[k][0] for k in sorted(keys, key=lambda k: int(k[len(name) + 1:]))]
 
 
 def _is_versioning_query(query):

@@ -2,7 +2,7 @@
 
 Owns: finding moto's EKS, EC2, IAM and STS objects for the (account, region) of a request, and
 the few direct writes the front makes to them (status, extra cluster fields, deletion after a
-hold, the cluster security group).
+hold, the cluster security group, a gateway VPC endpoint's routes).
 
 Rules kept:
 - account and region are worked out the way moto does it (``MOTO_ACCOUNT_ID``, then the
@@ -198,3 +198,31 @@ def delete_security_group(account, region, group_id):
         _ec2(account, region).delete_security_group(group_id=group_id)
     except Exception:
         pass
+
+
+def sync_gateway_endpoint_routes(account, region, endpoint_id, added, removed):
+    """What EC2 does on ModifyVpcEndpoint and moto 5.2.5 skips: a gateway endpoint's route
+    (destination: the service's prefix list, target: the endpoint) is added to each route
+    table added to it, and taken out of each route table removed from it. Without it, moto's
+    DeleteVpcEndpoints fails with InvalidRoute.NotFound on a table added later."""
+    backend = _ec2(account, region)
+    endpoint = backend.vpc_end_points.get(endpoint_id)
+    prefix_list = getattr(endpoint, "destination_prefix_list_id", None) if endpoint else None
+    if not prefix_list:
+        return  # an interface endpoint, or a gateway with no prefix list: no routes
+    for rt_id in added:
+        if rt_id in endpoint.route_table_ids and not _has_route_to(backend, rt_id, prefix_list):
+            backend.create_route(rt_id, None, gateway_id=endpoint_id,
+                                 destination_prefix_list_id=prefix_list)
+    for rt_id in removed:
+        if rt_id not in endpoint.route_table_ids and _has_route_to(backend, rt_id, prefix_list):
+            backend.delete_route(rt_id, None, destination_prefix_list_id=prefix_list)
+
+
+def _has_route_to(backend, rt_id, prefix_list):
+    table = backend.route_tables.get(rt_id)
+    if table is None:
+        return False
+    return any(getattr(r, "destination_prefix_list", None) is not None
+               and r.destination_prefix_list.id == prefix_list
+               for r in table._routes.values())

@@ -14,7 +14,7 @@ use aws_sdk_ec2::types::{ResourceType, State, VpcEndpointType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{WAIT, from_tags, none_if_gone, ok_if_gone, owner_filter, owner_of, parse, sync_tags, tag_spec};
+use super::{WAIT, from_tags, none_if_gone, owner_filter, owner_of, parse, sync_tags, tag_spec};
 use crate::aws::call::{Poll, call0, wait_for};
 use crate::aws::context;
 use crate::model::{Handle, Input, Output, Resource};
@@ -115,6 +115,11 @@ async fn describe(ctx: &OpContext, id: &str) -> Result<Option<aws_sdk_ec2::types
 fn state_is(e: &aws_sdk_ec2::types::VpcEndpoint, want: &State) -> bool {
     e.state()
         .is_some_and(|s| s.as_str().eq_ignore_ascii_case(want.as_str()))
+}
+
+/// The error codes meaning the endpoint itself does not exist.
+fn endpoint_not_found(code: &str) -> bool {
+    code.starts_with("InvalidVpcEndpoint") && code.ends_with("NotFound")
 }
 
 fn is_gone(e: &aws_sdk_ec2::types::VpcEndpoint) -> bool {
@@ -256,12 +261,28 @@ impl ResourceProvider for VpcEndpointProvider {
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
         let ec2 = context::ec2().await;
-        ok_if_gone(
-            call0(ctx, "DeleteVpcEndpoints", || {
-                ec2.delete_vpc_endpoints().vpc_endpoint_ids(id).send()
-            })
-            .await,
-        )?;
+        // Only the endpoint's own "not found" means it is gone: any other `*.NotFound` (a
+        // route of one of its tables, say) is a failed delete, not success, or the wait
+        // below would wait for a deletion that never started. EC2 reports a per-endpoint
+        // failure in `Unsuccessful` with HTTP 200, so that is checked too.
+        let out = match call0(ctx, "DeleteVpcEndpoints", || {
+            ec2.delete_vpc_endpoints().vpc_endpoint_ids(id).send()
+        })
+        .await
+        {
+            Ok(out) => Some(out),
+            Err(e) if e.code.as_deref().is_some_and(endpoint_not_found) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(item) = out.iter().flat_map(|o| o.unsuccessful()).next() {
+            let code = item.error().and_then(|e| e.code()).unwrap_or_default();
+            if !endpoint_not_found(code) {
+                return Err(ProviderError::msg(format!(
+                    "DeleteVpcEndpoints: {id}: {code}: {}",
+                    item.error().and_then(|e| e.message()).unwrap_or("")
+                )));
+            }
+        }
         wait_for(ctx, "the endpoint to be deleted", WAIT, || async move {
             Ok(match describe(ctx, id).await? {
                 None => Poll::Ready(()),
