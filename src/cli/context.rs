@@ -141,6 +141,7 @@ impl Context {
     }
 
     async fn open(&self, p: Program, settings: &SparSettings) -> anyhow::Result<Session> {
+        configure_aws(settings).await;
         let backend: Arc<dyn StateBackend> = match self.backend_url(settings) {
             None => Arc::new(LocalBackend::new(&self.state_dir)),
             Some(url) => remote_backend(&url).await?,
@@ -169,6 +170,31 @@ impl Context {
         })
     }
 }
+
+/// Applies the stack's `[spar] aws_endpoint_url` / `aws_region` to the process's AWS
+/// configuration; the standard environment variables still win.
+#[cfg(feature = "aws")]
+async fn configure_aws(settings: &SparSettings) {
+    if settings.aws_endpoint_url.is_none() && settings.aws_region.is_none() {
+        return;
+    }
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none()
+        && let Some(url) = &settings.aws_endpoint_url
+    {
+        loader = loader.endpoint_url(url);
+    }
+    if std::env::var_os("AWS_REGION").is_none()
+        && let Some(region) = &settings.aws_region
+    {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    // Already configured (a second session in one process): the first one stands.
+    let _ = crate::aws::use_config(loader.load().await);
+}
+
+#[cfg(not(feature = "aws"))]
+async fn configure_aws(_settings: &SparSettings) {}
 
 #[cfg(feature = "aws")]
 async fn remote_backend(url: &str) -> anyhow::Result<Arc<dyn StateBackend>> {

@@ -18,6 +18,12 @@ pub struct SparSettings {
     /// Where state lives: `s3://bucket/prefix` (default: the local state directory).
     #[serde(default)]
     pub backend: Option<String>,
+    /// Another AWS endpoint for every AWS call of this stack (`AWS_ENDPOINT_URL` wins).
+    #[serde(default)]
+    pub aws_endpoint_url: Option<String>,
+    /// The AWS region for this stack (`AWS_REGION` wins).
+    #[serde(default)]
+    pub aws_region: Option<String>,
 }
 
 /// Why a stack's configuration could not be read.
@@ -215,6 +221,39 @@ mod tests {
     #[allow(dead_code)]
     struct Nodes {
         min: u32,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Strict {
+        cluster: String,
+    }
+
+    #[test]
+    fn the_spar_table_is_the_engines_and_never_the_programs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("dev.toml"),
+            "cluster = 'x'\n[spar]\nbackend = 's3://b/p'\naws_region = 'eu-west-1'\n",
+        )
+        .unwrap();
+        let c = StackConfig::load(dir.path(), "dev").unwrap();
+        assert!(c.get::<Strict>().is_ok(), "a strict program never sees [spar]");
+        let s = c.spar_settings().unwrap();
+        assert_eq!(s.backend.as_deref(), Some("s3://b/p"));
+        assert_eq!(s.aws_region.as_deref(), Some("eu-west-1"));
+        std::fs::write(
+            dir.path().join("dev.toml"),
+            "cluster = 'x'\n[spar]\nbakend = 's3://b'\n",
+        )
+        .unwrap();
+        let err = StackConfig::load(dir.path(), "dev")
+            .unwrap()
+            .spar_settings()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dev.toml") && err.contains("bakend"), "{err}");
     }
 
     #[test]
