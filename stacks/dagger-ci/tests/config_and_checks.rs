@@ -55,9 +55,12 @@ fn every_shipped_config_passes_every_check() {
     }
 }
 
+/// (check, config edits, what its failure says).
+type Case = (&'static str, Vec<(&'static str, &'static str)>, &'static str);
+
 #[test]
 fn each_broken_invariant_fails_its_check() {
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "taints-match",
             vec![(
