@@ -1,7 +1,8 @@
 //! The crash test against the AWS emulator: the apply of a realistic slice of AWS
 //! (`examples/aws_crash_stack.rs`, 20 resources over EC2, IAM, SQS and EventBridge) is killed
 //! with SIGKILL at random points; each next apply converges with no leaked and no
-//! duplicated object in the emulator.
+//! duplicated object in the emulator. The same program also proves the S3 backend between
+//! two real processes: two applies at once on one S3 state, exactly one runs.
 //!
 //! One emulator (`sandbox/aws/serve`) for the whole test. A baseline round measures a
 //! normal apply (its duration and its number of progress lines). Then each round uses its
@@ -734,4 +735,67 @@ fn find_finishes_what_an_interrupted_create_left_undone() {
         ec2.delete_subnet().subnet_id(&subnet_id).send().await.unwrap();
         ec2.delete_vpc().vpc_id(&vpc_id).send().await.unwrap();
     });
+}
+
+/// Two processes apply the same stack at once through the S3 backend: exactly one holds the
+/// lock, the other is refused with the holder's name and changes nothing; afterwards both see
+/// one state (no changes planned from either machine's point of view).
+#[test]
+fn two_processes_on_one_s3_state_never_both_write() {
+    support::rt();
+    let bucket = "spar-two-processes";
+    support::run(async {
+        let s3 = spar::state::s3::client().await;
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+        s3.put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let bin = binary();
+    // Two machines: separate working directories and local state dirs, one S3 state.
+    let a = Round::new("twoproc", "10.231.0.0/16", &bin, 0);
+    let b = Round::new("twoproc", "10.231.0.0/16", &bin, 0);
+    let backend = format!("s3://{bucket}/aws-crash/twoproc");
+    let args = ["--backend", backend.as_str(), "apply", "--yes"];
+    let mut refused = None;
+    for _ in 0..5 {
+        let (pa, pb) = (
+            a.command(&args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+            b.command(&args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let (oa, ob) = (pa.wait_with_output().unwrap(), pb.wait_with_output().unwrap());
+        match (oa.status.success(), ob.status.success()) {
+            (true, true) => continue, // one finished before the other started: try again
+            (true, false) => refused = Some(text(&ob.stderr)),
+            (false, true) => refused = Some(text(&oa.stderr)),
+            (false, false) => panic!("both failed:\n{}\n{}", text(&oa.stderr), text(&ob.stderr)),
+        }
+        break;
+    }
+    let refused = refused.expect("the two applies overlapped in one of five tries");
+    assert!(
+        refused.contains("is locked by") && refused.contains("pid ") && refused.contains("apply"),
+        "{refused}"
+    );
+    // Both machines now see the one state, with nothing left to do.
+    for r in [&a, &b] {
+        let out = r.run(&["--backend", backend.as_str(), "plan", "--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    a.ok(&["--backend", backend.as_str(), "destroy", "--yes"]);
 }
