@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::state::StateError;
+use crate::state::snapshot::Snapshot;
 
 /// Who holds a stack's lock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +61,15 @@ pub trait StateBackend: Send + Sync + 'static {
     fn describe(&self) -> String;
 
     async fn read_snapshot(&self) -> Result<Option<Vec<u8>>, StateError>;
+
+    /// Reads and decodes the snapshot; `source` names it in errors. A backend that can
+    /// stream its snapshot overrides this so that a large state is not held twice.
+    async fn load_snapshot(&self, source: &str) -> Result<Option<Snapshot>, StateError> {
+        match self.read_snapshot().await? {
+            Some(bytes) => Snapshot::decode(&bytes, source).map(Some),
+            None => Ok(None),
+        }
+    }
 
     /// Atomically replaces the snapshot; `serial` names the history entry of the old one.
     async fn write_snapshot(&self, bytes: &[u8], serial: u64) -> Result<(), StateError>;

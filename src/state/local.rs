@@ -17,6 +17,7 @@ use async_trait::async_trait;
 
 use crate::state::StateError;
 use crate::state::backend::{HistoryEntry, LockInfo, StateBackend};
+use crate::state::snapshot::Snapshot;
 
 /// How many old snapshots the history keeps.
 const HISTORY_KEEP: usize = 50;
@@ -108,6 +109,10 @@ impl StateBackend for LocalBackend {
 
     async fn read_snapshot(&self) -> Result<Option<Vec<u8>>, StateError> {
         read_opt(&self.snapshot_path())
+    }
+
+    async fn load_snapshot(&self, source: &str) -> Result<Option<Snapshot>, StateError> {
+        Snapshot::decode_file(&self.snapshot_path(), source)
     }
 
     async fn write_snapshot(&self, bytes: &[u8], serial: u64) -> Result<(), StateError> {

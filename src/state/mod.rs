@@ -162,10 +162,11 @@ impl StateStore {
     /// Returns the snapshot and whether a journal was replayed.
     pub async fn load(&self) -> Result<(Snapshot, bool), StateError> {
         let location = self.backend.describe();
-        let mut snap = match self.backend.read_snapshot().await? {
-            Some(bytes) => Snapshot::decode(&bytes, &format!("{location}/snapshot.json"))?,
-            None => Snapshot::empty(),
-        };
+        let mut snap = self
+            .backend
+            .load_snapshot(&format!("{location}/snapshot.json"))
+            .await?
+            .unwrap_or_else(Snapshot::empty);
         let mut replayed = false;
         if let Some(bytes) = self.backend.read_journal().await? {
             let entries = journal::parse(&bytes, &format!("{location}/journal.jsonl"))?;

@@ -6,9 +6,15 @@
 //!   does not match is refused with an error naming the file and the problem; nothing is
 //!   ever written over it by this module;
 //! - resources are kept sorted by address, so files diff cleanly;
-//! - secrets are encrypted by the caller before encoding (see [`crate::secrets`]).
+//! - secrets are encrypted by the caller before encoding (see [`crate::secrets`]);
+//! - a local file in the layout this module writes is decoded as it is read
+//!   ([`Snapshot::decode_file`]), so a large state is never held twice (its bytes and its
+//!   decoded form); any other file, and any file that fails, takes the in-memory path,
+//!   whose answer (the value or the error) is the one returned.
 
 use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -169,7 +175,7 @@ impl Snapshot {
 
     /// Encodes the snapshot as file bytes with its checksum.
     pub fn encode(&self) -> Vec<u8> {
-        let body = serde_json::to_vec_pretty(self).expect("a snapshot serializes");
+        let body = serde_json::to_vec(self).expect("a snapshot serializes");
         let checksum = hex::encode(Sha256::digest(&body));
         let mut out = Vec::with_capacity(body.len() + 128);
         out.extend_from_slice(
@@ -238,6 +244,26 @@ impl Snapshot {
         })
     }
 
+    /// Reads and decodes the snapshot file at `path` (None when there is none). A file in
+    /// the layout [`Snapshot::encode`] writes is parsed as it streams through the checksum,
+    /// never held whole in memory; anything else, or any failure of that path, is read
+    /// whole and decoded by [`Snapshot::decode`], so errors are the same either way.
+    pub fn decode_file(path: &Path, source: &str) -> Result<Option<Snapshot>, StateError> {
+        let io = |e: std::io::Error| StateError::io(source, e);
+        let mut file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        if let Some(snap) = stream_decode(&mut file).map_err(io)? {
+            return Ok(Some(snap));
+        }
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        file.read_to_end(&mut bytes).map_err(io)?;
+        Snapshot::decode(&bytes, source).map(Some)
+    }
+
     /// A short digest of the snapshot's identity, for saved plans.
     pub fn fingerprint(&self) -> String {
         if self.serial == 0 {
@@ -248,10 +274,94 @@ impl Snapshot {
     }
 }
 
+/// The streaming path of [`Snapshot::decode_file`]: Some only when the file has the
+/// canonical envelope, a version this spar reads, parses, and matches its checksum.
+fn stream_decode(file: &mut std::fs::File) -> std::io::Result<Option<Snapshot>> {
+    let len = file.metadata()?.len();
+    let mut head = [0u8; 192];
+    let head_len = read_up_to(file, &mut head)?;
+    let Some((body_start, expected)) = canonical_prefix(&head[..head_len]) else {
+        return Ok(None);
+    };
+    // The body ends just before the envelope's closing brace (trailing whitespace aside).
+    let tail_len = len.min(64);
+    file.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = vec![0u8; tail_len as usize];
+    file.read_exact(&mut tail)?;
+    let trimmed = tail.trim_ascii_end();
+    if trimmed.last() != Some(&b'}') {
+        return Ok(None);
+    }
+    let body_end = len - tail_len + trimmed.len() as u64 - 1;
+    if body_end <= body_start {
+        return Ok(None);
+    }
+    file.seek(SeekFrom::Start(body_start))?;
+    let hashing = HashingReader {
+        inner: Read::by_ref(file).take(body_end - body_start),
+        sha: Sha256::new(),
+    };
+    let mut reader = std::io::BufReader::with_capacity(1 << 18, hashing);
+    let parsed = {
+        let mut de = serde_json::Deserializer::from_reader(&mut reader);
+        Snapshot::deserialize(&mut de).and_then(|s| de.end().map(|()| s))
+    };
+    let actual = reader.into_inner().sha.finalize();
+    match parsed {
+        Ok(snap) if hex::encode(actual) == expected => Ok(Some(snap)),
+        _ => Ok(None),
+    }
+}
+
+fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Parses the envelope [`Snapshot::encode`] writes up to the `state` member: returns the
+/// offset of the member's first byte and the expected hex digest.
+fn canonical_prefix(head: &[u8]) -> Option<(u64, String)> {
+    let rest = head.strip_prefix(format!("{{\"format\":\"{FORMAT}\",\"version\":").as_bytes())?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let version: u32 = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    if version > STATE_VERSION {
+        return None;
+    }
+    let rest = rest[digits..].strip_prefix(b",\"checksum\":\"sha256:")?;
+    let hex = rest.get(..64)?;
+    if !hex.iter().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        return None;
+    }
+    let rest = rest[64..].strip_prefix(b"\",\"state\":")?;
+    let start = head.len() - rest.len();
+    Some((start as u64, String::from_utf8(hex.to_vec()).ok()?))
+}
+
+/// Hashes every byte read through it.
+struct HashingReader<R> {
+    inner: R,
+    sha: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 mod resources_as_list {
     use std::collections::BTreeMap;
 
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::de::{SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
 
     use super::ResourceState;
     use crate::address::Address;
@@ -260,16 +370,28 @@ mod resources_as_list {
         s.collect_seq(m.values())
     }
 
+    /// Inserts each resource as it is parsed: no intermediate list of the whole state.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<Address, ResourceState>, D::Error> {
-        let list = Vec::<ResourceState>::deserialize(d)?;
-        let mut m = BTreeMap::new();
-        for r in list {
-            let a = r.address.clone();
-            if m.insert(a.clone(), r).is_some() {
-                return Err(serde::de::Error::custom(format!("resource `{a}` appears twice")));
+        struct Resources;
+        impl<'de> Visitor<'de> for Resources {
+            type Value = BTreeMap<Address, ResourceState>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of resources")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut m = BTreeMap::new();
+                while let Some(r) = seq.next_element::<ResourceState>()? {
+                    let a = r.address.clone();
+                    if m.insert(a.clone(), r).is_some() {
+                        return Err(serde::de::Error::custom(format!("resource `{a}` appears twice")));
+                    }
+                }
+                Ok(m)
             }
         }
-        Ok(m)
+        d.deserialize_seq(Resources)
     }
 }
 
@@ -308,5 +430,74 @@ mod tests {
             Snapshot::decode(future.as_bytes(), "f"),
             Err(StateError::FutureVersion { found: 99, .. })
         ));
+    }
+
+    fn sample() -> Snapshot {
+        let mut s = Snapshot::empty();
+        s.serial = 3;
+        for i in 0..50 {
+            s.upsert(ResourceState {
+                address: format!("c/r-{i:02}").parse().unwrap(),
+                kind: "t:K".into(),
+                id: format!("id-{i}"),
+                inputs: serde_json::json!({"x": i, "s": "caf\u{e9} \"q\"", "tags": {"a": "b"}}),
+                outputs: serde_json::json!({"arn": format!("arn:{i}")}),
+                dependencies: vec![],
+                provider: "t".into(),
+                options: Default::default(),
+            });
+        }
+        s
+    }
+
+    #[test]
+    fn a_file_decodes_the_same_streamed_or_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snapshot.json");
+        let s = sample();
+        let bytes = s.encode();
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(
+            stream_decode(&mut std::fs::File::open(&path).unwrap())
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(Snapshot::decode_file(&path, "f").unwrap().unwrap(), s);
+        assert!(
+            Snapshot::decode_file(&dir.path().join("none.json"), "f")
+                .unwrap()
+                .is_none()
+        );
+
+        // Not in the canonical layout (pretty-printed by hand): the in-memory path reads it.
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let spaced = text.replacen("{\"format\"", "{ \"format\"", 1);
+        std::fs::write(&path, &spaced).unwrap();
+        assert!(
+            stream_decode(&mut std::fs::File::open(&path).unwrap())
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(Snapshot::decode_file(&path, "f").unwrap().unwrap(), s);
+
+        // Failures give the in-memory path's errors.
+        std::fs::write(&path, text.replace("arn:7", "arn:8")).unwrap();
+        assert!(matches!(
+            Snapshot::decode_file(&path, "f"),
+            Err(StateError::Checksum { .. })
+        ));
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(matches!(
+            Snapshot::decode_file(&path, "f"),
+            Err(StateError::Truncated { .. })
+        ));
+        std::fs::write(&path, text.replace("\"version\":1", "\"version\":99")).unwrap();
+        assert!(matches!(
+            Snapshot::decode_file(&path, "f"),
+            Err(StateError::FutureVersion { found: 99, .. })
+        ));
+        // A body that parses but is followed by junk inside the envelope.
+        std::fs::write(&path, text.replace("}}\n", "} ,}\n")).unwrap();
+        assert!(Snapshot::decode_file(&path, "f").is_err());
     }
 }
