@@ -260,6 +260,9 @@ impl StateBackend for CountingBackend {
     async fn read_snapshot(&self) -> Result<Option<Vec<u8>>, StateError> {
         self.inner.read_snapshot().await
     }
+    async fn load_snapshot(&self, source: &str) -> Result<Option<Snapshot>, StateError> {
+        self.inner.load_snapshot(source).await
+    }
     async fn write_snapshot(&self, bytes: &[u8], serial: u64) -> Result<(), StateError> {
         Self::add(&self.counts.snapshot_writes, 1);
         Self::add(&self.counts.snapshot_bytes, bytes.len());
@@ -648,12 +651,14 @@ fn child_apply(root: &Path, runs: usize, latency: Duration) -> Value {
     let deps = random_dag(DAG_NODES, DAG_WINDOW, DAG_SEED);
     let edges: usize = deps.iter().map(Vec::len).sum();
 
-    // How long the runtime's 20 ms sleep really takes, 16 at a time.
+    // How long the fake's 20 ms delay really takes, 16 at a time.
     let sleep_actual = rt.block_on(async {
         let mut samples = Vec::new();
         for _ in 0..20 {
             let t = Instant::now();
-            let sleeps: Vec<_> = (0..DAG_PARALLELISM).map(|_| tokio::time::sleep(latency)).collect();
+            let sleeps: Vec<_> = (0..DAG_PARALLELISM)
+                .map(|_| spar::testing::fixed_delay(latency))
+                .collect();
             futures::future::join_all(sleeps).await;
             samples.push(secs(t.elapsed()));
         }
@@ -1111,7 +1116,7 @@ fn run_apply(results: &mut serde_json::Map<String, Value>, runs: usize, quiet: b
         }
         row("diagnostic: 0 ms latency", &zero);
         println!(
-            "   the runtime's 20 ms sleep takes {:.2} ms (16 at once); ratio = median wall (lock, load, plan, execute, save) / lower bound",
+            "   the fake's 20 ms delay takes {:.2} ms (16 at once); ratio = median wall (lock, load, plan, execute, save) / lower bound",
             f(&main["sleep_actual_s"]) * 1e3
         );
         println!(

@@ -164,7 +164,7 @@ impl FakeProvider {
         self
     }
 
-    /// Every operation takes this long.
+    /// Every operation takes this long (to within about 0.1 ms; see [`fixed_delay`]).
     pub fn latency(mut self, d: Duration) -> Self {
         self.latency = d;
         self
@@ -215,7 +215,7 @@ impl FakeProvider {
     ) -> Result<T, ProviderError> {
         let start = self.world.tick();
         if !self.latency.is_zero() {
-            tokio::time::sleep(self.latency).await;
+            fixed_delay(self.latency).await;
         }
         let r = f();
         let end = self.world.tick();
@@ -228,6 +228,23 @@ impl FakeProvider {
             ok: r.is_ok(),
         });
         r
+    }
+}
+
+/// Waits `d` precisely. The runtime's timer ticks in whole milliseconds and rounds a
+/// deadline up to the next tick, so its 20 ms sleep takes about 21 ms; a fake whose latency
+/// drifts like that would charge the timer's error to the engine in benchmarks. The bulk
+/// of the wait is the runtime's timer; the last 2 ms are a thread sleep on the blocking
+/// pool, which the OS keeps to within tens of microseconds.
+pub async fn fixed_delay(d: Duration) {
+    let deadline = std::time::Instant::now() + d;
+    let coarse = d.saturating_sub(Duration::from_millis(2));
+    if !coarse.is_zero() {
+        tokio::time::sleep(coarse).await;
+    }
+    let rest = deadline.saturating_duration_since(std::time::Instant::now());
+    if !rest.is_zero() {
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
     }
 }
 
