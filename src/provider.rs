@@ -168,6 +168,11 @@ pub struct OpContext {
     /// and old objects of a replacement). They carry the same ownership tag, so `find` must
     /// skip them: adopting one would make spar delete the only live object.
     pub tracked_ids: Vec<String>,
+    /// The stack the operation belongs to, `<program>/<stack>` (`dagger-ci/dev`); empty
+    /// outside a stack (one-off calls in tests). Kinds that tag or name objects for
+    /// ownership include it, so that two stacks of one program in one account never
+    /// take each other's objects for their own.
+    pub stack: Arc<str>,
     progress: ProgressFn,
 }
 
@@ -178,8 +183,15 @@ impl OpContext {
             timeout,
             cancel,
             tracked_ids: Vec::new(),
+            stack: Arc::from(""),
             progress,
         }
+    }
+
+    /// The same context in stack `stack` (see [`stack_id`]).
+    pub fn in_stack(mut self, stack: &str) -> Self {
+        self.stack = Arc::from(stack);
+        self
     }
 
     /// A context for one-off operations outside a run (tests, import, refresh).
@@ -191,6 +203,11 @@ impl OpContext {
     pub fn progress(&self, message: &str) {
         (self.progress)(&self.address, message)
     }
+}
+
+/// A stack's identity as operations see it: `<program>/<stack>`.
+pub fn stack_id(program: &str, stack: &str) -> String {
+    format!("{program}/{stack}")
 }
 
 /// The operations of one resource kind.

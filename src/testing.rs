@@ -27,6 +27,8 @@ pub struct FakeObject {
     pub kind: String,
     /// The `spar:address` tag.
     pub address: Address,
+    /// The `spar:stack` tag: the stack that made it (empty for objects made outside spar).
+    pub stack: String,
     pub inputs: Value,
 }
 
@@ -36,6 +38,8 @@ pub struct Call {
     pub op: &'static str,
     pub address: Address,
     pub id: Option<String>,
+    /// The stack the call was made for ([`OpContext::stack`]).
+    pub stack: String,
     /// Global sequence numbers when the call started and ended.
     pub start: u64,
     pub end: u64,
@@ -96,6 +100,7 @@ impl FakeWorld {
                 id: id.clone(),
                 kind: kind.into(),
                 address: address.parse().expect("a valid address"),
+                stack: String::new(),
                 inputs,
             },
         );
@@ -209,10 +214,11 @@ impl FakeProvider {
     async fn call<T>(
         &self,
         op: &'static str,
-        address: &Address,
+        ctx: &OpContext,
         id: Option<&str>,
         f: impl FnOnce() -> Result<T, ProviderError>,
     ) -> Result<T, ProviderError> {
+        let address = &ctx.address;
         let start = self.world.tick();
         if !self.latency.is_zero() {
             fixed_delay(self.latency).await;
@@ -223,6 +229,7 @@ impl FakeProvider {
             op,
             address: address.clone(),
             id: id.map(String::from),
+            stack: ctx.stack.to_string(),
             start,
             end,
             ok: r.is_ok(),
@@ -267,7 +274,7 @@ impl ResourceProvider for FakeProvider {
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let created = self
-            .call("create", &ctx.address, None, || {
+            .call("create", ctx, None, || {
                 run_hook(&self.create_f, &ctx.address, inputs)?;
                 let id = format!("fake-{}", self.world.next_id.fetch_add(1, Ordering::SeqCst));
                 self.world.objects.lock().expect("world mutex").insert(
@@ -276,6 +283,7 @@ impl ResourceProvider for FakeProvider {
                         id: id.clone(),
                         kind: self.kind.clone(),
                         address: ctx.address.clone(),
+                        stack: ctx.stack.to_string(),
                         inputs: inputs.clone(),
                     },
                 );
@@ -297,7 +305,7 @@ impl ResourceProvider for FakeProvider {
         _inputs: &Value,
         _outputs: &Value,
     ) -> Result<Option<ReadResult>, ProviderError> {
-        self.call("read", &ctx.address, Some(id), || {
+        self.call("read", ctx, Some(id), || {
             Ok(self
                 .world
                 .objects
@@ -322,7 +330,7 @@ impl ResourceProvider for FakeProvider {
         _old_outputs: &Value,
     ) -> Result<Value, ProviderError> {
         let r = self
-            .call("update", &ctx.address, Some(id), || {
+            .call("update", ctx, Some(id), || {
                 run_hook(&self.update_f, &ctx.address, new)?;
                 let mut objects = self.world.objects.lock().expect("world mutex");
                 let o = objects
@@ -338,7 +346,7 @@ impl ResourceProvider for FakeProvider {
 
     async fn delete(&self, ctx: &OpContext, id: &str, inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
         let r = self
-            .call("delete", &ctx.address, Some(id), || {
+            .call("delete", ctx, Some(id), || {
                 run_hook(&self.delete_f, &ctx.address, inputs)?;
                 self.world.objects.lock().expect("world mutex").remove(id);
                 Ok(())
@@ -355,7 +363,12 @@ impl ResourceProvider for FakeProvider {
             .lock()
             .expect("world mutex")
             .values()
-            .find(|o| o.address == ctx.address && o.kind == self.kind && !ctx.tracked_ids.contains(&o.id))
+            .find(|o| {
+                o.address == ctx.address
+                    && o.kind == self.kind
+                    && *o.stack == *ctx.stack
+                    && !ctx.tracked_ids.contains(&o.id)
+            })
             .cloned();
         Ok(found.map(|o| Created {
             outputs: self.outputs(&o.id, &o.inputs),

@@ -529,6 +529,7 @@ async fn a_crash_mid_apply_is_recovered_without_losing_or_duplicating() {
         world: world.clone(),
         provider: Arc::new(FakeProvider::new("fake:Thing", world.clone())),
         dir: h.dir,
+        stack: h.stack,
     };
     let session = fresh.session(chain).unwrap();
     let plan = session.plan(&PlanOptions::default(), false).await.unwrap();
@@ -550,6 +551,65 @@ async fn a_crash_mid_apply_is_recovered_without_losing_or_duplicating() {
         assert_eq!(snap.get(&a.parse().unwrap()).unwrap().id, world.object_at(a)[0].id);
     }
     assert!(!fresh.plan(chain).await.has_changes());
+}
+
+#[tokio::test]
+async fn recovery_adopts_only_its_own_stacks_objects() {
+    // Two stacks of one program in one account: `dev` is applied, then `prod` dies right
+    // after its second create made an object. Both stacks have that address; recovery in
+    // `prod` must adopt prod's object, never dev's.
+    let world = FakeWorld::new();
+    let dev = Harness::with_provider(FakeProvider::new("fake:Thing", world.clone()), world.clone());
+    assert!(dev.apply(chain).await.1.succeeded());
+    assert!(
+        world.calls().iter().all(|c| c.stack == "test/dev"),
+        "{:?}",
+        world.calls()
+    );
+
+    let creates = Arc::new(AtomicUsize::new(0));
+    let crashed = Arc::new(tokio::sync::Notify::new());
+    let (counter, signal) = (creates.clone(), crashed.clone());
+    let crashing = FakeProvider::new("fake:Thing", world.clone()).stall_after(move |op, _| {
+        let stall = op == "create" && counter.fetch_add(1, Ordering::SeqCst) == 1;
+        if stall {
+            signal.notify_one();
+        }
+        stall
+    });
+    let mut prod = Harness::with_provider(crashing, world.clone());
+    prod.stack = "prod".into();
+    let session = prod.session(chain).unwrap();
+    let exec = ExecuteOptions {
+        parallelism: 1,
+        ..Default::default()
+    };
+    let task = tokio::spawn(async move { session.apply_program(&PlanOptions::default(), &exec).await });
+    crashed.notified().await;
+    task.abort();
+    let _ = task.await;
+    assert_eq!(world.objects().len(), 6, "dev's four and prod's two");
+
+    prod.provider = Arc::new(FakeProvider::new("fake:Thing", world.clone()));
+    prod.session(chain).unwrap().state_unlock().await.unwrap();
+    let (_, report) = prod.apply(chain).await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(
+        world.objects().len(),
+        8,
+        "nothing lost or duplicated: {:#?}",
+        world.objects()
+    );
+    for (h, stack) in [(&dev, "test/dev"), (&prod, "test/prod")] {
+        let snap = h.snapshot().await;
+        assert!(snap.pending.is_empty());
+        for a in ["a", "b", "c", "x"] {
+            let id = &snap.get(&a.parse().unwrap()).unwrap().id;
+            let owner = world.objects().into_iter().find(|o| &o.id == id).unwrap();
+            assert_eq!(owner.stack, stack, "{a} in {stack} points at another stack's object");
+        }
+        assert!(!h.plan(chain).await.has_changes());
+    }
 }
 
 #[tokio::test]

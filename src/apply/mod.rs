@@ -354,6 +354,7 @@ impl Shared {
         let events = self.events.clone();
         let progress: ProgressFn = Arc::new(move |a: &Address, m: &str| events.step_progress(a, m));
         OpContext::new(address.clone(), timeout, self.cancel.child_token(), progress)
+            .in_stack(&crate::provider::stack_id(&self.plan.program, &self.plan.stack))
     }
 
     fn resolve_inputs(&self, address: &Address) -> Result<Value, String> {

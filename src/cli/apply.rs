@@ -72,7 +72,13 @@ async fn plan_confirm_execute(
         eprintln!("recovered: {m}");
     }
     if refresh {
-        let report = crate::ops::refresh::refresh_snapshot(&session.registry, &mut locked.snapshot, parallelism).await;
+        let report = crate::ops::refresh::refresh_snapshot(
+            &session.registry,
+            &mut locked.snapshot,
+            parallelism,
+            &session.stack_id(),
+        )
+        .await;
         for (a, e) in &report.errors {
             eprintln!("warning: could not refresh {a}: {e}");
         }

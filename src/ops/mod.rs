@@ -38,13 +38,20 @@ pub struct Locked {
 }
 
 impl Session {
+    /// This session's stack as operations see it (`dagger-ci/dev`).
+    pub fn stack_id(&self) -> String {
+        crate::provider::stack_id(&self.program, &self.stack)
+    }
+
     /// Plans without taking the lock (and, with `refresh`, after reading live objects into
     /// a copy of the state that is not saved).
     pub async fn plan(&self, opts: &PlanOptions, refresh: bool) -> Result<Plan> {
         let (mut snap, _) = self.store.load().await?;
         let mut unreadable = Vec::new();
         if refresh {
-            unreadable = refresh::refresh_snapshot(&self.registry, &mut snap, 16).await.errors;
+            unreadable = refresh::refresh_snapshot(&self.registry, &mut snap, 16, &self.stack_id())
+                .await
+                .errors;
         }
         let mut plan = diff::plan(&self.program, &self.stack, &self.graph, &snap, &self.registry, opts)?;
         self.preview(&mut plan, &snap).await;
@@ -107,7 +114,7 @@ impl Session {
 
     async fn load_locked(&self) -> Result<(Snapshot, Vec<String>)> {
         let (mut snap, replayed) = self.store.load().await?;
-        let recovered = recover::resolve_pending(&self.registry, &mut snap).await;
+        let recovered = recover::resolve_pending(&self.registry, &mut snap, &self.stack_id()).await;
         if replayed || !recovered.is_empty() {
             self.store.save(&mut snap).await?;
         }

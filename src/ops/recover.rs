@@ -16,11 +16,11 @@ use crate::state::{DeposedObject, PendingOperation, ResourceState, Snapshot, Ste
 use crate::value;
 
 /// Resolves `snap.pending`, returning one message per operation resolved or kept.
-pub async fn resolve_pending(registry: &Registry, snap: &mut Snapshot) -> Vec<String> {
+pub async fn resolve_pending(registry: &Registry, snap: &mut Snapshot, stack: &str) -> Vec<String> {
     let pending = std::mem::take(&mut snap.pending);
     let mut messages = Vec::new();
     for p in pending {
-        match resolve_one(registry, snap, &p).await {
+        match resolve_one(registry, snap, &p, stack).await {
             Ok(m) => messages.push(m),
             Err(m) => {
                 messages.push(format!(
@@ -34,9 +34,14 @@ pub async fn resolve_pending(registry: &Registry, snap: &mut Snapshot) -> Vec<St
     messages
 }
 
-async fn resolve_one(registry: &Registry, snap: &mut Snapshot, p: &PendingOperation) -> Result<String, String> {
+async fn resolve_one(
+    registry: &Registry,
+    snap: &mut Snapshot,
+    p: &PendingOperation,
+    stack: &str,
+) -> Result<String, String> {
     let provider = registry.get(&p.kind).map_err(|e| e.to_string())?;
-    let mut ctx = OpContext::detached(p.address.clone());
+    let mut ctx = OpContext::detached(p.address.clone()).in_stack(stack);
     // The objects spar already tracks at this address carry the same ownership tag.
     let tracked: Vec<String> = snap
         .get(&p.address)

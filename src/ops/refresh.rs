@@ -27,13 +27,18 @@ pub struct RefreshReport {
 }
 
 /// Reads every resource in `snap` and records what is live.
-pub async fn refresh_snapshot(registry: &Registry, snap: &mut Snapshot, parallelism: usize) -> RefreshReport {
+pub async fn refresh_snapshot(
+    registry: &Registry,
+    snap: &mut Snapshot,
+    parallelism: usize,
+    stack: &str,
+) -> RefreshReport {
     let items: Vec<ResourceState> = snap.resources.values().cloned().collect();
     let results: Vec<_> = futures::stream::iter(items.into_iter().map(|r| async move {
         let out = match registry.get(&r.kind) {
             Err(e) => Err(e.to_string()),
             Ok(p) => {
-                let ctx = OpContext::detached(r.address.clone());
+                let ctx = OpContext::detached(r.address.clone()).in_stack(stack);
                 p.read(
                     &ctx,
                     &r.id,
@@ -86,7 +91,7 @@ impl Session {
     /// Reads every live object into state and saves it.
     pub async fn refresh(&self, parallelism: usize) -> Result<RefreshReport> {
         let mut locked = self.lock_for("refresh").await?;
-        let report = refresh_snapshot(&self.registry, &mut locked.snapshot, parallelism).await;
+        let report = refresh_snapshot(&self.registry, &mut locked.snapshot, parallelism, &self.stack_id()).await;
         let saved = self.store.save(&mut locked.snapshot).await;
         locked.lock.release().await?;
         saved?;
@@ -114,7 +119,7 @@ impl Session {
                     "`{address}` is already in state; `state rm` it first to import another object there"
                 )));
             }
-            let ctx = OpContext::detached(address.clone());
+            let ctx = OpContext::detached(address.clone()).in_stack(&self.stack_id());
             let live = provider
                 .read(&ctx, id, &serde_json::Value::Null, &serde_json::Value::Null)
                 .await

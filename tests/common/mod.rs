@@ -19,6 +19,8 @@ pub struct Harness {
     pub world: Arc<FakeWorld>,
     pub provider: Arc<FakeProvider>,
     pub dir: tempfile::TempDir,
+    /// The stack's name (program `test`); state lives under `dir/state/<stack>`.
+    pub stack: String,
 }
 
 impl Harness {
@@ -32,12 +34,17 @@ impl Harness {
             world,
             provider: Arc::new(provider),
             dir: tempfile::tempdir().expect("a temp dir"),
+            stack: "dev".into(),
         }
     }
 
     pub fn store(&self) -> StateStore {
         let key = SecretKey::from_bytes(&[42; 32], "test key".into()).unwrap();
-        StateStore::new(Arc::new(LocalBackend::new(self.dir.path().join("state"))), key)
+        let dir = match self.stack.as_str() {
+            "dev" => self.dir.path().join("state"),
+            other => self.dir.path().join("state").join(other),
+        };
+        StateStore::new(Arc::new(LocalBackend::new(dir)), key)
     }
 
     /// A session for the program `define`.
@@ -45,13 +52,14 @@ impl Harness {
         &self,
         define: impl FnOnce(&mut Stack, &Arc<FakeProvider>) -> spar::Result<()>,
     ) -> spar::Result<Session> {
-        let mut stack = Stack::new("test", "dev", StackConfig::empty(self.dir.path().join("dev.toml")));
+        let config = self.dir.path().join(format!("{}.toml", self.stack));
+        let mut stack = Stack::new("test", &self.stack, StackConfig::empty(config));
         stack.register_kind(self.provider.clone());
         define(&mut stack, &self.provider)?;
         let (graph, registry) = stack.into_graph()?;
         Ok(Session {
             program: "test".into(),
-            stack: "dev".into(),
+            stack: self.stack.clone(),
             graph,
             registry,
             store: self.store(),
