@@ -122,6 +122,7 @@ pub struct FakeProvider {
     schema: Schema,
     world: Arc<FakeWorld>,
     latency: Duration,
+    settle: Duration,
     pub create_f: Option<Hook>,
     pub update_f: Option<Hook>,
     pub delete_f: Option<Hook>,
@@ -144,6 +145,7 @@ impl FakeProvider {
             schema: Schema::new().replace_on(&["name"]),
             world,
             latency: Duration::ZERO,
+            settle: Duration::ZERO,
             create_f: None,
             update_f: None,
             delete_f: None,
@@ -172,6 +174,15 @@ impl FakeProvider {
     /// Every operation takes this long (to within about 0.1 ms; see [`fixed_delay`]).
     pub fn latency(mut self, d: Duration) -> Self {
         self.latency = d;
+        self
+    }
+
+    /// After a create has made its object, it waits this long for the object to become
+    /// ready (as a cloud waiter does), giving up with `Cancelled` when the operation is
+    /// cancelled (the object exists all the same). It ignores the timeout option, as a
+    /// careless kind would, so the engine's own bound is what stops it.
+    pub fn settle(mut self, d: Duration) -> Self {
+        self.settle = d;
         self
     }
 
@@ -294,6 +305,12 @@ impl ResourceProvider for FakeProvider {
             })
             .await?;
         self.maybe_stall("create", &ctx.address).await;
+        if !self.settle.is_zero() {
+            tokio::select! {
+                _ = fixed_delay(self.settle) => {}
+                _ = ctx.cancel.cancelled() => return Err(ProviderError::Cancelled),
+            }
+        }
         run_hook(&self.after_create_f, &ctx.address, inputs)?;
         Ok(created)
     }

@@ -185,6 +185,46 @@ pub fn redact(v: &Value) -> Value {
     }
 }
 
+/// `message` with every secret text found in `values` replaced by `(sensitive value)`: for
+/// error messages, which may quote what an operation or a transform was given. Each secret
+/// leaf (a string, or a number or boolean's text) of three or more characters is replaced,
+/// also in its JSON-escaped form.
+pub fn redact_secrets_in(message: &str, values: &Value) -> String {
+    let mut secrets = Vec::new();
+    collect_secret_texts(values, false, &mut secrets);
+    // Longest first, so a secret that contains another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = message.to_string();
+    for s in secrets {
+        if s.len() < 3 {
+            continue;
+        }
+        let escaped = serde_json::to_string(&s).unwrap_or_default();
+        let escaped = escaped.trim_matches('"');
+        for form in [s.as_str(), escaped] {
+            if out.contains(form) {
+                out = out.replace(form, "(sensitive value)");
+            }
+        }
+    }
+    out
+}
+
+fn collect_secret_texts(v: &Value, inside: bool, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            let inside = inside || marker(v) == Some("secret");
+            for (_, x) in m.iter().filter(|(k, _)| k.as_str() != MARKER) {
+                collect_secret_texts(x, inside, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_secret_texts(x, inside, out)),
+        Value::String(s) if inside => out.push(s.clone()),
+        Value::Number(n) if inside => out.push(n.to_string()),
+        _ => {}
+    }
+}
+
 /// Marks the values found at `paths` (patterns) in `v` as secret.
 pub fn mark_secret_paths(v: &mut Value, paths: &[Path]) {
     for p in paths {
@@ -559,7 +599,9 @@ fn eval(
                 Resolved::Unknown => Ok(Resolved::Unknown),
                 Resolved::Known(v) => {
                     let was_secret = contains_secret(&v);
-                    let out = f(strip_secrets(&v)).map_err(|m| ResolveError::Transform(*transform, m))?;
+                    // A transform's error may quote its input.
+                    let out = f(strip_secrets(&v))
+                        .map_err(|m| ResolveError::Transform(*transform, redact_secrets_in(&m, &v)))?;
                     Ok(Resolved::Known(if was_secret { secret(out) } else { out }))
                 }
             }
@@ -570,6 +612,18 @@ fn eval(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_cut_out_of_messages() {
+        let v = serde_json::json!({"name": "web", "password": secret("hunter2\"x".into()), "n": secret(serde_json::json!({"pin": 48213}))});
+        let m = redact_secrets_in(
+            "invalid value: string \"hunter2\\\"x\" for web; pin 48213; hunter2\"x",
+            &v,
+        );
+        assert!(!m.contains("hunter2") && !m.contains("48213"), "{m}");
+        assert!(m.contains("web"), "{m}");
+        assert_eq!(redact_secrets_in("nothing secret", &v), "nothing secret");
+    }
     use serde_json::json;
 
     #[test]

@@ -70,6 +70,8 @@ fn a_saved_plan_is_applied_exactly_or_refused_when_stale() {
     let f = Fixture::new();
     let planfile = f.path("plan.json");
     ok(&f.run(&["plan", "--out", planfile.to_str().unwrap()]));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&planfile).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "a plan file is the owner's alone");
     let saved = std::fs::read_to_string(&planfile).unwrap();
     ok(&f.run(&["apply", planfile.to_str().unwrap()]));
     assert!(f.path("files/copy-1").exists());

@@ -418,6 +418,71 @@ async fn targets_take_dependencies_and_excludes_take_dependents() {
 }
 
 #[tokio::test]
+async fn a_change_to_stack_outputs_alone_is_a_change() {
+    let h = Harness::new();
+    let program = |which: &'static str| {
+        move |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+            let a = s.add("a", FakeResource::new(p).set("name", "a"))?;
+            let x = s.add("x", FakeResource::new(p).set("name", "x"))?;
+            s.export("arn", if which == "a" { a.arn() } else { x.arn() })?;
+            Ok(())
+        }
+    };
+    assert!(h.apply(program("a")).await.1.succeeded());
+    assert!(!h.plan(program("a")).await.has_changes());
+    let plan = h.plan(program("x")).await;
+    assert!(plan.changes.iter().all(|c| c.op == Op::Same));
+    assert_eq!(plan.outputs_changed, ["arn"]);
+    assert!(plan.has_changes(), "--detailed-exitcode must say 2");
+    let text = spar::plan::render::text(&plan, spar::plan::render::Style { color: false });
+    assert!(text.contains("Stack outputs to change: arn."), "{text}");
+    assert!(h.apply(program("x")).await.1.succeeded());
+    assert!(!h.plan(program("x")).await.has_changes());
+}
+
+#[tokio::test]
+async fn a_targeted_destroy_takes_dependents_and_an_excluded_one_keeps_what_it_uses() {
+    // chain: a <- b <- c, and x alone.
+    let h = Harness::new();
+    assert!(h.apply(chain).await.1.succeeded());
+    let deleted = |plan: &spar::plan::Plan| -> Vec<String> {
+        let mut v: Vec<String> = plan
+            .changes
+            .iter()
+            .filter(|c| c.op == Op::Delete)
+            .map(|c| c.address.to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let destroy = |targets: &[&str], excludes: &[&str]| PlanOptions {
+        destroy: true,
+        targets: targets.iter().map(|t| t.to_string()).collect(),
+        excludes: excludes.iter().map(|t| t.to_string()).collect(),
+        ..Default::default()
+    };
+    let session = h.session(chain).unwrap();
+    let plan = session.plan(&destroy(&["b"], &[]), false).await.unwrap();
+    assert_eq!(deleted(&plan), ["b", "c"], "c uses b, so it goes with it");
+    let plan = session.plan(&destroy(&[], &["b"]), false).await.unwrap();
+    assert_eq!(deleted(&plan), ["c", "x"], "b stays, and so does a, which b uses");
+    let plan = session.plan(&destroy(&["a"], &["c"]), false).await.unwrap();
+    assert!(
+        deleted(&plan).is_empty(),
+        "c is kept, so b and a are too: {:?}",
+        deleted(&plan)
+    );
+
+    let (_, report) = h
+        .apply_with(|_, _| Ok(()), &destroy(&["b"], &[]), &ExecuteOptions::default())
+        .await;
+    assert!(report.succeeded());
+    let mut left: Vec<String> = h.world.objects().iter().map(|o| o.address.to_string()).collect();
+    left.sort();
+    assert_eq!(left, ["a", "x"]);
+}
+
+#[tokio::test]
 async fn a_saved_plan_applies_exactly_or_is_refused_when_state_or_program_moved() {
     let h = Harness::new();
     let dir = tempfile::tempdir().unwrap();
@@ -641,6 +706,88 @@ async fn cancellation_stops_scheduling_and_records_what_ran() {
 }
 
 #[tokio::test]
+async fn an_interrupt_lets_steps_in_flight_finish_even_when_they_wait() {
+    // A waiting create is not stopped by the first interrupt: only scheduling stops.
+    let world = FakeWorld::new();
+    let h = Harness::with_provider(
+        FakeProvider::new("fake:Thing", world.clone()).settle(Duration::from_millis(150)),
+        world,
+    );
+    let exec = ExecuteOptions {
+        parallelism: 1,
+        ..Default::default()
+    };
+    let cancel = exec.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        cancel.cancel();
+    });
+    let (_, report) = h.apply_with(chain, &PlanOptions::default(), &exec).await;
+    assert!(report.interrupted);
+    assert_eq!(report.count(|s| *s == StepStatus::Done), 1, "{report:?}");
+    let snap = h.snapshot().await;
+    assert_eq!(snap.resources.len(), 1);
+    assert!(snap.pending.is_empty());
+}
+
+#[tokio::test]
+async fn an_aborted_or_timed_out_create_stays_pending_and_is_adopted_not_made_twice() {
+    let world = FakeWorld::new();
+    let slow = || FakeProvider::new("fake:Thing", world.clone()).settle(Duration::from_secs(30));
+    // Abort (a second Ctrl-C): the create in flight gives up its wait; its object exists.
+    let mut h = Harness::with_provider(slow(), world.clone());
+    let exec = ExecuteOptions {
+        parallelism: 1,
+        ..Default::default()
+    };
+    let (cancel, abort) = (exec.cancel.clone(), exec.abort.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cancel.cancel();
+        abort.cancel();
+    });
+    let (_, report) = h.apply_with(chain, &PlanOptions::default(), &exec).await;
+    assert!(report.interrupted);
+    let (addr, message) = report.failures().next().expect("the aborted create is reported");
+    assert!(message.contains("next run finds and adopts it"), "{addr}: {message}");
+    assert_eq!(world.objects().len(), 1, "{report:#?} {:#?}", world.objects());
+    let snap = h.snapshot().await;
+    assert!(snap.resources.is_empty());
+    assert_eq!(snap.pending.len(), 1, "saved state remembers the unsettled create");
+    let plan = h.plan(chain).await;
+    assert_eq!(plan.pending.len(), 1, "and plans surface it");
+
+    // The next run adopts it: four objects in all, none made twice.
+    h.provider = Arc::new(FakeProvider::new("fake:Thing", world.clone()));
+    let (_, report) = h.apply(chain).await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(world.objects().len(), 4, "{:#?}", world.objects());
+    assert!(h.snapshot().await.pending.is_empty());
+
+    // A create timeout: the engine's bound stops a kind that ignores the option, and the
+    // object it made is adopted the same way.
+    let ignoring = FakeProvider::new("fake:Thing", world.clone()).settle(Duration::from_secs(30));
+    let mut t = Harness::with_provider(ignoring, world.clone());
+    t.stack = "timeouts".into();
+    let program = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        s.add_with(
+            "slow",
+            FakeResource::new(p).set("name", "slow"),
+            ResourceOptions::new().create_timeout(Duration::from_millis(100)),
+        )?;
+        Ok(())
+    };
+    let (_, report) = t.apply(program).await;
+    let (_, message) = report.failures().next().expect("the timed-out create is reported");
+    assert!(message.contains("timed out"), "{message}");
+    assert_eq!(t.snapshot().await.pending.len(), 1);
+    t.provider = Arc::new(FakeProvider::new("fake:Thing", world.clone()));
+    let (_, report) = t.apply(program).await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(world.object_at("slow").len(), 1, "adopted, not made twice");
+}
+
+#[tokio::test]
 async fn an_update_whose_inputs_turn_out_equal_makes_no_call() {
     let world = FakeWorld::new();
     let schema = Schema::new().replace_on(&["name"]).volatile_outputs(&["arn"]);
@@ -709,6 +856,56 @@ async fn drift_shows_after_refresh_and_import_adopts() {
     assert_eq!(r.id, outside);
     let plan = session.plan(&PlanOptions::default(), false).await.unwrap();
     assert_eq!(plan.get(&"imp".parse().unwrap()).unwrap().op, Op::Same);
+}
+
+#[tokio::test]
+async fn a_secret_quoted_by_a_failing_call_or_transform_is_never_shown_or_stored() {
+    let world = FakeWorld::new();
+    // A careless kind quotes its whole input in its error, as some APIs do.
+    let careless = FakeProvider::new("fake:Thing", world.clone())
+        .on_create(|_, inputs| Err(ProviderError::msg(format!("invalid request: {inputs}"))));
+    let h = Harness::with_provider(careless, world);
+    let program = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        s.add(
+            "token",
+            FakeResource::new(p)
+                .set("name", "t")
+                .set("token", spar::Secret::new("tok-abc123")),
+        )?;
+        Ok(())
+    };
+    let (_, report) = h.apply(program).await;
+    let (_, message) = report.failures().next().expect("the create fails");
+    assert!(
+        message.contains("invalid request") && message.contains("(sensitive value)"),
+        "{message}"
+    );
+    assert!(!message.contains("tok-abc123"), "{message}");
+    for entry in std::fs::read_dir(h.dir.path().join("state")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let raw = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(!raw.contains("tok-abc123"), "{} holds the secret", path.display());
+        }
+    }
+
+    // A transform that fails on a secret: its error names the value it could not read.
+    let h = Harness::new();
+    let program = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        let pw = s.add("pw", spar::builtin::random::Password::new(24))?;
+        let number = pw
+            .result()
+            .try_map(|v: String| v.parse::<u64>().map_err(|e| format!("`{v}`: {e}")));
+        s.add("user", FakeResource::new(p).set("name", "u").set_output("pin", &number))?;
+        Ok(())
+    };
+    let (_, report) = h.apply(program).await;
+    let snap = h.snapshot().await;
+    let password = spar::value::strip_secrets(&snap.get(&"pw".parse().unwrap()).unwrap().outputs["result"]);
+    let password = password.as_str().unwrap();
+    let (_, message) = report.failures().next().expect("the transform fails");
+    assert!(!message.contains(password), "{message}");
+    assert!(message.contains("(sensitive value)"), "{message}");
 }
 
 #[tokio::test]

@@ -7,7 +7,12 @@
 //!   call, `done` or `failed` follows it; the in-memory snapshot changes only after `done`;
 //! - a failed step skips the steps that (transitively) wait for it and nothing else; every
 //!   failure is reported;
-//! - on cancellation no new step starts; steps in flight finish and are recorded;
+//! - on cancellation no new step starts; steps in flight finish and are recorded; only
+//!   `abort` (a second Ctrl-C) stops the waits of steps in flight;
+//! - a user's timeout is enforced here too, not only by the kinds that read it;
+//! - a create that timed out or was aborted may have made its object: it is recorded as
+//!   unsettled, stays pending in state, and the next run's recovery adopts what it made
+//!   (through `find`) instead of making a second one;
 //! - inputs are resolved from the live snapshot when the step starts, so a value known
 //!   only after apply is the real one; an update whose resolved inputs turn out equal to
 //!   the stored ones makes no call.
@@ -30,9 +35,11 @@ use crate::address::Address;
 use crate::graph::DesiredGraph;
 use crate::plan::diff::resolve_from_state;
 use crate::plan::{Change, Op, Plan};
-use crate::provider::{OpContext, ProgressFn, Registry};
+use crate::provider::{OpContext, ProgressFn, ProviderError, Registry};
 use crate::secrets::SecretKey;
-use crate::state::{DeposedObject, JournalEntry, JournalWriter, ResourceState, Snapshot, StepKind, StoredOptions};
+use crate::state::{
+    DeposedObject, JournalEntry, JournalWriter, PendingOperation, ResourceState, Snapshot, StepKind, StoredOptions,
+};
 use crate::value::{self, ResolveError, Resolved};
 
 pub use steps::{Step, StepGraph};
@@ -111,7 +118,10 @@ impl ApplyReport {
 #[derive(Clone)]
 pub struct ExecuteOptions {
     pub parallelism: usize,
+    /// Stops scheduling: no new step starts; steps in flight run to their end.
     pub cancel: CancellationToken,
+    /// Stops the steps in flight too: their operations see `OpContext::cancel`.
+    pub abort: CancellationToken,
     pub events: Arc<dyn ApplyEvents>,
 }
 
@@ -120,6 +130,7 @@ impl Default for ExecuteOptions {
         ExecuteOptions {
             parallelism: 16,
             cancel: CancellationToken::new(),
+            abort: CancellationToken::new(),
             events: Arc::new(NoEvents),
         }
     }
@@ -133,6 +144,7 @@ struct Shared {
     journal: JournalWriter,
     key: SecretKey,
     cancel: CancellationToken,
+    abort: CancellationToken,
     events: Arc<dyn ApplyEvents>,
 }
 
@@ -158,6 +170,7 @@ pub async fn execute(
         journal,
         key: key.clone(),
         cancel: opts.cancel.clone(),
+        abort: opts.abort.clone(),
         events: opts.events.clone(),
     });
     let steps = Arc::new(step_graph.steps);
@@ -176,6 +189,9 @@ pub async fn execute(
     let mut interrupted = false;
 
     loop {
+        // The token is read here too: when a step ends as the interrupt arrives, `select!`
+        // may take the step first, and no step may start after an interrupt.
+        interrupted |= shared.cancel.is_cancelled();
         while !interrupted && running.len() < parallelism {
             let Some((_, Reverse(i))) = ready.pop() else { break };
             let shared = shared.clone();
@@ -353,7 +369,7 @@ impl Shared {
     fn op_context(&self, address: &Address, timeout: Option<Duration>) -> OpContext {
         let events = self.events.clone();
         let progress: ProgressFn = Arc::new(move |a: &Address, m: &str| events.step_progress(a, m));
-        OpContext::new(address.clone(), timeout, self.cancel.child_token(), progress)
+        OpContext::new(address.clone(), timeout, self.abort.child_token(), progress)
             .in_stack(&crate::provider::stack_id(&self.plan.program, &self.plan.stack))
     }
 
@@ -407,6 +423,42 @@ impl Shared {
         Ok(seq)
     }
 
+    /// Records a create whose outcome is unknown: the journal says so (replay keeps it
+    /// pending) and the in-memory snapshot holds it as pending, so the saved state does too.
+    #[allow(clippy::too_many_arguments)]
+    fn unsettled(
+        &self,
+        seq: u64,
+        change: &Change,
+        step: StepKind,
+        inputs: &Value,
+        options: StoredOptions,
+        started: String,
+        error: &str,
+    ) -> Result<(), String> {
+        self.journal
+            .append_queued(&JournalEntry::Unsettled {
+                seq,
+                error: error.to_string(),
+            })
+            .map_err(|e| format!("the call ended but the journal could not record it: {e}"))?;
+        self.snapshot
+            .lock()
+            .expect("snapshot mutex")
+            .pending
+            .push(PendingOperation {
+                step,
+                address: change.address.clone(),
+                kind: change.kind.clone(),
+                id: None,
+                inputs: inputs.clone(),
+                dependencies: change.dependencies.clone(),
+                options,
+                started,
+            });
+        Ok(())
+    }
+
     async fn end(&self, seq: u64, result: &Result<(Option<String>, Option<Value>), String>) -> Result<(), String> {
         let entry = match result {
             Ok((id, outputs)) => JournalEntry::Done {
@@ -425,6 +477,38 @@ impl Shared {
     }
 }
 
+/// Extra time a kind gets past the user's timeout to report its own (better) error before
+/// the engine stops waiting for it.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs a provider call, bounded by the user's timeout (plus [`TIMEOUT_GRACE`]) when set.
+async fn bounded<T>(
+    timeout: Option<Duration>,
+    call: impl std::future::Future<Output = Result<T, ProviderError>>,
+) -> Result<T, ProviderError> {
+    match timeout {
+        None => call.await,
+        Some(t) => tokio::time::timeout(t + TIMEOUT_GRACE, call).await.unwrap_or_else(|_| {
+            Err(ProviderError::Timeout {
+                what: "the operation (the resource's timeout option)".into(),
+                after: t,
+            })
+        }),
+    }
+}
+
+/// True when a failed create may still have made its object: it was stopped while
+/// waiting, not refused.
+fn may_have_made(e: &ProviderError) -> bool {
+    matches!(e, ProviderError::Timeout { .. } | ProviderError::Cancelled)
+}
+
+/// `message` with every secret value of `values` replaced: a kind's error may quote what
+/// it was given.
+fn redact(message: &str, values: &Value) -> String {
+    value::redact_secrets_in(message, values)
+}
+
 async fn run_step(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
     let change = &shared.plan.changes[step.change];
     let provider = shared.registry.get(&change.kind).map_err(|e| e.to_string())?.clone();
@@ -435,17 +519,26 @@ async fn run_step(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
             let inputs = shared.resolve_inputs(&change.address)?;
             let options = stored_options(&desired.options);
             let ctx = shared.op_context(&change.address, desired.options.timeouts.create);
+            let started = now();
             let seq = shared.begin(change, step.kind, None, &inputs, options.clone()).await?;
-            let result = provider
-                .create(&ctx, &value::strip_secrets(&inputs))
-                .await
+            let result = bounded(ctx.timeout, provider.create(&ctx, &value::strip_secrets(&inputs))).await;
+            if let Err(e) = &result
+                && may_have_made(e)
+            {
+                let e = redact(&e.to_string(), &inputs);
+                shared.unsettled(seq, change, step.kind, &inputs, options, started, &e)?;
+                return Err(format!(
+                    "{e}; the object may have been made: it stays pending, and the next run finds and adopts it"
+                ));
+            }
+            let result = result
                 .map(|c| {
                     let mut outputs = c.outputs;
                     value::mark_secret_paths(&mut outputs, &schema.secret_outputs);
                     value::mark_echoed_secrets(&inputs, &mut outputs);
                     (Some(c.id), Some(outputs))
                 })
-                .map_err(|e| e.to_string());
+                .map_err(|e| redact(&e.to_string(), &inputs));
             shared.end(seq, &result).await?;
             let (id, outputs) = result?;
             let mut snap = shared.snapshot.lock().expect("snapshot mutex");
@@ -505,21 +598,23 @@ async fn run_step(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
             let seq = shared
                 .begin(change, StepKind::Update, Some(old.id.clone()), &inputs, options.clone())
                 .await?;
-            let result = provider
-                .update(
+            let result = bounded(
+                ctx.timeout,
+                provider.update(
                     &ctx,
                     &old.id,
                     &value::strip_secrets(&old.inputs),
                     &value::strip_secrets(&inputs),
                     &value::strip_secrets(&old.outputs),
-                )
-                .await
-                .map(|mut outputs| {
-                    value::mark_secret_paths(&mut outputs, &schema.secret_outputs);
-                    value::mark_echoed_secrets(&inputs, &mut outputs);
-                    (None, Some(outputs))
-                })
-                .map_err(|e| e.to_string());
+                ),
+            )
+            .await
+            .map(|mut outputs| {
+                value::mark_secret_paths(&mut outputs, &schema.secret_outputs);
+                value::mark_echoed_secrets(&inputs, &mut outputs);
+                (None, Some(outputs))
+            })
+            .map_err(|e| redact(&redact(&e.to_string(), &inputs), &old.inputs));
             shared.end(seq, &result).await?;
             let (_, outputs) = result?;
             let mut snap = shared.snapshot.lock().expect("snapshot mutex");
@@ -560,16 +655,18 @@ async fn run_step(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
                 ctx.progress("retained (retain_on_delete): forgotten, not deleted");
                 Ok((None, None))
             } else {
-                provider
-                    .delete(
+                bounded(
+                    ctx.timeout,
+                    provider.delete(
                         &ctx,
                         &id,
                         &value::strip_secrets(&inputs),
                         &value::strip_secrets(&outputs),
-                    )
-                    .await
-                    .map(|_| (None, None))
-                    .map_err(|e| e.to_string())
+                    ),
+                )
+                .await
+                .map(|_| (None, None))
+                .map_err(|e| redact(&redact(&e.to_string(), &inputs), &outputs))
             };
             shared.end(seq, &result).await?;
             result?;

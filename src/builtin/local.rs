@@ -6,7 +6,7 @@
 //! and rename), so a crash never leaves half a file.
 
 use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -126,7 +126,14 @@ fn write_atomically(path: &Path, content: &str, mode: u32) -> Result<(), Provide
         std::fs::create_dir_all(dir).map_err(err)?;
     }
     let tmp = temp_path(path);
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
+    // Created with its final mode (0600 stays 0600 throughout), set again past the umask.
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(err)?;
     f.write_all(content.as_bytes()).map_err(err)?;
     f.sync_all().map_err(err)?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(err)?;

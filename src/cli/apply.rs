@@ -71,34 +71,56 @@ async fn plan_confirm_execute(
     for m in &locked.recovered {
         eprintln!("recovered: {m}");
     }
-    if refresh {
-        let report = crate::ops::refresh::refresh_snapshot(
-            &session.registry,
-            &mut locked.snapshot,
-            parallelism,
-            &session.stack_id(),
-        )
-        .await;
-        for (a, e) in &report.errors {
-            eprintln!("warning: could not refresh {a}: {e}");
+    let verb = if opts.destroy { "Destroy" } else { "Apply" };
+    // From here until execution starts, Ctrl-C releases the lock and changes nothing.
+    let prepared = {
+        let locked = &mut locked;
+        async move {
+            if refresh {
+                let report = crate::ops::refresh::refresh_snapshot(
+                    &session.registry,
+                    &mut locked.snapshot,
+                    parallelism,
+                    &session.stack_id(),
+                )
+                .await;
+                for (a, e) in &report.errors {
+                    eprintln!("warning: could not refresh {a}: {e}");
+                }
+            }
+            let mut plan = session.plan_locked(locked, opts)?;
+            session.preview(&mut plan, &locked.snapshot).await;
+            print!("{}", render::text(&plan, render::Style { color: ctx.color }));
+            let go = !plan.has_changes()
+                || yes
+                || tokio::task::spawn_blocking(move || confirm(verb))
+                    .await
+                    .unwrap_or(false);
+            Ok::<_, crate::Error>((plan, go))
         }
-    }
-    let plan = match session.plan_locked(&locked, opts) {
-        Ok(mut p) => {
-            session.preview(&mut p, &locked.snapshot).await;
-            p
+    };
+    let prepared = tokio::select! {
+        r = prepared => Some(r),
+        _ = tokio::signal::ctrl_c() => None,
+    };
+    let plan = match prepared {
+        None => {
+            locked.lock.release().await?;
+            eprintln!("\ninterrupted: nothing was changed.");
+            // A prompt may still be reading stdin on a blocking thread; do not wait for it.
+            std::process::exit(130);
         }
-        Err(e) => {
+        Some(Err(e)) => {
             locked.lock.release().await?;
             return Err(e.into());
         }
+        Some(Ok((_, false))) => {
+            locked.lock.release().await?;
+            eprintln!("Nothing was changed.");
+            return Err(Exit(1).into());
+        }
+        Some(Ok((plan, true))) => plan,
     };
-    print!("{}", render::text(&plan, render::Style { color: ctx.color }));
-    if plan.has_changes() && !yes && !confirm(if opts.destroy { "Destroy" } else { "Apply" }) {
-        locked.lock.release().await?;
-        eprintln!("Nothing was changed.");
-        return Err(Exit(1).into());
-    }
     // Even without changes, an apply records outputs and options.
     execute(ctx, session, &plan, Run::Locked(locked), parallelism).await
 }
@@ -130,17 +152,26 @@ async fn execute(
     parallelism: usize,
 ) -> anyhow::Result<u8> {
     let cancel = CancellationToken::new();
+    let abort = CancellationToken::new();
     let watcher = {
-        let cancel = cancel.clone();
+        let (cancel, abort) = (cancel.clone(), abort.clone());
         tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            eprintln!(
+                "\ninterrupt: no new operations will start; waiting for those in flight to finish and be recorded (Ctrl-C again to stop their waits)"
+            );
+            cancel.cancel();
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            eprintln!(
+                "\ninterrupt: stopping the waits of operations in flight; what they made is recorded, and a create left unsettled is found and adopted by the next run (Ctrl-C again to exit at once)"
+            );
+            abort.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "\ninterrupt: no new operations will start; waiting for those in flight to finish and be recorded (Ctrl-C again to force)"
-                );
-                cancel.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
+                std::process::exit(130);
             }
         })
     };
@@ -152,6 +183,7 @@ async fn execute(
     let opts = ExecuteOptions {
         parallelism,
         cancel: cancel.clone(),
+        abort,
         events,
     };
     let report = match run {

@@ -58,6 +58,48 @@ fn matches(address: &Address, patterns: &[String]) -> bool {
     patterns.iter().any(|p| address.is_within(p))
 }
 
+/// Which of the resources to delete (`gone`) a targeted run deletes: the targets and,
+/// through the dependencies recorded in state, everything that depends on them (a
+/// dependent cannot outlive what it uses); minus the excluded and everything they depend
+/// on (what is kept keeps what it uses). Without targets, every one not excluded.
+fn delete_scope(gone: &[&crate::state::ResourceState], targets: &[String], excludes: &[String]) -> HashSet<Address> {
+    let mut scope: HashSet<Address> = gone
+        .iter()
+        .filter(|r| targets.is_empty() || matches(&r.address, targets))
+        .map(|r| r.address.clone())
+        .collect();
+    loop {
+        let before = scope.len();
+        for r in gone {
+            if !scope.contains(&r.address) && r.dependencies.iter().any(|d| scope.contains(d)) {
+                scope.insert(r.address.clone());
+            }
+        }
+        if scope.len() == before {
+            break;
+        }
+    }
+    let mut kept: HashSet<Address> = gone
+        .iter()
+        .filter(|r| matches(&r.address, excludes))
+        .map(|r| r.address.clone())
+        .collect();
+    loop {
+        let before = kept.len();
+        for r in gone {
+            if kept.contains(&r.address) {
+                let deps: Vec<Address> = r.dependencies.clone();
+                kept.extend(deps);
+            }
+        }
+        if kept.len() == before {
+            break;
+        }
+    }
+    scope.retain(|a| !kept.contains(a));
+    scope
+}
+
 /// Plans `graph` against `state`.
 pub fn plan(
     program: &str,
@@ -196,13 +238,13 @@ pub fn plan(
     propagate_delete_before_replace(&mut changes);
 
     // Deletes: state resources the program no longer declares, dependents first.
-    let delete_scope =
-        |a: &Address| (opts.targets.is_empty() || matches(a, &opts.targets)) && !matches(a, &opts.excludes);
     let gone: Vec<&crate::state::ResourceState> = state
         .resources
         .values()
-        .filter(|r| !desired.contains(&r.address) && delete_scope(&r.address))
+        .filter(|r| !desired.contains(&r.address))
         .collect();
+    let scope = delete_scope(&gone, &opts.targets, &opts.excludes);
+    let gone: Vec<&crate::state::ResourceState> = gone.into_iter().filter(|r| scope.contains(&r.address)).collect();
     for r in reverse_dependency_order(&gone) {
         if r.options.protect {
             return Err(PlanError::Protected {
@@ -227,7 +269,9 @@ pub fn plan(
             previous_dependencies: Vec::new(),
         });
     }
-    for d in state.deposed.iter().filter(|d| delete_scope(&d.address)) {
+    let deposed_scope =
+        |a: &Address| (opts.targets.is_empty() || matches(a, &opts.targets)) && !matches(a, &opts.excludes);
+    for d in state.deposed.iter().filter(|d| deposed_scope(&d.address)) {
         changes.push(Change {
             notes: Vec::new(),
             address: d.address.clone(),
@@ -249,10 +293,27 @@ pub fn plan(
     let lookup =
         |a: &Address, path: &str| -> Result<Resolved, ResolveError> { lookup_planned(a, path, &ops, state, registry) };
     let mut outputs = std::collections::BTreeMap::new();
+    let mut outputs_changed = Vec::new();
     for (name, v) in &desired.outputs {
         let resolved = value::resolve(v, &lookup, &desired.transforms).unwrap_or_else(|_| value::unknown());
+        // An output not known yet changes only if it is new: otherwise it follows a
+        // resource change the plan already shows.
+        let known = !value::contains_unknown(&resolved);
+        if match state.outputs.get(name) {
+            None => true,
+            Some(old) => known && *old != resolved,
+        } {
+            outputs_changed.push(name.clone());
+        }
         outputs.insert(name.clone(), resolved);
     }
+    outputs_changed.extend(
+        state
+            .outputs
+            .keys()
+            .filter(|k| !desired.outputs.contains_key(*k))
+            .cloned(),
+    );
 
     let mut warnings = Vec::new();
     for p in &state.pending {
@@ -276,6 +337,7 @@ pub fn plan(
             String::new()
         },
         destroy: opts.destroy,
+        outputs_changed,
     })
 }
 

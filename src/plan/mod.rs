@@ -122,6 +122,9 @@ pub struct Plan {
     pub program_fingerprint: String,
     #[serde(default, skip_serializing_if = "is_false")]
     pub destroy: bool,
+    /// Stack outputs this apply adds, changes or removes, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs_changed: Vec<String>,
 }
 
 impl Plan {
@@ -141,7 +144,7 @@ impl Plan {
 
     /// True when applying would change something (outputs included).
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.op != Op::Same)
+        self.changes.iter().any(|c| c.op != Op::Same) || !self.outputs_changed.is_empty()
     }
 
     pub fn get(&self, address: &Address) -> Option<&Change> {

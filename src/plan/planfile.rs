@@ -67,7 +67,20 @@ pub fn save(path: &Path, plan: &Plan, key: &SecretKey) -> Result<(), PlanFileErr
         plan: sealed,
     };
     let bytes = serde_json::to_vec_pretty(&file).expect("a plan serializes");
-    std::fs::write(path, bytes).map_err(|e| PlanFileError::Unreadable {
+    // Owner-only from the first byte: a plan names the stack's resources and ids.
+    let write = || -> std::io::Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        f.write_all(&bytes)?;
+        f.sync_all()
+    };
+    write().map_err(|e| PlanFileError::Unreadable {
         file: path.display().to_string(),
         message: e.to_string(),
     })

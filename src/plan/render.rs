@@ -206,6 +206,9 @@ pub fn text(plan: &Plan, style: Style) -> String {
         }
     }
     let _ = writeln!(out, "\n{}", style.bold(&summary_line(plan)));
+    if !plan.outputs_changed.is_empty() {
+        let _ = writeln!(out, "Stack outputs to change: {}.", plan.outputs_changed.join(", "));
+    }
     out
 }
 

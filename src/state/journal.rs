@@ -4,7 +4,8 @@
 //! snapshot (lineage and serial) it applies to. Rules kept here:
 //! - a `begin` entry is durable (fsynced, by group commit) before the provider is called;
 //! - replay is a pure function: it applies `done` entries to the snapshot in order, drops
-//!   `failed` ones, and turns a `begin` without an end into a [`PendingOperation`];
+//!   `failed` ones, and turns a `begin` without an end (or with an `unsettled` one) into a
+//!   [`PendingOperation`];
 //! - a journal whose header does not match the snapshot was already folded into it (the
 //!   process died between writing the snapshot and clearing the journal) and is ignored;
 //! - a torn last line (the process died mid-write) is ignored; a bad line before the last
@@ -61,6 +62,12 @@ pub enum JournalEntry {
         seq: u64,
         error: String,
     },
+    /// The call ended without knowing whether it made its object (a create stopped by a
+    /// timeout or an abort): replay keeps the operation pending, for recovery to resolve.
+    Unsettled {
+        seq: u64,
+        error: String,
+    },
 }
 
 /// Parses journal bytes into entries.
@@ -105,7 +112,7 @@ pub fn replay(snap: &mut Snapshot, entries: &[JournalEntry]) -> bool {
     let mut begun: BTreeMap<u64, &JournalEntry> = BTreeMap::new();
     for e in &entries[1..] {
         match e {
-            JournalEntry::Header { .. } => {}
+            JournalEntry::Header { .. } | JournalEntry::Unsettled { .. } => {}
             JournalEntry::Begin { seq, .. } => {
                 begun.insert(*seq, e);
             }

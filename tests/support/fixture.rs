@@ -21,6 +21,12 @@ pub fn binary() -> PathBuf {
     let deps = std::fs::read_to_string(bin.with_extension("d"))
         .unwrap_or_else(|_| panic!("{} has no dep-info file: {hint}", bin.display()));
     let sources = deps.split_once(": ").map(|(_, s)| s).unwrap_or_default();
+    // A target directory shared by several checkouts may hold another checkout's build.
+    assert!(
+        sources.contains(env!("CARGO_MANIFEST_DIR")),
+        "{} was built from another checkout: {hint}",
+        bin.display()
+    );
     for src in sources.split_whitespace() {
         let newer = std::fs::metadata(src)
             .and_then(|m| m.modified())
