@@ -290,6 +290,9 @@ impl StateBackend for CountingBackend {
     async fn unlock(&self, id: &str) -> Result<(), StateError> {
         self.inner.unlock(id).await
     }
+    async fn read_lock(&self) -> Result<Option<LockInfo>, StateError> {
+        self.inner.read_lock().await
+    }
     async fn force_unlock(&self) -> Result<Option<LockInfo>, StateError> {
         self.inner.force_unlock().await
     }

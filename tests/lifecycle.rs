@@ -557,8 +557,11 @@ async fn a_held_lock_refuses_a_second_run_naming_its_holder() {
     let (_, report) = h.apply(chain).await;
     assert!(report.succeeded());
     // `state unlock` breaks a stale lock.
-    let _stale = h.store().lock("apply").await.unwrap();
-    let broken = h.session(chain).unwrap().state_unlock().await.unwrap().unwrap();
+    // A holder that still runs is not stale: it takes --force.
+    let _held = h.store().lock("apply").await.unwrap();
+    let err = h.session(chain).unwrap().state_unlock(false).await.unwrap_err();
+    assert!(err.to_string().contains("not stale"), "{err}");
+    let broken = h.session(chain).unwrap().state_unlock(true).await.unwrap().unwrap();
     assert_eq!(broken.pid, std::process::id());
     h.apply(chain).await;
 }
@@ -600,7 +603,7 @@ async fn a_crash_mid_apply_is_recovered_without_losing_or_duplicating() {
     let plan = session.plan(&PlanOptions::default(), false).await.unwrap();
     assert_eq!(plan.pending.len(), 1, "the interrupted create is surfaced");
     assert!(plan.warnings[0].contains("unfinished"), "{:?}", plan.warnings);
-    session.state_unlock().await.unwrap();
+    session.state_unlock(true).await.unwrap();
     let (_, report) = fresh.apply(chain).await;
     assert!(report.succeeded(), "{report:?}");
     let snap = fresh.snapshot().await;
@@ -656,7 +659,7 @@ async fn recovery_adopts_only_its_own_stacks_objects() {
     assert_eq!(world.objects().len(), 6, "dev's four and prod's two");
 
     prod.provider = Arc::new(FakeProvider::new("fake:Thing", world.clone()));
-    prod.session(chain).unwrap().state_unlock().await.unwrap();
+    prod.session(chain).unwrap().state_unlock(true).await.unwrap();
     let (_, report) = prod.apply(chain).await;
     assert!(report.succeeded(), "{report:?}");
     assert_eq!(

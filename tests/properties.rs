@@ -617,7 +617,7 @@ fn recover_and_check(h: &Harness, model: &Model, kill: &Kill, exec: &ExecuteOpti
 
     // As a user would: break the dead run's lock, then apply from a fresh session.
     let session = h.session(|s, p| model.define(s, p)).expect("a valid program");
-    let holder = rt.block_on(session.state_unlock()).expect("unlock");
+    let holder = rt.block_on(session.state_unlock(true)).expect("unlock");
     prop_assert!(holder.is_some(), "the killed run left no lock");
     let session = h.session(|s, p| model.define(s, p)).expect("a valid program");
     let (recovered, report) = rt.block_on(async {

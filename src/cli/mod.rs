@@ -172,7 +172,11 @@ pub enum StateCommand {
     /// Rename a resource in state.
     Mv { from: String, to: String },
     /// Break the stack lock held by a process that is gone.
-    Unlock,
+    Unlock {
+        /// Break it even when its holder is a process on this host that still runs.
+        #[arg(long)]
+        force: bool,
+    },
     /// List the snapshots kept in the history.
     History,
 }

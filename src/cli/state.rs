@@ -24,7 +24,7 @@ pub async fn run(ctx: &Context, define: fn(&mut Stack) -> crate::Result<()>, cmd
             session.state_mv(&from.parse()?, &to.parse()?).await?;
             println!("Moved {from} to {to}.");
         }
-        StateCommand::Unlock => match session.state_unlock().await? {
+        StateCommand::Unlock { force } => match session.state_unlock(force).await? {
             Some(l) => println!(
                 "Broke the lock held by {} (pid {}, `{}` since {}).",
                 l.holder, l.pid, l.operation, l.created

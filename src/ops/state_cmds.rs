@@ -81,7 +81,18 @@ impl Session {
     }
 
     /// Breaks the stack lock; returns who held it.
-    pub async fn state_unlock(&self) -> Result<Option<LockInfo>> {
+    /// Breaks the stack lock. A holder that is a running process on this host is not
+    /// stale: breaking its lock would let two runs write at once, so that takes `force`.
+    pub async fn state_unlock(&self, force: bool) -> Result<Option<LockInfo>> {
+        if !force
+            && let Some(holder) = self.store.backend().read_lock().await?
+            && holder.is_alive_here()
+        {
+            return Err(Error::Usage(format!(
+                "the lock is held by a running process, {} (pid {}, `{}` since {}); it is not stale. Wait for it to finish, or pass --force if you are sure",
+                holder.holder, holder.pid, holder.operation, holder.created
+            )));
+        }
         Ok(self.store.backend().force_unlock().await?)
     }
 

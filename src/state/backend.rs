@@ -39,6 +39,12 @@ impl LockInfo {
         }
     }
 
+    /// True when the holder is a process on this host that still runs.
+    pub fn is_alive_here(&self) -> bool {
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        self.holder.ends_with(&format!("@{host}")) && std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+
     /// True when the holder is a process on this host that no longer runs.
     pub fn is_stale_here(&self) -> bool {
         let host = gethostname::gethostname().to_string_lossy().into_owned();
@@ -89,6 +95,9 @@ pub trait StateBackend: Send + Sync + 'static {
 
     /// Releases the lock if `id` still holds it.
     async fn unlock(&self, id: &str) -> Result<(), StateError>;
+
+    /// Who holds the lock, if anyone (without taking or breaking it).
+    async fn read_lock(&self) -> Result<Option<LockInfo>, StateError>;
 
     /// Breaks the lock whoever holds it; returns the holder it broke.
     async fn force_unlock(&self) -> Result<Option<LockInfo>, StateError>;

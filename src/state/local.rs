@@ -208,6 +208,10 @@ impl StateBackend for LocalBackend {
         Ok(())
     }
 
+    async fn read_lock(&self) -> Result<Option<LockInfo>, StateError> {
+        Ok(read_opt(&self.lock_path())?.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
     async fn force_unlock(&self) -> Result<Option<LockInfo>, StateError> {
         let path = self.lock_path();
         let Some(b) = read_opt(&path)? else { return Ok(None) };

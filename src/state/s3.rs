@@ -739,6 +739,13 @@ impl StateBackend for S3Backend {
         }
     }
 
+    async fn read_lock(&self) -> Result<Option<LockInfo>, StateError> {
+        Ok(self
+            .get(&self.lock_key())
+            .await?
+            .and_then(|(b, _)| serde_json::from_slice(&b).ok()))
+    }
+
     async fn force_unlock(&self) -> Result<Option<LockInfo>, StateError> {
         let key = self.lock_key();
         let Some((b, _)) = self.get(&key).await? else {
