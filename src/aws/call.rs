@@ -6,6 +6,8 @@
 //! - throttling, 5xx answers and transport failures are retried with exponential backoff
 //!   (plus codes a caller names, for eventual consistency) within a bounded time budget,
 //!   and every retry is reported through `ctx.progress("retrying X: reason")`;
+//! - a "no such object" answer is mapped in one place ([`none_if_gone`], [`ok_if_gone`]):
+//!   reading what is gone finds nothing, deleting what is gone succeeds;
 //! - waits poll with backoff until the user's timeout (`ctx.timeout`) or the kind's
 //!   default, report the state they see, and stop at once when `ctx.cancel` fires.
 
@@ -125,6 +127,20 @@ impl std::fmt::Display for AwsError {
 
 impl std::error::Error for AwsError {}
 
+/// Maps a not-found answer to `Ok(None)` (reading what is gone finds nothing).
+pub fn none_if_gone<T>(r: Result<T, AwsError>) -> Result<Option<T>, ProviderError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Maps a not-found answer to success (deleting what is gone succeeds).
+pub fn ok_if_gone<T>(r: Result<T, AwsError>) -> Result<(), ProviderError> {
+    none_if_gone(r).map(|_| ())
+}
+
 impl From<AwsError> for ProviderError {
     fn from(e: AwsError) -> Self {
         if e.cancelled {
@@ -177,6 +193,11 @@ impl<'a> Retry<'a> {
     /// Also retries on `codes` (for up to `budget`).
     pub fn on(codes: &'a [&'a str], budget: Duration) -> Self {
         Retry { codes, budget }
+    }
+
+    /// Also retries on `codes`, for the user's timeout (`ctx.timeout`) or else `default`.
+    pub fn within(ctx: &OpContext, codes: &'a [&'a str], default: Duration) -> Self {
+        Retry::on(codes, ctx.timeout.unwrap_or(default))
     }
 }
 
@@ -237,12 +258,29 @@ where
     call(ctx, op, Retry::TRANSIENT, f).await
 }
 
+/// Runs `f` like [`call0`]; a not-found answer is `Ok(None)` (see [`none_if_gone`]).
+pub async fn call_found<T, E, F, Fut>(ctx: &OpContext, op: &'static str, f: F) -> Result<Option<T>, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    none_if_gone(call0(ctx, op, f).await)
+}
+
 /// What one poll of a waiter saw.
 pub enum Poll<T> {
     /// The wait is over.
     Ready(T),
     /// Not yet; the state seen (`pending`, `CREATING`).
     Pending(String),
+}
+
+impl<T> Poll<T> {
+    /// Not yet, in the state AWS reports (`pending`, `CREATING`; empty when it reports none).
+    pub fn state<S: AsRef<str>>(state: Option<&S>) -> Self {
+        Poll::Pending(state.map(|s| s.as_ref().to_string()).unwrap_or_default())
+    }
 }
 
 /// Polls `poll` with backoff until it is ready, for the user's timeout or `default`.

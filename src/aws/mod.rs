@@ -3,7 +3,9 @@
 //! What lives here: [`context`] (one SDK configuration and client set per process, from the
 //! standard chain), [`call`] (errors naming the API call, bounded retries reported as
 //! progress, waiters honouring the user's timeout and cancellation), [`tags`] (the
-//! `spar:address` ownership tag and deterministic names) and one module per service.
+//! `spar:address` ownership tag, deterministic names, tag changes in place),
+//! [`lifecycle`] (the steps every kind shares: its provider struct, two-part ids, undoing a
+//! half-made create, waiting for a deleted object to go) and one module per service.
 //!
 //! Rules every AWS kind keeps: objects are tagged `spar:address` at creation so `find`
 //! adopts what an interrupted create made; `read` returns live inputs shaped like the
@@ -18,6 +20,7 @@ pub mod ec2;
 pub mod eks;
 pub mod events;
 pub mod iam;
+pub mod lifecycle;
 pub mod sqs;
 pub mod tags;
 

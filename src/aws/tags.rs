@@ -1,17 +1,24 @@
-//! Ownership tags, user tags and generated names.
+//! Ownership tags, user tags, tag changes in place and generated names.
 //!
 //! Rules kept here: every object spar creates carries the tag `spar:address` = its address
 //! (set at creation, in the same call where the API allows), so `find` can adopt what an
 //! interrupted create made; that tag and AWS's own `aws:*` tags are never shown as user
 //! tags, so they never appear as drift; a name AWS needs unique is `<name>-<8 hex>` with
 //! the hex taken from the sha256 of the address, so the same address always gets the same
-//! name (retries and `find` see the same object) unless the user fixes the name.
+//! name (retries and `find` see the same object) unless the user fixes the name; a change
+//! of user tags is applied as two calls at most, removing the keys that went first, then
+//! setting the tags that are new or changed, each only when it has something to do.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 
+use aws_sdk_ec2::config::http::HttpResponse;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use sha2::{Digest, Sha256};
 
 use crate::address::Address;
+use crate::aws::call::call0;
+use crate::provider::{OpContext, ProviderError};
 
 /// The ownership tag key.
 pub const ADDRESS_TAG: &str = "spar:address";
@@ -34,6 +41,48 @@ pub fn user_tags<'a>(all: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTree
         .filter(|(k, _)| !is_managed(k))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// The tag keys removed and the tags set (new or changed) from `old` to `new`.
+pub fn changes(
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> (Vec<String>, BTreeMap<String, String>) {
+    let removed = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
+    let set = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (removed, set)
+}
+
+/// Applies the change of tags from `old` to `new` in place with two AWS calls named by
+/// their API operation: `untag` gets the keys removed, then `tag` the tags set (see
+/// [`changes`]); each is called (with the usual retries) only when it has something to do.
+pub async fn apply_changes<U, UFut, UOut, UErr, T, TFut, TOut, TErr>(
+    ctx: &OpContext,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+    (untag_op, untag): (&'static str, U),
+    (tag_op, tag): (&'static str, T),
+) -> Result<(), ProviderError>
+where
+    U: Fn(Vec<String>) -> UFut,
+    UFut: Future<Output = Result<UOut, SdkError<UErr, HttpResponse>>>,
+    UErr: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    T: Fn(&BTreeMap<String, String>) -> TFut,
+    TFut: Future<Output = Result<TOut, SdkError<TErr, HttpResponse>>>,
+    TErr: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let (removed, set) = changes(old, new);
+    if !removed.is_empty() {
+        call0(ctx, untag_op, || untag(removed.clone())).await?;
+    }
+    if !set.is_empty() {
+        call0(ctx, tag_op, || tag(&set)).await?;
+    }
+    Ok(())
 }
 
 /// The 8 hex digits derived from `address`.

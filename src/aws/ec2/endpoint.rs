@@ -7,17 +7,17 @@
 //! `deleted` or gone; an endpoint `deleting`/`deleted` reads as gone.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{ResourceType, State, VpcEndpointType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{WAIT, from_tags, none_if_gone, owner_filter, owner_of, parse, sync_tags, tag_spec};
-use crate::aws::call::{Poll, call0, wait_for};
+use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec};
+use crate::aws::call::{Poll, call_found, call0, wait_for};
 use crate::aws::context;
-use crate::model::{Handle, Input, Output, Resource};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, wait_gone};
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const KIND: &str = "aws:ec2:VpcEndpoint";
@@ -51,15 +51,6 @@ impl VpcEndpoint {
     }
 }
 
-impl Resource for VpcEndpoint {
-    fn kind(&self) -> String {
-        KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(VpcEndpointProvider::new())
-    }
-}
-
 impl Handle<VpcEndpoint> {
     /// The endpoint id (`vpce-...`).
     pub fn endpoint_id(&self) -> Output<String> {
@@ -77,36 +68,18 @@ struct EndpointInputs {
     tags: BTreeMap<String, String>,
 }
 
-/// The provider of `aws:ec2:VpcEndpoint`.
-pub struct VpcEndpointProvider {
-    schema: Schema,
-}
-
-impl VpcEndpointProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        VpcEndpointProvider {
-            schema: SCHEMA
-                .get_or_init(|| Schema::new().replace_on(&["vpc_id", "service_name"]))
-                .clone(),
-        }
-    }
-}
-
-impl Default for VpcEndpointProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:ec2:VpcEndpoint`.
+    VpcEndpointProvider for VpcEndpoint (KIND),
+    Schema::new().replace_on(&["vpc_id", "service_name"])
+);
 
 async fn describe(ctx: &OpContext, id: &str) -> Result<Option<aws_sdk_ec2::types::VpcEndpoint>, ProviderError> {
     let ec2 = context::ec2().await;
-    let out = none_if_gone(
-        call0(ctx, "DescribeVpcEndpoints", || {
-            ec2.describe_vpc_endpoints().vpc_endpoint_ids(id).send()
-        })
-        .await,
-    )?;
+    let out = call_found(ctx, "DescribeVpcEndpoints", || {
+        ec2.describe_vpc_endpoints().vpc_endpoint_ids(id).send()
+    })
+    .await?;
     Ok(out.and_then(|o| o.vpc_endpoints().first().cloned()))
 }
 
@@ -140,7 +113,7 @@ async fn wait_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types:
                     e.failure_reason().unwrap_or("no reason given")
                 )));
             }
-            Some(e) => Poll::Pending(e.state().map(|s| s.as_str().to_string()).unwrap_or_default()),
+            Some(e) => Poll::state(e.state()),
             None => Poll::Pending("not visible yet".into()),
         })
     })
@@ -175,16 +148,8 @@ impl ResourceProvider for VpcEndpointProvider {
             .and_then(|e| e.vpc_endpoint_id())
             .unwrap_or_default()
             .to_string();
-        match wait_available(ctx, &id).await {
-            Ok(e) => Ok(Created {
-                id,
-                outputs: outputs(&e),
-            }),
-            Err(e) => {
-                let _ = self.delete(ctx, &id, inputs, &Value::Null).await;
-                Err(e)
-            }
-        }
+        let made = wait_available(ctx, &id).await.map(|e| outputs(&e));
+        created_or_undone(self, ctx, inputs, id, made, IfCancelled::Undo).await
     }
 
     async fn read(
@@ -283,13 +248,19 @@ impl ResourceProvider for VpcEndpointProvider {
                 )));
             }
         }
-        wait_for(ctx, "the endpoint to be deleted", WAIT, || async move {
-            Ok(match describe(ctx, id).await? {
-                None => Poll::Ready(()),
-                Some(e) if state_is(&e, &State::Deleted) => Poll::Ready(()),
-                Some(e) => Poll::Pending(e.state().map(|s| s.as_str().to_string()).unwrap_or_default()),
-            })
-        })
+        wait_gone(
+            ctx,
+            "the endpoint to be deleted",
+            WAIT,
+            || describe(ctx, id),
+            |e| {
+                if state_is(e, &State::Deleted) {
+                    Poll::Ready(())
+                } else {
+                    Poll::state(e.state())
+                }
+            },
+        )
         .await
     }
 
@@ -302,11 +273,7 @@ impl ResourceProvider for VpcEndpointProvider {
         Ok(out
             .vpc_endpoints()
             .iter()
-            .find(|e| {
-                !is_gone(e)
-                    && owner_of(e.tags()) == Some(ctx.address.as_str())
-                    && super::untracked(ctx, e.vpc_endpoint_id())
-            })
+            .find(|e| !is_gone(e) && super::adoptable(ctx, e.tags(), e.vpc_endpoint_id()))
             .map(|e| Created {
                 id: e.vpc_endpoint_id().unwrap_or_default().to_string(),
                 outputs: outputs(e),

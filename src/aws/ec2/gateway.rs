@@ -13,7 +13,6 @@
 //! records the inputs asked for.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,10 +20,11 @@ use aws_sdk_ec2::types::{ConnectivityType, DomainType, NatGatewayState, Resource
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{WAIT, from_tags, none_if_gone, ok_if_gone, owner_filter, owner_of, parse, sync_tags, tag_spec};
-use crate::aws::call::{Poll, Retry, call, call0, wait_for};
+use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec};
+use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone, wait_for};
 use crate::aws::context;
-use crate::model::{Handle, Input, Output, Resource};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, still_listed, wait_gone};
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const IGW_KIND: &str = "aws:ec2:InternetGateway";
@@ -61,15 +61,6 @@ impl InternetGateway {
     }
 }
 
-impl Resource for InternetGateway {
-    fn kind(&self) -> String {
-        IGW_KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(InternetGatewayProvider::new())
-    }
-}
-
 impl Handle<InternetGateway> {
     /// The gateway id (`igw-...`).
     pub fn gateway_id(&self) -> Output<String> {
@@ -88,31 +79,18 @@ struct IgwInputs {
     tags: BTreeMap<String, String>,
 }
 
-/// The provider of `aws:ec2:InternetGateway`.
-pub struct InternetGatewayProvider {
-    schema: Schema,
-}
-
-impl InternetGatewayProvider {
-    pub fn new() -> Self {
-        InternetGatewayProvider { schema: Schema::new() }
-    }
-}
-
-impl Default for InternetGatewayProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:ec2:InternetGateway`.
+    InternetGatewayProvider for InternetGateway (IGW_KIND),
+    Schema::new()
+);
 
 async fn describe_igw(ctx: &OpContext, id: &str) -> Result<Option<aws_sdk_ec2::types::InternetGateway>, ProviderError> {
     let ec2 = context::ec2().await;
-    let out = none_if_gone(
-        call0(ctx, "DescribeInternetGateways", || {
-            ec2.describe_internet_gateways().internet_gateway_ids(id).send()
-        })
-        .await,
-    )?;
+    let out = call_found(ctx, "DescribeInternetGateways", || {
+        ec2.describe_internet_gateways().internet_gateway_ids(id).send()
+    })
+    .await?;
     Ok(out.and_then(|o| o.internet_gateways().first().cloned()))
 }
 
@@ -151,13 +129,10 @@ async fn attach(ctx: &OpContext, id: &str, vpc: &str) -> Result<(), ProviderErro
 
 async fn detach(ctx: &OpContext, id: &str, vpc: &str) -> Result<(), ProviderError> {
     let ec2 = context::ec2().await;
-    let budget = ctx.timeout.unwrap_or(Duration::from_secs(600));
-    let r = call(
-        ctx,
-        "DetachInternetGateway",
-        Retry::on(&["DependencyViolation"], budget),
-        || ec2.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send(),
-    )
+    let retry = Retry::within(ctx, &["DependencyViolation"], Duration::from_secs(600));
+    let r = call(ctx, "DetachInternetGateway", retry, || {
+        ec2.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send()
+    })
     .await;
     match r {
         Err(e) if e.is("Gateway.NotAttached") => Ok(()),
@@ -189,16 +164,14 @@ impl ResourceProvider for InternetGatewayProvider {
             .cloned()
             .unwrap_or_else(|| aws_sdk_ec2::types::InternetGateway::builder().build());
         let id = g.internet_gateway_id().unwrap_or_default().to_string();
-        if let Some(vpc) = &i.vpc_id
-            && let Err(e) = attach(ctx, &id, vpc).await
-        {
-            let _ = self.delete(ctx, &id, inputs, &Value::Null).await;
-            return Err(e);
-        }
-        Ok(Created {
-            outputs: igw_outputs(&g).await,
-            id,
-        })
+        let finish = async {
+            if let Some(vpc) = &i.vpc_id {
+                attach(ctx, &id, vpc).await?;
+            }
+            Ok(igw_outputs(&g).await)
+        };
+        let outputs = finish.await;
+        created_or_undone(self, ctx, inputs, id, outputs, IfCancelled::Undo).await
     }
 
     async fn read(
@@ -253,23 +226,15 @@ impl ResourceProvider for InternetGatewayProvider {
             detach(ctx, id, &vpc).await?;
         }
         let ec2 = context::ec2().await;
-        let budget = ctx.timeout.unwrap_or(Duration::from_secs(600));
+        let retry = Retry::within(ctx, &["DependencyViolation"], Duration::from_secs(600));
         ok_if_gone(
-            call(
-                ctx,
-                "DeleteInternetGateway",
-                Retry::on(&["DependencyViolation"], budget),
-                || ec2.delete_internet_gateway().internet_gateway_id(id).send(),
-            )
+            call(ctx, "DeleteInternetGateway", retry, || {
+                ec2.delete_internet_gateway().internet_gateway_id(id).send()
+            })
             .await,
         )?;
-        wait_for(ctx, "the internet gateway to be deleted", WAIT, || async move {
-            Ok(match describe_igw(ctx, id).await? {
-                None => Poll::Ready(()),
-                Some(_) => Poll::Pending("still listed".into()),
-            })
-        })
-        .await
+        let gone = "the internet gateway to be deleted";
+        wait_gone(ctx, gone, WAIT, || describe_igw(ctx, id), still_listed).await
     }
 
     async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
@@ -280,9 +245,11 @@ impl ResourceProvider for InternetGatewayProvider {
                 .send()
         })
         .await?;
-        let Some(g) = out.internet_gateways().iter().find(|g| {
-            owner_of(g.tags()) == Some(ctx.address.as_str()) && super::untracked(ctx, g.internet_gateway_id())
-        }) else {
+        let Some(g) = out
+            .internet_gateways()
+            .iter()
+            .find(|g| super::adoptable(ctx, g.tags(), g.internet_gateway_id()))
+        else {
             return Ok(None);
         };
         let id = g.internet_gateway_id().unwrap_or_default().to_string();
@@ -321,15 +288,6 @@ impl Eip {
     }
 }
 
-impl Resource for Eip {
-    fn kind(&self) -> String {
-        EIP_KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(EipProvider::new())
-    }
-}
-
 impl Handle<Eip> {
     /// The allocation id (`eipalloc-...`), also the resource id.
     pub fn allocation_id(&self) -> Output<String> {
@@ -346,31 +304,18 @@ struct EipInputs {
     tags: BTreeMap<String, String>,
 }
 
-/// The provider of `aws:ec2:Eip`.
-pub struct EipProvider {
-    schema: Schema,
-}
-
-impl EipProvider {
-    pub fn new() -> Self {
-        EipProvider { schema: Schema::new() }
-    }
-}
-
-impl Default for EipProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:ec2:Eip`.
+    EipProvider for Eip (EIP_KIND),
+    Schema::new()
+);
 
 async fn describe_eip(ctx: &OpContext, id: &str) -> Result<Option<aws_sdk_ec2::types::Address>, ProviderError> {
     let ec2 = context::ec2().await;
-    let out = none_if_gone(
-        call0(ctx, "DescribeAddresses", || {
-            ec2.describe_addresses().allocation_ids(id).send()
-        })
-        .await,
-    )?;
+    let out = call_found(ctx, "DescribeAddresses", || {
+        ec2.describe_addresses().allocation_ids(id).send()
+    })
+    .await?;
     Ok(out.and_then(|o| o.addresses().first().cloned()))
 }
 
@@ -442,22 +387,24 @@ impl ResourceProvider for EipProvider {
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
         let ec2 = context::ec2().await;
-        let budget = ctx.timeout.unwrap_or(Duration::from_secs(300));
+        let retry = Retry::within(
+            ctx,
+            &["InvalidIPAddress.InUse", "AuthFailure"],
+            Duration::from_secs(300),
+        );
         ok_if_gone(
-            call(
-                ctx,
-                "ReleaseAddress",
-                Retry::on(&["InvalidIPAddress.InUse", "AuthFailure"], budget),
-                || ec2.release_address().allocation_id(id).send(),
-            )
+            call(ctx, "ReleaseAddress", retry, || {
+                ec2.release_address().allocation_id(id).send()
+            })
             .await,
         )?;
-        wait_for(ctx, "the address to be released", WAIT, || async move {
-            Ok(match describe_eip(ctx, id).await? {
-                None => Poll::Ready(()),
-                Some(_) => Poll::Pending("still allocated".into()),
-            })
-        })
+        wait_gone(
+            ctx,
+            "the address to be released",
+            WAIT,
+            || describe_eip(ctx, id),
+            |_| Poll::Pending("still allocated".into()),
+        )
         .await
     }
 
@@ -470,7 +417,7 @@ impl ResourceProvider for EipProvider {
         Ok(out
             .addresses()
             .iter()
-            .find(|a| owner_of(a.tags()) == Some(ctx.address.as_str()) && super::untracked(ctx, a.allocation_id()))
+            .find(|a| super::adoptable(ctx, a.tags(), a.allocation_id()))
             .map(|a| Created {
                 id: a.allocation_id().unwrap_or_default().to_string(),
                 outputs: eip_outputs(a),
@@ -514,15 +461,6 @@ impl NatGateway {
     }
 }
 
-impl Resource for NatGateway {
-    fn kind(&self) -> String {
-        NAT_KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(NatGatewayProvider::new())
-    }
-}
-
 impl Handle<NatGateway> {
     /// The NAT gateway id (`nat-...`).
     pub fn nat_gateway_id(&self) -> Output<String> {
@@ -551,36 +489,19 @@ fn public() -> String {
     "public".into()
 }
 
-/// The provider of `aws:ec2:NatGateway`.
-pub struct NatGatewayProvider {
-    schema: Schema,
-}
-
-impl NatGatewayProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        NatGatewayProvider {
-            schema: SCHEMA
-                .get_or_init(|| Schema::new().replace_on(&["subnet_id", "allocation_id", "connectivity_type"]))
-                .clone(),
-        }
-    }
-}
-
-impl Default for NatGatewayProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:ec2:NatGateway`.
+    NatGatewayProvider for NatGateway (NAT_KIND),
+    Schema::new()
+        .replace_on(&["subnet_id", "allocation_id", "connectivity_type"])
+);
 
 async fn describe_nat(ctx: &OpContext, id: &str) -> Result<Option<aws_sdk_ec2::types::NatGateway>, ProviderError> {
     let ec2 = context::ec2().await;
-    let out = none_if_gone(
-        call0(ctx, "DescribeNatGateways", || {
-            ec2.describe_nat_gateways().nat_gateway_ids(id).send()
-        })
-        .await,
-    )?;
+    let out = call_found(ctx, "DescribeNatGateways", || {
+        ec2.describe_nat_gateways().nat_gateway_ids(id).send()
+    })
+    .await?;
     Ok(out.and_then(|o| o.nat_gateways().first().cloned()))
 }
 
@@ -611,7 +532,7 @@ async fn wait_nat_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::ty
                     n.failure_message().unwrap_or("no message")
                 )));
             }
-            Some(n) => Poll::Pending(n.state().map(|s| s.as_str().to_string()).unwrap_or_default()),
+            Some(n) => Poll::state(n.state()),
             None => Poll::Pending("not visible yet".into()),
         })
     })
@@ -656,16 +577,8 @@ impl ResourceProvider for NatGatewayProvider {
             .and_then(|n| n.nat_gateway_id())
             .unwrap_or_default()
             .to_string();
-        match wait_nat_available(ctx, &id).await {
-            Ok(n) => Ok(Created {
-                id,
-                outputs: nat_outputs(&n),
-            }),
-            Err(e) => {
-                let _ = self.delete(ctx, &id, inputs, &Value::Null).await;
-                Err(e)
-            }
-        }
+        let outputs = wait_nat_available(ctx, &id).await.map(|n| nat_outputs(&n));
+        created_or_undone(self, ctx, inputs, id, outputs, IfCancelled::Undo).await
     }
 
     async fn read(
@@ -717,13 +630,16 @@ impl ResourceProvider for NatGatewayProvider {
             })
             .await,
         )?;
-        wait_for(ctx, "the NAT gateway to be deleted", WAIT, || async move {
-            Ok(match describe_nat(ctx, id).await? {
-                None => Poll::Ready(()),
-                Some(n) if n.state() == Some(&NatGatewayState::Deleted) => Poll::Ready(()),
-                Some(n) => Poll::Pending(n.state().map(|s| s.as_str().to_string()).unwrap_or_default()),
-            })
-        })
+        wait_gone(
+            ctx,
+            "the NAT gateway to be deleted",
+            WAIT,
+            || describe_nat(ctx, id),
+            |n| match n.state() {
+                Some(NatGatewayState::Deleted) => Poll::Ready(()),
+                state => Poll::state(state),
+            },
+        )
         .await
     }
 
@@ -733,9 +649,11 @@ impl ResourceProvider for NatGatewayProvider {
             ec2.describe_nat_gateways().filter(owner_filter(&ctx.address)).send()
         })
         .await?;
-        let Some(n) = out.nat_gateways().iter().find(|n| {
-            !is_gone(n) && owner_of(n.tags()) == Some(ctx.address.as_str()) && super::untracked(ctx, n.nat_gateway_id())
-        }) else {
+        let Some(n) = out
+            .nat_gateways()
+            .iter()
+            .find(|n| !is_gone(n) && super::adoptable(ctx, n.tags(), n.nat_gateway_id()))
+        else {
             return Ok(None);
         };
         let id = n.nat_gateway_id().unwrap_or_default().to_string();

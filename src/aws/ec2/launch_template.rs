@@ -17,7 +17,6 @@
 //! a template id (`lt-...`) or, for import, a name.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{
@@ -30,11 +29,12 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{WAIT, filter, from_tags, owner_filter, owner_of, parse, sync_tags, tag_spec, to_tags, unless_unset};
+use super::{WAIT, filter, from_tags, owner_filter, parse, sync_tags, tag_spec, to_tags, unless_unset};
 use crate::aws::call::{AwsError, Poll, call0, wait_for};
 use crate::aws::context;
+use crate::aws::lifecycle::{provider, still_listed, wait_gone};
 use crate::aws::tags::{unique_name, user_tags};
-use crate::model::{Handle, Input, Output, Resource};
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const KIND: &str = "aws:ec2:LaunchTemplate";
@@ -254,15 +254,6 @@ impl LaunchTemplate {
     pub fn tag(mut self, key: &str, value: impl Into<Input<String>>) -> Self {
         self.tags.insert(key.into(), value.into());
         self
-    }
-}
-
-impl Resource for LaunchTemplate {
-    fn kind(&self) -> String {
-        KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(LaunchTemplateProvider::new())
     }
 }
 
@@ -496,32 +487,14 @@ fn live_data(d: &ResponseLaunchTemplateData, stored: &Value) -> Value {
     })
 }
 
-/// The provider of `aws:ec2:LaunchTemplate`.
-pub struct LaunchTemplateProvider {
-    schema: Schema,
-}
-
-impl LaunchTemplateProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        LaunchTemplateProvider {
-            schema: SCHEMA
-                .get_or_init(|| {
-                    Schema::new()
-                        .replace_on(&["name"])
-                        .volatile_outputs(&["latest_version", "default_version"])
-                        .delete_before_replace(true)
-                })
-                .clone(),
-        }
-    }
-}
-
-impl Default for LaunchTemplateProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:ec2:LaunchTemplate`.
+    LaunchTemplateProvider for LaunchTemplate (KIND),
+    Schema::new()
+        .replace_on(&["name"])
+        .volatile_outputs(&["latest_version", "default_version"])
+        .delete_before_replace(true)
+);
 
 fn template_name(ctx: &OpContext, user: Option<&str>) -> String {
     match user {
@@ -754,12 +727,13 @@ impl ResourceProvider for LaunchTemplateProvider {
             Err(e) if gone(&e) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        wait_for(ctx, "the launch template to be deleted", WAIT, || async move {
-            Ok(match describe(ctx, id).await? {
-                None => Poll::Ready(()),
-                Some(_) => Poll::Pending("still listed".into()),
-            })
-        })
+        wait_gone(
+            ctx,
+            "the launch template to be deleted",
+            WAIT,
+            || describe(ctx, id),
+            still_listed,
+        )
         .await
     }
 
@@ -774,7 +748,7 @@ impl ResourceProvider for LaunchTemplateProvider {
         match out
             .launch_templates()
             .iter()
-            .find(|t| owner_of(t.tags()) == Some(ctx.address.as_str()) && super::untracked(ctx, t.launch_template_id()))
+            .find(|t| super::adoptable(ctx, t.tags(), t.launch_template_id()))
         {
             Some(t) => Ok(Some(Created {
                 id: t.launch_template_id().unwrap_or_default().to_string(),

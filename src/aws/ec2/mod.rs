@@ -33,7 +33,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::address::Address;
-use crate::aws::call::{AwsError, call0};
+use crate::aws::call::call0;
 use crate::aws::context;
 use crate::aws::tags::{ADDRESS_TAG, is_managed, user_tags, with_owner};
 use crate::provider::{OpContext, ProviderError, Registry};
@@ -104,7 +104,7 @@ pub(crate) fn from_tags(tags: &[Tag]) -> BTreeMap<String, String> {
 }
 
 /// The `spar:address` tag of an object, if it has one.
-pub(crate) fn owner_of(tags: &[Tag]) -> Option<&str> {
+fn owner_of(tags: &[Tag]) -> Option<&str> {
     tags.iter()
         .find(|t| t.key() == Some(ADDRESS_TAG))
         .and_then(|t| t.value())
@@ -112,8 +112,14 @@ pub(crate) fn owner_of(tags: &[Tag]) -> Option<&str> {
 
 /// True when `id` is not an object spar already tracks at this address (`find` must not
 /// adopt those: they carry the same ownership tag).
-pub(crate) fn untracked(ctx: &OpContext, id: Option<&str>) -> bool {
+fn untracked(ctx: &OpContext, id: Option<&str>) -> bool {
     id.is_some_and(|id| !ctx.tracked_ids.iter().any(|t| t == id))
+}
+
+/// True when `find` may adopt an object with `tags` and `id`: it carries this address's
+/// ownership tag and is not an object spar already tracks (see [`untracked`]).
+pub(crate) fn adoptable(ctx: &OpContext, tags: &[Tag], id: Option<&str>) -> bool {
+    owner_of(tags) == Some(ctx.address.as_str()) && untracked(ctx, id)
 }
 
 /// The filter selecting objects owned by `address`.
@@ -159,24 +165,6 @@ pub(crate) async fn sync_tags(
         .await?;
     }
     Ok(())
-}
-
-/// Maps a not-found answer to `Ok(None)`.
-pub(crate) fn none_if_gone<T>(r: Result<T, AwsError>) -> Result<Option<T>, ProviderError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Maps a not-found answer to success (deleting what is gone succeeds).
-pub(crate) fn ok_if_gone<T>(r: Result<T, AwsError>) -> Result<(), ProviderError> {
-    match r {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_not_found() => Ok(()),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Keeps `live` unless the stored input was `null` and this is not an import: a field the

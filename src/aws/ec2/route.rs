@@ -9,7 +9,6 @@
 //! association with the same table.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,13 +16,11 @@ use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{
-    WAIT, filter, from_tags, none_if_gone, ok_if_gone, owner_filter, owner_of, parse, sync_tags, tag_spec,
-    validate_ipv4_cidr,
-};
-use crate::aws::call::{Poll, Retry, call, call0, wait_for};
+use super::{WAIT, filter, from_tags, owner_filter, parse, sync_tags, tag_spec, validate_ipv4_cidr};
+use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone, wait_for};
 use crate::aws::context;
-use crate::model::{Handle, Input, Output, Resource};
+use crate::aws::lifecycle::{provider, split_id, still_listed, wait_gone};
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const TABLE_KIND: &str = "aws:ec2:RouteTable";
@@ -32,12 +29,10 @@ pub const ASSOCIATION_KIND: &str = "aws:ec2:RouteTableAssociation";
 
 async fn describe_table(ctx: &OpContext, id: &str) -> Result<Option<aws_sdk_ec2::types::RouteTable>, ProviderError> {
     let ec2 = context::ec2().await;
-    let out = none_if_gone(
-        call0(ctx, "DescribeRouteTables", || {
-            ec2.describe_route_tables().route_table_ids(id).send()
-        })
-        .await,
-    )?;
+    let out = call_found(ctx, "DescribeRouteTables", || {
+        ec2.describe_route_tables().route_table_ids(id).send()
+    })
+    .await?;
     Ok(out.and_then(|o| o.route_tables().first().cloned()))
 }
 
@@ -63,15 +58,6 @@ impl RouteTable {
     }
 }
 
-impl Resource for RouteTable {
-    fn kind(&self) -> String {
-        TABLE_KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(RouteTableProvider::new())
-    }
-}
-
 impl Handle<RouteTable> {
     /// The route table id (`rtb-...`).
     pub fn route_table_id(&self) -> Output<String> {
@@ -89,25 +75,11 @@ struct TableInputs {
     tags: BTreeMap<String, String>,
 }
 
-/// The provider of `aws:ec2:RouteTable`.
-pub struct RouteTableProvider {
-    schema: Schema,
-}
-
-impl RouteTableProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        RouteTableProvider {
-            schema: SCHEMA.get_or_init(|| Schema::new().replace_on(&["vpc_id"])).clone(),
-        }
-    }
-}
-
-impl Default for RouteTableProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:ec2:RouteTable`.
+    RouteTableProvider for RouteTable (TABLE_KIND),
+    Schema::new().replace_on(&["vpc_id"])
+);
 
 async fn table_outputs(t: &aws_sdk_ec2::types::RouteTable) -> Value {
     let id = t.route_table_id().unwrap_or_default();
@@ -188,23 +160,15 @@ impl ResourceProvider for RouteTableProvider {
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
         let ec2 = context::ec2().await;
-        let budget = ctx.timeout.unwrap_or(Duration::from_secs(300));
+        let retry = Retry::within(ctx, &["DependencyViolation"], Duration::from_secs(300));
         ok_if_gone(
-            call(
-                ctx,
-                "DeleteRouteTable",
-                Retry::on(&["DependencyViolation"], budget),
-                || ec2.delete_route_table().route_table_id(id).send(),
-            )
+            call(ctx, "DeleteRouteTable", retry, || {
+                ec2.delete_route_table().route_table_id(id).send()
+            })
             .await,
         )?;
-        wait_for(ctx, "the route table to be deleted", WAIT, || async move {
-            Ok(match describe_table(ctx, id).await? {
-                None => Poll::Ready(()),
-                Some(_) => Poll::Pending("still listed".into()),
-            })
-        })
-        .await
+        let gone = "the route table to be deleted";
+        wait_gone(ctx, gone, WAIT, || describe_table(ctx, id), still_listed).await
     }
 
     async fn find(&self, ctx: &OpContext, _inputs: &Value) -> Result<Option<Created>, ProviderError> {
@@ -216,7 +180,7 @@ impl ResourceProvider for RouteTableProvider {
         match out
             .route_tables()
             .iter()
-            .find(|t| owner_of(t.tags()) == Some(ctx.address.as_str()) && super::untracked(ctx, t.route_table_id()))
+            .find(|t| super::adoptable(ctx, t.tags(), t.route_table_id()))
         {
             Some(t) => Ok(Some(Created {
                 id: t.route_table_id().unwrap_or_default().to_string(),
@@ -262,15 +226,6 @@ impl Route {
     }
 }
 
-impl Resource for Route {
-    fn kind(&self) -> String {
-        ROUTE_KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(RouteProvider::new())
-    }
-}
-
 #[derive(Deserialize)]
 struct RouteInputs {
     route_table_id: String,
@@ -293,38 +248,18 @@ impl RouteInputs {
     }
 }
 
-/// The provider of `aws:ec2:Route`.
-pub struct RouteProvider {
-    schema: Schema,
-}
-
-impl RouteProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        RouteProvider {
-            schema: SCHEMA
-                .get_or_init(|| Schema::new().replace_on(&["route_table_id", "destination_cidr_block"]))
-                .clone(),
-        }
-    }
-}
-
-impl Default for RouteProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:ec2:Route`.
+    RouteProvider for Route (ROUTE_KIND),
+    Schema::new().replace_on(&["route_table_id", "destination_cidr_block"])
+);
 
 fn route_id(table: &str, destination: &str) -> String {
     format!("{table}_{destination}")
 }
 
 fn split_route_id(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.split_once('_').ok_or_else(|| {
-        ProviderError::msg(format!(
-            "`{id}` is not a route id (`<route table id>_<destination CIDR>`)"
-        ))
-    })
+    split_id(id, '_', "a route id", "<route table id>_<destination CIDR>")
 }
 
 async fn live_route(
@@ -460,13 +395,8 @@ impl ResourceProvider for RouteProvider {
             })
             .await,
         )?;
-        wait_for(ctx, "the route to be deleted", WAIT, || async move {
-            Ok(match live_route(ctx, table, destination).await? {
-                None => Poll::Ready(()),
-                Some(_) => Poll::Pending("still listed".into()),
-            })
-        })
-        .await
+        let gone = "the route to be deleted";
+        wait_gone(ctx, gone, WAIT, || live_route(ctx, table, destination), still_listed).await
     }
 
     async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
@@ -503,46 +433,19 @@ impl RouteTableAssociation {
     }
 }
 
-impl Resource for RouteTableAssociation {
-    fn kind(&self) -> String {
-        ASSOCIATION_KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(RouteTableAssociationProvider::new())
-    }
-}
-
 #[derive(Deserialize)]
 struct AssociationInputs {
     route_table_id: String,
     subnet_id: String,
 }
 
-/// The provider of `aws:ec2:RouteTableAssociation`.
-pub struct RouteTableAssociationProvider {
-    schema: Schema,
-}
-
-impl RouteTableAssociationProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        RouteTableAssociationProvider {
-            schema: SCHEMA
-                .get_or_init(|| {
-                    Schema::new()
-                        .replace_on(&["route_table_id", "subnet_id"])
-                        .delete_before_replace(true)
-                })
-                .clone(),
-        }
-    }
-}
-
-impl Default for RouteTableAssociationProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:ec2:RouteTableAssociation`.
+    RouteTableAssociationProvider for RouteTableAssociation (ASSOCIATION_KIND),
+    Schema::new()
+        .replace_on(&["route_table_id", "subnet_id"])
+        .delete_before_replace(true)
+);
 
 async fn live_association(
     ctx: &OpContext,
@@ -638,12 +541,13 @@ impl ResourceProvider for RouteTableAssociationProvider {
             })
             .await,
         )?;
-        wait_for(ctx, "the association to be removed", WAIT, || async move {
-            Ok(match live_association(ctx, id).await? {
-                None => Poll::Ready(()),
-                Some(_) => Poll::Pending("still associated".into()),
-            })
-        })
+        wait_gone(
+            ctx,
+            "the association to be removed",
+            WAIT,
+            || live_association(ctx, id),
+            |_| Poll::Pending("still associated".into()),
+        )
         .await
     }
 

@@ -11,7 +11,6 @@
 //! replacement; `find` looks in the group for a rule carrying the ownership tag.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,14 +20,12 @@ use aws_sdk_ec2::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{
-    WAIT, filter, from_tags, none_if_gone, ok_if_gone, owner_filter, owner_of, parse, sync_tags, tag_spec,
-    unless_unset, validate_ipv4_cidr,
-};
-use crate::aws::call::{Poll, Retry, call, call0, wait_for};
+use super::{WAIT, filter, from_tags, owner_filter, parse, sync_tags, tag_spec, unless_unset, validate_ipv4_cidr};
+use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone, wait_for};
 use crate::aws::context;
+use crate::aws::lifecycle::{provider, still_listed, wait_gone};
 use crate::aws::tags::unique_name;
-use crate::model::{Handle, Input, Output, Resource};
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const GROUP_KIND: &str = "aws:ec2:SecurityGroup";
@@ -69,15 +66,6 @@ impl SecurityGroup {
     }
 }
 
-impl Resource for SecurityGroup {
-    fn kind(&self) -> String {
-        GROUP_KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(SecurityGroupProvider::new())
-    }
-}
-
 impl Handle<SecurityGroup> {
     /// The group id (`sg-...`).
     pub fn group_id(&self) -> Output<String> {
@@ -101,31 +89,13 @@ struct GroupInputs {
     tags: BTreeMap<String, String>,
 }
 
-/// The provider of `aws:ec2:SecurityGroup`.
-pub struct SecurityGroupProvider {
-    schema: Schema,
-}
-
-impl SecurityGroupProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        SecurityGroupProvider {
-            schema: SCHEMA
-                .get_or_init(|| {
-                    Schema::new()
-                        .replace_on(&["vpc_id", "name", "description"])
-                        .delete_before_replace(true)
-                })
-                .clone(),
-        }
-    }
-}
-
-impl Default for SecurityGroupProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:ec2:SecurityGroup`.
+    SecurityGroupProvider for SecurityGroup (GROUP_KIND),
+    Schema::new()
+        .replace_on(&["vpc_id", "name", "description"])
+        .delete_before_replace(true)
+);
 
 fn group_name(ctx: &OpContext, i: &GroupInputs) -> String {
     match &i.name {
@@ -138,12 +108,10 @@ fn group_name(ctx: &OpContext, i: &GroupInputs) -> String {
 
 async fn describe_group(ctx: &OpContext, id: &str) -> Result<Option<aws_sdk_ec2::types::SecurityGroup>, ProviderError> {
     let ec2 = context::ec2().await;
-    let out = none_if_gone(
-        call0(ctx, "DescribeSecurityGroups", || {
-            ec2.describe_security_groups().group_ids(id).send()
-        })
-        .await,
-    )?;
+    let out = call_found(ctx, "DescribeSecurityGroups", || {
+        ec2.describe_security_groups().group_ids(id).send()
+    })
+    .await?;
     Ok(out.and_then(|o| o.security_groups().first().cloned()))
 }
 
@@ -243,23 +211,15 @@ impl ResourceProvider for SecurityGroupProvider {
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
         let ec2 = context::ec2().await;
-        let budget = ctx.timeout.unwrap_or(Duration::from_secs(900));
+        let retry = Retry::within(ctx, &["DependencyViolation"], Duration::from_secs(900));
         ok_if_gone(
-            call(
-                ctx,
-                "DeleteSecurityGroup",
-                Retry::on(&["DependencyViolation"], budget),
-                || ec2.delete_security_group().group_id(id).send(),
-            )
+            call(ctx, "DeleteSecurityGroup", retry, || {
+                ec2.delete_security_group().group_id(id).send()
+            })
             .await,
         )?;
-        wait_for(ctx, "the security group to be deleted", WAIT, || async move {
-            Ok(match describe_group(ctx, id).await? {
-                None => Poll::Ready(()),
-                Some(_) => Poll::Pending("still listed".into()),
-            })
-        })
-        .await
+        let gone = "the security group to be deleted";
+        wait_gone(ctx, gone, WAIT, || describe_group(ctx, id), still_listed).await
     }
 
     async fn find(&self, ctx: &OpContext, _inputs: &Value) -> Result<Option<Created>, ProviderError> {
@@ -273,7 +233,7 @@ impl ResourceProvider for SecurityGroupProvider {
         match out
             .security_groups()
             .iter()
-            .find(|g| owner_of(g.tags()) == Some(ctx.address.as_str()) && super::untracked(ctx, g.group_id()))
+            .find(|g| super::adoptable(ctx, g.tags(), g.group_id()))
         {
             Some(g) => Ok(Some(Created {
                 id: g.group_id().unwrap_or_default().to_string(),
@@ -359,15 +319,6 @@ impl SecurityGroupRule {
     }
 }
 
-impl Resource for SecurityGroupRule {
-    fn kind(&self) -> String {
-        RULE_KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(SecurityGroupRuleProvider::new())
-    }
-}
-
 impl Handle<SecurityGroupRule> {
     /// The rule id (`sgr-...`).
     pub fn rule_id(&self) -> Output<String> {
@@ -435,49 +386,29 @@ impl RuleInputs {
     }
 }
 
-/// The provider of `aws:ec2:SecurityGroupRule`.
-pub struct SecurityGroupRuleProvider {
-    schema: Schema,
-}
-
-impl SecurityGroupRuleProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        SecurityGroupRuleProvider {
-            schema: SCHEMA
-                .get_or_init(|| {
-                    Schema::new().replace_on(&[
-                        "security_group_id",
-                        "type",
-                        "protocol",
-                        "from_port",
-                        "to_port",
-                        "cidr_ipv4",
-                        "source_security_group_id",
-                    ])
-                })
-                .clone(),
-        }
-    }
-}
-
-impl Default for SecurityGroupRuleProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:ec2:SecurityGroupRule`.
+    SecurityGroupRuleProvider for SecurityGroupRule (RULE_KIND),
+    Schema::new().replace_on(&[
+        "security_group_id",
+        "type",
+        "protocol",
+        "from_port",
+        "to_port",
+        "cidr_ipv4",
+        "source_security_group_id",
+    ])
+);
 
 async fn describe_rule(
     ctx: &OpContext,
     id: &str,
 ) -> Result<Option<aws_sdk_ec2::types::SecurityGroupRule>, ProviderError> {
     let ec2 = context::ec2().await;
-    let out = none_if_gone(
-        call0(ctx, "DescribeSecurityGroupRules", || {
-            ec2.describe_security_group_rules().security_group_rule_ids(id).send()
-        })
-        .await,
-    )?;
+    let out = call_found(ctx, "DescribeSecurityGroupRules", || {
+        ec2.describe_security_group_rules().security_group_rule_ids(id).send()
+    })
+    .await?;
     Ok(out.and_then(|o| o.security_group_rules().first().cloned()))
 }
 
@@ -628,12 +559,13 @@ impl ResourceProvider for SecurityGroupRuleProvider {
             .map(|_| ())
         };
         ok_if_gone(result)?;
-        wait_for(ctx, "the rule to be revoked", WAIT, || async move {
-            Ok(match describe_rule(ctx, id).await? {
-                None => Poll::Ready(()),
-                Some(_) => Poll::Pending("still listed".into()),
-            })
-        })
+        wait_gone(
+            ctx,
+            "the rule to be revoked",
+            WAIT,
+            || describe_rule(ctx, id),
+            still_listed,
+        )
         .await
     }
 
@@ -642,21 +574,16 @@ impl ResourceProvider for SecurityGroupRuleProvider {
             return Ok(None);
         };
         let ec2 = context::ec2().await;
-        let out = none_if_gone(
-            call0(ctx, "DescribeSecurityGroupRules", || {
-                ec2.describe_security_group_rules()
-                    .filters(filter("group-id", group))
-                    .send()
-            })
-            .await,
-        )?;
+        let out = call_found(ctx, "DescribeSecurityGroupRules", || {
+            ec2.describe_security_group_rules()
+                .filters(filter("group-id", group))
+                .send()
+        })
+        .await?;
         Ok(out.and_then(|o| {
             o.security_group_rules()
                 .iter()
-                .find(|r| {
-                    owner_of(r.tags()) == Some(ctx.address.as_str())
-                        && super::untracked(ctx, r.security_group_rule_id())
-                })
+                .find(|r| super::adoptable(ctx, r.tags(), r.security_group_rule_id()))
                 .map(|r| Created {
                     id: r.security_group_rule_id().unwrap_or_default().to_string(),
                     outputs: rule_outputs(r),

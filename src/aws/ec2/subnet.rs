@@ -10,7 +10,6 @@
 //! create left undone (`map_public_ip`), since state records the inputs asked for.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,13 +17,11 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, SubnetState};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{
-    WAIT, from_tags, none_if_gone, ok_if_gone, owner_filter, owner_of, parse, sync_tags, tag_spec, unless_unset,
-    validate_ipv4_cidr,
-};
-use crate::aws::call::{Poll, Retry, call, call0, wait_for};
+use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec, unless_unset, validate_ipv4_cidr};
+use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone, wait_for};
 use crate::aws::context;
-use crate::model::{Handle, Input, Output, Resource};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, still_listed, wait_gone};
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const KIND: &str = "aws:ec2:Subnet";
@@ -65,15 +62,6 @@ impl Subnet {
     }
 }
 
-impl Resource for Subnet {
-    fn kind(&self) -> String {
-        KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(SubnetProvider::new())
-    }
-}
-
 impl Handle<Subnet> {
     /// The subnet id (`subnet-...`).
     pub fn subnet_id(&self) -> Output<String> {
@@ -103,35 +91,17 @@ struct SubnetInputs {
     tags: BTreeMap<String, String>,
 }
 
-/// The provider of `aws:ec2:Subnet`.
-pub struct SubnetProvider {
-    schema: Schema,
-}
-
-impl SubnetProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        SubnetProvider {
-            schema: SCHEMA
-                .get_or_init(|| {
-                    Schema::new()
-                        .replace_on(&["vpc_id", "cidr_block", "availability_zone"])
-                        .delete_before_replace(true)
-                })
-                .clone(),
-        }
-    }
-}
-
-impl Default for SubnetProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:ec2:Subnet`.
+    SubnetProvider for Subnet (KIND),
+    Schema::new()
+        .replace_on(&["vpc_id", "cidr_block", "availability_zone"])
+        .delete_before_replace(true)
+);
 
 async fn describe(ctx: &OpContext, id: &str) -> Result<Option<aws_sdk_ec2::types::Subnet>, ProviderError> {
     let ec2 = context::ec2().await;
-    let out = none_if_gone(call0(ctx, "DescribeSubnets", || ec2.describe_subnets().subnet_ids(id).send()).await)?;
+    let out = call_found(ctx, "DescribeSubnets", || ec2.describe_subnets().subnet_ids(id).send()).await?;
     Ok(out.and_then(|o| o.subnets().first().cloned()))
 }
 
@@ -202,19 +172,14 @@ impl ResourceProvider for SubnetProvider {
             wait_for(ctx, "the subnet to be available", WAIT, || async move {
                 Ok(match describe(ctx, id).await? {
                     Some(s) if s.state() == Some(&SubnetState::Available) => Poll::Ready(outputs(&s)),
-                    Some(s) => Poll::Pending(s.state().map(|s| s.as_str().to_string()).unwrap_or_default()),
+                    Some(s) => Poll::state(s.state()),
                     None => Poll::Pending("not visible yet".into()),
                 })
             })
             .await
         };
-        match finish.await {
-            Ok(outputs) => Ok(Created { id, outputs }),
-            Err(e) => {
-                let _ = self.delete(ctx, &id, inputs, &Value::Null).await;
-                Err(e)
-            }
-        }
+        let outputs = finish.await;
+        created_or_undone(self, ctx, inputs, id, outputs, IfCancelled::Undo).await
     }
 
     async fn read(
@@ -259,19 +224,15 @@ impl ResourceProvider for SubnetProvider {
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
         let ec2 = context::ec2().await;
-        let budget = ctx.timeout.unwrap_or(Duration::from_secs(600));
-        ok_if_gone(
-            call(ctx, "DeleteSubnet", Retry::on(&["DependencyViolation"], budget), || {
-                ec2.delete_subnet().subnet_id(id).send()
-            })
-            .await,
-        )?;
-        wait_for(ctx, "the subnet to be deleted", WAIT, || async move {
-            Ok(match describe(ctx, id).await? {
-                None => Poll::Ready(()),
-                Some(_) => Poll::Pending("still listed".into()),
-            })
-        })
+        let retry = Retry::within(ctx, &["DependencyViolation"], Duration::from_secs(600));
+        ok_if_gone(call(ctx, "DeleteSubnet", retry, || ec2.delete_subnet().subnet_id(id).send()).await)?;
+        wait_gone(
+            ctx,
+            "the subnet to be deleted",
+            WAIT,
+            || describe(ctx, id),
+            still_listed,
+        )
         .await
     }
 
@@ -284,7 +245,7 @@ impl ResourceProvider for SubnetProvider {
         let Some(s) = out
             .subnets()
             .iter()
-            .find(|s| owner_of(s.tags()) == Some(ctx.address.as_str()) && super::untracked(ctx, s.subnet_id()))
+            .find(|s| super::adoptable(ctx, s.tags(), s.subnet_id()))
         else {
             return Ok(None);
         };

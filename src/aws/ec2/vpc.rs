@@ -9,7 +9,6 @@
 //! records the inputs asked for.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,12 +16,11 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, VpcAttributeName, 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{
-    WAIT, from_tags, none_if_gone, ok_if_gone, owner_filter, owner_of, parse, sync_tags, tag_spec, validate_ipv4_cidr,
-};
-use crate::aws::call::{Poll, Retry, call, call0, wait_for};
+use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec, validate_ipv4_cidr};
+use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone, wait_for};
 use crate::aws::context;
-use crate::model::{Handle, Input, Output, Resource};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, still_listed, wait_gone};
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const KIND: &str = "aws:ec2:Vpc";
@@ -56,15 +54,6 @@ impl Vpc {
     pub fn tag(mut self, key: &str, value: impl Into<Input<String>>) -> Self {
         self.tags.insert(key.into(), value.into());
         self
-    }
-}
-
-impl Resource for Vpc {
-    fn kind(&self) -> String {
-        KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(VpcProvider::new())
     }
 }
 
@@ -104,25 +93,11 @@ fn yes() -> bool {
     true
 }
 
-/// The provider of `aws:ec2:Vpc`.
-pub struct VpcProvider {
-    schema: Schema,
-}
-
-impl VpcProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        VpcProvider {
-            schema: SCHEMA.get_or_init(|| Schema::new().replace_on(&["cidr_block"])).clone(),
-        }
-    }
-}
-
-impl Default for VpcProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:ec2:Vpc`.
+    VpcProvider for Vpc (KIND),
+    Schema::new().replace_on(&["cidr_block"])
+);
 
 fn flag(b: bool) -> AttributeBooleanValue {
     AttributeBooleanValue::builder().value(b).build()
@@ -130,7 +105,7 @@ fn flag(b: bool) -> AttributeBooleanValue {
 
 async fn describe(ctx: &OpContext, id: &str) -> Result<Option<aws_sdk_ec2::types::Vpc>, ProviderError> {
     let ec2 = context::ec2().await;
-    let out = none_if_gone(call0(ctx, "DescribeVpcs", || ec2.describe_vpcs().vpc_ids(id).send()).await)?;
+    let out = call_found(ctx, "DescribeVpcs", || ec2.describe_vpcs().vpc_ids(id).send()).await?;
     Ok(out.and_then(|o| o.vpcs().first().cloned()))
 }
 
@@ -206,7 +181,7 @@ async fn wait_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types:
     wait_for(ctx, "the VPC to be available", WAIT, || async move {
         Ok(match describe(ctx, id).await? {
             Some(v) if v.state() == Some(&VpcState::Available) => Poll::Ready(v),
-            Some(v) => Poll::Pending(v.state().map(|s| s.as_str().to_string()).unwrap_or_default()),
+            Some(v) => Poll::state(v.state()),
             None => Poll::Pending("not visible yet".into()),
         })
     })
@@ -246,13 +221,8 @@ impl ResourceProvider for VpcProvider {
             .await?;
             outputs(ctx, &vpc).await
         };
-        match finish.await {
-            Ok(outputs) => Ok(Created { id, outputs }),
-            Err(e) => {
-                let _ = self.delete(ctx, &id, inputs, &Value::Null).await;
-                Err(e)
-            }
-        }
+        let outputs = finish.await;
+        created_or_undone(self, ctx, inputs, id, outputs, IfCancelled::Undo).await
     }
 
     async fn read(
@@ -305,20 +275,9 @@ impl ResourceProvider for VpcProvider {
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
         let ec2 = context::ec2().await;
-        let budget = ctx.timeout.unwrap_or(Duration::from_secs(300));
-        ok_if_gone(
-            call(ctx, "DeleteVpc", Retry::on(&["DependencyViolation"], budget), || {
-                ec2.delete_vpc().vpc_id(id).send()
-            })
-            .await,
-        )?;
-        wait_for(ctx, "the VPC to be deleted", WAIT, || async move {
-            Ok(match describe(ctx, id).await? {
-                None => Poll::Ready(()),
-                Some(_) => Poll::Pending("still listed".into()),
-            })
-        })
-        .await
+        let retry = Retry::within(ctx, &["DependencyViolation"], Duration::from_secs(300));
+        ok_if_gone(call(ctx, "DeleteVpc", retry, || ec2.delete_vpc().vpc_id(id).send()).await)?;
+        wait_gone(ctx, "the VPC to be deleted", WAIT, || describe(ctx, id), still_listed).await
     }
 
     async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
@@ -327,11 +286,7 @@ impl ResourceProvider for VpcProvider {
             ec2.describe_vpcs().filters(owner_filter(&ctx.address)).send()
         })
         .await?;
-        let Some(vpc) = out
-            .vpcs()
-            .iter()
-            .find(|v| owner_of(v.tags()) == Some(ctx.address.as_str()) && super::untracked(ctx, v.vpc_id()))
-        else {
+        let Some(vpc) = out.vpcs().iter().find(|v| super::adoptable(ctx, v.tags(), v.vpc_id())) else {
             return Ok(None);
         };
         let id = vpc.vpc_id().unwrap_or_default().to_string();

@@ -8,7 +8,6 @@
 //! is `<cluster>#<principal ARN>`; deleting the entry removes its associations with it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,11 +15,12 @@ use aws_sdk_eks::types::{AccessScope, AccessScopeType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{from_tags, none_if_gone, owner_of, tags};
-use crate::aws::call::{Retry, call, call0};
+use super::{from_tags, owner_of, sync_tags, tags};
+use crate::aws::call::{Retry, call, call_found, call0, none_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
-use crate::model::{Handle, Input, Output, Resource};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, split_id};
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const KIND: &str = "aws:eks:AccessEntry";
@@ -92,15 +92,6 @@ impl AccessEntry {
     }
 }
 
-impl Resource for AccessEntry {
-    fn kind(&self) -> String {
-        KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(AccessEntryProvider::new())
-    }
-}
-
 impl Handle<AccessEntry> {
     pub fn arn(&self) -> Output<String> {
         self.output("arn")
@@ -137,34 +128,14 @@ impl EntryInputs {
     }
 }
 
-/// The provider of `aws:eks:AccessEntry`.
-pub struct AccessEntryProvider {
-    schema: Schema,
-}
+provider!(
+    /// The provider of `aws:eks:AccessEntry`.
+    AccessEntryProvider for AccessEntry (KIND),
+    Schema::new().replace_on(&["cluster_name", "principal_arn", "type"])
+);
 
-impl AccessEntryProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        AccessEntryProvider {
-            schema: SCHEMA
-                .get_or_init(|| Schema::new().replace_on(&["cluster_name", "principal_arn", "type"]))
-                .clone(),
-        }
-    }
-}
-
-impl Default for AccessEntryProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-fn split_id(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.split_once('#').ok_or_else(|| {
-        ProviderError::msg(format!(
-            "`{id}` is not an access entry id (`<cluster>#<principal ARN>`)"
-        ))
-    })
+fn split_entry_id(id: &str) -> Result<(&str, &str), ProviderError> {
+    split_id(id, '#', "an access entry id", "<cluster>#<principal ARN>")
 }
 
 fn scope(p: &AccessPolicy) -> AccessScope {
@@ -228,15 +199,13 @@ async fn describe(
     principal: &str,
 ) -> Result<Option<aws_sdk_eks::types::AccessEntry>, ProviderError> {
     let eks = &context::clients().await.eks;
-    let out = none_if_gone(
-        call0(ctx, "DescribeAccessEntry", || {
-            eks.describe_access_entry()
-                .cluster_name(cluster)
-                .principal_arn(principal)
-                .send()
-        })
-        .await,
-    )?;
+    let out = call_found(ctx, "DescribeAccessEntry", || {
+        eks.describe_access_entry()
+            .cluster_name(cluster)
+            .principal_arn(principal)
+            .send()
+    })
+    .await?;
     Ok(out.and_then(|o| o.access_entry().cloned()))
 }
 
@@ -273,16 +242,14 @@ impl ResourceProvider for AccessEntryProvider {
         )
         .await?;
         let id = format!("{}#{}", i.cluster_name, i.principal_arn);
-        for p in &i.access_policies {
-            if let Err(e) = associate(ctx, &i.cluster_name, &i.principal_arn, p).await {
-                let _ = self.delete(ctx, &id, inputs, &Value::Null).await;
-                return Err(e);
+        let finish = async {
+            for p in &i.access_policies {
+                associate(ctx, &i.cluster_name, &i.principal_arn, p).await?;
             }
-        }
-        Ok(Created {
-            id,
-            outputs: json!({"arn": out.access_entry().and_then(|e| e.access_entry_arn())}),
-        })
+            Ok(json!({"arn": out.access_entry().and_then(|e| e.access_entry_arn())}))
+        };
+        let outputs = finish.await;
+        created_or_undone(self, ctx, inputs, id, outputs, IfCancelled::Undo).await
     }
 
     async fn read(
@@ -292,7 +259,7 @@ impl ResourceProvider for AccessEntryProvider {
         inputs: &Value,
         _outputs: &Value,
     ) -> Result<Option<ReadResult>, ProviderError> {
-        let (cluster, principal) = split_id(id)?;
+        let (cluster, principal) = split_entry_id(id)?;
         let Some(e) = describe(ctx, cluster, principal).await? else {
             return Ok(None);
         };
@@ -334,7 +301,7 @@ impl ResourceProvider for AccessEntryProvider {
         let o: EntryInputs = parse(old)?;
         let n: EntryInputs = parse(new)?;
         n.check()?;
-        let (cluster, principal) = split_id(id)?;
+        let (cluster, principal) = split_entry_id(id)?;
         let eks = &context::clients().await.eks;
         if o.kubernetes_groups != n.kubernetes_groups || o.username != n.username {
             call0(ctx, "UpdateAccessEntry", || {
@@ -368,34 +335,13 @@ impl ResourceProvider for AccessEntryProvider {
         if o.tags != n.tags
             && let Some(arn) = old_outputs.get("arn").and_then(Value::as_str)
         {
-            let removed: Vec<String> = o.tags.keys().filter(|k| !n.tags.contains_key(*k)).cloned().collect();
-            if !removed.is_empty() {
-                call0(ctx, "UntagResource", || {
-                    eks.untag_resource()
-                        .resource_arn(arn)
-                        .set_tag_keys(Some(removed.clone()))
-                        .send()
-                })
-                .await?;
-            }
-            let set: HashMap<String, String> = n
-                .tags
-                .iter()
-                .filter(|(k, v)| o.tags.get(*k) != Some(v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            if !set.is_empty() {
-                call0(ctx, "TagResource", || {
-                    eks.tag_resource().resource_arn(arn).set_tags(Some(set.clone())).send()
-                })
-                .await?;
-            }
+            sync_tags(ctx, arn, &o.tags, &n.tags).await?;
         }
         Ok(old_outputs.clone())
     }
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
-        let (cluster, principal) = split_id(id)?;
+        let (cluster, principal) = split_entry_id(id)?;
         let eks = &context::clients().await.eks;
         let r = call0(ctx, "DeleteAccessEntry", || {
             eks.delete_access_entry()

@@ -8,7 +8,6 @@
 //! id is `<cluster>:<add-on>`; create waits for ACTIVE; delete waits until it is gone.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,11 +15,12 @@ use aws_sdk_eks::types::{AddonStatus, ResolveConflicts};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{from_tags, none_if_gone, owner_of, tags, wait_update};
-use crate::aws::call::{Poll, Retry, call, call0, wait_for};
+use super::{from_tags, owner_of, sync_tags, tags, wait_update};
+use crate::aws::call::{Poll, Retry, call, call_found, none_if_gone, wait_for};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
-use crate::model::{Handle, Input, Output, Resource};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, split_id, wait_gone};
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const KIND: &str = "aws:eks:Addon";
@@ -75,15 +75,6 @@ impl Addon {
     }
 }
 
-impl Resource for Addon {
-    fn kind(&self) -> String {
-        KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(AddonProvider::new())
-    }
-}
-
 impl Handle<Addon> {
     pub fn arn(&self) -> Output<String> {
         self.output("arn")
@@ -113,35 +104,16 @@ fn overwrite() -> String {
     "OVERWRITE".into()
 }
 
-/// The provider of `aws:eks:Addon`.
-pub struct AddonProvider {
-    schema: Schema,
-}
+provider!(
+    /// The provider of `aws:eks:Addon`.
+    AddonProvider for Addon (KIND),
+    Schema::new()
+        .replace_on(&["cluster_name", "addon_name"])
+        .volatile_outputs(&["version"])
+);
 
-impl AddonProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        AddonProvider {
-            schema: SCHEMA
-                .get_or_init(|| {
-                    Schema::new()
-                        .replace_on(&["cluster_name", "addon_name"])
-                        .volatile_outputs(&["version"])
-                })
-                .clone(),
-        }
-    }
-}
-
-impl Default for AddonProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-fn split_id(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.split_once(':')
-        .ok_or_else(|| ProviderError::msg(format!("`{id}` is not an add-on id (`<cluster>:<add-on>`)")))
+fn split_addon_id(id: &str) -> Result<(&str, &str), ProviderError> {
+    split_id(id, ':', "an add-on id", "<cluster>:<add-on>")
 }
 
 async fn describe(
@@ -150,12 +122,10 @@ async fn describe(
     name: &str,
 ) -> Result<Option<aws_sdk_eks::types::Addon>, ProviderError> {
     let eks = &context::clients().await.eks;
-    let out = none_if_gone(
-        call0(ctx, "DescribeAddon", || {
-            eks.describe_addon().cluster_name(cluster).addon_name(name).send()
-        })
-        .await,
-    )?;
+    let out = call_found(ctx, "DescribeAddon", || {
+        eks.describe_addon().cluster_name(cluster).addon_name(name).send()
+    })
+    .await?;
     Ok(out.and_then(|o| o.addon().cloned()))
 }
 
@@ -187,7 +157,7 @@ async fn wait_active(ctx: &OpContext, cluster: &str, name: &str) -> Result<aws_s
                     issues.join("; ")
                 )));
             }
-            Some(a) => Poll::Pending(a.status().map(|s| s.as_str().to_string()).unwrap_or_default()),
+            Some(a) => Poll::state(a.status()),
             None => Poll::Pending("not visible yet".into()),
         })
     })
@@ -226,18 +196,10 @@ impl ResourceProvider for AddonProvider {
         )
         .await?;
         let id = format!("{}:{}", i.cluster_name, i.addon_name);
-        match wait_active(ctx, &i.cluster_name, &i.addon_name).await {
-            Ok(a) => Ok(Created {
-                id,
-                outputs: outputs(&a),
-            }),
-            Err(e) => {
-                if !matches!(e, ProviderError::Cancelled) {
-                    let _ = self.delete(ctx, &id, inputs, &Value::Null).await;
-                }
-                Err(e)
-            }
-        }
+        let made = wait_active(ctx, &i.cluster_name, &i.addon_name)
+            .await
+            .map(|a| outputs(&a));
+        created_or_undone(self, ctx, inputs, id, made, IfCancelled::Keep).await
     }
 
     async fn read(
@@ -247,7 +209,7 @@ impl ResourceProvider for AddonProvider {
         inputs: &Value,
         _outputs: &Value,
     ) -> Result<Option<ReadResult>, ProviderError> {
-        let (cluster, name) = split_id(id)?;
+        let (cluster, name) = split_addon_id(id)?;
         let Some(a) = describe(ctx, cluster, name)
             .await?
             .filter(|a| a.status() != Some(&AddonStatus::Deleting))
@@ -283,7 +245,7 @@ impl ResourceProvider for AddonProvider {
     ) -> Result<Value, ProviderError> {
         let o: AddonInputs = parse(old)?;
         let n: AddonInputs = parse(new)?;
-        let (cluster, name) = split_id(id)?;
+        let (cluster, name) = split_addon_id(id)?;
         let eks = &context::clients().await.eks;
         if o.addon_version != n.addon_version
             || o.configuration_values != n.configuration_values
@@ -300,44 +262,21 @@ impl ResourceProvider for AddonProvider {
                     .send()
             })
             .await?;
-            if let Some(u) = out.update().and_then(|u| u.id()) {
-                wait_update(ctx, cluster, None, Some(name), u, WAIT).await?;
-            }
+            wait_update(ctx, cluster, None, Some(name), out.update(), WAIT).await?;
         }
         if o.tags != n.tags {
             let arn = describe(ctx, cluster, name)
                 .await?
                 .and_then(|a| a.addon_arn().map(String::from))
                 .ok_or_else(|| ProviderError::msg(format!("DescribeAddon: add-on {id} is gone")))?;
-            let removed: Vec<String> = o.tags.keys().filter(|k| !n.tags.contains_key(*k)).cloned().collect();
-            if !removed.is_empty() {
-                call0(ctx, "UntagResource", || {
-                    eks.untag_resource()
-                        .resource_arn(&arn)
-                        .set_tag_keys(Some(removed.clone()))
-                        .send()
-                })
-                .await?;
-            }
-            let set: HashMap<String, String> = n
-                .tags
-                .iter()
-                .filter(|(k, v)| o.tags.get(*k) != Some(v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            if !set.is_empty() {
-                call0(ctx, "TagResource", || {
-                    eks.tag_resource().resource_arn(&arn).set_tags(Some(set.clone())).send()
-                })
-                .await?;
-            }
+            sync_tags(ctx, &arn, &o.tags, &n.tags).await?;
         }
         let a = wait_active(ctx, cluster, name).await?;
         Ok(outputs(&a))
     }
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
-        let (cluster, name) = split_id(id)?;
+        let (cluster, name) = split_addon_id(id)?;
         let Some(a) = describe(ctx, cluster, name).await? else {
             return Ok(());
         };
@@ -347,18 +286,17 @@ impl ResourceProvider for AddonProvider {
                 eks.delete_addon().cluster_name(cluster).addon_name(name).send()
             })
             .await;
-            match r {
-                Ok(_) => {}
-                Err(e) if e.is_not_found() => return Ok(()),
-                Err(e) => return Err(e.into()),
+            if none_if_gone(r)?.is_none() {
+                return Ok(());
             }
         }
-        wait_for(ctx, "the add-on to be deleted", WAIT, || async move {
-            Ok(match describe(ctx, cluster, name).await? {
-                None => Poll::Ready(()),
-                Some(a) => Poll::Pending(a.status().map(|s| s.as_str().to_string()).unwrap_or_default()),
-            })
-        })
+        wait_gone(
+            ctx,
+            "the add-on to be deleted",
+            WAIT,
+            || describe(ctx, cluster, name),
+            |a| Poll::state(a.status()),
+        )
         .await
     }
 

@@ -11,7 +11,6 @@
 //! subnets and groups read back in the program's order when they hold the same items.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,12 +21,13 @@ use aws_sdk_eks::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{from_tags, none_if_gone, owner_of, tags, wait_update};
-use crate::aws::call::{Poll, Retry, call, call0, wait_for};
+use super::{from_tags, owner_of, sync_tags, tags, wait_update};
+use crate::aws::call::{Poll, Retry, call, call_found, call0, none_if_gone, wait_for};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, wait_gone};
 use crate::aws::tags::unique_name;
-use crate::model::{Handle, Input, Output, Resource};
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const KIND: &str = "aws:eks:Cluster";
@@ -114,15 +114,6 @@ impl Cluster {
     }
 }
 
-impl Resource for Cluster {
-    fn kind(&self) -> String {
-        KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(ClusterProvider::new())
-    }
-}
-
 impl Handle<Cluster> {
     pub fn name(&self) -> Output<String> {
         self.output("name")
@@ -171,32 +162,14 @@ struct ClusterInputs {
     tags: BTreeMap<String, String>,
 }
 
-/// The provider of `aws:eks:Cluster`.
-pub struct ClusterProvider {
-    schema: Schema,
-}
-
-impl ClusterProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        ClusterProvider {
-            schema: SCHEMA
-                .get_or_init(|| {
-                    Schema::new()
-                        .replace_on(&["name", "role_arn", "bootstrap_cluster_creator_admin_permissions"])
-                        .volatile_outputs(&["version", "platform_version"])
-                        .delete_before_replace(true)
-                })
-                .clone(),
-        }
-    }
-}
-
-impl Default for ClusterProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:eks:Cluster`.
+    ClusterProvider for Cluster (KIND),
+    Schema::new()
+        .replace_on(&["name", "role_arn", "bootstrap_cluster_creator_admin_permissions"])
+        .volatile_outputs(&["version", "platform_version"])
+        .delete_before_replace(true)
+);
 
 fn cluster_name(ctx: &OpContext, user: Option<&str>) -> String {
     match user {
@@ -209,7 +182,7 @@ fn cluster_name(ctx: &OpContext, user: Option<&str>) -> String {
 
 async fn describe(ctx: &OpContext, name: &str) -> Result<Option<aws_sdk_eks::types::Cluster>, ProviderError> {
     let eks = &context::clients().await.eks;
-    let out = none_if_gone(call0(ctx, "DescribeCluster", || eks.describe_cluster().name(name).send()).await)?;
+    let out = call_found(ctx, "DescribeCluster", || eks.describe_cluster().name(name).send()).await?;
     Ok(out.and_then(|o| o.cluster().cloned()))
 }
 
@@ -253,7 +226,7 @@ async fn wait_active(
             Some(c) if c.status() == Some(&ClusterStatus::Failed) => {
                 return Err(ProviderError::msg(format!("cluster {name} is FAILED")));
             }
-            Some(c) => Poll::Pending(c.status().map(|s| s.as_str().to_string()).unwrap_or_default()),
+            Some(c) => Poll::state(c.status()),
             None => Poll::Pending("not visible yet".into()),
         })
     })
@@ -318,18 +291,8 @@ impl ResourceProvider for ClusterProvider {
             },
         )
         .await?;
-        match wait_active(ctx, &name, CREATE_WAIT).await {
-            Ok(c) => Ok(Created {
-                id: name,
-                outputs: outputs(&c),
-            }),
-            Err(e) => {
-                if !matches!(e, ProviderError::Cancelled) {
-                    let _ = self.delete(ctx, &name, inputs, &Value::Null).await;
-                }
-                Err(e)
-            }
-        }
+        let made = wait_active(ctx, &name, CREATE_WAIT).await.map(|c| outputs(&c));
+        created_or_undone(self, ctx, inputs, name, made, IfCancelled::Keep).await
     }
 
     async fn read(
@@ -401,9 +364,7 @@ impl ResourceProvider for ClusterProvider {
                     eks.update_cluster_version().name(id).version(&step).send()
                 })
                 .await?;
-                if let Some(u) = out.update().and_then(|u| u.id()) {
-                    wait_update(ctx, id, None, None, u, UPDATE_WAIT).await?;
-                }
+                wait_update(ctx, id, None, None, out.update(), UPDATE_WAIT).await?;
                 wait_active(ctx, id, UPDATE_WAIT).await?;
             }
         }
@@ -467,9 +428,7 @@ impl ResourceProvider for ClusterProvider {
                 || request.clone().send(),
             )
             .await?;
-            if let Some(u) = out.update().and_then(|u| u.id()) {
-                wait_update(ctx, id, None, None, u, UPDATE_WAIT).await?;
-            }
+            wait_update(ctx, id, None, None, out.update(), UPDATE_WAIT).await?;
             wait_active(ctx, id, UPDATE_WAIT).await?;
         }
         if o.tags != n.tags {
@@ -477,28 +436,7 @@ impl ResourceProvider for ClusterProvider {
                 .await?
                 .and_then(|c| c.arn().map(String::from))
                 .ok_or_else(|| ProviderError::msg(format!("DescribeCluster: cluster {id} is gone")))?;
-            let removed: Vec<String> = o.tags.keys().filter(|k| !n.tags.contains_key(*k)).cloned().collect();
-            if !removed.is_empty() {
-                call0(ctx, "UntagResource", || {
-                    eks.untag_resource()
-                        .resource_arn(&arn)
-                        .set_tag_keys(Some(removed.clone()))
-                        .send()
-                })
-                .await?;
-            }
-            let set: std::collections::HashMap<String, String> = n
-                .tags
-                .iter()
-                .filter(|(k, v)| o.tags.get(*k) != Some(v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            if !set.is_empty() {
-                call0(ctx, "TagResource", || {
-                    eks.tag_resource().resource_arn(&arn).set_tags(Some(set.clone())).send()
-                })
-                .await?;
-            }
+            sync_tags(ctx, &arn, &o.tags, &n.tags).await?;
         }
         let c = wait_active(ctx, id, UPDATE_WAIT).await?;
         Ok(outputs(&c))
@@ -510,26 +448,24 @@ impl ResourceProvider for ClusterProvider {
         };
         let eks = &context::clients().await.eks;
         if c.status() != Some(&ClusterStatus::Deleting) {
-            let budget = ctx.timeout.unwrap_or(DELETE_WAIT);
             let r = call(
                 ctx,
                 "DeleteCluster",
-                Retry::on(&["ResourceInUseException"], budget),
+                Retry::within(ctx, &["ResourceInUseException"], DELETE_WAIT),
                 || eks.delete_cluster().name(id).send(),
             )
             .await;
-            match r {
-                Ok(_) => {}
-                Err(e) if e.is_not_found() => return Ok(()),
-                Err(e) => return Err(e.into()),
+            if none_if_gone(r)?.is_none() {
+                return Ok(());
             }
         }
-        wait_for(ctx, "the cluster to be deleted", DELETE_WAIT, || async move {
-            Ok(match describe(ctx, id).await? {
-                None => Poll::Ready(()),
-                Some(c) => Poll::Pending(c.status().map(|s| s.as_str().to_string()).unwrap_or_default()),
-            })
-        })
+        wait_gone(
+            ctx,
+            "the cluster to be deleted",
+            DELETE_WAIT,
+            || describe(ctx, id),
+            |c| Poll::state(c.status()),
+        )
         .await
     }
 

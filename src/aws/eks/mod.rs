@@ -1,5 +1,6 @@
 //! EKS kinds (`aws:eks:*`) and the helpers they share: waiting for an EKS update
-//! (DescribeUpdate) to succeed, tags on EKS ARNs, names.
+//! (DescribeUpdate) to succeed, tags on EKS ARNs (set at creation, changed in place through
+//! UntagResource/TagResource), names.
 //!
 //! Rules kept here: EKS answers most changes with an `update`; a kind waits for it to be
 //! `Successful` (a `Failed` or `Cancelled` one is an error naming its error codes) and
@@ -24,11 +25,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_eks::types::UpdateStatus;
+use aws_sdk_eks::types::{Update, UpdateStatus};
 
-use crate::aws::call::{AwsError, Poll, call0, wait_for};
+use crate::aws::call::{Poll, call0, wait_for};
 use crate::aws::context;
-use crate::aws::tags::{user_tags, with_owner};
+use crate::aws::tags::{apply_changes, user_tags, with_owner};
 use crate::provider::{OpContext, ProviderError, Registry};
 
 /// Adds the EKS kinds to `registry`.
@@ -53,23 +54,45 @@ pub(crate) fn owner_of(tags: Option<&HashMap<String, String>>) -> Option<&str> {
         .map(String::as_str)
 }
 
-pub(crate) fn none_if_gone<T>(r: Result<T, AwsError>) -> Result<Option<T>, ProviderError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+/// Applies a change of user tags on the EKS object `arn` in place.
+pub(crate) async fn sync_tags(
+    ctx: &OpContext,
+    arn: &str,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
+    let eks = &context::clients().await.eks;
+    apply_changes(
+        ctx,
+        old,
+        new,
+        ("UntagResource", |keys| {
+            eks.untag_resource().resource_arn(arn).set_tag_keys(Some(keys)).send()
+        }),
+        ("TagResource", |set| {
+            eks.tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(set.clone().into_iter().collect()))
+                .send()
+        }),
+    )
+    .await
 }
 
-/// Waits for the update `id` of `cluster` (of a node group or add-on when given) to succeed.
+/// Waits for the update EKS answered a change with (`update`, from the change call's output)
+/// on `cluster` (on a node group or add-on when given) to succeed; an answer without an
+/// update has nothing to wait for.
 pub(crate) async fn wait_update(
     ctx: &OpContext,
     cluster: &str,
     nodegroup: Option<&str>,
     addon: Option<&str>,
-    id: &str,
+    update: Option<&Update>,
     default: Duration,
 ) -> Result<(), ProviderError> {
+    let Some(id) = update.and_then(|u| u.id()) else {
+        return Ok(());
+    };
     let eks = context::clients().await.eks.clone();
     wait_for(ctx, &format!("update {id}"), default, || {
         let eks = eks.clone();

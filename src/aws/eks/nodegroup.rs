@@ -13,7 +13,6 @@
 //! until the group is gone, so the cluster can go after it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,12 +23,13 @@ use aws_sdk_eks::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{from_tags, none_if_gone, owner_of, tags, wait_update};
-use crate::aws::call::{Poll, Retry, call, call0, wait_for};
+use super::{from_tags, owner_of, sync_tags, tags, wait_update};
+use crate::aws::call::{Poll, Retry, call, call_found, none_if_gone, wait_for};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, split_id, wait_gone};
 use crate::aws::tags::unique_name;
-use crate::model::{Handle, Input, Output, Resource};
+use crate::model::{Handle, Input, Output};
 use crate::provider::{
     Created, DiffResult, OpContext, ProviderError, ReadResult, ResourceProvider, Schema, schema_diff,
 };
@@ -185,15 +185,6 @@ impl Nodegroup {
     }
 }
 
-impl Resource for Nodegroup {
-    fn kind(&self) -> String {
-        KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(NodegroupProvider::new())
-    }
-}
-
 impl Handle<Nodegroup> {
     pub fn name(&self) -> Output<String> {
         self.output("name")
@@ -293,50 +284,31 @@ fn scaling(i: &NodegroupInputs) -> NodegroupScalingConfig {
         .build()
 }
 
-/// The provider of `aws:eks:Nodegroup`.
-pub struct NodegroupProvider {
-    schema: Schema,
-}
-
-impl NodegroupProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        NodegroupProvider {
-            schema: SCHEMA
-                .get_or_init(|| {
-                    Schema::new()
-                        .replace_on(&[
-                            "cluster_name",
-                            "name",
-                            "node_role_arn",
-                            "subnet_ids",
-                            "instance_types",
-                            "ami_type",
-                            "capacity_type",
-                            "launch_template.id",
-                        ])
-                        .volatile_outputs(&["version", "release_version"])
-                        .delete_before_replace(true)
-                })
-                .clone(),
-        }
-    }
-}
+provider!(
+    /// The provider of `aws:eks:Nodegroup`.
+    NodegroupProvider for Nodegroup (KIND),
+    Schema::new()
+        .replace_on(&[
+            "cluster_name",
+            "name",
+            "node_role_arn",
+            "subnet_ids",
+            "instance_types",
+            "ami_type",
+            "capacity_type",
+            "launch_template.id",
+        ])
+        .volatile_outputs(&["version", "release_version"])
+        .delete_before_replace(true)
+);
 
 /// The launch template in `inputs`, if any (`None` for `null` or absent).
 fn template_of(inputs: &Value) -> Option<&Value> {
     inputs.get("launch_template").filter(|v| !v.is_null())
 }
 
-impl Default for NodegroupProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-fn split_id(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.split_once(':')
-        .ok_or_else(|| ProviderError::msg(format!("`{id}` is not a node group id (`<cluster>:<node group>`)")))
+fn split_group_id(id: &str) -> Result<(&str, &str), ProviderError> {
+    split_id(id, ':', "a node group id", "<cluster>:<node group>")
 }
 
 fn group_name(ctx: &OpContext, user: Option<&str>) -> String {
@@ -354,15 +326,13 @@ async fn describe(
     name: &str,
 ) -> Result<Option<aws_sdk_eks::types::Nodegroup>, ProviderError> {
     let eks = &context::clients().await.eks;
-    let out = none_if_gone(
-        call0(ctx, "DescribeNodegroup", || {
-            eks.describe_nodegroup()
-                .cluster_name(cluster)
-                .nodegroup_name(name)
-                .send()
-        })
-        .await,
-    )?;
+    let out = call_found(ctx, "DescribeNodegroup", || {
+        eks.describe_nodegroup()
+            .cluster_name(cluster)
+            .nodegroup_name(name)
+            .send()
+    })
+    .await?;
     Ok(out.and_then(|o| o.nodegroup().cloned()))
 }
 
@@ -406,7 +376,7 @@ async fn wait_active(
                     issues.join("; ")
                 )));
             }
-            Some(n) => Poll::Pending(n.status().map(|s| s.as_str().to_string()).unwrap_or_default()),
+            Some(n) => Poll::state(n.status()),
             None => Poll::Pending("not visible yet".into()),
         })
     })
@@ -474,18 +444,10 @@ impl ResourceProvider for NodegroupProvider {
         )
         .await?;
         let id = format!("{}:{name}", i.cluster_name);
-        match wait_active(ctx, &i.cluster_name, &name, CREATE_WAIT).await {
-            Ok(n) => Ok(Created {
-                id,
-                outputs: outputs(&n),
-            }),
-            Err(e) => {
-                if !matches!(e, ProviderError::Cancelled) {
-                    let _ = self.delete(ctx, &id, inputs, &Value::Null).await;
-                }
-                Err(e)
-            }
-        }
+        let made = wait_active(ctx, &i.cluster_name, &name, CREATE_WAIT)
+            .await
+            .map(|n| outputs(&n));
+        created_or_undone(self, ctx, inputs, id, made, IfCancelled::Keep).await
     }
 
     async fn read(
@@ -495,7 +457,7 @@ impl ResourceProvider for NodegroupProvider {
         inputs: &Value,
         _outputs: &Value,
     ) -> Result<Option<ReadResult>, ProviderError> {
-        let (cluster, name) = split_id(id)?;
+        let (cluster, name) = split_group_id(id)?;
         let Some(n) = describe(ctx, cluster, name)
             .await?
             .filter(|n| n.status() != Some(&NodegroupStatus::Deleting))
@@ -584,7 +546,7 @@ impl ResourceProvider for NodegroupProvider {
         let o: NodegroupInputs = parse(old)?;
         let n: NodegroupInputs = parse(new)?;
         n.check()?;
-        let (cluster, name) = split_id(id)?;
+        let (cluster, name) = split_group_id(id)?;
         let eks = &context::clients().await.eks;
         let new_version = n.version.as_ref().filter(|v| o.version.as_ref() != Some(*v));
         // Only a new version of the same template is an update (the diff replaces otherwise).
@@ -612,9 +574,7 @@ impl ResourceProvider for NodegroupProvider {
                 },
             )
             .await?;
-            if let Some(u) = out.update().and_then(|u| u.id()) {
-                wait_update(ctx, cluster, Some(name), None, u, UPDATE_WAIT).await?;
-            }
+            wait_update(ctx, cluster, Some(name), None, out.update(), UPDATE_WAIT).await?;
             wait_active(ctx, cluster, name, UPDATE_WAIT).await?;
         }
         let scaling_changed = (o.min_size, o.max_size, o.desired_size) != (n.min_size, n.max_size, n.desired_size);
@@ -675,69 +635,44 @@ impl ResourceProvider for NodegroupProvider {
                 || req.clone().send(),
             )
             .await?;
-            if let Some(u) = out.update().and_then(|u| u.id()) {
-                wait_update(ctx, cluster, Some(name), None, u, UPDATE_WAIT).await?;
-            }
+            wait_update(ctx, cluster, Some(name), None, out.update(), UPDATE_WAIT).await?;
         }
         if o.tags != n.tags {
             let arn = describe(ctx, cluster, name)
                 .await?
                 .and_then(|g| g.nodegroup_arn().map(String::from))
                 .ok_or_else(|| ProviderError::msg(format!("DescribeNodegroup: node group {id} is gone")))?;
-            let removed: Vec<String> = o.tags.keys().filter(|k| !n.tags.contains_key(*k)).cloned().collect();
-            if !removed.is_empty() {
-                call0(ctx, "UntagResource", || {
-                    eks.untag_resource()
-                        .resource_arn(&arn)
-                        .set_tag_keys(Some(removed.clone()))
-                        .send()
-                })
-                .await?;
-            }
-            let set: HashMap<String, String> = n
-                .tags
-                .iter()
-                .filter(|(k, v)| o.tags.get(*k) != Some(v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            if !set.is_empty() {
-                call0(ctx, "TagResource", || {
-                    eks.tag_resource().resource_arn(&arn).set_tags(Some(set.clone())).send()
-                })
-                .await?;
-            }
+            sync_tags(ctx, &arn, &o.tags, &n.tags).await?;
         }
         let g = wait_active(ctx, cluster, name, UPDATE_WAIT).await?;
         Ok(outputs(&g))
     }
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
-        let (cluster, name) = split_id(id)?;
+        let (cluster, name) = split_group_id(id)?;
         let Some(g) = describe(ctx, cluster, name).await? else {
             return Ok(());
         };
         let eks = &context::clients().await.eks;
         if g.status() != Some(&NodegroupStatus::Deleting) {
-            let budget = ctx.timeout.unwrap_or(DELETE_WAIT);
             let r = call(
                 ctx,
                 "DeleteNodegroup",
-                Retry::on(&["ResourceInUseException"], budget),
+                Retry::within(ctx, &["ResourceInUseException"], DELETE_WAIT),
                 || eks.delete_nodegroup().cluster_name(cluster).nodegroup_name(name).send(),
             )
             .await;
-            match r {
-                Ok(_) => {}
-                Err(e) if e.is_not_found() => return Ok(()),
-                Err(e) => return Err(e.into()),
+            if none_if_gone(r)?.is_none() {
+                return Ok(());
             }
         }
-        wait_for(ctx, "the node group to be deleted", DELETE_WAIT, || async move {
-            Ok(match describe(ctx, cluster, name).await? {
-                None => Poll::Ready(()),
-                Some(g) => Poll::Pending(g.status().map(|s| s.as_str().to_string()).unwrap_or_default()),
-            })
-        })
+        wait_gone(
+            ctx,
+            "the node group to be deleted",
+            DELETE_WAIT,
+            || describe(ctx, cluster, name),
+            |g| Poll::state(g.status()),
+        )
         .await
     }
 

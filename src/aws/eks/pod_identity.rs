@@ -7,18 +7,18 @@
 //! service account's associations and adopts the one with this address's tag.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{from_tags, none_if_gone, owner_of, tags};
-use crate::aws::call::{Retry, call, call0};
+use super::{from_tags, owner_of, sync_tags, tags};
+use crate::aws::call::{Retry, call, call_found, call0, none_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::parse;
-use crate::model::{Handle, Input, Output, Resource};
+use crate::aws::lifecycle::{provider, split_id};
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const KIND: &str = "aws:eks:PodIdentityAssociation";
@@ -54,15 +54,6 @@ impl PodIdentityAssociation {
     }
 }
 
-impl Resource for PodIdentityAssociation {
-    fn kind(&self) -> String {
-        KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(PodIdentityAssociationProvider::new())
-    }
-}
-
 impl Handle<PodIdentityAssociation> {
     pub fn arn(&self) -> Output<String> {
         self.output("arn")
@@ -82,38 +73,16 @@ struct PiaInputs {
     tags: BTreeMap<String, String>,
 }
 
-/// The provider of `aws:eks:PodIdentityAssociation`.
-pub struct PodIdentityAssociationProvider {
-    schema: Schema,
-}
+provider!(
+    /// The provider of `aws:eks:PodIdentityAssociation`.
+    PodIdentityAssociationProvider for PodIdentityAssociation (KIND),
+    Schema::new()
+        .replace_on(&["cluster_name", "namespace", "service_account"])
+        .delete_before_replace(true)
+);
 
-impl PodIdentityAssociationProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        PodIdentityAssociationProvider {
-            schema: SCHEMA
-                .get_or_init(|| {
-                    Schema::new()
-                        .replace_on(&["cluster_name", "namespace", "service_account"])
-                        .delete_before_replace(true)
-                })
-                .clone(),
-        }
-    }
-}
-
-impl Default for PodIdentityAssociationProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-fn split_id(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.split_once(':').ok_or_else(|| {
-        ProviderError::msg(format!(
-            "`{id}` is not an association id (`<cluster>:<association id>`)"
-        ))
-    })
+fn split_association_id(id: &str) -> Result<(&str, &str), ProviderError> {
+    split_id(id, ':', "an association id", "<cluster>:<association id>")
 }
 
 fn outputs(a: &aws_sdk_eks::types::PodIdentityAssociation) -> Value {
@@ -126,15 +95,13 @@ async fn describe(
     id: &str,
 ) -> Result<Option<aws_sdk_eks::types::PodIdentityAssociation>, ProviderError> {
     let eks = &context::clients().await.eks;
-    let out = none_if_gone(
-        call0(ctx, "DescribePodIdentityAssociation", || {
-            eks.describe_pod_identity_association()
-                .cluster_name(cluster)
-                .association_id(id)
-                .send()
-        })
-        .await,
-    )?;
+    let out = call_found(ctx, "DescribePodIdentityAssociation", || {
+        eks.describe_pod_identity_association()
+            .cluster_name(cluster)
+            .association_id(id)
+            .send()
+    })
+    .await?;
     Ok(out.and_then(|o| o.association().cloned()))
 }
 
@@ -183,7 +150,7 @@ impl ResourceProvider for PodIdentityAssociationProvider {
         _inputs: &Value,
         _outputs: &Value,
     ) -> Result<Option<ReadResult>, ProviderError> {
-        let (cluster, assoc) = split_id(id)?;
+        let (cluster, assoc) = split_association_id(id)?;
         Ok(describe(ctx, cluster, assoc).await?.map(|a| ReadResult {
             id: id.to_string(),
             inputs: json!({
@@ -207,7 +174,7 @@ impl ResourceProvider for PodIdentityAssociationProvider {
     ) -> Result<Value, ProviderError> {
         let o: PiaInputs = parse(old)?;
         let n: PiaInputs = parse(new)?;
-        let (cluster, assoc) = split_id(id)?;
+        let (cluster, assoc) = split_association_id(id)?;
         let eks = &context::clients().await.eks;
         if o.role_arn != n.role_arn {
             call0(ctx, "UpdatePodIdentityAssociation", || {
@@ -222,34 +189,13 @@ impl ResourceProvider for PodIdentityAssociationProvider {
         if o.tags != n.tags
             && let Some(arn) = old_outputs.get("arn").and_then(Value::as_str)
         {
-            let removed: Vec<String> = o.tags.keys().filter(|k| !n.tags.contains_key(*k)).cloned().collect();
-            if !removed.is_empty() {
-                call0(ctx, "UntagResource", || {
-                    eks.untag_resource()
-                        .resource_arn(arn)
-                        .set_tag_keys(Some(removed.clone()))
-                        .send()
-                })
-                .await?;
-            }
-            let set: HashMap<String, String> = n
-                .tags
-                .iter()
-                .filter(|(k, v)| o.tags.get(*k) != Some(v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            if !set.is_empty() {
-                call0(ctx, "TagResource", || {
-                    eks.tag_resource().resource_arn(arn).set_tags(Some(set.clone())).send()
-                })
-                .await?;
-            }
+            sync_tags(ctx, arn, &o.tags, &n.tags).await?;
         }
         Ok(old_outputs.clone())
     }
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
-        let (cluster, assoc) = split_id(id)?;
+        let (cluster, assoc) = split_association_id(id)?;
         let eks = &context::clients().await.eks;
         let r = call0(ctx, "DeletePodIdentityAssociation", || {
             eks.delete_pod_identity_association()
@@ -266,16 +212,14 @@ impl ResourceProvider for PodIdentityAssociationProvider {
             return Ok(None);
         };
         let eks = &context::clients().await.eks;
-        let list = none_if_gone(
-            call0(ctx, "ListPodIdentityAssociations", || {
-                eks.list_pod_identity_associations()
-                    .cluster_name(&i.cluster_name)
-                    .namespace(&i.namespace)
-                    .service_account(&i.service_account)
-                    .send()
-            })
-            .await,
-        )?;
+        let list = call_found(ctx, "ListPodIdentityAssociations", || {
+            eks.list_pod_identity_associations()
+                .cluster_name(&i.cluster_name)
+                .namespace(&i.namespace)
+                .service_account(&i.service_account)
+                .send()
+        })
+        .await?;
         for s in list.iter().flat_map(|l| l.associations()) {
             let Some(assoc) = s.association_id() else { continue };
             if let Some(a) = describe(ctx, &i.cluster_name, assoc).await?

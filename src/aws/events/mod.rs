@@ -12,18 +12,19 @@
 //! error with EventBridge's code and message.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target as EbTarget};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::aws::call::{AwsError, call0};
+use crate::aws::call::{call_found, call0};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
-use crate::aws::tags::{ADDRESS_TAG, unique_name, user_tags, with_owner};
-use crate::model::{Handle, Input, Output, Resource};
+use crate::aws::lifecycle::{provider, split_id};
+use crate::aws::tags::{ADDRESS_TAG, apply_changes, unique_name, user_tags, with_owner};
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, Registry, ResourceProvider, Schema};
 
 pub const RULE_KIND: &str = "aws:events:Rule";
@@ -33,14 +34,6 @@ pub const TARGET_KIND: &str = "aws:events:Target";
 pub fn register(registry: &mut Registry) {
     registry.register(Arc::new(RuleProvider::new()));
     registry.register(Arc::new(TargetProvider::new()));
-}
-
-fn gone<T>(r: Result<T, AwsError>) -> Result<Option<T>, ProviderError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e.into()),
-    }
 }
 
 fn name_for(ctx: &OpContext, user: Option<&str>) -> String {
@@ -93,15 +86,6 @@ impl Rule {
     }
 }
 
-impl Resource for Rule {
-    fn kind(&self) -> String {
-        RULE_KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(RuleProvider::new())
-    }
-}
-
 impl Handle<Rule> {
     pub fn name(&self) -> Output<String> {
         self.output("name")
@@ -128,27 +112,13 @@ fn yes() -> bool {
     true
 }
 
-/// The provider of `aws:events:Rule`.
-pub struct RuleProvider {
-    schema: Schema,
-}
-
-impl RuleProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        RuleProvider {
-            schema: SCHEMA
-                .get_or_init(|| Schema::new().replace_on(&["name"]).delete_before_replace(true))
-                .clone(),
-        }
-    }
-}
-
-impl Default for RuleProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:events:Rule`.
+    RuleProvider for Rule (RULE_KIND),
+    Schema::new()
+        .replace_on(&["name"])
+        .delete_before_replace(true)
+);
 
 fn eb_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
@@ -217,7 +187,7 @@ impl ResourceProvider for RuleProvider {
         _outputs: &Value,
     ) -> Result<Option<ReadResult>, ProviderError> {
         let eb = &context::clients().await.events;
-        let Some(r) = gone(call0(ctx, "DescribeRule", || eb.describe_rule().name(id).send()).await)? else {
+        let Some(r) = call_found(ctx, "DescribeRule", || eb.describe_rule().name(id).send()).await? else {
             return Ok(None);
         };
         let arn = r.arn().unwrap_or_default().to_string();
@@ -251,43 +221,32 @@ impl ResourceProvider for RuleProvider {
         let n: RuleInputs = parse(new)?;
         let arn = put_rule(ctx, id, &n, None).await?;
         let eb = &context::clients().await.events;
-        let removed: Vec<String> = o.tags.keys().filter(|k| !n.tags.contains_key(*k)).cloned().collect();
-        if !removed.is_empty() {
-            call0(ctx, "UntagResource", || {
-                eb.untag_resource()
-                    .resource_arn(&arn)
-                    .set_tag_keys(Some(removed.clone()))
-                    .send()
-            })
-            .await?;
-        }
-        let set: BTreeMap<String, String> = n
-            .tags
-            .iter()
-            .filter(|(k, v)| o.tags.get(*k) != Some(v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if !set.is_empty() {
-            call0(ctx, "TagResource", || {
-                eb.tag_resource()
-                    .resource_arn(&arn)
-                    .set_tags(Some(eb_tags(&set)))
-                    .send()
-            })
-            .await?;
-        }
+        apply_changes(
+            ctx,
+            &o.tags,
+            &n.tags,
+            ("UntagResource", |keys| {
+                eb.untag_resource().resource_arn(&arn).set_tag_keys(Some(keys)).send()
+            }),
+            ("TagResource", |set| {
+                eb.tag_resource().resource_arn(&arn).set_tags(Some(eb_tags(set))).send()
+            }),
+        )
+        .await?;
         Ok(old_outputs.clone())
     }
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
         let eb = &context::clients().await.events;
-        gone(call0(ctx, "DeleteRule", || eb.delete_rule().name(id).send()).await).map(|_| ())
+        call_found(ctx, "DeleteRule", || eb.delete_rule().name(id).send())
+            .await
+            .map(|_| ())
     }
 
     async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
         let name = name_for(ctx, inputs.get("name").and_then(Value::as_str));
         let eb = &context::clients().await.events;
-        let Some(r) = gone(call0(ctx, "DescribeRule", || eb.describe_rule().name(&name).send()).await)? else {
+        let Some(r) = call_found(ctx, "DescribeRule", || eb.describe_rule().name(&name).send()).await? else {
             return Ok(None);
         };
         let arn = r.arn().unwrap_or_default().to_string();
@@ -327,15 +286,6 @@ impl Target {
     }
 }
 
-impl Resource for Target {
-    fn kind(&self) -> String {
-        TARGET_KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(TargetProvider::new())
-    }
-}
-
 #[derive(Deserialize)]
 struct TargetInputs {
     rule: String,
@@ -344,31 +294,14 @@ struct TargetInputs {
     arn: String,
 }
 
-/// The provider of `aws:events:Target`.
-pub struct TargetProvider {
-    schema: Schema,
-}
+provider!(
+    /// The provider of `aws:events:Target`.
+    TargetProvider for Target (TARGET_KIND),
+    Schema::new().replace_on(&["rule", "target_id"])
+);
 
-impl TargetProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        TargetProvider {
-            schema: SCHEMA
-                .get_or_init(|| Schema::new().replace_on(&["rule", "target_id"]))
-                .clone(),
-        }
-    }
-}
-
-impl Default for TargetProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-fn split_id(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.split_once('/')
-        .ok_or_else(|| ProviderError::msg(format!("`{id}` is not a target id (`<rule>/<target id>`)")))
+fn split_target_id(id: &str) -> Result<(&str, &str), ProviderError> {
+    split_id(id, '/', "a target id", "<rule>/<target id>")
 }
 
 async fn put_target(ctx: &OpContext, rule: &str, target_id: &str, arn: &str) -> Result<(), ProviderError> {
@@ -396,15 +329,13 @@ async fn live_target(ctx: &OpContext, rule: &str, target_id: &str) -> Result<Opt
     let eb = &context::clients().await.events;
     let mut token: Option<String> = None;
     loop {
-        let Some(page) = gone(
-            call0(ctx, "ListTargetsByRule", || {
-                eb.list_targets_by_rule()
-                    .rule(rule)
-                    .set_next_token(token.clone())
-                    .send()
-            })
-            .await,
-        )?
+        let Some(page) = call_found(ctx, "ListTargetsByRule", || {
+            eb.list_targets_by_rule()
+                .rule(rule)
+                .set_next_token(token.clone())
+                .send()
+        })
+        .await?
         else {
             return Ok(None);
         };
@@ -445,7 +376,7 @@ impl ResourceProvider for TargetProvider {
         inputs: &Value,
         _outputs: &Value,
     ) -> Result<Option<ReadResult>, ProviderError> {
-        let (rule, target_id) = split_id(id)?;
+        let (rule, target_id) = split_target_id(id)?;
         Ok(live_target(ctx, rule, target_id).await?.map(|t| ReadResult {
             id: id.to_string(),
             inputs: json!({
@@ -466,20 +397,18 @@ impl ResourceProvider for TargetProvider {
         old_outputs: &Value,
     ) -> Result<Value, ProviderError> {
         let n: TargetInputs = parse(new)?;
-        let (rule, target_id) = split_id(id)?;
+        let (rule, target_id) = split_target_id(id)?;
         put_target(ctx, rule, target_id, &n.arn).await?;
         Ok(old_outputs.clone())
     }
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
-        let (rule, target_id) = split_id(id)?;
+        let (rule, target_id) = split_target_id(id)?;
         let eb = &context::clients().await.events;
-        gone(
-            call0(ctx, "RemoveTargets", || {
-                eb.remove_targets().rule(rule).ids(target_id).send()
-            })
-            .await,
-        )
+        call_found(ctx, "RemoveTargets", || {
+            eb.remove_targets().rule(rule).ids(target_id).send()
+        })
+        .await
         .map(|_| ())
     }
 

@@ -1,6 +1,6 @@
 //! IAM kinds (`aws:iam:*`): roles with typed trust policies, managed-policy attachments,
 //! inline policies, managed policies, instance profiles and OIDC providers, plus the
-//! helpers they share (tags, names, not-found handling).
+//! helpers they share (tags, names).
 //!
 //! Rules kept here: IAM has no TagSpecifications, so tags (with `spar:address`) go in the
 //! create call's own `Tags`; names are the user's or `<name>-<8 hex>` from the address,
@@ -26,9 +26,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::address::Address;
-use crate::aws::call::AwsError;
 use crate::aws::tags::{unique_name, user_tags, with_owner};
-use crate::provider::{OpContext, ProviderError, Registry};
+use crate::provider::{OpContext, Registry};
 
 /// Adds the IAM kinds to `registry`.
 pub fn register(registry: &mut Registry) {
@@ -68,36 +67,6 @@ pub(crate) fn name_for(ctx: &OpContext, user: Option<&str>, max_len: usize) -> S
             c.is_ascii_alphanumeric() || "+=,.@-_".contains(c)
         }),
     }
-}
-
-pub(crate) fn none_if_gone<T>(r: Result<T, AwsError>) -> Result<Option<T>, ProviderError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-pub(crate) fn ok_if_gone<T>(r: Result<T, AwsError>) -> Result<(), ProviderError> {
-    match r {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_not_found() => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The tag keys removed and the tags set (changed or new) from `old` to `new`.
-pub(crate) fn tag_changes(
-    old: &BTreeMap<String, String>,
-    new: &BTreeMap<String, String>,
-) -> (Vec<String>, BTreeMap<String, String>) {
-    let removed = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
-    let set = new
-        .iter()
-        .filter(|(k, v)| old.get(*k) != Some(v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    (removed, set)
 }
 
 /// Plain IAM tags (no ownership tag) for TagX calls.

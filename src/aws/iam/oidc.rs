@@ -6,17 +6,18 @@
 //! `find` lists the account's providers and adopts the one with this address's tag.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{from_tags, none_if_gone, ok_if_gone, owner_of, plain_tags, tag_changes, tags};
-use crate::aws::call::call0;
+use super::{from_tags, owner_of, plain_tags, tags};
+use crate::aws::call::{call_found, call0, ok_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::parse;
-use crate::model::{Handle, Input, Output, Resource};
+use crate::aws::lifecycle::provider;
+use crate::aws::tags::apply_changes;
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const KIND: &str = "aws:iam:OpenIdConnectProvider";
@@ -54,15 +55,6 @@ impl OpenIdConnectProvider {
     }
 }
 
-impl Resource for OpenIdConnectProvider {
-    fn kind(&self) -> String {
-        KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(OpenIdConnectProviderProvider::new())
-    }
-}
-
 impl Handle<OpenIdConnectProvider> {
     pub fn arn(&self) -> Output<String> {
         self.output("arn")
@@ -84,25 +76,11 @@ struct OidcInputs {
     tags: BTreeMap<String, String>,
 }
 
-/// The provider of `aws:iam:OpenIdConnectProvider`.
-pub struct OpenIdConnectProviderProvider {
-    schema: Schema,
-}
-
-impl OpenIdConnectProviderProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        OpenIdConnectProviderProvider {
-            schema: SCHEMA.get_or_init(|| Schema::new().replace_on(&["url"])).clone(),
-        }
-    }
-}
-
-impl Default for OpenIdConnectProviderProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:iam:OpenIdConnectProvider`.
+    OpenIdConnectProviderProvider for OpenIdConnectProvider (KIND),
+    Schema::new().replace_on(&["url"])
+);
 
 fn host_path(url: &str) -> &str {
     url.strip_prefix("https://").unwrap_or(url)
@@ -155,14 +133,12 @@ impl ResourceProvider for OpenIdConnectProviderProvider {
         _outputs: &Value,
     ) -> Result<Option<ReadResult>, ProviderError> {
         let iam = context::iam().await;
-        let out = none_if_gone(
-            call0(ctx, "GetOpenIDConnectProvider", || {
-                iam.get_open_id_connect_provider()
-                    .open_id_connect_provider_arn(id)
-                    .send()
-            })
-            .await,
-        )?;
+        let out = call_found(ctx, "GetOpenIDConnectProvider", || {
+            iam.get_open_id_connect_provider()
+                .open_id_connect_provider_arn(id)
+                .send()
+        })
+        .await?;
         let Some(p) = out else {
             return Ok(None);
         };
@@ -217,25 +193,24 @@ impl ResourceProvider for OpenIdConnectProviderProvider {
             })
             .await?;
         }
-        let (removed, set) = tag_changes(&o.tags, &n.tags);
-        if !removed.is_empty() {
-            call0(ctx, "UntagOpenIDConnectProvider", || {
+        apply_changes(
+            ctx,
+            &o.tags,
+            &n.tags,
+            ("UntagOpenIDConnectProvider", |keys| {
                 iam.untag_open_id_connect_provider()
                     .open_id_connect_provider_arn(id)
-                    .set_tag_keys(Some(removed.clone()))
+                    .set_tag_keys(Some(keys))
                     .send()
-            })
-            .await?;
-        }
-        if !set.is_empty() {
-            call0(ctx, "TagOpenIDConnectProvider", || {
+            }),
+            ("TagOpenIDConnectProvider", |set| {
                 iam.tag_open_id_connect_provider()
                     .open_id_connect_provider_arn(id)
-                    .set_tags(Some(plain_tags(&set)))
+                    .set_tags(Some(plain_tags(set)))
                     .send()
-            })
-            .await?;
-        }
+            }),
+        )
+        .await?;
         Ok(old_outputs.clone())
     }
 
@@ -258,14 +233,12 @@ impl ResourceProvider for OpenIdConnectProviderProvider {
         })
         .await?;
         for arn in list.open_id_connect_provider_list().iter().filter_map(|p| p.arn()) {
-            let p = none_if_gone(
-                call0(ctx, "GetOpenIDConnectProvider", || {
-                    iam.get_open_id_connect_provider()
-                        .open_id_connect_provider_arn(arn)
-                        .send()
-                })
-                .await,
-            )?;
+            let p = call_found(ctx, "GetOpenIDConnectProvider", || {
+                iam.get_open_id_connect_provider()
+                    .open_id_connect_provider_arn(arn)
+                    .send()
+            })
+            .await?;
             if let Some(p) = p
                 && owner_of(p.tags()) == Some(ctx.address.as_str())
             {

@@ -8,18 +8,19 @@
 //! good), then deletes the non-default versions and the policy.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{PolicyDocument, from_tags, name_for, none_if_gone, ok_if_gone, plain_tags, tag_changes, tags};
-use crate::aws::call::{Poll, call0, wait_for};
+use super::{PolicyDocument, from_tags, name_for, plain_tags, tags};
+use crate::aws::call::{call_found, call0, ok_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
-use crate::model::{Handle, Input, Output, Resource};
+use crate::aws::lifecycle::{provider, still_listed, wait_gone};
+use crate::aws::tags::apply_changes;
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const KIND: &str = "aws:iam:Policy";
@@ -63,15 +64,6 @@ impl Policy {
     }
 }
 
-impl Resource for Policy {
-    fn kind(&self) -> String {
-        KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(PolicyProvider::new())
-    }
-}
-
 impl Handle<Policy> {
     pub fn arn(&self) -> Output<String> {
         self.output("arn")
@@ -98,35 +90,17 @@ fn root() -> String {
     "/".into()
 }
 
-/// The provider of `aws:iam:Policy`.
-pub struct PolicyProvider {
-    schema: Schema,
-}
-
-impl PolicyProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        PolicyProvider {
-            schema: SCHEMA
-                .get_or_init(|| {
-                    Schema::new()
-                        .replace_on(&["name", "path", "description"])
-                        .delete_before_replace(true)
-                })
-                .clone(),
-        }
-    }
-}
-
-impl Default for PolicyProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:iam:Policy`.
+    PolicyProvider for Policy (KIND),
+    Schema::new()
+        .replace_on(&["name", "path", "description"])
+        .delete_before_replace(true)
+);
 
 async fn get(ctx: &OpContext, arn: &str) -> Result<Option<aws_sdk_iam::types::Policy>, ProviderError> {
     let iam = context::iam().await;
-    let out = none_if_gone(call0(ctx, "GetPolicy", || iam.get_policy().policy_arn(arn).send()).await)?;
+    let out = call_found(ctx, "GetPolicy", || iam.get_policy().policy_arn(arn).send()).await?;
     Ok(out.and_then(|o| o.policy().cloned()))
 }
 
@@ -255,22 +229,18 @@ impl ResourceProvider for PolicyProvider {
             .await?;
             prune(ctx, id).await?;
         }
-        let (removed, set) = tag_changes(&o.tags, &n.tags);
-        if !removed.is_empty() {
-            call0(ctx, "UntagPolicy", || {
-                iam.untag_policy()
-                    .policy_arn(id)
-                    .set_tag_keys(Some(removed.clone()))
-                    .send()
-            })
-            .await?;
-        }
-        if !set.is_empty() {
-            call0(ctx, "TagPolicy", || {
-                iam.tag_policy().policy_arn(id).set_tags(Some(plain_tags(&set))).send()
-            })
-            .await?;
-        }
+        apply_changes(
+            ctx,
+            &o.tags,
+            &n.tags,
+            ("UntagPolicy", |keys| {
+                iam.untag_policy().policy_arn(id).set_tag_keys(Some(keys)).send()
+            }),
+            ("TagPolicy", |set| {
+                iam.tag_policy().policy_arn(id).set_tags(Some(plain_tags(set))).send()
+            }),
+        )
+        .await?;
         let p = get(ctx, id)
             .await?
             .ok_or_else(|| ProviderError::msg("GetPolicy: the policy is gone"))?;
@@ -289,18 +259,8 @@ impl ResourceProvider for PolicyProvider {
         prune(ctx, id).await?;
         let iam = context::iam().await;
         ok_if_gone(call0(ctx, "DeletePolicy", || iam.delete_policy().policy_arn(id).send()).await)?;
-        wait_for(
-            ctx,
-            "the policy to be deleted",
-            Duration::from_secs(120),
-            || async move {
-                Ok(match get(ctx, id).await? {
-                    None => Poll::Ready(()),
-                    Some(_) => Poll::Pending("still listed".into()),
-                })
-            },
-        )
-        .await
+        let wait = Duration::from_secs(120);
+        wait_gone(ctx, "the policy to be deleted", wait, || get(ctx, id), still_listed).await
     }
 
     async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {

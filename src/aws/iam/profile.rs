@@ -6,18 +6,19 @@
 //! profile first (IAM refuses to delete a profile that holds a role); the id is the name.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{from_tags, name_for, none_if_gone, ok_if_gone, owner_of, plain_tags, tag_changes, tags};
-use crate::aws::call::{Poll, Retry, call, call0, wait_for};
+use super::{from_tags, name_for, owner_of, plain_tags, tags};
+use crate::aws::call::{Retry, call, call_found, call0, ok_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
-use crate::model::{Handle, Input, Output, Resource};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, still_listed, wait_gone};
+use crate::aws::tags::apply_changes;
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const KIND: &str = "aws:iam:InstanceProfile";
@@ -55,15 +56,6 @@ impl InstanceProfile {
     }
 }
 
-impl Resource for InstanceProfile {
-    fn kind(&self) -> String {
-        KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(InstanceProfileProvider::new())
-    }
-}
-
 impl Handle<InstanceProfile> {
     pub fn name(&self) -> Output<String> {
         self.output("name")
@@ -89,36 +81,20 @@ fn root() -> String {
     "/".into()
 }
 
-/// The provider of `aws:iam:InstanceProfile`.
-pub struct InstanceProfileProvider {
-    schema: Schema,
-}
-
-impl InstanceProfileProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        InstanceProfileProvider {
-            schema: SCHEMA
-                .get_or_init(|| Schema::new().replace_on(&["name", "path"]).delete_before_replace(true))
-                .clone(),
-        }
-    }
-}
-
-impl Default for InstanceProfileProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:iam:InstanceProfile`.
+    InstanceProfileProvider for InstanceProfile (KIND),
+    Schema::new()
+        .replace_on(&["name", "path"])
+        .delete_before_replace(true)
+);
 
 async fn get(ctx: &OpContext, name: &str) -> Result<Option<aws_sdk_iam::types::InstanceProfile>, ProviderError> {
     let iam = context::iam().await;
-    let out = none_if_gone(
-        call0(ctx, "GetInstanceProfile", || {
-            iam.get_instance_profile().instance_profile_name(name).send()
-        })
-        .await,
-    )?;
+    let out = call_found(ctx, "GetInstanceProfile", || {
+        iam.get_instance_profile().instance_profile_name(name).send()
+    })
+    .await?;
     Ok(out.and_then(|o| o.instance_profile().cloned()))
 }
 
@@ -182,16 +158,14 @@ impl ResourceProvider for InstanceProfileProvider {
             .instance_profile()
             .cloned()
             .ok_or_else(|| ProviderError::msg("CreateInstanceProfile: IAM returned no profile"))?;
-        if let Some(role) = &i.role
-            && let Err(e) = add_role(ctx, &name, role).await
-        {
-            let _ = self.delete(ctx, &name, inputs, &Value::Null).await;
-            return Err(e);
-        }
-        Ok(Created {
-            id: name,
-            outputs: outputs(&profile),
-        })
+        let finish = async {
+            if let Some(role) = &i.role {
+                add_role(ctx, &name, role).await?;
+            }
+            Ok(outputs(&profile))
+        };
+        let made = finish.await;
+        created_or_undone(self, ctx, inputs, name, made, IfCancelled::Undo).await
     }
 
     async fn read(
@@ -234,25 +208,24 @@ impl ResourceProvider for InstanceProfileProvider {
             }
         }
         let iam = context::iam().await;
-        let (removed, set) = tag_changes(&o.tags, &n.tags);
-        if !removed.is_empty() {
-            call0(ctx, "UntagInstanceProfile", || {
+        apply_changes(
+            ctx,
+            &o.tags,
+            &n.tags,
+            ("UntagInstanceProfile", |keys| {
                 iam.untag_instance_profile()
                     .instance_profile_name(id)
-                    .set_tag_keys(Some(removed.clone()))
+                    .set_tag_keys(Some(keys))
                     .send()
-            })
-            .await?;
-        }
-        if !set.is_empty() {
-            call0(ctx, "TagInstanceProfile", || {
+            }),
+            ("TagInstanceProfile", |set| {
                 iam.tag_instance_profile()
                     .instance_profile_name(id)
-                    .set_tags(Some(plain_tags(&set)))
+                    .set_tags(Some(plain_tags(set)))
                     .send()
-            })
-            .await?;
-        }
+            }),
+        )
+        .await?;
         Ok(old_outputs.clone())
     }
 
@@ -270,16 +243,13 @@ impl ResourceProvider for InstanceProfileProvider {
             })
             .await,
         )?;
-        wait_for(
+        let wait = Duration::from_secs(120);
+        wait_gone(
             ctx,
             "the instance profile to be deleted",
-            Duration::from_secs(120),
-            || async move {
-                Ok(match get(ctx, id).await? {
-                    None => Poll::Ready(()),
-                    Some(_) => Poll::Pending("still listed".into()),
-                })
-            },
+            wait,
+            || get(ctx, id),
+            still_listed,
         )
         .await
     }

@@ -10,18 +10,19 @@
 //! the program's own order, and a DeleteConflict from IAM names what else is attached).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{PolicyDocument, from_tags, name_for, none_if_gone, ok_if_gone, owner_of, plain_tags, tag_changes, tags};
-use crate::aws::call::{Poll, Retry, call, call0, wait_for};
+use super::{PolicyDocument, from_tags, name_for, owner_of, plain_tags, tags};
+use crate::aws::call::{Retry, call, call_found, call0, ok_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::parse;
-use crate::model::{Handle, Input, Output, Resource};
+use crate::aws::lifecycle::{provider, split_id, still_listed, wait_gone};
+use crate::aws::tags::apply_changes;
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const ROLE_KIND: &str = "aws:iam:Role";
@@ -82,15 +83,6 @@ impl Role {
     }
 }
 
-impl Resource for Role {
-    fn kind(&self) -> String {
-        ROLE_KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(RoleProvider::new())
-    }
-}
-
 impl Handle<Role> {
     /// The role name (also its id).
     pub fn name(&self) -> Output<String> {
@@ -128,31 +120,17 @@ fn hour() -> i32 {
     3600
 }
 
-/// The provider of `aws:iam:Role`.
-pub struct RoleProvider {
-    schema: Schema,
-}
-
-impl RoleProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        RoleProvider {
-            schema: SCHEMA
-                .get_or_init(|| Schema::new().replace_on(&["name", "path"]).delete_before_replace(true))
-                .clone(),
-        }
-    }
-}
-
-impl Default for RoleProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:iam:Role`.
+    RoleProvider for Role (ROLE_KIND),
+    Schema::new()
+        .replace_on(&["name", "path"])
+        .delete_before_replace(true)
+);
 
 async fn get_role(ctx: &OpContext, name: &str) -> Result<Option<aws_sdk_iam::types::Role>, ProviderError> {
     let iam = context::iam().await;
-    let out = none_if_gone(call0(ctx, "GetRole", || iam.get_role().role_name(name).send()).await)?;
+    let out = call_found(ctx, "GetRole", || iam.get_role().role_name(name).send()).await?;
     Ok(out.and_then(|o| o.role().cloned()))
 }
 
@@ -252,35 +230,25 @@ impl ResourceProvider for RoleProvider {
             })
             .await?;
         }
-        let (removed, set) = tag_changes(&o.tags, &n.tags);
-        if !removed.is_empty() {
-            call0(ctx, "UntagRole", || {
-                iam.untag_role()
-                    .role_name(id)
-                    .set_tag_keys(Some(removed.clone()))
-                    .send()
-            })
-            .await?;
-        }
-        if !set.is_empty() {
-            call0(ctx, "TagRole", || {
-                iam.tag_role().role_name(id).set_tags(Some(plain_tags(&set))).send()
-            })
-            .await?;
-        }
+        apply_changes(
+            ctx,
+            &o.tags,
+            &n.tags,
+            ("UntagRole", |keys| {
+                iam.untag_role().role_name(id).set_tag_keys(Some(keys)).send()
+            }),
+            ("TagRole", |set| {
+                iam.tag_role().role_name(id).set_tags(Some(plain_tags(set))).send()
+            }),
+        )
+        .await?;
         Ok(old_outputs.clone())
     }
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
         let iam = context::iam().await;
         ok_if_gone(call0(ctx, "DeleteRole", || iam.delete_role().role_name(id).send()).await)?;
-        wait_for(ctx, "the role to be deleted", WAIT, || async move {
-            Ok(match get_role(ctx, id).await? {
-                None => Poll::Ready(()),
-                Some(_) => Poll::Pending("still listed".into()),
-            })
-        })
-        .await
+        wait_gone(ctx, "the role to be deleted", WAIT, || get_role(ctx, id), still_listed).await
     }
 
     async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
@@ -319,46 +287,20 @@ impl RolePolicyAttachment {
     }
 }
 
-impl Resource for RolePolicyAttachment {
-    fn kind(&self) -> String {
-        ATTACHMENT_KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(RolePolicyAttachmentProvider::new())
-    }
-}
-
 #[derive(Deserialize)]
 struct AttachmentInputs {
     role: String,
     policy_arn: String,
 }
 
-/// The provider of `aws:iam:RolePolicyAttachment`.
-pub struct RolePolicyAttachmentProvider {
-    schema: Schema,
-}
-
-impl RolePolicyAttachmentProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        RolePolicyAttachmentProvider {
-            schema: SCHEMA
-                .get_or_init(|| Schema::new().replace_on(&["role", "policy_arn"]))
-                .clone(),
-        }
-    }
-}
-
-impl Default for RolePolicyAttachmentProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:iam:RolePolicyAttachment`.
+    RolePolicyAttachmentProvider for RolePolicyAttachment (ATTACHMENT_KIND),
+    Schema::new().replace_on(&["role", "policy_arn"])
+);
 
 fn split_attachment(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.split_once('/')
-        .ok_or_else(|| ProviderError::msg(format!("`{id}` is not an attachment id (`<role>/<policy ARN>`)")))
+    split_id(id, '/', "an attachment id", "<role>/<policy ARN>")
 }
 
 /// The ARNs of the managed policies attached to `role`; `None` when the role is gone.
@@ -367,15 +309,13 @@ pub(crate) async fn attached_policies(ctx: &OpContext, role: &str) -> Result<Opt
     let mut arns = Vec::new();
     let mut marker: Option<String> = None;
     loop {
-        let out = none_if_gone(
-            call0(ctx, "ListAttachedRolePolicies", || {
-                iam.list_attached_role_policies()
-                    .role_name(role)
-                    .set_marker(marker.clone())
-                    .send()
-            })
-            .await,
-        )?;
+        let out = call_found(ctx, "ListAttachedRolePolicies", || {
+            iam.list_attached_role_policies()
+                .role_name(role)
+                .set_marker(marker.clone())
+                .send()
+        })
+        .await?;
         let Some(out) = out else {
             return Ok(None);
         };
@@ -498,15 +438,6 @@ impl RolePolicy {
     }
 }
 
-impl Resource for RolePolicy {
-    fn kind(&self) -> String {
-        INLINE_KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(RolePolicyProvider::new())
-    }
-}
-
 impl Handle<RolePolicy> {
     pub fn name(&self) -> Output<String> {
         self.output("name")
@@ -521,31 +452,16 @@ struct InlineInputs {
     policy: PolicyDocument,
 }
 
-/// The provider of `aws:iam:RolePolicy`.
-pub struct RolePolicyProvider {
-    schema: Schema,
-}
-
-impl RolePolicyProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        RolePolicyProvider {
-            schema: SCHEMA
-                .get_or_init(|| Schema::new().replace_on(&["role", "name"]).delete_before_replace(true))
-                .clone(),
-        }
-    }
-}
-
-impl Default for RolePolicyProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:iam:RolePolicy`.
+    RolePolicyProvider for RolePolicy (INLINE_KIND),
+    Schema::new()
+        .replace_on(&["role", "name"])
+        .delete_before_replace(true)
+);
 
 fn split_inline(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.split_once(':')
-        .ok_or_else(|| ProviderError::msg(format!("`{id}` is not an inline policy id (`<role>:<policy name>`)")))
+    split_id(id, ':', "an inline policy id", "<role>:<policy name>")
 }
 
 async fn put_inline(ctx: &OpContext, role: &str, name: &str, policy: &PolicyDocument) -> Result<(), ProviderError> {
@@ -595,12 +511,10 @@ impl ResourceProvider for RolePolicyProvider {
     ) -> Result<Option<ReadResult>, ProviderError> {
         let (role, name) = split_inline(id)?;
         let iam = context::iam().await;
-        let out = none_if_gone(
-            call0(ctx, "GetRolePolicy", || {
-                iam.get_role_policy().role_name(role).policy_name(name).send()
-            })
-            .await,
-        )?;
+        let out = call_found(ctx, "GetRolePolicy", || {
+            iam.get_role_policy().role_name(role).policy_name(name).send()
+        })
+        .await?;
         let Some(out) = out else {
             return Ok(None);
         };

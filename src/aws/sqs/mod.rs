@@ -9,7 +9,7 @@
 //! only when it carries this address's tag.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,12 +17,13 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::aws::call::{AwsError, Poll, Retry, call, call0, wait_for};
+use crate::aws::call::{Retry, call, call_found, call0};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
 use crate::aws::iam::PolicyDocument;
-use crate::aws::tags::{ADDRESS_TAG, unique_name, user_tags, with_owner};
-use crate::model::{Handle, Input, Output, Resource};
+use crate::aws::lifecycle::{provider, still_listed, wait_gone};
+use crate::aws::tags::{ADDRESS_TAG, apply_changes, unique_name, user_tags, with_owner};
+use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
 pub const KIND: &str = "aws:sqs:Queue";
@@ -88,15 +89,6 @@ impl Default for Queue {
     }
 }
 
-impl Resource for Queue {
-    fn kind(&self) -> String {
-        KIND.into()
-    }
-    fn provider(&self) -> Arc<dyn ResourceProvider> {
-        Arc::new(QueueProvider::new())
-    }
-}
-
 impl Handle<Queue> {
     pub fn url(&self) -> Output<String> {
         self.output("url")
@@ -152,27 +144,13 @@ impl QueueInputs {
     }
 }
 
-/// The provider of `aws:sqs:Queue`.
-pub struct QueueProvider {
-    schema: Schema,
-}
-
-impl QueueProvider {
-    pub fn new() -> Self {
-        static SCHEMA: OnceLock<Schema> = OnceLock::new();
-        QueueProvider {
-            schema: SCHEMA
-                .get_or_init(|| Schema::new().replace_on(&["name"]).delete_before_replace(true))
-                .clone(),
-        }
-    }
-}
-
-impl Default for QueueProvider {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+provider!(
+    /// The provider of `aws:sqs:Queue`.
+    QueueProvider for Queue (KIND),
+    Schema::new()
+        .replace_on(&["name"])
+        .delete_before_replace(true)
+);
 
 fn queue_name(ctx: &OpContext, user: Option<&str>) -> String {
     match user {
@@ -187,25 +165,15 @@ fn name_of(url: &str) -> &str {
     url.rsplit('/').next().unwrap_or(url)
 }
 
-fn gone<T>(r: Result<T, AwsError>) -> Result<Option<T>, ProviderError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.is_not_found() || e.is("AWS.SimpleQueueService.NonExistentQueue") => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
 async fn attributes(ctx: &OpContext, url: &str) -> Result<Option<HashMap<QueueAttributeName, String>>, ProviderError> {
     let sqs = &context::clients().await.sqs;
-    let out = gone(
-        call0(ctx, "GetQueueAttributes", || {
-            sqs.get_queue_attributes()
-                .queue_url(url)
-                .attribute_names(QueueAttributeName::All)
-                .send()
-        })
-        .await,
-    )?;
+    let out = call_found(ctx, "GetQueueAttributes", || {
+        sqs.get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::All)
+            .send()
+    })
+    .await?;
     Ok(out.map(|o| o.attributes().cloned().unwrap_or_default()))
 }
 
@@ -319,44 +287,34 @@ impl ResourceProvider for QueueProvider {
                 .send()
         })
         .await?;
-        let removed: Vec<String> = o.tags.keys().filter(|k| !n.tags.contains_key(*k)).cloned().collect();
-        if !removed.is_empty() {
-            call0(ctx, "UntagQueue", || {
-                sqs.untag_queue()
+        apply_changes(
+            ctx,
+            &o.tags,
+            &n.tags,
+            ("UntagQueue", |keys| {
+                sqs.untag_queue().queue_url(id).set_tag_keys(Some(keys)).send()
+            }),
+            ("TagQueue", |set| {
+                sqs.tag_queue()
                     .queue_url(id)
-                    .set_tag_keys(Some(removed.clone()))
+                    .set_tags(Some(set.clone().into_iter().collect()))
                     .send()
-            })
-            .await?;
-        }
-        let set: HashMap<String, String> = n
-            .tags
-            .iter()
-            .filter(|(k, v)| o.tags.get(*k) != Some(v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if !set.is_empty() {
-            call0(ctx, "TagQueue", || {
-                sqs.tag_queue().queue_url(id).set_tags(Some(set.clone())).send()
-            })
-            .await?;
-        }
+            }),
+        )
+        .await?;
         Ok(old_outputs.clone())
     }
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
         let sqs = &context::clients().await.sqs;
-        gone(call0(ctx, "DeleteQueue", || sqs.delete_queue().queue_url(id).send()).await)?;
-        wait_for(
+        call_found(ctx, "DeleteQueue", || sqs.delete_queue().queue_url(id).send()).await?;
+        let wait = Duration::from_secs(120);
+        wait_gone(
             ctx,
             "the queue to be deleted",
-            Duration::from_secs(120),
-            || async move {
-                Ok(match attributes(ctx, id).await? {
-                    None => Poll::Ready(()),
-                    Some(_) => Poll::Pending("still listed".into()),
-                })
-            },
+            wait,
+            || attributes(ctx, id),
+            still_listed,
         )
         .await
     }
@@ -364,7 +322,7 @@ impl ResourceProvider for QueueProvider {
     async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
         let name = queue_name(ctx, inputs.get("name").and_then(Value::as_str));
         let sqs = &context::clients().await.sqs;
-        let Some(out) = gone(call0(ctx, "GetQueueUrl", || sqs.get_queue_url().queue_name(&name).send()).await)? else {
+        let Some(out) = call_found(ctx, "GetQueueUrl", || sqs.get_queue_url().queue_name(&name).send()).await? else {
             return Ok(None);
         };
         let url = out.queue_url().unwrap_or_default().to_string();
