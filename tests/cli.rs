@@ -124,6 +124,16 @@ fn drift_in_a_local_file_shows_and_is_repaired() {
     );
     ok(&f.run(&["apply", "--yes"]));
     assert_eq!(std::fs::read_to_string(f.path("files/a")).unwrap(), "a\n");
+
+    // A mode changed by hand is drift too, and apply puts it back.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(f.path("files/secret"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = f.run(&["plan", "--refresh", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("mode: 420 -> 384"), "{}", text(&out.stdout));
+    ok(&f.run(&["apply", "--refresh", "--yes"]));
+    let mode = std::fs::metadata(f.path("files/secret")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
 }
 
 #[test]
@@ -267,4 +277,37 @@ fn ctrl_c_stops_scheduling_records_and_exits_130() {
     ok(&f.run(&["apply", "--yes"]));
     assert_eq!(ok(&f.run(&["state", "list"])).lines().count(), 3003);
     assert_eq!(f.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
+}
+
+#[test]
+fn the_secret_key_comes_from_a_private_key_file_or_the_environment() {
+    use std::os::unix::fs::PermissionsExt as _;
+    // First use makes a key file only the owner can read.
+    let f = Fixture::new();
+    ok(&f.run(&["apply", "--yes"]));
+    let key_file = f.path("state.key");
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", key_file.display());
+
+    // SPAR_SECRET_KEY instead: no key file, the same key opens the state, another cannot.
+    let f = Fixture::new();
+    let key = [("SPAR_SECRET_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")];
+    ok(&f.run_with(&["apply", "--yes"], &key));
+    assert!(!f.path("state.key").exists(), "an environment key writes no key file");
+    let plan = ok(&f.run_with(&["plan"], &key));
+    assert!(plan.contains("No changes"), "{plan}");
+    let before = std::fs::read(f.snapshot_path()).unwrap();
+    let other = [("SPAR_SECRET_KEY", "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=")];
+    let out = f.run_with(&["plan"], &other);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("SPAR_SECRET_KEY"),
+        "the error names where the key came from: {err}"
+    );
+    let out = f.run_with(&["plan"], &[("SPAR_SECRET_KEY", "not base64!")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("SPAR_SECRET_KEY"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(f.snapshot_path()).unwrap(), before, "nothing was changed");
 }

@@ -141,6 +141,8 @@ async fn nothing_starts_before_its_dependencies_and_deletes_run_in_reverse() {
     // Unknown until apply: b's parent is a's ARN.
     let b = plan.get(&"b".parse().unwrap()).unwrap();
     assert_eq!(b.after.as_ref().unwrap()["parent"], spar::value::unknown());
+    let text = spar::plan::render::text(&plan, spar::plan::render::Style { color: false });
+    assert!(text.contains("parent: (known after apply)"), "{text}");
     let calls = h.world.calls();
     let (a, b, c, x) = (
         call(&calls, "create", "a"),
@@ -174,6 +176,31 @@ async fn nothing_starts_before_its_dependencies_and_deletes_run_in_reverse() {
     );
     assert!(h.world.objects().is_empty());
     assert!(h.snapshot().await.resources.is_empty());
+}
+
+#[tokio::test]
+async fn parallelism_bounds_the_calls_in_flight() {
+    let world = FakeWorld::new();
+    let h = Harness::with_provider(
+        FakeProvider::new("fake:Thing", world.clone()).latency(Duration::from_millis(30)),
+        world,
+    );
+    let program = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        for i in 0..10 {
+            s.add(&format!("r{i}"), FakeResource::new(p).set("name", format!("r{i}")))?;
+        }
+        Ok(())
+    };
+    let exec = ExecuteOptions {
+        parallelism: 3,
+        ..Default::default()
+    };
+    let (_, report) = h.apply_with(program, &PlanOptions::default(), &exec).await;
+    assert!(report.succeeded());
+    let calls = h.world.calls();
+    let in_flight_at = |t: u64| calls.iter().filter(|c| c.start <= t && t < c.end).count();
+    let most = calls.iter().map(|c| in_flight_at(c.start)).max().unwrap();
+    assert_eq!(most, 3, "ten independent creates, at most three at a time: {calls:#?}");
 }
 
 #[tokio::test]
@@ -954,4 +981,23 @@ async fn secrets_are_encrypted_in_state_and_redacted_in_plans() {
     assert!(!json.contains(&password));
     let snap = h.snapshot().await;
     assert_eq!(spar::value::strip_secrets(&snap.outputs["password"]), json!(password));
+}
+
+#[tokio::test]
+async fn a_plan_shows_each_component_once_even_when_the_order_interleaves_them() {
+    let h = Harness::new();
+    let program = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        let x = s.component("net", |s| s.add("x", FakeResource::new(p).set("name", "x")))?;
+        let y = s.component("app", |s| {
+            s.add("y", FakeResource::new(p).set("name", "y").set_output("up", &x.arn()))
+        })?;
+        s.component("net", |s| {
+            s.add("z", FakeResource::new(p).set("name", "z").set_output("up", &y.arn()))
+        })?;
+        Ok(())
+    };
+    let plan = h.plan(program).await;
+    let text = spar::plan::render::text(&plan, spar::plan::render::Style { color: false });
+    assert_eq!(text.matches("net/\n").count(), 1, "{text}");
+    assert_eq!(text.matches("app/\n").count(), 1, "{text}");
 }

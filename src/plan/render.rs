@@ -186,17 +186,25 @@ pub fn text(plan: &Plan, style: Style) -> String {
         );
         return out;
     }
-    let mut current: Option<&str> = None;
+    // One group per component, in order of first appearance; plan order within a group.
+    let mut groups: Vec<(&str, Vec<&Change>)> = Vec::new();
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for c in plan.changes.iter().filter(|c| c.op != Op::Same) {
         let comp = c.address.component_path();
-        if current != Some(comp) {
-            out.push('\n');
-            if !comp.is_empty() {
-                let _ = writeln!(out, "  {}", style.bold(&format!("{comp}/")));
-            }
-            current = Some(comp);
+        let i = *index.entry(comp).or_insert_with(|| {
+            groups.push((comp, Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push(c);
+    }
+    for (comp, members) in groups {
+        out.push('\n');
+        if !comp.is_empty() {
+            let _ = writeln!(out, "  {}", style.bold(&format!("{comp}/")));
         }
-        render_change(&mut out, &style, c, if comp.is_empty() { "  " } else { "    " });
+        for c in members {
+            render_change(&mut out, &style, c, if comp.is_empty() { "  " } else { "    " });
+        }
     }
     let known_outputs: Vec<_> = plan.outputs.iter().collect();
     if !known_outputs.is_empty() {
