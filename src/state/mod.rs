@@ -13,6 +13,7 @@ pub mod local;
 #[cfg(feature = "aws")]
 pub mod s3;
 pub mod snapshot;
+mod stream;
 
 use std::sync::Arc;
 

@@ -301,14 +301,11 @@ fn stream_decode(file: &mut std::fs::File) -> std::io::Result<Option<Snapshot>> 
         inner: Read::by_ref(file).take(body_end - body_start),
         sha: Sha256::new(),
     };
-    let mut reader = std::io::BufReader::with_capacity(1 << 18, hashing);
-    let parsed = {
-        let mut de = serde_json::Deserializer::from_reader(&mut reader);
-        Snapshot::deserialize(&mut de).and_then(|s| de.end().map(|()| s))
-    };
-    let actual = reader.into_inner().sha.finalize();
+    let mut hashing = hashing;
+    let parsed = crate::state::stream::decode_body(&mut hashing);
+    let actual = hashing.sha.finalize();
     match parsed {
-        Ok(snap) if hex::encode(actual) == expected => Ok(Some(snap)),
+        Some(snap) if hex::encode(actual) == expected => Ok(Some(snap)),
         _ => Ok(None),
     }
 }
