@@ -202,21 +202,25 @@ fn a_killed_apply_converges_on_the_next_run() {
         format!("dir = \"{}\"\ncopies = 150\n", f.path("files").display()),
     )
     .unwrap();
-    let delays = [15u64, 40, 80, 120, 200];
+    // Alternate killed applies and destroys, so every round has work to be cut short.
+    let delays = [15u64, 40, 80, 120, 200, 30, 60];
+    let mut landed = 0;
     for (round, delay) in delays.iter().enumerate() {
-        let mut child = f.command(&["apply", "--yes", "--parallelism", "4"]).spawn().unwrap();
+        let command = if round % 2 == 0 { "apply" } else { "destroy" };
+        let mut child = f.command(&[command, "--yes", "--parallelism", "4"]).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(*delay));
         let _ = child.kill();
         let _ = child.wait();
+        // A journal left behind means the kill landed mid-run, between provider calls.
+        if f.path("state/journal.jsonl").exists() {
+            landed += 1;
+        }
         // The killed run leaves its lock; a person would check and break it.
         if f.path("state/lock.json").exists() {
             ok(&f.run(&["state", "unlock"]));
         }
-        if round % 2 == 1 {
-            // Sometimes destroy after the kill instead, to kill a destroy next round.
-            continue;
-        }
     }
+    assert!(landed >= 1, "none of the {} kills landed mid-run", delays.len());
     ok(&f.run(&["apply", "--yes"]));
     assert_eq!(f.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
     let list = ok(&f.run(&["state", "list"]));
