@@ -572,9 +572,11 @@ fn apply_and_kill(
         let mut task = tokio::spawn(async move { session.apply_program(&PlanOptions::default(), &exec).await });
         tokio::select! {
             kill = rx => {
-                // The process is dead: the apply never gets further than where it is.
+                // The process is dead: the apply never gets further than where it is, and
+                // nothing more reaches the journal. Leaving `block_on` at once and dropping
+                // the runtime drops the journal writer with whatever it had queued but not
+                // yet written, as a real kill would.
                 task.abort();
-                let _ = task.await;
                 Ok(Some(kill.expect("the kill switch sends where it fired")))
             }
             finished = &mut task => match finished {
