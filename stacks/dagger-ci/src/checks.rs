@@ -8,13 +8,15 @@
 
 use serde_json::Value;
 use spar::Stack;
+use spar::model::checks::Check;
 
 use crate::arc::{Arc, ArcMode};
 use crate::cert_manager::CertManager;
 use crate::cluster::Cluster;
 use crate::engine::{DaggerEngine, SocketLayout};
-use crate::karpenter::{Identity, Karpenter, controller_policy};
+use crate::karpenter::{Karpenter, NODE_ROLE_SLOT};
 use crate::network::Network;
+use crate::values::{Recorded, refers_to};
 
 /// Everything the checks read.
 pub struct Declared<'a> {
@@ -86,6 +88,46 @@ fn version_tuple(v: &str) -> Vec<u64> {
 
 /// Declares every check on `s`.
 pub fn declare(s: &mut Stack, d: &Declared<'_>) {
+    for c in evaluate(d) {
+        s.check(&c.name, &c.description, c.failures);
+    }
+}
+
+/// The checks' results, in section 8's order.
+struct Results(Vec<Check>);
+
+impl Results {
+    fn check(&mut self, name: &str, description: &str, failures: Vec<String>) {
+        self.0.push(Check {
+            name: name.to_string(),
+            description: description.to_string(),
+            failures,
+            apply_only: false,
+        });
+    }
+}
+
+/// Whether the subnet's tags match a Karpenter `subnetSelectorTerms` term (every tag of
+/// the term present, with its value unless the term says `*`).
+fn selects(term: &Value, tags: &Value) -> bool {
+    term["tags"].as_object().is_some_and(|want| {
+        !want.is_empty()
+            && want.iter().all(|(k, v)| match (v.as_str(), tags[k].as_str()) {
+                (Some("*"), Some(_)) => true,
+                (Some(w), Some(t)) => w == t,
+                _ => false,
+            })
+    })
+}
+
+fn addresses_with(decls: &[Recorded], pred: impl Fn(&Recorded) -> bool) -> Vec<&str> {
+    decls.iter().filter(|r| pred(r)).map(|r| r.address.as_str()).collect()
+}
+
+/// Runs every check on what the components declared.
+pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
+    let mut results = Results(Vec::new());
+    let s = &mut results;
     let pool = &d.karpenter.node_pool;
     let pool_spec = &pool["spec"]["template"]["spec"];
     let pod_spec = d
@@ -302,16 +344,43 @@ pub fn declare(s: &mut Stack, d: &Declared<'_>) {
             }
         }
     }
-    let policy = serde_json::to_string(&controller_policy(
-        name,
-        &d.cluster.region,
-        "arn:aws:iam::0:role/node",
-        "queue",
-    ))
-    .unwrap_or_default();
-    if !policy.contains(&format!("kubernetes.io/cluster/{name}")) {
+    // The controller policy as declared (its slots are ARNs, never cluster names).
+    let policy = &d.karpenter.controller_policy;
+    let mut scoped = false;
+    for st in &policy.template.statement {
+        let sid = st.sid.as_deref().unwrap_or("?");
+        for (key, values) in st.condition.values().flat_map(|c| c.iter()) {
+            if let Some(tagged) = key.split("kubernetes.io/cluster/").nth(1) {
+                scoped = true;
+                if tagged != name {
+                    f.push(format!(
+                        "controller policy `{}` statement {sid} is scoped to cluster `{tagged}` (condition {key}), not `{name}`",
+                        policy.address
+                    ));
+                }
+            }
+            if key.ends_with("eks:eks-cluster-name") && values.iter().any(|v| v != name) {
+                f.push(format!(
+                    "controller policy `{}` statement {sid} requires {key} = {values:?}, not `{name}`",
+                    policy.address
+                ));
+            }
+        }
+        if st.action.iter().any(|a| a == "eks:DescribeCluster") {
+            for r in &st.resource {
+                if r.rsplit_once(":cluster/").map(|(_, c)| c) != Some(name.as_str()) {
+                    f.push(format!(
+                        "controller policy `{}` statement {sid} lets Karpenter describe {r}, not cluster `{name}`",
+                        policy.address
+                    ));
+                }
+            }
+        }
+    }
+    if !scoped {
         f.push(format!(
-            "the controller policy's conditions do not name cluster `{name}`"
+            "the controller policy `{}` has no condition on the kubernetes.io/cluster/{name} tag",
+            policy.address
         ));
     }
     s.check(
@@ -323,33 +392,53 @@ pub fn declare(s: &mut Stack, d: &Declared<'_>) {
     // 6. The node class role: an EC2_LINUX access entry, the only role Karpenter may pass.
     let mut f = Vec::new();
     let role = class_spec["role"].as_str().unwrap_or_default();
-    if !d
-        .karpenter
-        .access_entries
-        .iter()
-        .any(|(t, r)| t == "EC2_LINUX" && r == role)
-    {
-        f.push(format!("EC2NodeClass role `{role}` has no EC2_LINUX access entry"));
-    }
-    if role != d.karpenter.node_role_name {
+    let role_addrs = addresses_with(&d.karpenter.roles, |r| r.str("name") == Some(role));
+    if role_addrs.is_empty() {
         f.push(format!(
-            "EC2NodeClass role `{role}` is not the node role `{}` Karpenter may pass",
-            d.karpenter.node_role_name
+            "EC2NodeClass role `{role}` is no role this stack declares (roles: {:?})",
+            d.karpenter
+                .roles
+                .iter()
+                .map(|r| r.str("name").unwrap_or("?"))
+                .collect::<Vec<_>>()
         ));
     }
-    let sentinel = "arn:aws:iam::0:role/<node-role>";
-    let doc = controller_policy(name, &d.cluster.region, sentinel, "queue");
-    for st in doc
+    let entries = &d.karpenter.access_entry_decls;
+    if !entries
+        .iter()
+        .any(|e| e.str("type") == Some("EC2_LINUX") && role_addrs.iter().any(|a| e.refers("principal_arn", a)))
+    {
+        f.push(format!(
+            "EC2NodeClass role `{role}` has no EC2_LINUX access entry (entries: {})",
+            entries
+                .iter()
+                .map(|e| format!("{} type {}", e.address, e.str("type").unwrap_or("?")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let policy = &d.karpenter.controller_policy;
+    let passes = |a: &str| a == "iam:PassRole" || a == "iam:*" || a == "*";
+    for st in policy
+        .template
         .statement
         .iter()
-        .filter(|st| st.action.iter().any(|a| a == "iam:PassRole"))
+        .filter(|st| st.action.iter().any(|a| passes(a)))
     {
-        if st.resource != [sentinel] {
+        if st.resource != [NODE_ROLE_SLOT] {
             f.push(format!(
-                "the controller policy lets Karpenter pass {:?}, not only the node role",
+                "controller policy `{}` statement {} lets Karpenter pass {:?}, not only the node role",
+                policy.address,
+                st.sid.as_deref().unwrap_or("?"),
                 st.resource
             ));
         }
+    }
+    if policy.node_role_from.is_empty() || !policy.node_role_from.iter().all(|a| role_addrs.contains(&a.as_str())) {
+        f.push(format!(
+            "controller policy `{}` passes the role of {:?}, not the EC2NodeClass role `{role}`",
+            policy.address, policy.node_role_from
+        ));
     }
     s.check(
         "node-role",
@@ -450,7 +539,7 @@ pub fn declare(s: &mut Stack, d: &Declared<'_>) {
 
     // 10. Authentication mode allows access entries.
     let mode = d.cluster.authentication_mode.as_str();
-    let f = if !d.karpenter.access_entries.is_empty() && !matches!(mode, "API" | "API_AND_CONFIG_MAP") {
+    let f = if !d.karpenter.access_entry_decls.is_empty() && !matches!(mode, "API" | "API_AND_CONFIG_MAP") {
         vec![format!(
             "access entries are declared but cluster.authentication_mode is {mode}; use API or API_AND_CONFIG_MAP"
         )]
@@ -464,21 +553,80 @@ pub fn declare(s: &mut Stack, d: &Declared<'_>) {
     );
 
     // 11. The controller's identity has what it needs.
+    // Read from the declared chart values, Pod Identity associations, OIDC providers and
+    // policy attachments: the controller's service account must get a role that carries
+    // the controller policy, one way or the other.
     let mut f = Vec::new();
-    match d.karpenter.identity {
-        Identity::PodIdentity => {
-            if !d.cluster.addons.iter().any(|a| a == "eks-pod-identity-agent") {
-                f.push("Karpenter uses Pod Identity but the eks-pod-identity-agent add-on is not declared".to_string());
-            }
+    let k = d.karpenter;
+    let sa_ns = k.chart_namespace.as_str();
+    let sa_name = k.values["serviceAccount"]["name"].as_str().unwrap_or("karpenter");
+    let sa = format!("{sa_ns}/{sa_name}");
+    let controller_roles: Vec<String> = k
+        .policy_attachments
+        .iter()
+        .filter(|a| a.refers("policy_arn", &k.controller_policy.address))
+        .flat_map(|a| spar::model::stack::references(&a.inputs["role"]))
+        .map(|a| a.as_str().to_string())
+        .collect();
+    if controller_roles.is_empty() {
+        f.push(format!(
+            "no role has the controller policy `{}` attached",
+            k.controller_policy.address
+        ));
+    }
+    let has_policy = |v: &Value| controller_roles.iter().any(|r| refers_to(v, r));
+    let mut identities = 0;
+    for a in &k.pod_identity_associations {
+        let (ns, name) = (
+            a.str("namespace").unwrap_or("?"),
+            a.str("service_account").unwrap_or("?"),
+        );
+        if (ns, name) != (sa_ns, sa_name) {
+            f.push(format!(
+                "Pod Identity association `{}` is for service account {ns}/{name}, but the Karpenter chart runs as {sa}",
+                a.address
+            ));
+        } else if !has_policy(&a.inputs["role_arn"]) {
+            f.push(format!(
+                "Pod Identity association `{}` gives {sa} a role without the controller policy",
+                a.address
+            ));
+        } else {
+            identities += 1;
         }
-        Identity::Irsa => {
-            if !d.karpenter.oidc_provider {
-                f.push("Karpenter uses IRSA but no OIDC provider is declared".to_string());
-            }
-            if !d.karpenter.service_account_role_annotation {
-                f.push("Karpenter uses IRSA but its service account lacks eks.amazonaws.com/role-arn".to_string());
-            }
+        if !d.cluster.addons.iter().any(|a| a == "eks-pod-identity-agent") {
+            f.push(format!(
+                "Pod Identity association `{}` is declared but the eks-pod-identity-agent add-on is not",
+                a.address
+            ));
         }
+    }
+    let annotation = ["serviceAccount", "annotations", "eks.amazonaws.com/role-arn"];
+    for (path, from) in k.chart_values.output_sources() {
+        if path != annotation {
+            continue;
+        }
+        if !from.iter().any(|r| controller_roles.contains(r)) {
+            f.push(format!(
+                "the Karpenter chart annotates {sa} with the role of {from:?}, which lacks the controller policy"
+            ));
+        } else {
+            identities += 1;
+        }
+        if !k
+            .oidc_providers
+            .iter()
+            .any(|p| p.refers("url", d.cluster.eks.address().as_str()))
+        {
+            f.push(format!(
+                "{sa} uses IRSA (eks.amazonaws.com/role-arn) but no OIDC provider for the cluster's issuer is declared"
+            ));
+        }
+    }
+    if identities == 0 && f.is_empty() {
+        f.push(format!(
+            "the Karpenter controller ({sa}) gets no AWS identity: no Pod Identity association and no eks.amazonaws.com/role-arn annotation"
+        ));
     }
     s.check(
         "controller-identity",
@@ -572,21 +720,63 @@ pub fn declare(s: &mut Stack, d: &Declared<'_>) {
         f,
     );
 
-    // 16. Egress for every subnet Karpenter selects.
-    let f = d
-        .network
-        .private_subnet_tags
+    // 16. Egress for every subnet Karpenter selects: the declared subnets its selector
+    // terms match, each associated with a declared route table whose declared 0.0.0.0/0
+    // route goes to a declared NAT gateway (or to the internet gateway, for a subnet that
+    // gives its instances public IPs).
+    let mut f = Vec::new();
+    let net = d.network;
+    let terms = list(&class_spec["subnetSelectorTerms"]);
+    let nats: Vec<&str> = net.nat_gateway_decls.iter().map(|n| n.address.as_str()).collect();
+    let igws: Vec<&str> = net.internet_gateways.iter().map(|n| n.address.as_str()).collect();
+    let mut selected = 0;
+    for sn in net
+        .subnets
         .iter()
-        .zip(&d.network.private_egress)
-        .filter(|(tags, egress)| tags.get("karpenter.sh/discovery") == Some(name) && !**egress)
-        .map(|(tags, _)| {
-            format!(
-                "subnet {:?} is selected by Karpenter but has no NAT route",
-                tags.get("Name")
-            )
-        })
-        .collect();
+        .filter(|sn| terms.iter().any(|t| selects(t, &sn.inputs["tags"])))
+    {
+        selected += 1;
+        let shown = format!(
+            "subnet `{}` ({})",
+            sn.address,
+            sn.inputs["tags"]["Name"].as_str().unwrap_or("no Name tag")
+        );
+        let tables: Vec<Vec<String>> = net
+            .route_table_associations
+            .iter()
+            .filter(|a| a.refers("subnet_id", &sn.address))
+            .map(|a| {
+                spar::model::stack::references(&a.inputs["route_table_id"])
+                    .iter()
+                    .map(|t| t.as_str().to_string())
+                    .collect()
+            })
+            .collect();
+        if tables.is_empty() {
+            f.push(format!(
+                "{shown} is selected by Karpenter but associated with no route table of the stack"
+            ));
+            continue;
+        }
+        let public_ip = sn.inputs["map_public_ip_on_launch"] == true;
+        let egress = net.routes.iter().any(|r| {
+            tables.iter().flatten().any(|t| r.refers("route_table_id", t))
+                && r.str("destination_cidr_block") == Some("0.0.0.0/0")
+                && (nats.iter().any(|n| r.refers("nat_gateway_id", n))
+                    || (public_ip && igws.iter().any(|g| r.refers("gateway_id", g))))
+        });
+        if !egress {
+            f.push(format!(
+                "{shown} is selected by Karpenter but its route table {tables:?} has no 0.0.0.0/0 route to a NAT gateway{}",
+                if public_ip { " or the internet gateway" } else { "" }
+            ));
+        }
+    }
+    if selected == 0 {
+        f.push("the EC2NodeClass subnetSelectorTerms select no subnet of the stack".to_string());
+    }
     s.check("subnet-egress", "every subnet Karpenter selects has egress", f);
+    results.0
 }
 
 #[cfg(test)]

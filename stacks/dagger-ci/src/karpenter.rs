@@ -22,7 +22,7 @@ use spar::prelude::*;
 use crate::StackError;
 use crate::cluster::{Cluster, toleration_exists};
 use crate::config::ChartsConfig;
-use crate::values::Doc;
+use crate::values::{Doc, Recorded, add_recorded};
 
 pub const CHART: &str = "oci://public.ecr.aws/karpenter/karpenter";
 
@@ -155,14 +155,74 @@ pub struct Karpenter {
     pub queue_name: String,
     pub identity: Identity,
     pub chart_version: String,
+    /// The chart's values without their outputs.
     pub values: Value,
+    /// The chart's values as declared, outputs (the IRSA annotation) included.
+    pub chart_values: Doc,
+    /// The namespace the chart (and so the controller's service account) is installed in.
+    pub chart_namespace: String,
     pub node_pool: Value,
     pub node_class: Value,
-    /// The principal types and role names of access entries declared here.
-    pub access_entries: Vec<(String, String)>,
-    pub oidc_provider: bool,
-    /// Whether the service account carries `eks.amazonaws.com/role-arn` (IRSA).
-    pub service_account_role_annotation: bool,
+    /// The IAM roles declared with a plain trust policy (the node role; the Pod Identity
+    /// controller role), as declared.
+    pub roles: Vec<Recorded>,
+    /// The EKS access entries, as declared.
+    pub access_entry_decls: Vec<Recorded>,
+    /// The Pod Identity associations, as declared.
+    pub pod_identity_associations: Vec<Recorded>,
+    /// The IAM OIDC providers (IRSA), as declared.
+    pub oidc_providers: Vec<Recorded>,
+    /// The controller policy's role attachments, as declared.
+    pub policy_attachments: Vec<Recorded>,
+    /// The controller policy as declared.
+    pub controller_policy: DeclaredPolicy,
+}
+
+/// A policy whose document names ARNs known only after apply: the document declared with
+/// slots ([`NODE_ROLE_SLOT`], [`ACCOUNT_SLOT`], [`QUEUE_SLOT`]) and the resources whose
+/// outputs fill them ([`fill_controller_policy`] is the only way the slots are filled).
+#[derive(Debug, Clone)]
+pub struct DeclaredPolicy {
+    pub address: String,
+    pub template: PolicyDocument,
+    /// The resources whose ARN fills [`NODE_ROLE_SLOT`].
+    pub node_role_from: Vec<String>,
+    /// The resources whose ARN fills [`QUEUE_SLOT`].
+    pub queue_from: Vec<String>,
+}
+
+/// Where the node role's ARN goes in the declared controller policy.
+pub const NODE_ROLE_SLOT: &str = "arn:aws:iam::${account}:role/${node-role}";
+/// Where the account id (of the node role) goes.
+pub const ACCOUNT_SLOT: &str = "${account}";
+/// Where the interruption queue's ARN goes.
+pub const QUEUE_SLOT: &str = "arn:aws:sqs:${queue}";
+
+/// The controller policy with its slots: what the declared policy is made from.
+pub fn controller_policy_template(cluster: &str, region: &str) -> PolicyDocument {
+    controller_policy(cluster, region, NODE_ROLE_SLOT, QUEUE_SLOT)
+}
+
+/// `template` with its slots filled by the node role's and the queue's ARNs.
+pub fn fill_controller_policy(template: &PolicyDocument, node_role_arn: &str, queue_arn: &str) -> PolicyDocument {
+    let account = node_role_arn.split(':').nth(4).unwrap_or("*");
+    let fill = |v: &str| {
+        v.replace(NODE_ROLE_SLOT, node_role_arn)
+            .replace(QUEUE_SLOT, queue_arn)
+            .replace(ACCOUNT_SLOT, account)
+    };
+    let mut doc = template.clone();
+    for st in &mut doc.statement {
+        for r in &mut st.resource {
+            *r = fill(r);
+        }
+        for values in st.condition.values_mut().flat_map(|c| c.values_mut()) {
+            for v in values {
+                *v = fill(v);
+            }
+        }
+    }
+    doc
 }
 
 /// The node role's name.
@@ -412,14 +472,22 @@ impl Karpenter {
         };
 
         // Node role: what runner nodes run as; EKS lets them join through an access entry.
+        let mut roles = Vec::new();
+        let mut access_entry_decls = Vec::new();
+        let mut pod_identity_associations = Vec::new();
+        let mut oidc_providers = Vec::new();
+        let mut policy_attachments = Vec::new();
         let node_role_name = node_role_name(&name);
-        let node_role = s.add(
+        let node_role = add_recorded(
+            s,
             "node-role",
             role_tags(
                 Role::assumed_by_service("ec2.amazonaws.com")
                     .name(node_role_name.as_str())
                     .description("Karpenter runner nodes"),
             ),
+            ResourceOptions::new(),
+            &mut roles,
         )?;
         for (n, p) in [
             ("node-worker", "AmazonEKSWorkerNodePolicy"),
@@ -429,9 +497,12 @@ impl Karpenter {
         ] {
             s.add(n, RolePolicyAttachment::aws_managed(node_role.name(), p))?;
         }
-        let entry = s.add(
+        let entry = add_recorded(
+            s,
             "node-access-entry",
             AccessEntry::ec2_linux_nodes(cluster.eks.name(), node_role.arn()),
+            ResourceOptions::new(),
+            &mut access_entry_decls,
         )?;
 
         // Interruption queue, named after the cluster; its policy names its own ARN, built
@@ -466,24 +537,27 @@ impl Karpenter {
 
         // Controller role: Pod Identity, or IRSA through the cluster's OIDC provider.
         let controller_name = format!("KarpenterController-{name}");
-        let (controller_role, oidc_provider) = match cfg.identity {
-            Identity::PodIdentity => {
-                let role = s.add(
-                    "controller-role",
-                    role_tags(
-                        Role::new(PolicyDocument::new(vec![
-                            Statement::allow(&["sts:AssumeRole", "sts:TagSession"])
-                                .principal("Service", "pods.eks.amazonaws.com"),
-                        ]))
-                        .name(controller_name.as_str()),
-                    ),
-                )?;
-                (role, false)
-            }
+        let controller_role = match cfg.identity {
+            Identity::PodIdentity => add_recorded(
+                s,
+                "controller-role",
+                role_tags(
+                    Role::new(PolicyDocument::new(vec![
+                        Statement::allow(&["sts:AssumeRole", "sts:TagSession"])
+                            .principal("Service", "pods.eks.amazonaws.com"),
+                    ]))
+                    .name(controller_name.as_str()),
+                ),
+                ResourceOptions::new(),
+                &mut roles,
+            )?,
             Identity::Irsa => {
-                let oidc = s.add(
+                let oidc = add_recorded(
+                    s,
                     "oidc-provider",
                     OpenIdConnectProvider::new(cluster.eks.oidc_issuer()).client_ids(&["sts.amazonaws.com"]),
+                    ResourceOptions::new(),
+                    &mut oidc_providers,
                 )?;
                 let trust = oidc.arn().zip(&oidc.issuer_host_path()).map(|(arn, host)| {
                     PolicyDocument::new(vec![
@@ -497,34 +571,49 @@ impl Karpenter {
                             .condition("StringEquals", &format!("{host}:aud"), &["sts.amazonaws.com"]),
                     ])
                 });
-                let role = s.add(
+                s.add(
                     "controller-role",
                     role_tags(Role::new(trust).name(controller_name.as_str())),
-                )?;
-                (role, true)
+                )?
             }
         };
-        let (p_name, p_region) = (name.clone(), region.clone());
+        // The policy document is declared with slots for the ARNs known after apply; the
+        // checks read the same document the policy is filled from.
+        let template = controller_policy_template(&name, &region);
+        let (node_role_arn, queue_arn) = (node_role.arn(), queue.arn());
+        let filled = template.clone();
         let policy = s.add(
             "controller-policy",
             Policy::new(
-                node_role
-                    .arn()
-                    .zip(&queue.arn())
-                    .map(move |(role, q)| controller_policy(&p_name, &p_region, &role, &q)),
+                node_role_arn
+                    .zip(&queue_arn)
+                    .map(move |(role, q)| fill_controller_policy(&filled, &role, &q)),
             )
             .name(format!("KarpenterControllerPolicy-{name}"))
             .description("Karpenter controller, scoped to this cluster's tags"),
         )?;
-        let attach = s.add(
+        let controller_policy = DeclaredPolicy {
+            address: policy.address().as_str().to_string(),
+            template,
+            node_role_from: node_role_arn.sources().iter().map(|a| a.as_str().to_string()).collect(),
+            queue_from: queue_arn.sources().iter().map(|a| a.as_str().to_string()).collect(),
+        };
+        let attach = add_recorded(
+            s,
             "controller-policy-attachment",
             RolePolicyAttachment::new(controller_role.name(), policy.arn()),
+            ResourceOptions::new(),
+            &mut policy_attachments,
         )?;
+        let chart_namespace = "kube-system".to_string();
         let mut chart_opts = cluster.after_nodes().depends_on(attach.address());
         if cfg.identity == Identity::PodIdentity {
-            let assoc = s.add(
+            let assoc = add_recorded(
+                s,
                 "pod-identity",
-                PodIdentityAssociation::new(cluster.eks.name(), "kube-system", "karpenter", controller_role.arn()),
+                PodIdentityAssociation::new(cluster.eks.name(), &chart_namespace, "karpenter", controller_role.arn()),
+                ResourceOptions::new(),
+                &mut pod_identity_associations,
             )?;
             chart_opts = chart_opts.depends_on(assoc.address());
         }
@@ -550,7 +639,7 @@ impl Karpenter {
             &cluster.provider,
             &charts.reference("karpenter", CHART),
             "karpenter",
-            "kube-system",
+            &chart_namespace,
         );
         if let Some(v) = charts.version(&cfg.version) {
             chart = chart.version(&v);
@@ -558,7 +647,7 @@ impl Karpenter {
         if let Some(h) = &charts.helm {
             chart = chart.helm(h);
         }
-        let chart = s.add_with("chart", chart.values(doc), chart_opts)?;
+        let chart = s.add_with("chart", chart.values(doc.clone()), chart_opts)?;
 
         let node_class = node_class_manifest(&cfg.node_class, &name);
         let node_pool = node_pool_manifest(&cfg.node_pool, &cfg.node_class.name);
@@ -581,11 +670,31 @@ impl Karpenter {
             identity: cfg.identity,
             chart_version: cfg.version.clone(),
             values,
+            chart_values: doc,
+            chart_namespace,
             node_pool,
             node_class,
-            access_entries: vec![("EC2_LINUX".into(), node_role_name.clone())],
-            oidc_provider,
-            service_account_role_annotation: cfg.identity == Identity::Irsa,
+            roles,
+            access_entry_decls,
+            pod_identity_associations,
+            oidc_providers,
+            policy_attachments,
+            controller_policy,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filled_template_is_the_controller_policy() {
+        let role = "arn:aws:iam::123456789012:role/KarpenterNodeRole-c";
+        let queue = "arn:aws:sqs:eu-west-1:123456789012:c";
+        let filled = fill_controller_policy(&controller_policy_template("c", "eu-west-1"), role, queue);
+        assert_eq!(filled, controller_policy("c", "eu-west-1", role, queue));
+        let text = serde_json::to_string(&filled).unwrap();
+        assert!(!text.contains("${"), "{text}");
     }
 }

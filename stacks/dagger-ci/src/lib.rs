@@ -57,54 +57,43 @@ impl StackError {
     }
 }
 
+/// What every component declared: the facts the checks read.
+pub struct Components {
+    pub network: Network,
+    pub cluster: Cluster,
+    pub karpenter: Karpenter,
+    pub cert_manager: Option<CertManager>,
+    pub arc: Arc,
+    pub engine: DaggerEngine,
+}
+
+impl Components {
+    /// The checks' view of the components.
+    pub fn declared(&self) -> checks::Declared<'_> {
+        checks::Declared {
+            network: &self.network,
+            cluster: &self.cluster,
+            karpenter: &self.karpenter,
+            cert_manager: self.cert_manager.as_ref(),
+            arc: &self.arc,
+            engine: &self.engine,
+        }
+    }
+}
+
 /// Declares the whole stack from its configuration.
 pub fn define(s: &mut Stack) -> spar::Result<()> {
     let cfg: Config = s.config()?;
-    let tags = cfg.cluster.tags.clone();
-    let network = s.component("network", |s| {
-        Network::declare(s, &cfg.cluster.name, &cfg.cluster.region, &cfg.network, &tags).map_err(|e| e.into_spar(s))
-    })?;
-    let cluster = s.component("cluster", |s| {
-        Cluster::declare(s, &cfg.cluster, &cfg.critical_nodes, &network).map_err(|e| e.into_spar(s))
-    })?;
-    let karpenter = s.component("karpenter", |s| {
-        Karpenter::declare(s, &cfg.karpenter, &cluster, &cfg.charts, &tags).map_err(|e| e.into_spar(s))
-    })?;
-    let wants_cert_manager = cfg.cert_manager.enabled.unwrap_or(cfg.arc.mode == ArcMode::Legacy);
-    let cert_manager = if wants_cert_manager {
-        Some(s.component("cert-manager", |s| {
-            CertManager::declare(s, &cfg.cert_manager, &cluster, &cfg.charts).map_err(|e| e.into_spar(s))
-        })?)
-    } else {
-        None
-    };
-    let raid0 = karpenter.node_class["spec"]["instanceStorePolicy"] == "RAID0";
-    let engine = s.component("dagger", |s| {
-        DaggerEngine::declare(s, &cfg.engine, &cluster, raid0).map_err(|e| e.into_spar(s))
-    })?;
-    let arc = s.component("arc", |s| {
-        Arc::declare(
-            s,
-            &cfg.arc,
-            &cluster,
-            &engine,
-            &cfg.charts,
-            cert_manager.as_ref().map(|c| c.chart.address()),
-        )
-        .map_err(|e| e.into_spar(s))
-    })?;
-
-    checks::declare(
-        s,
-        &checks::Declared {
-            network: &network,
-            cluster: &cluster,
-            karpenter: &karpenter,
-            cert_manager: cert_manager.as_ref(),
-            arc: &arc,
-            engine: &engine,
-        },
-    );
+    let c = declare_components(s, &cfg)?;
+    checks::declare(s, &c.declared());
+    let Components {
+        network,
+        cluster,
+        karpenter,
+        arc,
+        engine,
+        ..
+    } = c;
 
     let cost_input = cost::CostInput {
         cluster: cluster.name.clone(),
@@ -142,4 +131,50 @@ pub fn define(s: &mut Stack) -> spar::Result<()> {
     s.export("runner_host", engine.socket.runner_host())?;
     s.export("runner_scale_sets", &arc.scale_set_names)?;
     Ok(())
+}
+
+/// Declares every component of the stack (without the checks, the cost command and the
+/// outputs, which [`define`] adds).
+pub fn declare_components(s: &mut Stack, cfg: &Config) -> spar::Result<Components> {
+    let tags = cfg.cluster.tags.clone();
+    let network = s.component("network", |s| {
+        Network::declare(s, &cfg.cluster.name, &cfg.cluster.region, &cfg.network, &tags).map_err(|e| e.into_spar(s))
+    })?;
+    let cluster = s.component("cluster", |s| {
+        Cluster::declare(s, &cfg.cluster, &cfg.critical_nodes, &network).map_err(|e| e.into_spar(s))
+    })?;
+    let karpenter = s.component("karpenter", |s| {
+        Karpenter::declare(s, &cfg.karpenter, &cluster, &cfg.charts, &tags).map_err(|e| e.into_spar(s))
+    })?;
+    let wants_cert_manager = cfg.cert_manager.enabled.unwrap_or(cfg.arc.mode == ArcMode::Legacy);
+    let cert_manager = if wants_cert_manager {
+        Some(s.component("cert-manager", |s| {
+            CertManager::declare(s, &cfg.cert_manager, &cluster, &cfg.charts).map_err(|e| e.into_spar(s))
+        })?)
+    } else {
+        None
+    };
+    let raid0 = karpenter.node_class["spec"]["instanceStorePolicy"] == "RAID0";
+    let engine = s.component("dagger", |s| {
+        DaggerEngine::declare(s, &cfg.engine, &cluster, raid0).map_err(|e| e.into_spar(s))
+    })?;
+    let arc = s.component("arc", |s| {
+        Arc::declare(
+            s,
+            &cfg.arc,
+            &cluster,
+            &engine,
+            &cfg.charts,
+            cert_manager.as_ref().map(|c| c.chart.address()),
+        )
+        .map_err(|e| e.into_spar(s))
+    })?;
+    Ok(Components {
+        network,
+        cluster,
+        karpenter,
+        cert_manager,
+        arc,
+        engine,
+    })
 }

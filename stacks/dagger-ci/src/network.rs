@@ -19,6 +19,7 @@ use spar::aws::ec2::{
 use spar::prelude::*;
 
 use crate::StackError;
+use crate::values::{Recorded, add_recorded};
 
 /// `[network]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -169,8 +170,17 @@ pub struct Network {
     pub private_subnet_tags: Vec<BTreeMap<String, String>>,
     /// Tags of every security group declared, by address.
     pub security_group_tags: Vec<(String, BTreeMap<String, String>)>,
-    /// For each private subnet, whether its route table sends 0.0.0.0/0 to a NAT gateway.
-    pub private_egress: Vec<bool>,
+    /// Every subnet, public and private, as declared (the checks find the ones Karpenter
+    /// selects by their tags).
+    pub subnets: Vec<Recorded>,
+    /// Every route-table association as declared.
+    pub route_table_associations: Vec<Recorded>,
+    /// Every route as declared.
+    pub routes: Vec<Recorded>,
+    /// Every NAT gateway as declared.
+    pub nat_gateway_decls: Vec<Recorded>,
+    /// The internet gateway as declared.
+    pub internet_gateways: Vec<Recorded>,
     /// How many NAT gateways (for the cost estimate).
     pub nat_gateways: usize,
 }
@@ -207,13 +217,21 @@ impl Network {
                 |r, k, v| r.tag(k, v),
             ),
         )?;
-        let igw = s.add(
+        let mut subnets = Vec::new();
+        let mut route_table_associations = Vec::new();
+        let mut routes = Vec::new();
+        let mut nat_gateway_decls = Vec::new();
+        let mut internet_gateways = Vec::new();
+        let igw = add_recorded(
+            s,
             "igw",
             tagged(
                 InternetGateway::new(vpc.vpc_id()).tag("Name", named("igw")),
                 tags,
                 |r, k, v| r.tag(k, v),
             ),
+            ResourceOptions::new(),
+            &mut internet_gateways,
         )?;
 
         let mut public_subnets = Vec::new();
@@ -229,18 +247,19 @@ impl Network {
                     cluster_tag.clone(),
                 ])
                 .collect();
-            public_subnets.push(
-                s.add(
-                    &format!("public-{az}"),
-                    tagged(
-                        Subnet::new(vpc.vpc_id(), plan.public[i].as_str())
-                            .az(az.as_str())
-                            .map_public_ip(true),
-                        &pub_tags,
-                        |r, k, v| r.tag(k, v),
-                    ),
-                )?,
-            );
+            public_subnets.push(add_recorded(
+                s,
+                &format!("public-{az}"),
+                tagged(
+                    Subnet::new(vpc.vpc_id(), plan.public[i].as_str())
+                        .az(az.as_str())
+                        .map_public_ip(true),
+                    &pub_tags,
+                    |r, k, v| r.tag(k, v),
+                ),
+                ResourceOptions::new(),
+                &mut subnets,
+            )?);
             let priv_tags: BTreeMap<String, String> = tags
                 .clone()
                 .into_iter()
@@ -251,13 +270,16 @@ impl Network {
                     cluster_tag.clone(),
                 ])
                 .collect();
-            private_subnets.push(s.add(
+            private_subnets.push(add_recorded(
+                s,
                 &format!("private-{az}"),
                 tagged(
                     Subnet::new(vpc.vpc_id(), plan.private[i].as_str()).az(az.as_str()),
                     &priv_tags,
                     |r, k, v| r.tag(k, v),
                 ),
+                ResourceOptions::new(),
+                &mut subnets,
             )?);
             private_subnet_tags.push(priv_tags);
         }
@@ -271,14 +293,20 @@ impl Network {
                 |r, k, v| r.tag(k, v),
             ),
         )?;
-        s.add(
+        add_recorded(
+            s,
             "public-default",
             Route::new(public_rt.route_table_id(), "0.0.0.0/0").via_gateway(igw.gateway_id()),
+            ResourceOptions::new(),
+            &mut routes,
         )?;
         for (az, sn) in cfg.azs.iter().zip(&public_subnets) {
-            s.add(
+            add_recorded(
+                s,
                 &format!("public-rt-{az}"),
                 RouteTableAssociation::new(public_rt.route_table_id(), sn.subnet_id()),
+                ResourceOptions::new(),
+                &mut route_table_associations,
             )?;
         }
 
@@ -297,7 +325,8 @@ impl Network {
                 }),
             )?;
             // The NAT gateway needs the IGW attached before it can route out.
-            let nat = s.add_with(
+            let nat = add_recorded(
+                s,
                 &format!("nat-{az}"),
                 tagged(
                     NatGateway::public(public_subnets[i].subnet_id(), eip.allocation_id())
@@ -306,6 +335,7 @@ impl Network {
                     |r, k, v| r.tag(k, v),
                 ),
                 ResourceOptions::new().depends_on(igw.address()),
+                &mut nat_gateway_decls,
             )?;
             nats.push(nat);
         }
@@ -322,24 +352,28 @@ impl Network {
                     |r, k, v| r.tag(k, v),
                 ),
             )?;
-            s.add(
+            add_recorded(
+                s,
                 &format!("private-default-{az}"),
                 Route::new(rt.route_table_id(), "0.0.0.0/0").via_nat_gateway(nats[n].nat_gateway_id()),
+                ResourceOptions::new(),
+                &mut routes,
             )?;
             private_rts.push(rt);
         }
-        let mut private_egress = Vec::new();
         for (i, (az, sn)) in cfg.azs.iter().zip(&private_subnets).enumerate() {
             let rt = if private_rts.len() == 1 {
                 &private_rts[0]
             } else {
                 &private_rts[i]
             };
-            s.add(
+            add_recorded(
+                s,
                 &format!("private-rt-{az}-assoc"),
                 RouteTableAssociation::new(rt.route_table_id(), sn.subnet_id()),
+                ResourceOptions::new(),
+                &mut route_table_associations,
             )?;
-            private_egress.push(true);
         }
 
         if cfg.s3_endpoint {
@@ -390,7 +424,11 @@ impl Network {
             security_group_tags: vec![(node_sg.address().to_string(), sg_tags)],
             node_security_group: node_sg,
             private_subnet_tags,
-            private_egress,
+            subnets,
+            route_table_associations,
+            routes,
+            nat_gateway_decls,
+            internet_gateways,
             nat_gateways: nat_azs.len(),
         })
     }

@@ -7,7 +7,7 @@
 use serde::ser::Error as _;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
-use spar::Output;
+use spar::prelude::*;
 
 /// A JSON document with outputs spliced in at paths.
 #[derive(Debug, Clone)]
@@ -35,6 +35,68 @@ impl Doc {
     pub fn base(&self) -> &Value {
         &self.base
     }
+
+    /// Each path an output is placed at, with the resources that output comes from.
+    pub fn output_sources(&self) -> Vec<(Vec<String>, Vec<String>)> {
+        self.outputs
+            .iter()
+            .map(|(path, o)| {
+                (
+                    path.clone(),
+                    o.sources().iter().map(|a| a.as_str().to_string()).collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A resource as the stack declared it: its address and its inputs exactly as serialized
+/// into the graph (outputs of other resources appear as references to their addresses).
+/// The checks read these, not the config the inputs were built from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub address: String,
+    pub inputs: Value,
+}
+
+impl Recorded {
+    /// The string input at `key` (none when absent or an output of another resource).
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.inputs.get(key).and_then(Value::as_str)
+    }
+
+    /// Whether the input at `key` is an output of the resource at `address`.
+    pub fn refers(&self, key: &str, address: &str) -> bool {
+        self.inputs.get(key).is_some_and(|v| refers_to(v, address))
+    }
+}
+
+/// Whether `v` is (or holds) an output of the resource at `address`.
+pub fn refers_to(v: &Value, address: &str) -> bool {
+    spar::model::stack::references(v).iter().any(|a| a.as_str() == address)
+}
+
+/// Declares `resource` like [`Stack::add_with`] and records its inputs in `log`. The
+/// resource's inputs may reference other resources' outputs but not transform them (a
+/// transformed output is only serialized while the stack records the resource).
+pub fn add_recorded<R: Resource>(
+    s: &mut Stack,
+    name: &str,
+    resource: R,
+    options: ResourceOptions,
+    log: &mut Vec<Recorded>,
+) -> spar::Result<Handle<R>> {
+    let inputs = serde_json::to_value(&resource);
+    let h = s.add_with(name, resource, options)?;
+    let inputs = inputs.map_err(|e| spar::Error::Inputs {
+        address: h.address().clone(),
+        message: format!("recording the inputs for the checks: {e}"),
+    })?;
+    log.push(Recorded {
+        address: h.address().as_str().to_string(),
+        inputs,
+    });
+    Ok(h)
 }
 
 impl Serialize for Doc {

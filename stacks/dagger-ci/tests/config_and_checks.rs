@@ -1,7 +1,8 @@
 //! The flagship stack's configuration errors and invariant checks, in-process: every shipped
 //! config passes every check; each broken invariant fails exactly its check, with a message
-//! naming what disagrees; bad values name the file and key; legacy mode and IRSA declare
-//! what they need.
+//! naming what disagrees (through the config where a config value can break it, else by
+//! making the declarations the checks read disagree); bad values name the file and key;
+//! legacy mode and IRSA declare what they need; the engine DaemonSet has each layout's shape.
 
 use spar::Stack;
 use spar::model::checks::Check;
@@ -223,4 +224,398 @@ fn legacy_mode_and_irsa_declare_what_they_need() {
         assert!(addresses.iter().any(|a| a == want), "{want} in {addresses:?}");
     }
     assert!(!addresses.iter().any(|a| a == "karpenter/pod-identity"));
+}
+
+/// The components `toml` declares (what the checks read), without running the checks.
+fn components(toml: &str) -> dagger_ci::Components {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.toml"), toml).unwrap();
+    let config = StackConfig::load(dir.path(), "t").unwrap();
+    let mut stack = Stack::new("dagger-ci", "t", config);
+    let cfg: dagger_ci::config::Config = stack.config().unwrap();
+    dagger_ci::declare_components(&mut stack, &cfg).unwrap()
+}
+
+/// The checks that fail on `c`, with their failures.
+fn failing(c: &dagger_ci::Components) -> Vec<(String, Vec<String>)> {
+    dagger_ci::checks::evaluate(&c.declared())
+        .into_iter()
+        .filter(|c| !c.passed())
+        .map(|c| (c.name, c.failures))
+        .collect()
+}
+
+/// The one recorded declaration at `address`.
+fn decl<'a>(list: &'a mut [dagger_ci::values::Recorded], address: &str) -> &'a mut serde_json::Value {
+    let n = list.iter().filter(|r| r.address == address).count();
+    assert_eq!(n, 1, "{address} is recorded once");
+    &mut list.iter_mut().find(|r| r.address == address).unwrap().inputs
+}
+
+/// A reference to `address`'s output `path`, as the stack records it in inputs.
+fn output_ref(c: &dagger_ci::Components, address: &str) -> serde_json::Value {
+    // Take an existing reference's shape from the recorded inputs and point it elsewhere.
+    let mut r = c.karpenter.access_entry_decls[0].inputs["principal_arn"].clone();
+    let refs = spar::model::stack::references(&r);
+    assert_eq!(refs.len(), 1, "{r}");
+    let from = refs[0].as_str().to_string();
+    let text = serde_json::to_string(&r).unwrap().replace(&from, address);
+    r = serde_json::from_str(&text).unwrap();
+    assert_eq!(spar::model::stack::references(&r)[0].as_str(), address);
+    r
+}
+
+/// The invariants no config value can break (one name, the node role, the controller's
+/// identity, subnet egress) are checked on the declarations themselves: each declaration
+/// made to disagree fails exactly its check, naming what disagrees.
+#[test]
+fn each_disagreeing_declaration_fails_its_check() {
+    let base = sandbox_with(&[]);
+    let irsa = sandbox_with(&[("[engine]", "[karpenter]\nidentity = \"irsa\"\n\n[engine]")]);
+    for toml in [&base, &irsa] {
+        assert!(
+            failing(&components(toml)).is_empty(),
+            "{:#?}",
+            failing(&components(toml))
+        );
+    }
+    type Edit = Box<dyn Fn(&mut dagger_ci::Components)>;
+    let cases: Vec<(&str, &str, &str, Edit)> = vec![
+        // 5. The declared controller policy scoped to another cluster.
+        (
+            "one-cluster-name",
+            &base,
+            "is scoped to cluster `other` (condition aws:ResourceTag/kubernetes.io/cluster/other)",
+            Box::new(|c| {
+                c.karpenter.controller_policy.template =
+                    dagger_ci::karpenter::controller_policy_template("other", "us-east-1")
+            }),
+        ),
+        (
+            "one-cluster-name",
+            &base,
+            "requires aws:RequestTag/eks:eks-cluster-name = [\"other\"]",
+            Box::new(|c| {
+                for st in &mut c.karpenter.controller_policy.template.statement {
+                    for values in st.condition.values_mut() {
+                        if let Some(v) = values.get_mut("aws:RequestTag/eks:eks-cluster-name") {
+                            *v = vec!["other".into()];
+                        }
+                    }
+                }
+            }),
+        ),
+        (
+            "one-cluster-name",
+            &base,
+            "has no condition on the kubernetes.io/cluster/dagger-ci-sandbox tag",
+            Box::new(|c| {
+                for st in &mut c.karpenter.controller_policy.template.statement {
+                    for cond in st.condition.values_mut() {
+                        cond.retain(|k, _| !k.contains("kubernetes.io/cluster/"));
+                    }
+                }
+            }),
+        ),
+        // 6. The node role: its access entry, its name, what the policy may pass.
+        (
+            "node-role",
+            &base,
+            "has no EC2_LINUX access entry (entries: karpenter/node-access-entry type STANDARD)",
+            Box::new(|c| {
+                decl(&mut c.karpenter.access_entry_decls, "karpenter/node-access-entry")["type"] = "STANDARD".into()
+            }),
+        ),
+        (
+            "node-role",
+            &base,
+            "has no EC2_LINUX access entry",
+            Box::new(|c| {
+                let controller = output_ref(c, "karpenter/controller-role");
+                decl(&mut c.karpenter.access_entry_decls, "karpenter/node-access-entry")["principal_arn"] = controller;
+            }),
+        ),
+        (
+            "node-role",
+            &base,
+            "EC2NodeClass role `KarpenterNodeRole-dagger-ci-sandbox` is no role this stack declares",
+            Box::new(|c| decl(&mut c.karpenter.roles, "karpenter/node-role")["name"] = "SomeOtherRole".into()),
+        ),
+        (
+            "node-role",
+            &base,
+            "statement AllowPassingInstanceRole lets Karpenter pass [\"*\"], not only the node role",
+            Box::new(|c| {
+                for st in &mut c.karpenter.controller_policy.template.statement {
+                    if st.action.iter().any(|a| a == "iam:PassRole") {
+                        st.resource = vec!["*".into()];
+                    }
+                }
+            }),
+        ),
+        (
+            "node-role",
+            &base,
+            "passes the role of [\"karpenter/controller-role\"], not the EC2NodeClass role",
+            Box::new(|c| c.karpenter.controller_policy.node_role_from = vec!["karpenter/controller-role".into()]),
+        ),
+        // 11. The controller's identity.
+        (
+            "controller-identity",
+            &base,
+            "gets no AWS identity",
+            Box::new(|c| c.karpenter.pod_identity_associations.clear()),
+        ),
+        (
+            "controller-identity",
+            &base,
+            "is for service account kube-system/default, but the Karpenter chart runs as kube-system/karpenter",
+            Box::new(|c| {
+                decl(&mut c.karpenter.pod_identity_associations, "karpenter/pod-identity")["service_account"] =
+                    "default".into()
+            }),
+        ),
+        (
+            "controller-identity",
+            &base,
+            "gives kube-system/karpenter a role without the controller policy",
+            Box::new(|c| {
+                let node = output_ref(c, "karpenter/node-role");
+                decl(&mut c.karpenter.pod_identity_associations, "karpenter/pod-identity")["role_arn"] = node;
+            }),
+        ),
+        (
+            "controller-identity",
+            &base,
+            "the eks-pod-identity-agent add-on is not",
+            Box::new(|c| c.cluster.addons.retain(|a| a != "eks-pod-identity-agent")),
+        ),
+        (
+            "controller-identity",
+            &irsa,
+            "uses IRSA (eks.amazonaws.com/role-arn) but no OIDC provider",
+            Box::new(|c| c.karpenter.oidc_providers.clear()),
+        ),
+        (
+            "controller-identity",
+            &irsa,
+            "no role has the controller policy `karpenter/controller-policy` attached",
+            Box::new(|c| c.karpenter.policy_attachments.clear()),
+        ),
+        // 16. Egress of the subnets Karpenter selects.
+        (
+            "subnet-egress",
+            &base,
+            "subnet `network/private-us-east-1b` (dagger-ci-sandbox-private-us-east-1b) is selected by Karpenter but associated with no route table",
+            Box::new(|c| {
+                c.network
+                    .route_table_associations
+                    .retain(|a| a.address != "network/private-rt-us-east-1b-assoc")
+            }),
+        ),
+        (
+            "subnet-egress",
+            &base,
+            "(dagger-ci-sandbox-private-us-east-1c) is selected by Karpenter but its route table [[\"network/private-rt-us-east-1a\"]] has no 0.0.0.0/0 route to a NAT gateway",
+            Box::new(|c| {
+                let igw = output_ref(c, "network/igw");
+                let r = decl(&mut c.network.routes, "network/private-default-us-east-1a");
+                r["nat_gateway_id"] = serde_json::Value::Null;
+                r["gateway_id"] = igw;
+            }),
+        ),
+        (
+            "subnet-egress",
+            &base,
+            "has no 0.0.0.0/0 route to a NAT gateway",
+            Box::new(|c| {
+                decl(&mut c.network.routes, "network/private-default-us-east-1a")["destination_cidr_block"] =
+                    "10.0.0.0/8".into()
+            }),
+        ),
+        (
+            "subnet-egress",
+            &base,
+            "select no subnet of the stack",
+            Box::new(|c| {
+                for sn in &mut c.network.subnets {
+                    sn.inputs["tags"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("karpenter.sh/discovery");
+                }
+            }),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (check, toml, says, edit) in cases {
+        let mut c = components(toml);
+        edit(&mut c);
+        let failed = failing(&c);
+        let names: Vec<&str> = failed.iter().map(|(n, _)| n.as_str()).collect();
+        if names != [check] || !failed[0].1.iter().any(|m| m.contains(says)) {
+            wrong.push(format!("{check} should fail with {says:?}; failed: {failed:#?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The declarations the checks read are the shipped configs' own (every check passes on
+/// them) and sit at addresses of the graph the stack builds.
+#[test]
+fn the_checks_run_on_the_shipped_declarations() {
+    for stack in ["sandbox", "dev", "prod"] {
+        let text = std::fs::read_to_string(root().join(format!("config/{stack}.toml"))).unwrap();
+        let c = components(&text);
+        assert!(failing(&c).is_empty(), "{stack}: {:#?}", failing(&c));
+        // What the checks read is what the graph holds.
+        let (_, addresses) = define(&text).unwrap();
+        for r in c
+            .network
+            .subnets
+            .iter()
+            .chain(&c.network.routes)
+            .chain(&c.network.route_table_associations)
+            .chain(&c.karpenter.access_entry_decls)
+            .chain(&c.karpenter.pod_identity_associations)
+        {
+            assert!(addresses.contains(&r.address), "{stack}: {}", r.address);
+        }
+    }
+}
+
+/// The inputs of the resource at `address` in the graph `toml` declares.
+fn declared_inputs(toml: &str, address: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.toml"), toml).unwrap();
+    let config = StackConfig::load(dir.path(), "t").unwrap();
+    let mut stack = Stack::new("dagger-ci", "t", config);
+    dagger_ci::define(&mut stack).unwrap();
+    let program = stack.into_program().unwrap();
+    let r = program
+        .graph
+        .resources
+        .into_iter()
+        .find(|r| r.address.as_str() == address)
+        .unwrap_or_else(|| panic!("{address} is declared"));
+    r.inputs
+}
+
+/// The engine DaemonSet the stack declares, in both layouts: what both share (privileged,
+/// ALL capabilities, uid 0 / gid 1001 / fsGroup 1001 with OnRootMismatch, a 300 s grace
+/// period, the runner toleration and required node affinity), the current layout's socket
+/// and probes, and the legacy layout's buildkit socket, `--oci-max-parallelism num-cpu`,
+/// buildctl init container and readiness probe.
+#[test]
+fn the_engine_daemonset_has_each_layouts_shape() {
+    use serde_json::json;
+    let current = sandbox_with(&[]);
+    let legacy = sandbox_with(&[("[engine]", "[engine]\nlayout = \"legacy\"")]);
+    for (layout, toml) in [("current", &current), ("legacy", &legacy)] {
+        let ds = &declared_inputs(toml, "dagger/daemonset")["manifest"];
+        assert_eq!(ds["kind"], "DaemonSet", "{layout}");
+        assert_eq!(ds["metadata"]["name"], "dagger-engine", "{layout}");
+        assert_eq!(ds["metadata"]["namespace"], "dagger", "{layout}");
+        let pod = &ds["spec"]["template"]["spec"];
+        let c = &pod["containers"][0];
+        assert_eq!(pod["containers"].as_array().unwrap().len(), 1, "{layout}");
+        assert_eq!(c["image"], "registry.dagger.io/engine:v0.21.8", "{layout}");
+        assert_eq!(
+            c["securityContext"],
+            json!({"privileged": true, "capabilities": {"add": ["ALL"]}}),
+            "{layout}"
+        );
+        assert_eq!(
+            pod["securityContext"],
+            json!({"runAsUser": 0, "runAsGroup": 1001, "fsGroup": 1001, "fsGroupChangePolicy": "OnRootMismatch"}),
+            "{layout}"
+        );
+        assert_eq!(pod["terminationGracePeriodSeconds"], 300, "{layout}");
+        assert_eq!(
+            pod["tolerations"],
+            json!([{"key": "github-actions-runner", "operator": "Exists", "effect": "NoSchedule"}]),
+            "{layout}"
+        );
+        assert_eq!(
+            pod["affinity"],
+            json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "github-actions-runner", "operator": "Exists"}]}
+            ]}}}),
+            "{layout}"
+        );
+        assert!(pod["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"].is_null());
+        let cache =
+            json!({"name": "cache", "hostPath": {"path": "/mnt/k8s-disks/0/dagger", "type": "DirectoryOrCreate"}});
+        match layout {
+            "current" => {
+                assert!(c["args"].is_null(), "{c}");
+                assert!(pod["initContainers"].is_null(), "{pod}");
+                assert_eq!(c["imagePullPolicy"], "IfNotPresent");
+                assert_eq!(
+                    c["env"],
+                    json!([{"name": "_EXPERIMENTAL_DAGGER_RUNNER_HOST", "value": "unix:///run/dagger/engine.sock"}])
+                );
+                assert_eq!(
+                    c["readinessProbe"],
+                    json!({"exec": {"command": ["dagger", "core", "version"]}, "initialDelaySeconds": 5,
+                           "timeoutSeconds": 14, "periodSeconds": 15, "failureThreshold": 10})
+                );
+                assert_eq!(
+                    c["livenessProbe"],
+                    json!({"exec": {"command": ["dagger", "core", "version"]}, "initialDelaySeconds": 5,
+                           "timeoutSeconds": 29, "periodSeconds": 30, "failureThreshold": 20})
+                );
+                assert_eq!(
+                    c["volumeMounts"],
+                    json!([{"name": "run", "mountPath": "/run/dagger"}, {"name": "cache", "mountPath": "/var/lib/dagger"}])
+                );
+                assert_eq!(
+                    pod["volumes"],
+                    json!([{"name": "run", "hostPath": {"path": "/run/dagger-engine", "type": "DirectoryOrCreate"}}, cache])
+                );
+            }
+            _ => {
+                assert_eq!(c["args"], json!(["--oci-max-parallelism", "num-cpu"]));
+                assert_eq!(c["imagePullPolicy"], "Always");
+                assert_eq!(
+                    c["env"],
+                    json!([{"name": "BUILDKIT_HOST", "value": "unix:///var/run/buildkit/buildkitd.sock"}])
+                );
+                assert_eq!(
+                    pod["initContainers"],
+                    json!([{
+                        "name": "fetch-buildctl",
+                        "image": "moby/buildkit:v0.11.6",
+                        "command": ["cp", "/usr/bin/buildctl", "/opt/buildctl/buildctl"],
+                        "volumeMounts": [{"name": "buildctl", "mountPath": "/opt/buildctl"}],
+                    }])
+                );
+                assert_eq!(
+                    c["readinessProbe"],
+                    json!({"exec": {"command": ["/opt/buildctl/buildctl", "debug", "workers"]},
+                           "initialDelaySeconds": 5, "periodSeconds": 5})
+                );
+                assert!(c["livenessProbe"].is_null(), "{c}");
+                assert_eq!(
+                    c["volumeMounts"],
+                    json!([
+                        {"name": "run", "mountPath": "/var/run/buildkit"},
+                        {"name": "cache", "mountPath": "/var/lib/dagger"},
+                        {"name": "buildctl", "mountPath": "/opt/buildctl"},
+                    ])
+                );
+                assert_eq!(
+                    pod["volumes"],
+                    json!([
+                        {"name": "run", "hostPath": {"path": "/var/run/dagger", "type": "DirectoryOrCreate"}},
+                        cache,
+                        {"name": "buildctl", "emptyDir": {}},
+                    ])
+                );
+                // The legacy layout passes every check (runners mount the same hostPath).
+                let ok = failed(toml);
+                assert!(ok.is_empty(), "{ok:#?}");
+            }
+        }
+    }
 }
