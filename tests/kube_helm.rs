@@ -1,8 +1,9 @@
 //! Helm charts against the in-process API simulator, rendered by `sandbox/helm/helm-template`
 //! (the real Helm engine): every rendered object applied and tracked by spar (CRD before its
 //! custom resource, release namespace created), no changes and no drift on a second look, drift
-//! per object after an out-of-band deletion and its repair, values changed (objects updated
-//! and one pruned), Helm's own error for invalid values, and removal of everything.
+//! per object after an out-of-band deletion and its repair, values changed (the plan shows
+//! each changed value with its old and new value, a secret one redacted; objects updated and
+//! one pruned), Helm's own error for invalid values, and removal of everything.
 #![cfg(feature = "kubernetes")]
 
 #[path = "support/kube.rs"]
@@ -116,14 +117,43 @@ async fn chart_objects_are_applied_tracked_pruned_and_deleted() {
     // plan says which object goes (and, the other way round, which one would come back).
     let v2 = json!({"greeting": "hi", "replicas": 1, "gadgetSize": 4, "extra": false});
     let preview = env.plan(program(v2.clone())).await;
-    let notes = &preview.get(&"demo".parse().unwrap()).unwrap().notes;
+    let change = preview.get(&"demo".parse().unwrap()).unwrap();
+    assert_eq!(change.op, Op::Update);
+    let notes = &change.notes;
     assert_eq!(
         notes,
         &vec!["- prunes v1 ConfigMap demo-ns/demo-extra".to_string()],
         "{notes:?}"
     );
+    // The values that changed, property by property, each with its old and new value (and
+    // nothing else: the provider connection, release and chart are the same).
+    let props: Vec<(String, Option<Value>, Option<Value>)> = change
+        .properties
+        .iter()
+        .map(|p| (p.path.to_string(), p.before.clone(), p.after.clone()))
+        .collect();
+    assert_eq!(
+        props,
+        vec![
+            ("values.extra".to_string(), Some(json!(true)), Some(json!(false))),
+            ("values.gadgetSize".to_string(), Some(json!(3)), Some(json!(4))),
+            ("values.greeting".to_string(), Some(json!("hello")), Some(json!("hi"))),
+            ("values.replicas".to_string(), Some(json!(2)), Some(json!(1))),
+        ],
+        "{props:?}"
+    );
+    assert!(change.replace_paths.is_empty(), "{:?}", change.replace_paths);
     let text = spar::plan::render::text(&preview, spar::plan::render::Style { color: false });
+    assert!(text.contains("~ demo  kubernetes:Chart"), "{text}");
+    assert!(text.contains("values.greeting: \"hello\" -> \"hi\""), "{text}");
+    assert!(text.contains("values.replicas: 2 -> 1"), "{text}");
+    assert!(text.contains("values.gadgetSize: 3 -> 4"), "{text}");
+    assert!(text.contains("values.extra: true -> false"), "{text}");
     assert!(text.contains("# - prunes v1 ConfigMap demo-ns/demo-extra"), "{text}");
+    assert!(
+        text.contains("Plan: 0 to create, 1 to update, 0 to replace, 0 to delete."),
+        "{text}"
+    );
     let (plan, report) = env.apply(program(v2.clone())).await;
     assert_eq!(plan.get(&"demo".parse().unwrap()).unwrap().op, Op::Update);
     assert!(report.succeeded(), "{:?}", failures(&report));
@@ -214,6 +244,21 @@ async fn chart_values_may_hold_secrets() {
     assert!(!plan.has_changes());
     let refreshed = env.refresh(program(values)).await;
     assert!(refreshed.drifted.is_empty(), "{:?}", refreshed.drifted);
+    // A changed secret value is a property change shown redacted on both sides.
+    let other = serde_json::to_value(spar::Secret::new("other-s3cr3t".to_string())).unwrap();
+    let plan = env.plan(program(json!({"greeting": other, "extra": false}))).await;
+    let change = plan.get(&"demo".parse().unwrap()).unwrap();
+    assert_eq!(change.op, Op::Update);
+    let paths: Vec<String> = change.properties.iter().map(|p| p.path.to_string()).collect();
+    assert_eq!(paths, vec!["values.greeting".to_string()]);
+    let text = spar::plan::render::text(&plan, spar::plan::render::Style { color: false });
+    assert!(
+        text.contains("values.greeting: (sensitive value) -> (sensitive value)"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cr3t"), "{text}");
+    let json = spar::plan::render::json(&plan).to_string();
+    assert!(!json.contains("s3cr3t"), "{json}");
     let mut stack = vec![env.dir.path().to_path_buf()];
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(dir).unwrap().flatten() {

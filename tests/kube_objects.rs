@@ -1,7 +1,8 @@
 //! Kubernetes objects against the in-process API simulator: every operation (create, read,
 //! update, replace, delete), drift after an out-of-band change, a server-side apply conflict
 //! reported then forced, a CRD and its custom resource in one apply, deletion order,
-//! readiness waits (and their timeout), and an invalid object rejected with the server's words.
+//! readiness waits (and their timeout), an invalid object rejected with the server's words,
+//! and each delete propagation policy as the server carries it out.
 #![cfg(feature = "kubernetes")]
 
 #[path = "support/kube.rs"]
@@ -11,14 +12,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, PodTemplateSpec, Secret as KSecret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube_support::{KubeEnv, Recorder, failures};
 use serde_json::json;
-use spar::kubernetes::{self, Object};
+use spar::kubernetes::{self, Object, Propagation};
 use spar::plan::Op;
 use spar::{ResourceOptions, Secret};
 
@@ -559,5 +560,197 @@ async fn kubeconfig_provider_and_unreachable_or_unsafe_clusters() {
         msgs.iter().any(|m| m.contains("must be http:// on a loopback address")),
         "{msgs:?}"
     );
+    env.sim.shutdown().await;
+}
+
+fn deployment(name: &str) -> Deployment {
+    Deployment {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("default".into()),
+            ..Default::default()
+        },
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            selector: LabelSelector {
+                match_labels: Some(labels(name)),
+                ..Default::default()
+            },
+            template: pod_template(name),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A finalizer of the test's own that keeps a dependent from going until the test removes it.
+const HOLD: &str = "example.com/hold";
+
+/// What the Deployment controller would make: a ReplicaSet owned by the Deployment `owner`
+/// (optionally held by [`HOLD`]).
+fn replica_set(owner: &Deployment, hold: bool) -> ReplicaSet {
+    let name = owner.metadata.name.clone().unwrap();
+    ReplicaSet {
+        metadata: ObjectMeta {
+            name: Some(format!("{name}-rs")),
+            namespace: Some("default".into()),
+            owner_references: Some(vec![OwnerReference {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                name: name.clone(),
+                uid: owner.metadata.uid.clone().unwrap(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            }]),
+            finalizers: hold.then(|| vec![HOLD.to_string()]),
+            ..Default::default()
+        },
+        spec: Some(ReplicaSetSpec {
+            replicas: Some(1),
+            selector: LabelSelector {
+                match_labels: Some(labels(&name)),
+                ..Default::default()
+            },
+            template: Some(pod_template(&name)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Polls `check` every 20 ms until it is true; fails after 10 s with `what`.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn delete_propagation_background_foreground_orphan_reach_the_server() {
+    let env = KubeEnv::start().await;
+    let program = |s: &mut spar::Stack, p: &spar::Handle<kubernetes::KubeProvider>| {
+        s.add(
+            "bg",
+            Object::typed(p, deployment("bg")).delete_propagation(Propagation::Background),
+        )?;
+        s.add(
+            "fg",
+            Object::typed(p, deployment("fg")).delete_propagation(Propagation::Foreground),
+        )?;
+        s.add(
+            "orphan",
+            Object::typed(p, deployment("orphan")).delete_propagation(Propagation::Orphan),
+        )?;
+        // No policy: background, the API server's default.
+        s.add("plain", Object::typed(p, deployment("plain")))?;
+        Ok(())
+    };
+    let (_, report) = env.apply(program).await;
+    assert!(report.succeeded(), "{:?}", failures(&report));
+    let snap = env.snapshot().await;
+    let policy = |a: &str| snap.get(&a.parse().unwrap()).unwrap().inputs["deletePropagation"].clone();
+    assert_eq!(
+        [policy("bg"), policy("fg"), policy("orphan"), policy("plain")],
+        [json!("Background"), json!("Foreground"), json!("Orphan"), json!(null)]
+    );
+
+    // Each Deployment gets a dependent ReplicaSet; all but the orphan's are held by a
+    // finalizer, so the test sees the order in which the server deletes owner and dependent.
+    let deps: Api<Deployment> = Api::namespaced(env.client.clone(), "default");
+    let rss: Api<ReplicaSet> = Api::namespaced(env.client.clone(), "default");
+    for (name, hold) in [("bg", true), ("fg", true), ("orphan", false), ("plain", true)] {
+        let owner = deps.get(name).await.unwrap();
+        rss.create(&Default::default(), &replica_set(&owner, hold))
+            .await
+            .unwrap();
+    }
+    let release = |name: &'static str| {
+        let rss = rss.clone();
+        async move {
+            rss.patch(
+                &format!("{name}-rs"),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+            )
+            .await
+            .unwrap();
+        }
+    };
+
+    let rec = Arc::new(Recorder::default());
+    let observe = async {
+        // Foreground: the Deployment is marked for deletion and waits for its dependents.
+        eventually("the foreground owner to be marked deleted", || async {
+            deps.get_opt("fg")
+                .await
+                .unwrap()
+                .is_some_and(|d| d.metadata.deletion_timestamp.is_some())
+        })
+        .await;
+        let fg = deps.get("fg").await.unwrap();
+        assert!(
+            fg.metadata
+                .finalizers
+                .unwrap_or_default()
+                .contains(&"foregroundDeletion".to_string()),
+            "a foreground delete adds foregroundDeletion"
+        );
+        // Background (explicit and by default): the owners are gone at once, their held
+        // dependents are being deleted by the garbage collector.
+        for name in ["bg", "plain"] {
+            eventually(&format!("{name} to be gone and its ReplicaSet deleting"), || async {
+                deps.get_opt(name).await.unwrap().is_none()
+                    && rss
+                        .get_opt(&format!("{name}-rs"))
+                        .await
+                        .unwrap()
+                        .is_some_and(|rs| rs.metadata.deletion_timestamp.is_some())
+            })
+            .await;
+        }
+        // Orphan: the owner is gone, its dependent stays, no longer owned.
+        eventually("the orphaning owner to be gone", || async {
+            deps.get_opt("orphan").await.unwrap().is_none()
+        })
+        .await;
+        let orphan = rss.get("orphan-rs").await.unwrap();
+        assert!(orphan.metadata.deletion_timestamp.is_none());
+        assert!(orphan.metadata.owner_references.unwrap_or_default().is_empty());
+        // While its dependent is held, the foreground owner stays and spar keeps waiting.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(deps.get_opt("fg").await.unwrap().is_some());
+        let fg_rs = rss.get("fg-rs").await.unwrap();
+        assert!(
+            fg_rs.metadata.deletion_timestamp.is_some(),
+            "the dependent is deleted first"
+        );
+        release("fg").await;
+    };
+    let ((_, report), ()) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(env.destroy(rec.clone()), observe)
+    })
+    .await
+    .expect("destroy finishes once the foreground dependent is released");
+    assert!(report.succeeded(), "{:?}", failures(&report));
+    rec.position(&["progress fg", "waiting for Deployment default/fg to be deleted"]);
+    // Foreground: when the owner's delete returned, its dependent was already gone.
+    assert!(deps.get_opt("fg").await.unwrap().is_none());
+    assert!(rss.get_opt("fg-rs").await.unwrap().is_none());
+
+    // The background dependents go once released; the orphan stays.
+    release("bg").await;
+    release("plain").await;
+    for name in ["bg-rs", "plain-rs"] {
+        eventually(name, || async { rss.get_opt(name).await.unwrap().is_none() }).await;
+    }
+    let orphan = rss.get("orphan-rs").await.unwrap();
+    assert!(orphan.metadata.deletion_timestamp.is_none());
+    assert!(env.snapshot().await.resources.is_empty());
     env.sim.shutdown().await;
 }

@@ -2,8 +2,10 @@
 //! `kubernetes:Provider` in state (no token is written: EKS gets an `aws eks get-token` exec).
 
 use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
 
 use crate::cli::Context;
 use crate::kubernetes::Connection;
@@ -52,14 +54,20 @@ pub async fn run(
     {
         std::fs::create_dir_all(dir)?;
     }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)?;
-    f.write_all(serde_json::to_string_pretty(&doc)?.as_bytes())?;
-    f.write_all(b"\n")?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        // `mode` applies only to a new file: an existing one (say 0644) is made 0600 too,
+        // before anything is written to it.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(serde_json::to_string_pretty(&doc)?.as_bytes())?;
+        f.write_all(b"\n")
+    };
+    write().with_context(|| format!("writing {}", path.display()))?;
     println!(
         "Wrote {} (context {name}). Use it with: export KUBECONFIG={}",
         path.display(),
