@@ -3,7 +3,7 @@
 //! A kind has a type name (`local:File`, `aws:ec2:Vpc`), a [`Schema`] and five operations:
 //! `create`, `read`, `update`, `delete` and `diff` (derived from the schema unless the
 //! kind overrides it), plus `find`, which looks for an object an interrupted create may
-//! have made (by the `spar:address` ownership tag in the cloud) so it is adopted, not
+//! have made (by the `spar:address` and `spar:stack` ownership tags in the cloud) so it is adopted, not
 //! leaked or duplicated.
 //!
 //! Rules kept here:

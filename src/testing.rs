@@ -1,8 +1,8 @@
 //! A fake provider made of closures, with an in-memory world, for lifecycle tests and
 //! benchmarks (the engine's specification is written against it).
 //!
-//! The world holds objects by id, each tagged with the address that created it (as cloud
-//! objects carry `spar:address`), and records every call with a global sequence number at
+//! The world holds objects by id, each tagged with the address and stack that created it
+//! (as cloud objects carry `spar:address` and `spar:stack`), and records every call with a global sequence number at
 //! its start and end, so tests can assert ordering and overlap. Hooks can fail, slow down
 //! or reshape any operation. Rules kept here: the fake behaves like a well-behaved cloud
 //! (delete of a missing object succeeds, `find` adopts by tag), unless a hook says

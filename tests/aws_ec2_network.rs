@@ -16,7 +16,7 @@ use spar::aws::ec2::{
 };
 use spar::plan::Op;
 use spar::provider::{OpContext, ResourceProvider};
-use support::{Recorder, Stage, ec2, op, quiet, run, tag_map};
+use support::{Recorder, Stage, ec2, op, quiet, run, staged, tag_map};
 
 async fn igw(id: &str) -> Option<aws_sdk_ec2::types::InternetGateway> {
     ec2()
@@ -309,14 +309,9 @@ fn egress_nat_routes_associations_in_order() {
         );
         // NAT gateway found by its tag.
         let np = spar::aws::ec2::gateway::NatGatewayProvider::new();
-        let nctx = OpContext::detached("eg/nat".parse().unwrap());
+        let nctx = staged("eg/nat");
         assert_eq!(np.find(&nctx, &json!({})).await.unwrap().unwrap().id, nat_id);
-        assert!(
-            np.find(&OpContext::detached("eg/other".parse().unwrap()), &json!({}))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(np.find(&staged("eg/other"), &json!({})).await.unwrap().is_none());
 
         // Delete order, which the emulator would not enforce: the route through the NAT
         // gateway, then the NAT gateway (waited until deleted), then its subnet and EIP;
@@ -561,7 +556,7 @@ fn security_group_and_rules() {
 
         // Find: a rule by the ownership tag inside its group, a group by its tag.
         let rp = spar::aws::ec2::security_group::SecurityGroupRuleProvider::new();
-        let ctx = OpContext::detached("sg/https".parse().unwrap());
+        let ctx = staged("sg/https");
         let found = rp
             .find(&ctx, &json!({"security_group_id": nodes}))
             .await
@@ -569,11 +564,7 @@ fn security_group_and_rules() {
             .unwrap();
         assert_eq!(found.id, s.id("sg/https").await);
         let gp = spar::aws::ec2::security_group::SecurityGroupProvider::new();
-        let found = gp
-            .find(&OpContext::detached("sg/nodes".parse().unwrap()), &json!({}))
-            .await
-            .unwrap()
-            .unwrap();
+        let found = gp.find(&staged("sg/nodes"), &json!({})).await.unwrap().unwrap();
         assert_eq!(found.id, nodes);
 
         // Delete: rules before their groups (the emulator would delete a referenced group).
@@ -691,7 +682,7 @@ fn s3_gateway_endpoint() {
         assert!(s3_route(&rt_b, &id).await);
 
         let found = spar::aws::ec2::endpoint::VpcEndpointProvider::new()
-            .find(&OpContext::detached("ep/s3".parse().unwrap()), &json!({}))
+            .find(&staged("ep/s3"), &json!({}))
             .await
             .unwrap()
             .unwrap();

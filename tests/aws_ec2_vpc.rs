@@ -9,7 +9,7 @@ use serde_json::json;
 use spar::aws::ec2::{Subnet, Vpc};
 use spar::plan::Op;
 use spar::provider::{OpContext, ResourceProvider};
-use support::{Stage, ec2, op, quiet, run, tag_map};
+use support::{Stage, ec2, op, quiet, run, staged, tag_map};
 
 async fn vpc_tags(id: &str) -> std::collections::BTreeMap<String, String> {
     let out = ec2().await.describe_vpcs().vpc_ids(id).send().await.unwrap();
@@ -57,6 +57,7 @@ fn vpc_lifecycle_create_read_update_replace_drift_delete() {
         let tags = vpc_tags(&id).await;
         assert_eq!(tags.get("team").map(String::as_str), Some("a"));
         assert_eq!(tags.get("spar:address").map(String::as_str), Some("vpc_life"));
+        assert_eq!(tags.get("spar:stack").map(String::as_str), Some(support::STACK));
         let out = s.outputs("vpc_life").await;
         assert_eq!(out["cidr_block"], "10.10.0.0/16");
         assert!(out["arn"].as_str().unwrap().ends_with(&format!(":vpc/{id}")), "{out}");
@@ -255,6 +256,52 @@ fn vpc_import_and_find_by_ownership_tag() {
     });
 }
 
+#[test]
+fn find_never_adopts_another_stacks_object() {
+    run(async {
+        // Two stacks of one program (dev and prod) in one account, one address.
+        let p = spar::aws::ec2::vpc::VpcProvider::new();
+        let address = "net/vpc_two_stacks";
+        let dev = OpContext::detached(address.parse().unwrap()).in_stack("p/dev");
+        let prod = OpContext::detached(address.parse().unwrap()).in_stack("p/prod");
+        let detached = OpContext::detached(address.parse().unwrap());
+        let inputs = json!({"cidr_block": "10.15.0.0/16", "enable_dns_support": true, "enable_dns_hostnames": false, "tags": {}});
+
+        // Dev's interrupted create left a VPC: tagged with its address and its stack.
+        let made = p.create(&dev, &inputs).await.unwrap();
+        let tags = vpc_tags(&made.id).await;
+        assert_eq!(tags.get("spar:address").map(String::as_str), Some(address));
+        assert_eq!(tags.get("spar:stack").map(String::as_str), Some("p/dev"));
+        // The ownership tags are not the user's: reading back shows none, so no drift.
+        let read = p.read(&dev, &made.id, &inputs, &made.outputs).await.unwrap().unwrap();
+        assert_eq!(read.inputs["tags"], json!({}));
+
+        // Prod (and a context outside any stack) do not take dev's VPC for their own.
+        assert!(
+            p.find(&prod, &inputs).await.unwrap().is_none(),
+            "prod adopted dev's VPC"
+        );
+        assert!(
+            p.find(&detached, &inputs).await.unwrap().is_none(),
+            "no stack adopted dev's VPC"
+        );
+        assert_eq!(p.find(&dev, &inputs).await.unwrap().unwrap().id, made.id);
+
+        // Once prod has its own, each stack finds only its own.
+        let prod_made = p.create(&prod, &inputs).await.unwrap();
+        assert_ne!(prod_made.id, made.id);
+        assert_eq!(p.find(&prod, &inputs).await.unwrap().unwrap().id, prod_made.id);
+        assert_eq!(p.find(&dev, &inputs).await.unwrap().unwrap().id, made.id);
+        assert!(p.find(&detached, &inputs).await.unwrap().is_none());
+
+        p.delete(&dev, &made.id, &inputs, &made.outputs).await.unwrap();
+        p.delete(&prod, &prod_made.id, &inputs, &prod_made.outputs)
+            .await
+            .unwrap();
+        assert!(!vpc_exists(&made.id).await && !vpc_exists(&prod_made.id).await);
+    });
+}
+
 async fn subnet(id: &str) -> Option<aws_sdk_ec2::types::Subnet> {
     ec2()
         .await
@@ -374,11 +421,7 @@ fn subnet_lifecycle_update_replace_drift_import_find() {
         );
         // Find adopts by the ownership tag only.
         assert!(p.find(&ctx, &json!({})).await.unwrap().is_none());
-        let found = p
-            .find(&OpContext::detached("sn".parse().unwrap()), &json!({}))
-            .await
-            .unwrap()
-            .unwrap();
+        let found = p.find(&staged("sn"), &json!({})).await.unwrap().unwrap();
         assert_eq!(found.id, id3);
         p.delete(&ctx, &oob, &json!({}), &json!({})).await.unwrap();
 

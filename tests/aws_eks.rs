@@ -14,8 +14,8 @@ use spar::aws::ec2::{Subnet, Vpc};
 use spar::aws::eks::Cluster;
 use spar::aws::iam::{PolicyDocument, Role, RolePolicyAttachment, Statement};
 use spar::plan::Op;
-use spar::provider::{OpContext, ResourceProvider};
-use support::{Recorder, Stage, op, quiet, run, sandbox_config};
+use spar::provider::ResourceProvider;
+use support::{Recorder, Stage, op, quiet, run, sandbox_config, staged};
 
 async fn describe(name: &str) -> Option<aws_sdk_eks::types::Cluster> {
     spar::aws::context::clients()
@@ -177,10 +177,7 @@ fn cluster_lifecycle() {
         // Find adopts it by name and tag.
         let p = spar::aws::eks::cluster::ClusterProvider::new();
         let found = p
-            .find(
-                &OpContext::detached("eks/cluster".parse().unwrap()),
-                &json!({"name": null}),
-            )
+            .find(&staged("eks/cluster"), &json!({"name": null}))
             .await
             .unwrap()
             .unwrap();
@@ -188,7 +185,7 @@ fn cluster_lifecycle() {
         // Import reads the same inputs the program declares.
         let live = p
             .read(
-                &OpContext::detached("eks/cluster".parse().unwrap()),
+                &staged("eks/cluster"),
                 &name,
                 &serde_json::Value::Null,
                 &serde_json::Value::Null,
@@ -219,6 +216,139 @@ fn cluster_lifecycle() {
         rec.before(("eks/cluster", "delete"), ("eks/cluster_role", "delete"));
         rec.before(("eks/cluster_policy", "delete"), ("eks/cluster_role", "delete"));
         assert!(describe("spar-test-eks-fixed").await.is_none());
+    });
+}
+
+const KEY_1: &str = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555";
+const KEY_2: &str = "arn:aws:kms:us-east-1:123456789012:key/66666666-7777-8888-9999-000000000000";
+
+/// A cluster with secrets encrypted by `key`, or not encrypted.
+fn encrypted(key: Option<&'static str>) -> impl FnOnce(&mut spar::Stack) -> spar::Result<()> {
+    move |st: &mut spar::Stack| {
+        let vpc = st.add("enc/vpc", Vpc::new("10.62.0.0/16"))?;
+        let a = st.add(
+            "enc/subnet_a",
+            Subnet::new(vpc.vpc_id(), "10.62.0.0/20").az("us-east-1a"),
+        )?;
+        let b = st.add(
+            "enc/subnet_b",
+            Subnet::new(vpc.vpc_id(), "10.62.16.0/20").az("us-east-1b"),
+        )?;
+        let role = st.add("enc/cluster_role", Role::assumed_by_service("eks.amazonaws.com"))?;
+        let mut c = Cluster::new(role.arn(), vec![a.subnet_id().into(), b.subnet_id().into()]).version("1.35");
+        if let Some(k) = key {
+            c = c.secrets_encryption(k);
+        }
+        st.add("enc/cluster", c)?;
+        Ok(())
+    }
+}
+
+/// The KMS key EKS reports for the cluster's secrets.
+#[allow(deprecated)]
+fn live_key(c: &aws_sdk_eks::types::Cluster) -> Option<String> {
+    c.encryption_config()
+        .iter()
+        .find(|e| e.resources().iter().any(|r| r == "secrets"))
+        .and_then(|e| e.provider())
+        .and_then(|p| p.key_arn())
+        .map(String::from)
+}
+
+/// The types of the updates EKS recorded on `cluster`.
+async fn update_types(cluster: &str) -> Vec<String> {
+    let eks = &spar::aws::context::clients().await.eks;
+    let ids = eks.list_updates().name(cluster).send().await.unwrap();
+    let mut types = Vec::new();
+    for id in ids.update_ids() {
+        let u = eks.describe_update().name(cluster).update_id(id).send().await.unwrap();
+        types.push(
+            u.update()
+                .and_then(|u| u.r#type())
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+        );
+    }
+    types
+}
+
+#[test]
+fn cluster_secrets_encryption_added_in_place_changed_by_replacement() {
+    run(async {
+        sandbox_config(json!({"cluster_create_seconds": 1, "update_seconds": 1, "cluster_delete_seconds": 1}));
+        let s = Stage::new();
+        let p = spar::aws::eks::cluster::ClusterProvider::new();
+
+        // Created without a key: EKS reports none, and none reads back.
+        s.apply(encrypted(None)).await;
+        let name = s.id("enc/cluster").await;
+        assert_eq!(live_key(&describe(&name).await.unwrap()), None);
+
+        // Adding a key is an in-place update through AssociateEncryptionConfig, awaited.
+        let rec = Arc::new(Recorder::default());
+        let (plan, _) = s.apply_recorded(encrypted(Some(KEY_1)), false, rec.clone()).await;
+        let change = plan.get(&"enc/cluster".parse().unwrap()).unwrap();
+        assert_eq!(change.op, Op::Update);
+        assert!(change.replace_paths.is_empty(), "{:?}", change.replace_paths);
+        assert_eq!(s.id("enc/cluster").await, name, "the same cluster");
+        assert_eq!(update_types(&name).await, ["AssociateEncryptionConfig"]);
+        let progress = rec.progress.lock().unwrap().clone();
+        assert!(
+            progress
+                .iter()
+                .any(|(a, m)| a == "enc/cluster" && m.starts_with("waiting for update")),
+            "the update was awaited: {progress:?}"
+        );
+        let c = describe(&name).await.unwrap();
+        assert_eq!(live_key(&c).as_deref(), Some(KEY_1));
+        assert_eq!(c.status(), Some(&aws_sdk_eks::types::ClusterStatus::Active));
+        // Reading back reports the key, so the program and the cluster agree.
+        let live = p
+            .read(
+                &staged("enc/cluster"),
+                &name,
+                &serde_json::Value::Null,
+                &serde_json::Value::Null,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(live.inputs["secrets_encryption_key_arn"], KEY_1);
+        assert!(quiet(&s.plan(encrypted(Some(KEY_1))).await));
+
+        // Changing the key (or removing it) replaces the cluster, naming the field.
+        for other in [Some(KEY_2), None] {
+            let plan = s.plan(encrypted(other)).await;
+            let change = plan.get(&"enc/cluster".parse().unwrap()).unwrap();
+            assert_eq!(change.op, Op::Replace, "{other:?}");
+            assert_eq!(
+                change.replace_paths.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                ["secrets_encryption_key_arn"]
+            );
+        }
+        // Applied: the old cluster goes first (its name is reused), the new one is created
+        // with the new key in CreateCluster and reads it back.
+        let plan = s.apply(encrypted(Some(KEY_2))).await;
+        assert_eq!(op(&plan, "enc/cluster"), Op::Replace);
+        let name2 = s.id("enc/cluster").await;
+        let c = describe(&name2).await.unwrap();
+        assert_eq!(live_key(&c).as_deref(), Some(KEY_2));
+        assert!(update_types(&name2).await.is_empty(), "the key came with the create");
+        let live = p
+            .read(
+                &staged("enc/cluster"),
+                &name2,
+                &serde_json::Value::Null,
+                &serde_json::Value::Null,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(live.inputs["secrets_encryption_key_arn"], KEY_2);
+        assert!(quiet(&s.plan(encrypted(Some(KEY_2))).await));
+
+        s.destroy().await;
+        assert!(describe(&name2).await.is_none());
     });
 }
 
@@ -467,7 +597,7 @@ fn nodegroup_addons_access_entries_pod_identity() {
         // Find adopts each by its ownership tag.
         let found = spar::aws::eks::nodegroup::NodegroupProvider::new()
             .find(
-                &OpContext::detached("wl/critical".parse().unwrap()),
+                &staged("wl/critical"),
                 &json!({"cluster_name": "spar-test-wl", "name": "critical"}),
             )
             .await
@@ -476,7 +606,7 @@ fn nodegroup_addons_access_entries_pod_identity() {
         assert_eq!(found.id, "spar-test-wl:critical");
         let found = spar::aws::eks::addon::AddonProvider::new()
             .find(
-                &OpContext::detached("wl/coredns".parse().unwrap()),
+                &staged("wl/coredns"),
                 &json!({"cluster_name": "spar-test-wl", "addon_name": "coredns"}),
             )
             .await

@@ -14,8 +14,8 @@ use serde_json::json;
 use spar::aws::events::{Rule, Target};
 use spar::aws::sqs::Queue;
 use spar::plan::Op;
-use spar::provider::{OpContext, ResourceProvider};
-use support::{Recorder, Stage, op, quiet, run};
+use spar::provider::ResourceProvider;
+use support::{Recorder, Stage, op, quiet, run, staged};
 
 fn program(
     detail: &'static str,
@@ -98,7 +98,7 @@ fn rule_and_target_lifecycle() {
         // Find.
         let p = spar::aws::events::RuleProvider::new();
         let found = p
-            .find(&OpContext::detached("ev/spot".parse().unwrap()), &json!({"name": null}))
+            .find(&staged("ev/spot"), &json!({"name": null}))
             .await
             .unwrap()
             .unwrap();

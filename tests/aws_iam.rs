@@ -15,7 +15,7 @@ use spar::aws::iam::{
 };
 use spar::plan::Op;
 use spar::provider::{OpContext, ResourceProvider};
-use support::{Recorder, Stage, iam, op, quiet, run};
+use support::{Recorder, Stage, iam, op, quiet, run, staged};
 
 fn eks_trust(extra_service: Option<&str>) -> PolicyDocument {
     let mut st = Statement::allow(&["sts:AssumeRole", "sts:TagSession"]).principal("Service", "eks.amazonaws.com");
@@ -85,6 +85,7 @@ fn role_with_attachments_lifecycle() {
         let r = role(&name).await.unwrap();
         let tags: std::collections::BTreeMap<_, _> = r.tags().iter().map(|t| (t.key(), t.value())).collect();
         assert_eq!(tags.get("spar:address"), Some(&"iam1/cluster-role"));
+        assert_eq!(tags.get("spar:stack"), Some(&support::STACK));
         assert_eq!(tags.get("team"), Some(&"a"));
         assert_eq!(
             attached(&name).await,
@@ -173,22 +174,16 @@ fn role_with_attachments_lifecycle() {
         // Find adopts the role by its generated name and ownership tag.
         let p = spar::aws::iam::role::RoleProvider::new();
         let found = p
-            .find(
-                &OpContext::detached("iam1/cluster-role".parse().unwrap()),
-                &json!({"name": null}),
-            )
+            .find(&staged("iam1/cluster-role"), &json!({"name": null}))
             .await
             .unwrap()
             .unwrap();
         assert_eq!(found.id, name);
         assert!(
-            p.find(
-                &OpContext::detached("iam1/other".parse().unwrap()),
-                &json!({"name": name})
-            )
-            .await
-            .unwrap()
-            .is_none(),
+            p.find(&staged("iam1/other"), &json!({"name": name}))
+                .await
+                .unwrap()
+                .is_none(),
             "a role of another address is not adopted"
         );
 
@@ -198,6 +193,49 @@ fn role_with_attachments_lifecycle() {
         rec.before(("iam1/cluster-policy", "delete"), ("iam1/cluster-role", "delete"));
         rec.before(("iam1/inline", "delete"), ("iam1/cluster-role", "delete"));
         assert!(role(&name).await.is_none());
+    });
+}
+
+#[test]
+fn two_stacks_get_their_own_roles() {
+    run(async {
+        // IAM names are account-wide: dev and prod of one program, at one address, must
+        // neither share a generated name nor adopt each other's role.
+        let p = spar::aws::iam::role::RoleProvider::new();
+        let dev = OpContext::detached("iam6/role".parse().unwrap()).in_stack("p/dev");
+        let prod = OpContext::detached("iam6/role".parse().unwrap()).in_stack("p/prod");
+        let inputs = json!({"assume_role_policy": serde_json::to_value(eks_trust(None)).unwrap()});
+        let d = p.create(&dev, &inputs).await.unwrap();
+        assert!(
+            p.find(&prod, &inputs).await.unwrap().is_none(),
+            "prod adopted dev's role"
+        );
+        let q = p.create(&prod, &inputs).await.unwrap();
+        assert_ne!(d.id, q.id, "both stacks generated the same role name");
+        assert!(
+            d.id.starts_with("role-") && q.id.starts_with("role-"),
+            "{} {}",
+            d.id,
+            q.id
+        );
+        assert_eq!(p.find(&dev, &inputs).await.unwrap().unwrap().id, d.id);
+        assert_eq!(p.find(&prod, &inputs).await.unwrap().unwrap().id, q.id);
+        // A role named explicitly, made by dev, is not prod's either.
+        let named = json!({"name": d.id, "assume_role_policy": inputs["assume_role_policy"]});
+        assert!(p.find(&prod, &named).await.unwrap().is_none());
+        let tags = |r: aws_sdk_iam::types::Role| {
+            r.tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        assert_eq!(
+            tags(role(&q.id).await.unwrap()).get("spar:stack").map(String::as_str),
+            Some("p/prod")
+        );
+        p.delete(&dev, &d.id, &inputs, &d.outputs).await.unwrap();
+        p.delete(&prod, &q.id, &inputs, &q.outputs).await.unwrap();
+        assert!(role(&d.id).await.is_none() && role(&q.id).await.is_none());
     });
 }
 
@@ -326,7 +364,7 @@ fn managed_policy_versions_and_delete_order() {
 
         // The delete refuses while the policy is attached (the emulator would not).
         let p = spar::aws::iam::policy::PolicyProvider::new();
-        let ctx = OpContext::detached("iam3/policy".parse().unwrap());
+        let ctx = staged("iam3/policy");
         let err = p.delete(&ctx, &arn, &json!({}), &json!({})).await.unwrap_err();
         assert!(err.to_string().contains("DeleteConflict"), "{err}");
         // Find adopts it by name and tag.
@@ -459,7 +497,7 @@ fn oidc_provider_lifecycle() {
         let p = spar::aws::iam::oidc::OpenIdConnectProviderProvider::new();
         let live = p
             .read(
-                &OpContext::detached("iam5/oidc".parse().unwrap()),
+                &staged("iam5/oidc"),
                 &arn,
                 &serde_json::Value::Null,
                 &serde_json::Value::Null,
@@ -469,11 +507,7 @@ fn oidc_provider_lifecycle() {
             .unwrap();
         assert_eq!(live.inputs["url"], url);
         assert_eq!(live.inputs["tags"], json!({"cluster": "c1"}));
-        let found = p
-            .find(&OpContext::detached("iam5/oidc".parse().unwrap()), &json!({}))
-            .await
-            .unwrap()
-            .unwrap();
+        let found = p.find(&staged("iam5/oidc"), &json!({})).await.unwrap().unwrap();
         assert_eq!(found.id, arn);
         s.destroy().await;
         assert!(

@@ -9,8 +9,8 @@ use serde_json::json;
 use spar::aws::iam::{PolicyDocument, Statement};
 use spar::aws::sqs::Queue;
 use spar::plan::Op;
-use spar::provider::{OpContext, ResourceProvider};
-use support::{Stage, op, quiet, run};
+use spar::provider::ResourceProvider;
+use support::{Stage, op, quiet, run, staged};
 
 fn policy() -> PolicyDocument {
     PolicyDocument::new(vec![
@@ -103,22 +103,16 @@ fn queue_lifecycle() {
         // Find.
         let p = spar::aws::sqs::QueueProvider::new();
         let found = p
-            .find(
-                &OpContext::detached("sqs/interruption".parse().unwrap()),
-                &json!({"name": "spar-test-c1"}),
-            )
+            .find(&staged("sqs/interruption"), &json!({"name": "spar-test-c1"}))
             .await
             .unwrap()
             .unwrap();
         assert_eq!(found.id, url);
         assert!(
-            p.find(
-                &OpContext::detached("sqs/other".parse().unwrap()),
-                &json!({"name": "spar-test-c1"})
-            )
-            .await
-            .unwrap()
-            .is_none()
+            p.find(&staged("sqs/other"), &json!({"name": "spar-test-c1"}))
+                .await
+                .unwrap()
+                .is_none()
         );
 
         // Replace by name.

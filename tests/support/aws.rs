@@ -115,6 +115,16 @@ pub async fn iam() -> &'static aws_sdk_iam::Client {
     spar::aws::context::iam().await
 }
 
+/// The stack every [`Stage`] applies in, as operations see it (`<program>/<stack>`): the
+/// value of the `spar:stack` tag on what a stage makes.
+pub const STACK: &str = "aws-test/dev";
+
+/// A one-off context for `address` in the stages' stack ([`STACK`]): what `find` needs to
+/// see objects a [`Stage`] made as its own (their names and `spar:stack` tag depend on it).
+pub fn staged(address: &str) -> spar::provider::OpContext {
+    spar::provider::OpContext::detached(address.parse().expect("a valid address")).in_stack(STACK)
+}
+
 /// A stack whose state lives in a temp dir.
 pub struct Stage {
     pub dir: tempfile::TempDir,

@@ -14,7 +14,8 @@ Rules kept:
   clusterSecurityGroupId, endpointPublicAccess true, endpointPrivateAccess false,
   publicAccessCidrs 0.0.0.0/0); each cluster gets its own OIDC issuer and a real CA
   certificate; with access entries enabled and bootstrap on, the creator gets an access entry
-  with AmazonEKSClusterAdminPolicy; the answer says CREATING;
+  with AmazonEKSClusterAdminPolicy; ``encryptionConfig`` (one entry, resources ["secrets"], a
+  KMS key ARN) is checked and kept as sent; the answer says CREATING;
 - with ``check_dependencies`` on (default), what AWS checks and moto skips is checked: the
   cluster role exists and trusts eks.amazonaws.com, subnets exist, share one VPC and span two
   AZs, security groups exist; the node role exists, trusts ec2.amazonaws.com and has
@@ -56,6 +57,7 @@ SUPPORT_TYPES = ("STANDARD", "EXTENDED")
 KEPT_AS_SENT = ("zonalShiftConfig", "deletionProtection", "computeConfig", "storageConfig",
                 "controlPlaneScalingConfig", "kubeApiServerConfig", "kubeSchedulerConfig",
                 "kubeControllerManagerConfig", "outpostConfig")
+KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$")
 TAINT_EFFECTS = ("NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE")
 NODE_POLICY = "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy"
 ECR_POLICIES = ("arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
@@ -101,6 +103,18 @@ def described(ctx, *segments, status=None):
     return Reply(doc)
 
 
+def check_encryption_config(config, **ids):
+    """``encryptionConfig`` as EKS takes it: one entry, resources ["secrets"], a KMS key ARN."""
+    if not isinstance(config, list) or len(config) != 1 or not isinstance(config[0], dict):
+        raise invalid_parameter("encryptionConfig must hold exactly one configuration", **ids)
+    entry = config[0]
+    if list(entry.get("resources") or []) != ["secrets"]:
+        raise invalid_parameter("Only 'secrets' resources can be encrypted", **ids)
+    key = (entry.get("provider") or {}).get("keyArn") or ""
+    if not KMS_KEY_ARN.match(key):
+        raise invalid_parameter(f"keyArn {key!r} is not a KMS key ARN", **ids)
+
+
 def _role_problem(ctx, arn, service):
     role = motobridge.role_by_arn(ctx.account, arn or "")
     if role is None or not motobridge.role_trusts(role, service):
@@ -135,6 +149,9 @@ def create_cluster(ctx):
     support = (body.get("upgradePolicy") or {}).get("supportType", "EXTENDED")
     if support not in SUPPORT_TYPES:
         raise invalid_parameter(f"Unsupported upgrade policy support type {support}", clusterName=name)
+
+    if body.get("encryptionConfig") is not None:
+        check_encryption_config(body["encryptionConfig"], clusterName=name)
 
     subnet_ids = list(vpc_req.get("subnetIds") or [])
     found = motobridge.subnets(ctx.account, ctx.region, subnet_ids)

@@ -1,8 +1,9 @@
 """Cluster and node group updates, and the update records behind DescribeUpdate / ListUpdates.
 
-Owns: UpdateClusterConfig and UpdateClusterVersion (served by the front, written onto moto's
-cluster), UpdateNodegroupConfig (checked, forwarded to moto, recorded), UpdateNodegroupVersion
-(served by the front), DescribeUpdate and ListUpdates (for clusters, node groups and add-ons).
+Owns: UpdateClusterConfig, UpdateClusterVersion and AssociateEncryptionConfig (served by the
+front, written onto moto's cluster), UpdateNodegroupConfig (checked, forwarded to moto,
+recorded), UpdateNodegroupVersion (served by the front), DescribeUpdate and ListUpdates (for
+clusters, node groups and add-ons).
 
 Rules kept:
 - the object must be ACTIVE: CREATING or DELETING gives InvalidRequestException, an update
@@ -14,6 +15,11 @@ Rules kept:
   different kinds; logging is merged per log type; accessConfig.authenticationMode only moves
   CONFIG_MAP -> API_AND_CONFIG_MAP -> API; upgradePolicy, zonalShiftConfig, deletionProtection
   and the other members are stored and returned;
+- AssociateEncryptionConfig (POST /clusters/{name}/encryption-config/associate) takes one
+  configuration of resources ["secrets"] with a KMS key ARN, only on a cluster that has none
+  (InvalidRequestException otherwise: EKS can neither change nor remove the key), writes it
+  onto the cluster (DescribeCluster shows it) and answers an AssociateEncryptionConfig update
+  with an EncryptionConfig param;
 - UpdateClusterVersion moves exactly one minor version up, to a version the catalogue offers,
   and (unless ``force``) not while a node group would be more than three minors behind;
 - UpdateNodegroupConfig keeps minSize <= desiredSize <= maxSize and EKS's taint effects
@@ -251,6 +257,22 @@ def update_cluster_version(ctx):
     ])
 
 
+def associate_encryption_config(ctx):
+    name = ctx.params.get("clusterName")
+    moto_cluster, rec = clusters.find(ctx, name)
+    ids = dict(clusterName=name)
+    settled(rec, rec.life, None, **ids)
+    config = ctx.body.get("encryptionConfig")
+    clusters.check_encryption_config(config, **ids)
+    if getattr(moto_cluster, "encryption_config", None):
+        raise invalid_request("Encryption is already enabled on the cluster; EKS cannot change "
+                              "or remove it", **ids)
+    config = [{"resources": ["secrets"], "provider": {"keyArn": config[0]["provider"]["keyArn"]}}]
+    moto_cluster.encryption_config = config
+    return _record(ctx, rec, "AssociateEncryptionConfig",
+                   [{"type": "EncryptionConfig", "value": json.dumps(config)}])
+
+
 # ---- node groups -----------------------------------------------------------------------------
 
 def update_nodegroup_config(ctx):
@@ -384,6 +406,7 @@ def list_updates(ctx):
 HANDLERS = {
     "UpdateClusterConfig": update_cluster_config,
     "UpdateClusterVersion": update_cluster_version,
+    "AssociateEncryptionConfig": associate_encryption_config,
     "UpdateNodegroupConfig": update_nodegroup_config,
     "UpdateNodegroupVersion": update_nodegroup_version,
     "DescribeUpdate": describe_update,

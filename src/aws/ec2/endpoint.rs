@@ -139,7 +139,7 @@ impl ResourceProvider for VpcEndpointProvider {
                 .vpc_id(&i.vpc_id)
                 .service_name(&i.service_name)
                 .set_route_table_ids(Some(i.route_table_ids.clone()))
-                .tag_specifications(tag_spec(ResourceType::VpcEndpoint, &ctx.address, &i.tags))
+                .tag_specifications(tag_spec(ResourceType::VpcEndpoint, ctx, &i.tags))
                 .send()
         })
         .await?;

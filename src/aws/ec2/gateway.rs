@@ -155,7 +155,7 @@ impl ResourceProvider for InternetGatewayProvider {
         let ec2 = context::ec2().await;
         let out = call0(ctx, "CreateInternetGateway", || {
             ec2.create_internet_gateway()
-                .tag_specifications(tag_spec(ResourceType::InternetGateway, &ctx.address, &i.tags))
+                .tag_specifications(tag_spec(ResourceType::InternetGateway, ctx, &i.tags))
                 .send()
         })
         .await?;
@@ -343,7 +343,7 @@ impl ResourceProvider for EipProvider {
         let out = call0(ctx, "AllocateAddress", || {
             ec2.allocate_address()
                 .domain(DomainType::Vpc)
-                .tag_specifications(tag_spec(ResourceType::ElasticIp, &ctx.address, &i.tags))
+                .tag_specifications(tag_spec(ResourceType::ElasticIp, ctx, &i.tags))
                 .send()
         })
         .await?;
@@ -567,7 +567,7 @@ impl ResourceProvider for NatGatewayProvider {
                     .subnet_id(&i.subnet_id)
                     .set_allocation_id(i.allocation_id.clone())
                     .connectivity_type(ConnectivityType::from(i.connectivity_type.as_str()))
-                    .tag_specifications(tag_spec(ResourceType::Natgateway, &ctx.address, &i.tags))
+                    .tag_specifications(tag_spec(ResourceType::Natgateway, ctx, &i.tags))
                     .send()
             },
         )

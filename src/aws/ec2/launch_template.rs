@@ -2,14 +2,14 @@
 //! groups, user data, block devices, instance metadata options, instance profile, tags for
 //! the instances and volumes it launches).
 //!
-//! Rules kept here: the name is the user's or `<name>-<8 hex>` from the address, and a new
+//! Rules kept here: the name is the user's or `<name>-<8 hex>` from the stack and address, and a new
 //! name forces a replacement, done by deleting first (names are unique per region); any
 //! change of the template data makes a new version (CreateLaunchTemplateVersion, the whole
 //! data, not a patch of the previous version) and makes it the default (ModifyLaunchTemplate)
 //! in the same update, as Terraform's `aws_launch_template` does, so the template keeps its
 //! id and whoever refers to `latest_version`/`default_version` sees the new number (both are
 //! volatile outputs); the template's own tags change in place (CreateTags/DeleteTags) and
-//! make no version. The template is tagged `spar:address` at creation (TagSpecifications of
+//! make no version. The template is tagged `spar:address` and `spar:stack` at creation (TagSpecifications of
 //! type `launch-template`); the tags in the data (`tag_specifications`, for instances and
 //! volumes) are the user's only. User data is plain text in the program and in state; spar
 //! base64-encodes it for AWS and decodes it on read. `read` maps the default version's data
@@ -499,9 +499,7 @@ provider!(
 fn template_name(ctx: &OpContext, user: Option<&str>) -> String {
     match user {
         Some(n) => n.to_string(),
-        None => unique_name(&ctx.address, None, 128, |c| {
-            c.is_ascii_alphanumeric() || "()./_-".contains(c)
-        }),
+        None => unique_name(ctx, None, 128, |c| c.is_ascii_alphanumeric() || "()./_-".contains(c)),
     }
 }
 
@@ -627,7 +625,7 @@ impl ResourceProvider for LaunchTemplateProvider {
             ec2.create_launch_template()
                 .launch_template_name(&name)
                 .launch_template_data(data.clone())
-                .tag_specifications(tag_spec(ResourceType::LaunchTemplate, &ctx.address, &i.tags))
+                .tag_specifications(tag_spec(ResourceType::LaunchTemplate, ctx, &i.tags))
                 .send()
         })
         .await?;

@@ -2,9 +2,11 @@
 //! TagSpecifications, tag sync on update, finding by the `spar:address` tag, IPv4 CIDR
 //! validation and the inputs every kind reads back.
 //!
-//! Rules kept here: tags are set at creation in the create call itself (TagSpecifications),
-//! so no object exists untagged; a tag change is applied in place (CreateTags/DeleteTags of
-//! the difference only, never touching `spar:address`); `read` answers `Ok(None)` for an
+//! Rules kept here: tags (with the ownership tags `spar:address` and `spar:stack`) are set
+//! at creation in the create call itself (TagSpecifications), so no object exists untagged;
+//! `find` lists by the `spar:address` tag and adopts only an object of this stack
+//! ([`adoptable`]); a tag change is applied in place (CreateTags/DeleteTags of
+//! the difference only, never touching the ownership tags); `read` answers `Ok(None)` for an
 //! object that is gone or going (`deleted`, `deleting`), so a delete that races a refresh
 //! is not drift; every CIDR is checked locally before any call, naming the field.
 
@@ -35,7 +37,7 @@ use serde_json::Value;
 use crate::address::Address;
 use crate::aws::call::call0;
 use crate::aws::context;
-use crate::aws::tags::{ADDRESS_TAG, is_managed, user_tags, with_owner};
+use crate::aws::tags::{ADDRESS_TAG, is_managed, owned_by, user_tags, with_owner};
 use crate::provider::{OpContext, ProviderError, Registry};
 
 /// Adds the EC2 kinds to `registry`.
@@ -81,11 +83,12 @@ pub fn validate_ipv4_cidr(field: &str, value: &str) -> Result<(), ProviderError>
     Ok(())
 }
 
-/// The TagSpecification for a new object of `rt` at `address` with the user's `tags`.
-pub(crate) fn tag_spec(rt: ResourceType, address: &Address, tags: &BTreeMap<String, String>) -> TagSpecification {
+/// The TagSpecification for a new object of `rt` made by `ctx` with the user's `tags` (plus
+/// the ownership tags).
+pub(crate) fn tag_spec(rt: ResourceType, ctx: &OpContext, tags: &BTreeMap<String, String>) -> TagSpecification {
     TagSpecification::builder()
         .resource_type(rt)
-        .set_tags(Some(to_tags(&with_owner(tags, address))))
+        .set_tags(Some(to_tags(&with_owner(tags, ctx))))
         .build()
 }
 
@@ -103,11 +106,9 @@ pub(crate) fn from_tags(tags: &[Tag]) -> BTreeMap<String, String> {
     )
 }
 
-/// The `spar:address` tag of an object, if it has one.
-fn owner_of(tags: &[Tag]) -> Option<&str> {
-    tags.iter()
-        .find(|t| t.key() == Some(ADDRESS_TAG))
-        .and_then(|t| t.value())
+/// The value of the tag `key` among `tags`.
+fn tag_value<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter().find(|t| t.key() == Some(key)).and_then(|t| t.value())
 }
 
 /// True when `id` is not an object spar already tracks at this address (`find` must not
@@ -116,13 +117,15 @@ fn untracked(ctx: &OpContext, id: Option<&str>) -> bool {
     id.is_some_and(|id| !ctx.tracked_ids.iter().any(|t| t == id))
 }
 
-/// True when `find` may adopt an object with `tags` and `id`: it carries this address's
-/// ownership tag and is not an object spar already tracks (see [`untracked`]).
+/// True when `find` may adopt an object with `tags` and `id`: it carries this address's and
+/// this stack's ownership tags ([`owned_by`]) and is not an object spar already tracks (see
+/// [`untracked`]).
 pub(crate) fn adoptable(ctx: &OpContext, tags: &[Tag], id: Option<&str>) -> bool {
-    owner_of(tags) == Some(ctx.address.as_str()) && untracked(ctx, id)
+    owned_by(ctx, |k| tag_value(tags, k)) && untracked(ctx, id)
 }
 
-/// The filter selecting objects owned by `address`.
+/// The filter selecting objects tagged with `address` (of any stack: [`adoptable`] picks
+/// this stack's among them).
 pub(crate) fn owner_filter(address: &Address) -> Filter {
     Filter::builder()
         .name(format!("tag:{ADDRESS_TAG}"))

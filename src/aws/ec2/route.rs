@@ -112,7 +112,7 @@ impl ResourceProvider for RouteTableProvider {
             || {
                 ec2.create_route_table()
                     .vpc_id(&i.vpc_id)
-                    .tag_specifications(tag_spec(ResourceType::RouteTable, &ctx.address, &i.tags))
+                    .tag_specifications(tag_spec(ResourceType::RouteTable, ctx, &i.tags))
                     .send()
             },
         )

@@ -100,9 +100,7 @@ provider!(
 fn group_name(ctx: &OpContext, i: &GroupInputs) -> String {
     match &i.name {
         Some(n) => n.clone(),
-        None => unique_name(&ctx.address, None, 255, |c| {
-            c.is_ascii_alphanumeric() || "-_.".contains(c)
-        }),
+        None => unique_name(ctx, None, 255, |c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
     }
 }
 
@@ -153,7 +151,7 @@ impl ResourceProvider for SecurityGroupProvider {
                     .vpc_id(&i.vpc_id)
                     .group_name(&name)
                     .description(&i.description)
-                    .tag_specifications(tag_spec(ResourceType::SecurityGroup, &ctx.address, &i.tags))
+                    .tag_specifications(tag_spec(ResourceType::SecurityGroup, ctx, &i.tags))
                     .send()
             },
         )
@@ -449,7 +447,7 @@ impl ResourceProvider for SecurityGroupRuleProvider {
         let i: RuleInputs = parse(inputs)?;
         i.check()?;
         let ec2 = context::ec2().await;
-        let tags = tag_spec(ResourceType::SecurityGroupRule, &ctx.address, &i.tags);
+        let tags = tag_spec(ResourceType::SecurityGroupRule, ctx, &i.tags);
         let retry = Retry::on(&["InvalidGroup.NotFound"], Duration::from_secs(60));
         let rules = if i.direction == "ingress" {
             call(ctx, "AuthorizeSecurityGroupIngress", retry, || {

@@ -158,7 +158,7 @@ impl ResourceProvider for SubnetProvider {
                     .vpc_id(&i.vpc_id)
                     .cidr_block(&i.cidr_block)
                     .set_availability_zone(i.availability_zone.clone())
-                    .tag_specifications(tag_spec(ResourceType::Subnet, &ctx.address, &i.tags))
+                    .tag_specifications(tag_spec(ResourceType::Subnet, ctx, &i.tags))
                     .send()
             },
         )

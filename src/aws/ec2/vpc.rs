@@ -205,7 +205,7 @@ impl ResourceProvider for VpcProvider {
         let out = call0(ctx, "CreateVpc", || {
             ec2.create_vpc()
                 .cidr_block(&i.cidr_block)
-                .tag_specifications(tag_spec(ResourceType::Vpc, &ctx.address, &i.tags))
+                .tag_specifications(tag_spec(ResourceType::Vpc, ctx, &i.tags))
                 .send()
         })
         .await?;

@@ -15,7 +15,7 @@ use aws_sdk_eks::types::{AccessScope, AccessScopeType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{from_tags, owner_of, sync_tags, tags};
+use super::{from_tags, owned, sync_tags, tags};
 use crate::aws::call::{Retry, call, call_found, call0, none_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
@@ -223,7 +223,7 @@ impl ResourceProvider for AccessEntryProvider {
         let i: EntryInputs = parse(inputs)?;
         i.check()?;
         let eks = &context::clients().await.eks;
-        let t: HashMap<String, String> = tags(&i.tags, &ctx.address);
+        let t: HashMap<String, String> = tags(&i.tags, ctx);
         let out = call(
             ctx,
             "CreateAccessEntry",
@@ -362,7 +362,7 @@ impl ResourceProvider for AccessEntryProvider {
         };
         Ok(describe(ctx, cluster, principal)
             .await?
-            .filter(|e| owner_of(e.tags()) == Some(ctx.address.as_str()))
+            .filter(|e| owned(ctx, e.tags()))
             .map(|e| Created {
                 id: format!("{cluster}#{principal}"),
                 outputs: json!({"arn": e.access_entry_arn()}),

@@ -15,7 +15,7 @@ use aws_sdk_eks::types::{AddonStatus, ResolveConflicts};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{from_tags, owner_of, sync_tags, tags, wait_update};
+use super::{from_tags, owned, sync_tags, tags, wait_update};
 use crate::aws::call::{Poll, Retry, call, call_found, none_if_gone, wait_for};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
@@ -177,7 +177,7 @@ impl ResourceProvider for AddonProvider {
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: AddonInputs = parse(inputs)?;
         let eks = &context::clients().await.eks;
-        let t: HashMap<String, String> = tags(&i.tags, &ctx.address);
+        let t: HashMap<String, String> = tags(&i.tags, ctx);
         call(
             ctx,
             "CreateAddon",
@@ -310,7 +310,7 @@ impl ResourceProvider for AddonProvider {
         let Some(a) = describe(ctx, cluster, name).await? else {
             return Ok(None);
         };
-        if owner_of(a.tags()) != Some(ctx.address.as_str()) || a.status() == Some(&AddonStatus::Deleting) {
+        if !owned(ctx, a.tags()) || a.status() == Some(&AddonStatus::Deleting) {
             return Ok(None);
         }
         let a = wait_active(ctx, cluster, name).await?;

@@ -1,9 +1,12 @@
 //! `aws:eks:Cluster`: an EKS control plane.
 //!
 //! Rules kept here: name, role and the bootstrap-admin flag force a replacement (EKS cannot
-//! change them), deleting first (the name is unique); everything else changes in place,
-//! one EKS update per kind of change as the API demands (version one minor at a time,
-//! endpoint access, subnets and security groups, authentication mode, upgrade policy),
+//! change them), deleting first (the name is unique); so does changing or removing the
+//! secrets encryption key (EKS can neither), while adding one to a cluster that has none is
+//! an in-place AssociateEncryptionConfig ([`ClusterProvider`]'s `diff`); everything else
+//! changes in place, one EKS update per kind of change as the API demands (version one
+//! minor at a time, endpoint access, subnets and security groups, authentication mode,
+//! upgrade policy, secrets encryption),
 //! each awaited through DescribeUpdate and the cluster's return to ACTIVE; tags change
 //! through TagResource/UntagResource. Create waits for ACTIVE (a FAILED cluster is deleted
 //! and reported). Delete retries while EKS says the cluster is in use (node groups or an
@@ -15,20 +18,23 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_eks::types::{
-    AuthenticationMode, ClusterStatus, CreateAccessConfigRequest, SupportType, UpdateAccessConfigRequest,
-    UpgradePolicyRequest, VpcConfigRequest,
+    AuthenticationMode, ClusterStatus, CreateAccessConfigRequest, EncryptionConfig, Provider, SupportType,
+    UpdateAccessConfigRequest, UpgradePolicyRequest, VpcConfigRequest,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{from_tags, owner_of, sync_tags, tags, wait_update};
+use super::{from_tags, owned, sync_tags, tags, wait_update};
 use crate::aws::call::{Poll, Retry, call, call_found, call0, none_if_gone, wait_for};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
 use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, wait_gone};
 use crate::aws::tags::unique_name;
 use crate::model::{Handle, Input, Output};
-use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
+use crate::provider::{
+    Created, DiffResult, OpContext, ProviderError, ReadResult, ResourceProvider, Schema, schema_diff,
+};
+use crate::value::Path;
 
 pub const KIND: &str = "aws:eks:Cluster";
 
@@ -50,6 +56,7 @@ pub struct Cluster {
     authentication_mode: String,
     bootstrap_cluster_creator_admin_permissions: bool,
     support_type: String,
+    secrets_encryption_key_arn: Option<Input<String>>,
     tags: BTreeMap<String, Input<String>>,
 }
 
@@ -70,6 +77,7 @@ impl Cluster {
             authentication_mode: "API".into(),
             bootstrap_cluster_creator_admin_permissions: true,
             support_type: "STANDARD".into(),
+            secrets_encryption_key_arn: None,
             tags: BTreeMap::new(),
         }
     }
@@ -106,6 +114,13 @@ impl Cluster {
     /// `STANDARD` or `EXTENDED`.
     pub fn support_type(mut self, t: &str) -> Self {
         self.support_type = t.into();
+        self
+    }
+    /// Envelope encryption of Kubernetes secrets with the KMS key `key_arn`. Adding it to a
+    /// cluster that has none is an in-place update; changing or removing it replaces the
+    /// cluster (EKS can do neither).
+    pub fn secrets_encryption(mut self, key_arn: impl Into<Input<String>>) -> Self {
+        self.secrets_encryption_key_arn = Some(key_arn.into());
         self
     }
     pub fn tag(mut self, key: &str, value: impl Into<Input<String>>) -> Self {
@@ -159,6 +174,8 @@ struct ClusterInputs {
     bootstrap_cluster_creator_admin_permissions: bool,
     support_type: String,
     #[serde(default)]
+    secrets_encryption_key_arn: Option<String>,
+    #[serde(default)]
     tags: BTreeMap<String, String>,
 }
 
@@ -171,12 +188,35 @@ provider!(
         .delete_before_replace(true)
 );
 
+/// The input holding the secrets encryption key: set once, never changed in place.
+const ENCRYPTION_KEY: &str = "secrets_encryption_key_arn";
+
+/// The `encryptionConfig` encrypting secrets with `key_arn`. (The SDK marks `resources`
+/// deprecated, as EKS now encrypts all API data by default; the API still takes it and the
+/// console and CLI still send `["secrets"]`.)
+#[allow(deprecated)]
+fn encryption_config(key_arn: &str) -> EncryptionConfig {
+    EncryptionConfig::builder()
+        .resources("secrets")
+        .provider(Provider::builder().key_arn(key_arn).build())
+        .build()
+}
+
+/// The KMS key encrypting the cluster's secrets, if any (an entry that lists no resources
+/// counts: EKS may stop echoing the deprecated member).
+#[allow(deprecated)]
+fn encryption_key(c: &aws_sdk_eks::types::Cluster) -> Option<&str> {
+    c.encryption_config()
+        .iter()
+        .find(|e| e.resources().is_empty() || e.resources().iter().any(|r| r == "secrets"))
+        .and_then(|e| e.provider())
+        .and_then(|p| p.key_arn())
+}
+
 fn cluster_name(ctx: &OpContext, user: Option<&str>) -> String {
     match user {
         Some(n) => n.to_string(),
-        None => unique_name(&ctx.address, None, 100, |c| {
-            c.is_ascii_alphanumeric() || c == '-' || c == '_'
-        }),
+        None => unique_name(ctx, None, 100, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
     }
 }
 
@@ -254,6 +294,18 @@ impl ResourceProvider for ClusterProvider {
         &self.schema
     }
 
+    /// The schema's diff, plus: a secrets encryption key that was set and changes (or goes)
+    /// forces a replacement; one added where there was none does not.
+    fn diff(&self, old: &Value, new: &Value) -> DiffResult {
+        let mut d = schema_diff(&self.schema, old, new);
+        let key = Path::parse(ENCRYPTION_KEY);
+        let had_key = old.get(ENCRYPTION_KEY).is_some_and(|k| !k.is_null());
+        if had_key && d.changes.iter().any(|c| c.path == key) && !d.replace_paths.contains(&key) {
+            d.replace_paths.push(key);
+        }
+        d
+    }
+
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: ClusterInputs = parse(inputs)?;
         let name = cluster_name(ctx, i.name.as_deref());
@@ -286,7 +338,12 @@ impl ResourceProvider for ClusterProvider {
                             .support_type(SupportType::from(i.support_type.as_str()))
                             .build(),
                     )
-                    .set_tags(Some(tags(&i.tags, &ctx.address)))
+                    .set_encryption_config(
+                        i.secrets_encryption_key_arn
+                            .as_deref()
+                            .map(|k| vec![encryption_config(k)]),
+                    )
+                    .set_tags(Some(tags(&i.tags, ctx)))
                     .send()
             },
         )
@@ -331,6 +388,7 @@ impl ResourceProvider for ClusterProvider {
                     .and_then(|a| a.bootstrap_cluster_creator_admin_permissions())
                     .unwrap_or(true),
                 "support_type": c.upgrade_policy().and_then(|u| u.support_type()).map(|s| s.as_str()).unwrap_or("EXTENDED"),
+                "secrets_encryption_key_arn": encryption_key(&c),
                 "tags": from_tags(c.tags()),
             }),
             outputs: outputs(&c),
@@ -431,6 +489,27 @@ impl ResourceProvider for ClusterProvider {
             wait_update(ctx, id, None, None, out.update(), UPDATE_WAIT).await?;
             wait_active(ctx, id, UPDATE_WAIT).await?;
         }
+        // Secrets encryption: added only (a change or removal is a replacement, see `diff`).
+        if let Some(key) = &n.secrets_encryption_key_arn
+            && o.secrets_encryption_key_arn.is_none()
+        {
+            ctx.progress("associating the secrets encryption key");
+            let out = call(
+                ctx,
+                "AssociateEncryptionConfig",
+                // Another update still in progress.
+                Retry::on(&["ResourceInUseException"], UPDATE_WAIT),
+                || {
+                    eks.associate_encryption_config()
+                        .cluster_name(id)
+                        .encryption_config(encryption_config(key))
+                        .send()
+                },
+            )
+            .await?;
+            wait_update(ctx, id, None, None, out.update(), UPDATE_WAIT).await?;
+            wait_active(ctx, id, UPDATE_WAIT).await?;
+        }
         if o.tags != n.tags {
             let arn = describe(ctx, id)
                 .await?
@@ -474,7 +553,7 @@ impl ResourceProvider for ClusterProvider {
         let Some(c) = describe(ctx, &name).await? else {
             return Ok(None);
         };
-        if owner_of(c.tags()) != Some(ctx.address.as_str()) || c.status() == Some(&ClusterStatus::Deleting) {
+        if !owned(ctx, c.tags()) || c.status() == Some(&ClusterStatus::Deleting) {
             return Ok(None);
         }
         let c = wait_active(ctx, &name, CREATE_WAIT).await?;
@@ -487,9 +566,32 @@ impl ResourceProvider for ClusterProvider {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
+    use super::ClusterProvider;
+    use crate::provider::ResourceProvider as _;
+
     #[test]
     fn minor_steps() {
         assert_eq!(super::next_minor("1.33", "1.35").as_deref(), Some("1.34"));
         assert_eq!(super::next_minor("1.34", "1.35"), None);
+    }
+
+    #[test]
+    fn encryption_key_added_in_place_changed_or_removed_by_replacement() {
+        let p = ClusterProvider::new();
+        let with = |key: Option<&str>| json!({"name": "c", "secrets_encryption_key_arn": key, "tags": {}});
+        let replaced = |old, new| {
+            let d = p.diff(&with(old), &with(new));
+            assert!(!d.is_empty(), "{old:?} -> {new:?} is a change");
+            d.replace_paths.iter().map(|p| p.to_string()).collect::<Vec<_>>()
+        };
+        assert!(replaced(None, Some("arn:k1")).is_empty(), "adding a key is in place");
+        assert_eq!(replaced(Some("arn:k1"), Some("arn:k2")), ["secrets_encryption_key_arn"]);
+        assert_eq!(replaced(Some("arn:k1"), None), ["secrets_encryption_key_arn"]);
+        assert!(p.diff(&with(Some("arn:k1")), &with(Some("arn:k1"))).is_empty());
+        // A state from before the field existed has no key: adding one is still in place.
+        let d = p.diff(&json!({"name": "c", "tags": {}}), &with(Some("arn:k1")));
+        assert!(!d.is_empty() && d.replace_paths.is_empty(), "{d:?}");
     }
 }

@@ -5,9 +5,10 @@
 //! Rules kept here: EKS answers most changes with an `update`; a kind waits for it to be
 //! `Successful` (a `Failed` or `Cancelled` one is an error naming its error codes) and
 //! then for the object to be `ACTIVE` again, within the user's timeout or the kind's
-//! default; EKS takes tags in the create call, so `spar:address` is set at creation and a
-//! generated name is `<name>-<8 hex>` from the address; `find` describes that name and
-//! adopts the object only when it carries this address's tag.
+//! default; EKS takes tags in the create call, so `spar:address` and `spar:stack` are set at
+//! creation and a generated name is `<name>-<8 hex>` from the stack and address; `find`
+//! describes that name and adopts the object only when it carries this address's and this
+//! stack's tags ([`owned`]).
 
 pub mod access;
 pub mod addon;
@@ -29,7 +30,7 @@ use aws_sdk_eks::types::{Update, UpdateStatus};
 
 use crate::aws::call::{Poll, call0, wait_for};
 use crate::aws::context;
-use crate::aws::tags::{apply_changes, user_tags, with_owner};
+use crate::aws::tags::{apply_changes, owned_by, user_tags, with_owner};
 use crate::provider::{OpContext, ProviderError, Registry};
 
 /// Adds the EKS kinds to `registry`.
@@ -41,17 +42,18 @@ pub fn register(registry: &mut Registry) {
     registry.register(Arc::new(pod_identity::PodIdentityAssociationProvider::new()));
 }
 
-pub(crate) fn tags(user: &BTreeMap<String, String>, address: &crate::address::Address) -> HashMap<String, String> {
-    with_owner(user, address).into_iter().collect()
+/// EKS tags for an object made by `ctx`: the user's plus the ownership tags.
+pub(crate) fn tags(user: &BTreeMap<String, String>, ctx: &OpContext) -> HashMap<String, String> {
+    with_owner(user, ctx).into_iter().collect()
 }
 
 pub(crate) fn from_tags(tags: Option<&HashMap<String, String>>) -> BTreeMap<String, String> {
     user_tags(tags.into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
-pub(crate) fn owner_of(tags: Option<&HashMap<String, String>>) -> Option<&str> {
-    tags.and_then(|t| t.get(crate::aws::tags::ADDRESS_TAG))
-        .map(String::as_str)
+/// True when an object with these EKS `tags` belongs to `ctx` (its address and stack).
+pub(crate) fn owned(ctx: &OpContext, tags: Option<&HashMap<String, String>>) -> bool {
+    owned_by(ctx, |k| tags.and_then(|t| t.get(k)).map(String::as_str))
 }
 
 /// Applies a change of user tags on the EKS object `arn` in place.

@@ -23,7 +23,7 @@ use aws_sdk_eks::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{from_tags, owner_of, sync_tags, tags, wait_update};
+use super::{from_tags, owned, sync_tags, tags, wait_update};
 use crate::aws::call::{Poll, Retry, call, call_found, none_if_gone, wait_for};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
@@ -314,9 +314,7 @@ fn split_group_id(id: &str) -> Result<(&str, &str), ProviderError> {
 fn group_name(ctx: &OpContext, user: Option<&str>) -> String {
     match user {
         Some(n) => n.to_string(),
-        None => unique_name(&ctx.address, None, 63, |c| {
-            c.is_ascii_alphanumeric() || c == '-' || c == '_'
-        }),
+        None => unique_name(ctx, None, 63, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
     }
 }
 
@@ -438,7 +436,7 @@ impl ResourceProvider for NodegroupProvider {
                             .version(&t.version)
                             .build()
                     }))
-                    .set_tags(Some(tags(&i.tags, &ctx.address)))
+                    .set_tags(Some(tags(&i.tags, ctx)))
                     .send()
             },
         )
@@ -684,7 +682,7 @@ impl ResourceProvider for NodegroupProvider {
         let Some(g) = describe(ctx, cluster, &name).await? else {
             return Ok(None);
         };
-        if owner_of(g.tags()) != Some(ctx.address.as_str()) || g.status() == Some(&NodegroupStatus::Deleting) {
+        if !owned(ctx, g.tags()) || g.status() == Some(&NodegroupStatus::Deleting) {
             return Ok(None);
         }
         let g = wait_active(ctx, cluster, &name, CREATE_WAIT).await?;

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{from_tags, owner_of, sync_tags, tags};
+use super::{from_tags, owned, sync_tags, tags};
 use crate::aws::call::{Retry, call, call_found, call0, none_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::parse;
@@ -118,7 +118,7 @@ impl ResourceProvider for PodIdentityAssociationProvider {
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: PiaInputs = parse(inputs)?;
         let eks = &context::clients().await.eks;
-        let t: HashMap<String, String> = tags(&i.tags, &ctx.address);
+        let t: HashMap<String, String> = tags(&i.tags, ctx);
         let out = call(
             ctx,
             "CreatePodIdentityAssociation",
@@ -223,7 +223,7 @@ impl ResourceProvider for PodIdentityAssociationProvider {
         for s in list.iter().flat_map(|l| l.associations()) {
             let Some(assoc) = s.association_id() else { continue };
             if let Some(a) = describe(ctx, &i.cluster_name, assoc).await?
-                && owner_of(a.tags()) == Some(ctx.address.as_str())
+                && owned(ctx, a.tags())
             {
                 return Ok(Some(Created {
                     id: format!("{}:{assoc}", i.cluster_name),

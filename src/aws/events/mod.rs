@@ -4,8 +4,9 @@
 //! Rules kept here: a rule's name forces a replacement, deleting first (names are unique
 //! per bus); its pattern (stored as JSON, compared as JSON), description and state change
 //! in place through PutRule, which is an upsert; tags go in PutRule itself (with
-//! `spar:address`) and change through Tag/UntagResource; `find` describes the generated or
-//! given name and adopts the rule only when it carries this address's tag. A target is
+//! `spar:address` and `spar:stack`) and change through Tag/UntagResource; `find` describes
+//! the generated or given name and adopts the rule only when it carries this address's and
+//! this stack's tags. A target is
 //! known by `<rule>/<target id>` and references its rule by name, so the engine removes it
 //! before deleting the rule (EventBridge refuses to delete a rule that has targets); its
 //! ARN changes in place (PutTargets is an upsert); a PutTargets entry that fails is an
@@ -23,7 +24,7 @@ use crate::aws::call::{call_found, call0};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
 use crate::aws::lifecycle::{provider, split_id};
-use crate::aws::tags::{ADDRESS_TAG, apply_changes, unique_name, user_tags, with_owner};
+use crate::aws::tags::{apply_changes, owned_by, unique_name, user_tags, with_owner};
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, Registry, ResourceProvider, Schema};
 
@@ -39,9 +40,7 @@ pub fn register(registry: &mut Registry) {
 fn name_for(ctx: &OpContext, user: Option<&str>) -> String {
     match user {
         Some(n) => n.to_string(),
-        None => unique_name(&ctx.address, None, 64, |c| {
-            c.is_ascii_alphanumeric() || "-_.".contains(c)
-        }),
+        None => unique_name(ctx, None, 64, |c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
     }
 }
 
@@ -172,7 +171,7 @@ impl ResourceProvider for RuleProvider {
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: RuleInputs = parse(inputs)?;
         let name = name_for(ctx, i.name.as_deref());
-        let arn = put_rule(ctx, &name, &i, Some(eb_tags(&with_owner(&i.tags, &ctx.address)))).await?;
+        let arn = put_rule(ctx, &name, &i, Some(eb_tags(&with_owner(&i.tags, ctx)))).await?;
         Ok(Created {
             outputs: json!({"name": name, "arn": arn}),
             id: name,
@@ -250,10 +249,8 @@ impl ResourceProvider for RuleProvider {
             return Ok(None);
         };
         let arn = r.arn().unwrap_or_default().to_string();
-        let owned = rule_tags(ctx, &arn)
-            .await?
-            .iter()
-            .any(|t| t.key() == ADDRESS_TAG && t.value() == ctx.address.as_str());
+        let tags = rule_tags(ctx, &arn).await?;
+        let owned = owned_by(ctx, |k| tags.iter().find(|t| t.key() == k).map(|t| t.value()));
         Ok(owned.then(|| Created {
             outputs: json!({"name": name, "arn": arn}),
             id: name,

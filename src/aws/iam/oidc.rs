@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{from_tags, owner_of, plain_tags, tags};
+use super::{from_tags, owned, plain_tags, tags};
 use crate::aws::call::{call_found, call0, ok_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::parse;
@@ -114,7 +114,7 @@ impl ResourceProvider for OpenIdConnectProviderProvider {
                 .url(&i.url)
                 .set_client_id_list(Some(i.client_ids.clone()))
                 .set_thumbprint_list((!i.thumbprints.is_empty()).then(|| i.thumbprints.clone()))
-                .set_tags(Some(tags(&i.tags, &ctx.address)))
+                .set_tags(Some(tags(&i.tags, ctx)))
                 .send()
         })
         .await?;
@@ -240,7 +240,7 @@ impl ResourceProvider for OpenIdConnectProviderProvider {
             })
             .await?;
             if let Some(p) = p
-                && owner_of(p.tags()) == Some(ctx.address.as_str())
+                && owned(ctx, p.tags())
             {
                 let url = format!("https://{}", host_path(p.url().unwrap_or_default()));
                 return Ok(Some(Created {

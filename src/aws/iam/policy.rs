@@ -159,7 +159,7 @@ impl ResourceProvider for PolicyProvider {
                 .path(&i.path)
                 .set_description(i.description.clone())
                 .policy_document(i.policy.to_json())
-                .set_tags(Some(tags(&i.tags, &ctx.address)))
+                .set_tags(Some(tags(&i.tags, ctx)))
                 .send()
         })
         .await?;
@@ -286,7 +286,7 @@ impl ResourceProvider for PolicyProvider {
                 // ListPolicies carries no tags: read them from the policy itself.
                 return Ok(get(ctx, arn)
                     .await?
-                    .filter(|p| super::owner_of(p.tags()) == Some(ctx.address.as_str()))
+                    .filter(|p| super::owned(ctx, p.tags()))
                     .map(|p| Created {
                         id: arn.to_string(),
                         outputs: outputs(&p),

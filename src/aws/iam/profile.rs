@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{from_tags, name_for, owner_of, plain_tags, tags};
+use super::{from_tags, name_for, owned, plain_tags, tags};
 use crate::aws::call::{Retry, call, call_found, call0, ok_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
@@ -150,7 +150,7 @@ impl ResourceProvider for InstanceProfileProvider {
             iam.create_instance_profile()
                 .instance_profile_name(&name)
                 .path(&i.path)
-                .set_tags(Some(tags(&i.tags, &ctx.address)))
+                .set_tags(Some(tags(&i.tags, ctx)))
                 .send()
         })
         .await?;
@@ -258,7 +258,7 @@ impl ResourceProvider for InstanceProfileProvider {
         let name = name_for(ctx, inputs.get("name").and_then(Value::as_str), 128);
         Ok(get(ctx, &name)
             .await?
-            .filter(|p| owner_of(p.tags()) == Some(ctx.address.as_str()))
+            .filter(|p| owned(ctx, p.tags()))
             .map(|p| Created {
                 id: name,
                 outputs: outputs(&p),

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{PolicyDocument, from_tags, name_for, owner_of, plain_tags, tags};
+use super::{PolicyDocument, from_tags, name_for, owned, plain_tags, tags};
 use crate::aws::call::{Retry, call, call_found, call0, ok_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::parse;
@@ -159,7 +159,7 @@ impl ResourceProvider for RoleProvider {
                 .assume_role_policy_document(i.assume_role_policy.to_json())
                 .set_description(i.description.clone())
                 .max_session_duration(i.max_session_duration)
-                .set_tags(Some(tags(&i.tags, &ctx.address)))
+                .set_tags(Some(tags(&i.tags, ctx)))
                 .send()
         })
         .await?;
@@ -256,7 +256,7 @@ impl ResourceProvider for RoleProvider {
         let name = name_for(ctx, user, 64);
         Ok(get_role(ctx, &name)
             .await?
-            .filter(|r| owner_of(r.tags()) == Some(ctx.address.as_str()))
+            .filter(|r| owned(ctx, r.tags()))
             .map(|r| Created {
                 id: name,
                 outputs: role_outputs(&r),

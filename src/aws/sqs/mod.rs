@@ -4,9 +4,9 @@
 //! (names are unique; AWS also refuses a name deleted less than 60 s ago, which the create
 //! retries within its budget); retention, visibility timeout, managed SSE and the typed
 //! access policy change in place (SetQueueAttributes); tags go in CreateQueue itself, with
-//! `spar:address`, and change in place; an attribute the user left unset reads back as
-//! unset, so AWS's default is never drift; `find` looks the name up and adopts the queue
-//! only when it carries this address's tag.
+//! `spar:address` and `spar:stack`, and change in place; an attribute the user left unset
+//! reads back as unset, so AWS's default is never drift; `find` looks the name up and adopts
+//! the queue only when it carries this address's and this stack's tags.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
 use crate::aws::iam::PolicyDocument;
 use crate::aws::lifecycle::{provider, still_listed, wait_gone};
-use crate::aws::tags::{ADDRESS_TAG, apply_changes, unique_name, user_tags, with_owner};
+use crate::aws::tags::{apply_changes, owned_by, unique_name, user_tags, with_owner};
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -155,9 +155,7 @@ provider!(
 fn queue_name(ctx: &OpContext, user: Option<&str>) -> String {
     match user {
         Some(n) => n.to_string(),
-        None => unique_name(&ctx.address, None, 80, |c| {
-            c.is_ascii_alphanumeric() || c == '-' || c == '_'
-        }),
+        None => unique_name(ctx, None, 80, |c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
     }
 }
 
@@ -205,7 +203,7 @@ impl ResourceProvider for QueueProvider {
         let i: QueueInputs = parse(inputs)?;
         let name = queue_name(ctx, i.name.as_deref());
         let sqs = &context::clients().await.sqs;
-        let tags: HashMap<String, String> = with_owner(&i.tags, &ctx.address).into_iter().collect();
+        let tags: HashMap<String, String> = with_owner(&i.tags, ctx).into_iter().collect();
         let out = call(
             ctx,
             "CreateQueue",
@@ -326,7 +324,8 @@ impl ResourceProvider for QueueProvider {
             return Ok(None);
         };
         let url = out.queue_url().unwrap_or_default().to_string();
-        if queue_tags(ctx, &url).await?.get(ADDRESS_TAG).map(String::as_str) != Some(ctx.address.as_str()) {
+        let tags = queue_tags(ctx, &url).await?;
+        if !owned_by(ctx, |k| tags.get(k).map(String::as_str)) {
             return Ok(None);
         }
         let attrs = attributes(ctx, &url).await?.unwrap_or_default();

@@ -53,7 +53,7 @@ pub struct ClusterConfig {
     pub public_endpoint: bool,
     #[serde(default)]
     pub public_access_cidrs: Vec<String>,
-    /// Tags on every AWS object of the stack (besides `spar:address`).
+    /// Tags on every AWS object of the stack (besides `spar:address` and `spar:stack`).
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
 }
