@@ -4,8 +4,9 @@
 //! - every error names the API call and carries AWS's own code and message
 //!   (`CreateVpc: InvalidParameterValue: ...`); the engine adds the resource address;
 //! - throttling, 5xx answers and transport failures are retried with exponential backoff
-//!   (plus codes a caller names, for eventual consistency) within a bounded time budget,
-//!   and every retry is reported through `ctx.progress("retrying X: reason")`;
+//!   (plus codes a caller names, for eventual consistency, optionally only with a message
+//!   that says "not yet": [`Retry::only_if`]) within a bounded time budget, and every retry
+//!   is reported through `ctx.progress("retrying X: reason")`;
 //! - a "no such object" answer is mapped in one place ([`none_if_gone`], [`ok_if_gone`]):
 //!   reading what is gone finds nothing, deleting what is gone succeeds;
 //! - waits poll with backoff until the user's timeout (`ctx.timeout`) or the kind's
@@ -177,6 +178,10 @@ fn is_throttling(code: &str) -> bool {
 pub struct Retry<'a> {
     /// Error codes that mean "not yet" (eventual consistency, dependencies still going).
     pub codes: &'a [&'a str],
+    /// When set, an error with one of `codes` is "not yet" only if this holds as well: for a
+    /// code AWS also answers real mistakes with, told apart by the message (EKS's
+    /// `InvalidParameterException` for a role not yet assumable, and for a bad subnet).
+    pub not_yet: Option<fn(&AwsError) -> bool>,
     /// How long to keep retrying in all.
     pub budget: Duration,
 }
@@ -185,6 +190,7 @@ impl Retry<'static> {
     /// Throttling and transient failures only, for up to two minutes.
     pub const TRANSIENT: Retry<'static> = Retry {
         codes: &[],
+        not_yet: None,
         budget: Duration::from_secs(120),
     };
 }
@@ -192,7 +198,25 @@ impl Retry<'static> {
 impl<'a> Retry<'a> {
     /// Also retries on `codes` (for up to `budget`).
     pub fn on(codes: &'a [&'a str], budget: Duration) -> Self {
-        Retry { codes, budget }
+        Retry {
+            codes,
+            not_yet: None,
+            budget,
+        }
+    }
+
+    /// Retries on `codes` only when `not_yet` holds for the error as well (see
+    /// [`Retry::not_yet`]).
+    pub fn only_if(self, not_yet: fn(&AwsError) -> bool) -> Self {
+        Retry {
+            not_yet: Some(not_yet),
+            ..self
+        }
+    }
+
+    /// True when `err` is one this retry waits out: transient, or "not yet".
+    pub fn retries(&self, err: &AwsError) -> bool {
+        err.is_transient() || (err.is_any(self.codes) && self.not_yet.is_none_or(|f| f(err)))
     }
 
     /// Also retries on `codes`, for the user's timeout (`ctx.timeout`) or else `default`.
@@ -236,8 +260,7 @@ where
             Ok(v) => return Ok(v),
             Err(e) => AwsError::from_sdk(op, e),
         };
-        let retryable = err.is_transient() || err.is_any(retry.codes);
-        if !retryable || started.elapsed() + delay > retry.budget {
+        if !retry.retries(&err) || started.elapsed() + delay > retry.budget {
             return Err(err);
         }
         ctx.progress(&format!("retrying {op}: {}", err.reason()));
@@ -321,5 +344,215 @@ where
             return Err(ProviderError::Cancelled);
         }
         delay = (delay.mul_f32(1.5)).min(MAX_DELAY);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `call` driven by a closure that answers with constructed SDK errors: what is retried,
+    //! what each retry reports, what fails at once, and the budget. (The same paths against
+    //! the sandbox emulator, through the SDK's real wire parsing: `tests/aws_retries.rs`.)
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use aws_sdk_ec2::config::http::HttpResponse;
+    use aws_sdk_ec2::error::{ErrorMetadata, SdkError};
+    use aws_sdk_ec2::operation::create_vpc::CreateVpcError;
+    use tokio_util::sync::CancellationToken;
+
+    use super::{AwsError, Retry, call};
+    use crate::provider::{OpContext, ProviderError};
+
+    /// What one attempt answers: success (`None`) or AWS's (status, code, message).
+    type Answer = Option<(u16, &'static str, String)>;
+
+    /// An AWS error answer: HTTP `status` with AWS's `code` and `message`.
+    fn aws(status: u16, code: &str, message: &str) -> SdkError<CreateVpcError, HttpResponse> {
+        let meta = ErrorMetadata::builder().code(code).message(message).build();
+        let raw = HttpResponse::new(status.try_into().expect("a valid status"), "".into());
+        SdkError::service_error(CreateVpcError::generic(meta), raw)
+    }
+
+    fn throttled() -> Answer {
+        Some((503, "RequestLimitExceeded", "Request limit exceeded.".into()))
+    }
+
+    /// A context with the user's `timeout`, keeping its progress lines.
+    fn context(timeout: Option<Duration>) -> (OpContext, Arc<Mutex<Vec<String>>>) {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let keep = lines.clone();
+        let ctx = OpContext::new(
+            "vpc".parse().expect("an address"),
+            timeout,
+            CancellationToken::new(),
+            Arc::new(move |_, m: &str| keep.lock().unwrap().push(m.to_string())),
+        );
+        (ctx, lines)
+    }
+
+    /// Runs `call("CreateVpc")` whose attempt `n` (from 1) answers `answer(n)`; the result
+    /// (the attempt that succeeded, or the error) and the number of attempts.
+    async fn drive(
+        ctx: &OpContext,
+        retry: Retry<'_>,
+        answer: impl Fn(usize) -> Answer,
+    ) -> (Result<usize, AwsError>, usize) {
+        let attempts = AtomicUsize::new(0);
+        let r = call(ctx, "CreateVpc", retry, || {
+            let n = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+            let result = match answer(n) {
+                None => Ok(n),
+                Some((status, code, message)) => Err(aws(status, code, &message)),
+            };
+            async move { result }
+        })
+        .await;
+        (r, attempts.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_and_each_retry_reported() {
+        let (ctx, lines) = context(None);
+        let (r, attempts) = drive(&ctx, Retry::TRANSIENT, |n| if n <= 2 { throttled() } else { None }).await;
+        assert_eq!((r, attempts), (Ok(3), 3));
+        assert_eq!(
+            *lines.lock().unwrap(),
+            ["retrying CreateVpc: RequestLimitExceeded: Request limit exceeded."; 2]
+        );
+    }
+
+    #[test]
+    fn transient_answers() {
+        let transient = |e| AwsError::from_sdk("CreateVpc", e).is_transient();
+        assert!(transient(aws(400, "Throttling", "Rate exceeded")));
+        assert!(transient(aws(400, "ThrottlingException", "Rate exceeded")));
+        assert!(transient(aws(503, "RequestLimitExceeded", "x")));
+        assert!(transient(aws(500, "InternalError", "x")));
+        assert!(transient(aws(502, "SomethingNew", "x")), "any 5xx");
+        assert!(transient(aws(429, "SomethingNew", "x")), "429");
+        assert!(transient(SdkError::timeout_error("took too long")));
+        assert!(!transient(aws(400, "InvalidParameterValue", "x")));
+        assert!(!transient(aws(403, "UnauthorizedOperation", "x")));
+        assert!(!transient(aws(400, "InvalidParameterException", "x")));
+        // An answer with no AWS error in it says its status.
+        let e = AwsError::from_sdk(
+            "CreateVpc",
+            SdkError::<CreateVpcError, _>::service_error(
+                CreateVpcError::generic(ErrorMetadata::builder().build()),
+                HttpResponse::new(502.try_into().unwrap(), "".into()),
+            ),
+        );
+        assert!(e.is_transient());
+        assert_eq!(e.to_string(), "CreateVpc: HTTP 502 with no AWS error in the answer");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_fails_at_once_naming_call_code_and_message() {
+        let (ctx, lines) = context(None);
+        let msg = "You are not authorized to perform this operation.";
+        let (r, attempts) = drive(&ctx, Retry::TRANSIENT, |_| {
+            Some((403, "UnauthorizedOperation", msg.into()))
+        })
+        .await;
+        let e = r.unwrap_err();
+        assert_eq!(attempts, 1);
+        assert!(lines.lock().unwrap().is_empty(), "{:?}", lines.lock().unwrap());
+        assert_eq!(
+            (e.op, e.code.as_deref(), e.status),
+            ("CreateVpc", Some("UnauthorizedOperation"), Some(403))
+        );
+        let want = format!("CreateVpc: UnauthorizedOperation: {msg}");
+        assert_eq!(e.to_string(), want);
+        assert!(matches!(ProviderError::from(e), ProviderError::Failed(m) if m == want));
+    }
+
+    #[tokio::test]
+    async fn the_budget_follows_the_users_timeout_and_the_last_error_is_kept() {
+        let budget = Duration::from_secs(1);
+        let (ctx, lines) = context(Some(budget));
+        let retry = Retry::within(&ctx, &[], Duration::from_secs(300));
+        assert_eq!(retry.budget, budget);
+        let started = Instant::now();
+        let (r, attempts) = drive(&ctx, retry, |n| {
+            Some((503, "RequestLimitExceeded", format!("attempt {n}")))
+        })
+        .await;
+        let elapsed = started.elapsed();
+        let e = r.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("CreateVpc: RequestLimitExceeded: attempt {attempts}")
+        );
+        // 0.2 s, 0.4 s, 0.8 s (each jittered down to half at most): the third wait would end
+        // past the budget, so the call gives up before the budget is spent, never after.
+        assert!(attempts >= 3, "{attempts} attempts");
+        assert!(elapsed < budget, "gave up after {elapsed:?}");
+        assert!(elapsed >= Duration::from_millis(300), "gave up after {elapsed:?}");
+        let lines = lines.lock().unwrap();
+        assert_eq!(lines.len(), attempts - 1, "{lines:?}");
+        for (i, line) in lines.iter().enumerate() {
+            assert_eq!(
+                *line,
+                format!("retrying CreateVpc: RequestLimitExceeded: attempt {}", i + 1)
+            );
+        }
+        // With no user timeout, the kind's default.
+        let (ctx, _) = context(None);
+        assert_eq!(
+            Retry::within(&ctx, &[], Duration::from_secs(300)).budget,
+            Duration::from_secs(300)
+        );
+    }
+
+    #[tokio::test]
+    async fn not_yet_codes_are_retried_only_where_named() {
+        let not_found =
+            |n: usize| (n == 1).then(|| (400, "InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist".into()));
+        let (ctx, lines) = context(None);
+        let retry = Retry::on(&["InvalidVpcID.NotFound"], Duration::from_secs(5));
+        assert_eq!(drive(&ctx, retry, not_found).await, (Ok(2), 2));
+        assert_eq!(
+            *lines.lock().unwrap(),
+            ["retrying CreateVpc: InvalidVpcID.NotFound: The vpc ID 'vpc-1' does not exist"]
+        );
+        let (ctx, lines) = context(None);
+        let (r, attempts) = drive(&ctx, Retry::TRANSIENT, not_found).await;
+        assert_eq!(
+            (r.unwrap_err().code.as_deref(), attempts),
+            (Some("InvalidVpcID.NotFound"), 1)
+        );
+        assert!(lines.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_not_yet_code_with_a_condition_is_retried_only_when_it_holds() {
+        let retry = Retry::on(&["InvalidParameterException"], Duration::from_secs(5))
+            .only_if(|e| e.message.contains("could not be assumed"));
+        let first = |message: &'static str| {
+            move |n: usize| (n == 1).then(|| (400, "InvalidParameterException", message.into()))
+        };
+        let (ctx, lines) = context(None);
+        let (r, attempts) = drive(&ctx, retry, first("Role with arn: r could not be assumed")).await;
+        assert_eq!((r, attempts, lines.lock().unwrap().len()), (Ok(2), 2, 1));
+        let (ctx, lines) = context(None);
+        let (r, attempts) = drive(&ctx, retry, first("Subnets must be in two AZs")).await;
+        assert_eq!(r.unwrap_err().message, "Subnets must be in two AZs");
+        assert_eq!((attempts, lines.lock().unwrap().len()), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn cancelling_stops_the_retries() {
+        let (ctx, _) = context(None);
+        let cancel = ctx.cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            cancel.cancel();
+        });
+        let started = Instant::now();
+        let (r, _) = drive(&ctx, Retry::TRANSIENT, |_| throttled()).await;
+        assert!(matches!(ProviderError::from(r.unwrap_err()), ProviderError::Cancelled));
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     }
 }

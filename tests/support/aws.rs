@@ -349,3 +349,39 @@ pub fn sandbox_config(config: serde_json::Value) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Sends `method` to the emulator's `path` (with `body` as JSON, if any) and returns the
+/// JSON answer; panics unless it is a 2xx.
+fn sandbox_api(method: &str, path: &str, body: Option<&serde_json::Value>) -> serde_json::Value {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-f", "-X", method, "-H", "content-type: application/json"]);
+    if let Some(b) = body {
+        cmd.arg("--data").arg(b.to_string());
+    }
+    let out = cmd.arg(format!("{}{path}", endpoint())).output().expect("curl runs");
+    assert!(
+        out.status.success(),
+        "{method} {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// Adds injected faults (`POST /sandbox-api/faults`): `rules` is a JSON list of
+/// `{"service", "action", "code", "message", "status", "count"}` (see sandbox/aws/README.md).
+/// Returns every rule, as [`faults`] does.
+pub fn inject_faults(rules: serde_json::Value) -> Vec<serde_json::Value> {
+    let all = sandbox_api("POST", "/sandbox-api/faults", Some(&rules));
+    all.as_array().expect("a list of rules").clone()
+}
+
+/// The injected faults in the order added, each with `fired` and `remaining`.
+pub fn faults() -> Vec<serde_json::Value> {
+    let all = sandbox_api("GET", "/sandbox-api/faults", None);
+    all.as_array().expect("a list of rules").clone()
+}
+
+/// Removes every injected fault.
+pub fn clear_faults() {
+    sandbox_api("DELETE", "/sandbox-api/faults", None);
+}

@@ -14,9 +14,13 @@ Rules kept:
   S3's ``VersioningConfiguration`` (spar's S3 state backend checks versioning); and EC2
   ModifyVpcEndpoint, after which the front adds (removes) the gateway endpoint's prefix-list
   route in the route tables added to (removed from) it, as EC2 does and moto 5.2.5 does not;
-- ``POST /moto-api/reset`` clears the front's memory as well as moto's;
+- a request of a service that has injected faults armed (``faults``) is first matched against
+  them, and a matching one is answered with the fault's AWS error before anything else happens;
+- ``POST /moto-api/reset`` clears the front's memory and the injected faults as well as moto's;
 - ``/sandbox-api/config`` (GET / POST a JSON object / DELETE) reads, changes and restores the
-  lifecycle holds; ``GET /sandbox-api/health`` answers ``{"status": "ok"}``;
+  lifecycle holds; ``/sandbox-api/faults`` (GET / POST or PUT a JSON list of rules / DELETE)
+  lists, adds and clears injected faults; ``GET /sandbox-api/health`` answers
+  ``{"status": "ok"}``;
 - every EKS request runs under the store's lock, after ``overlay.tick`` has brought statuses up
   to date and removed objects whose delete hold has passed.
 """
@@ -27,7 +31,7 @@ import sys
 import traceback
 from urllib.parse import parse_qs, quote, unquote
 
-from . import access, addons, clusters, motobridge, overlay, podidentity, tags, updates
+from . import access, addons, clusters, faults, motobridge, overlay, podidentity, tags, updates
 from .errors import EksError
 from .replies import MotoReply, Reply, capture
 from .routes import Router
@@ -95,6 +99,7 @@ class Front:
         self.moto_app = moto_app
         self.router = Router()
         self.store = Store()
+        self.faults = faults.Faults(self.store.lock)
 
     # -- WSGI ----------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
@@ -105,8 +110,15 @@ class Front:
         if path == "/moto-api/reset" and method == "POST":
             with self.store.lock:
                 self.store.reset()
+                self.faults.clear()
                 return self.moto_app(environ, start_response)
         service, region, access_key = motobridge.request_scope(environ)
+        if self.faults.armed(service):
+            rule = self.faults.take(service, self.action(environ, service, method))
+            if rule is not None:
+                status_line, headers, body = faults.answer(rule, "HTTP_X_AMZ_TARGET" in environ)
+                start_response(status_line, headers)
+                return [body]
         if service == "s3" and method == "GET" and _is_versioning_query(environ.get("QUERY_STRING", "")):
             return _fixed_versioning(capture(self.moto_app, environ), start_response)
         if service == "ec2" and method == "POST":
@@ -123,10 +135,7 @@ class Front:
 
     def eks(self, environ, start_response, method, region, access_key):
         raw_body = _read_body(environ)
-        raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ.get("PATH_INFO", ""))
-        raw_path = raw_uri.split("?", 1)[0]
-        if "://" in raw_path:  # absolute-form request target
-            raw_path = "/" + raw_path.split("://", 1)[1].split("/", 1)[-1]
+        raw_path = _raw_path(environ)
         environ["_raw_path"] = raw_path
         op, params = self.router.match(method, raw_path, environ.get("QUERY_STRING", ""))
         account = motobridge.account_for(environ, access_key)
@@ -164,6 +173,21 @@ class Front:
                        [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
 
+    def action(self, environ, service, method):
+        """The API operation a request calls (for matching injected faults), or None."""
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target:
+            return target.rsplit(".", 1)[-1]
+        if service == "eks":
+            return self.router.match(method, _raw_path(environ), environ.get("QUERY_STRING", ""))[0]
+        form = parse_qs(environ.get("QUERY_STRING", ""))
+        if method == "POST":
+            raw = _read_body(environ)
+            environ["wsgi.input"] = io.BytesIO(raw)
+            environ["CONTENT_LENGTH"] = str(len(raw))
+            form.update(parse_qs(raw.decode("utf-8", "replace")))
+        return (form.get("Action") or [None])[0]
+
     def modify_vpc_endpoint(self, environ, start_response, form, region, access_key):
         """moto's ModifyVpcEndpoint, then the route changes it leaves out (see motobridge)."""
         reply = capture(self.moto_app, environ)
@@ -186,6 +210,8 @@ class Front:
 
         if path == "/sandbox-api/health":
             return answer(200, {"status": "ok"})
+        if path == "/sandbox-api/faults":
+            return self.faults_api(environ, method, answer)
         if path != "/sandbox-api/config":
             return answer(404, {"message": f"no such sandbox endpoint: {path}"})
         config = self.store.config
@@ -203,6 +229,29 @@ class Front:
                     return answer(400, {"message": str(err)})
                 return answer(200, config.values)
         return answer(405, {"message": f"method {method} not allowed"})
+
+    def faults_api(self, environ, method, answer):
+        if method == "GET":
+            return answer(200, self.faults.docs())
+        if method == "DELETE":
+            self.faults.clear()
+            return answer(200, self.faults.docs())
+        if method in ("POST", "PUT"):
+            try:
+                self.faults.add(json.loads(_read_body(environ) or b"[]"))
+            except ValueError as err:
+                return answer(400, {"message": str(err)})
+            return answer(200, self.faults.docs())
+        return answer(405, {"message": f"method {method} not allowed"})
+
+
+def _raw_path(environ):
+    """The request's path as sent (still percent-encoded), without the query."""
+    raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ.get("PATH_INFO", ""))
+    raw_path = raw_uri.split("?", 1)[0]
+    if "://" in raw_path:  # absolute-form request target
+        raw_path = "/" + raw_path.split("://", 1)[1].split("/", 1)[-1]
+    return raw_path
 
 
 def _members(form, name):

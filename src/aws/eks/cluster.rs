@@ -8,8 +8,10 @@
 //! minor at a time, endpoint access, subnets and security groups, authentication mode,
 //! upgrade policy, secrets encryption),
 //! each awaited through DescribeUpdate and the cluster's return to ACTIVE; tags change
-//! through TagResource/UntagResource. Create waits for ACTIVE (a FAILED cluster is deleted
-//! and reported). Delete retries while EKS says the cluster is in use (node groups or an
+//! through TagResource/UntagResource. Create retries CreateCluster while EKS cannot yet
+//! assume a role made a moment ago (an InvalidParameterException saying so; any other
+//! InvalidParameterException fails at once), then waits for ACTIVE (a FAILED cluster is
+//! deleted and reported). Delete retries while EKS says the cluster is in use (node groups or an
 //! update still finishing) and returns once DescribeCluster no longer finds it. Lists of
 //! subnets and groups read back in the program's order when they hold the same items.
 
@@ -25,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{from_tags, owned, sync_tags, tags, wait_update};
-use crate::aws::call::{Poll, Retry, call, call_found, call0, none_if_gone, wait_for};
+use crate::aws::call::{AwsError, Poll, Retry, call, call_found, call0, none_if_gone, wait_for};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
 use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, wait_gone};
@@ -284,6 +286,14 @@ fn next_minor(from: &str, to: &str) -> Option<String> {
     (fa == ta && tb > fb + 1).then(|| format!("{fa}.{}", fb + 1))
 }
 
+/// EKS's answer to a CreateCluster whose role IAM has not yet propagated: an
+/// InvalidParameterException "Role with arn: ... could not be assumed because it does not
+/// exist or the trusted entities is not correct" (bug found by `tests/aws_retries.rs`: every
+/// InvalidParameterException was retried, so a real mistake took 20 s to be reported).
+fn role_not_assumable_yet(e: &AwsError) -> bool {
+    e.message.contains("Role with arn") && e.message.contains("could not be assumed")
+}
+
 #[async_trait]
 impl ResourceProvider for ClusterProvider {
     fn kind(&self) -> &str {
@@ -324,8 +334,9 @@ impl ResourceProvider for ClusterProvider {
         call(
             ctx,
             "CreateCluster",
-            // A role made a moment ago may not be assumable by EKS yet.
-            Retry::on(&["InvalidParameterException"], Duration::from_secs(20)),
+            // A role made a moment ago may not be assumable by EKS yet; every other
+            // InvalidParameterException is a real mistake in the inputs and fails at once.
+            Retry::on(&["InvalidParameterException"], Duration::from_secs(20)).only_if(role_not_assumable_yet),
             || {
                 eks.create_cluster()
                     .name(&name)
@@ -570,6 +581,38 @@ mod tests {
 
     use super::ClusterProvider;
     use crate::provider::ResourceProvider as _;
+
+    #[test]
+    fn only_a_role_not_yet_assumable_is_waited_for() {
+        use aws_sdk_eks::config::http::HttpResponse;
+        use aws_sdk_eks::error::{ErrorMetadata, SdkError};
+        use aws_sdk_eks::operation::create_cluster::CreateClusterError;
+
+        let answer = |message: &str| {
+            let meta = ErrorMetadata::builder()
+                .code("InvalidParameterException")
+                .message(message)
+                .build();
+            let raw = HttpResponse::new(400.try_into().unwrap(), "".into());
+            crate::aws::call::AwsError::from_sdk(
+                "CreateCluster",
+                SdkError::service_error(CreateClusterError::generic(meta), raw),
+            )
+        };
+        // EKS's words, and the sandbox's.
+        assert!(super::role_not_assumable_yet(&answer(
+            "Role with arn: arn:aws:iam::1:role/r could not be assumed because it does not exist or the \
+             trusted entities is not correct"
+        )));
+        assert!(super::role_not_assumable_yet(&answer(
+            "Role with arn: arn:aws:iam::1:role/r, could not be assumed because it does not exist or the \
+             trusted entity is not correct"
+        )));
+        assert!(!super::role_not_assumable_yet(&answer(
+            "Subnets specified must be in at least two different AZs"
+        )));
+        assert!(!super::role_not_assumable_yet(&answer("Invalid cluster name: 'x y'")));
+    }
 
     #[test]
     fn minor_steps() {
