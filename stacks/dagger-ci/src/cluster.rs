@@ -60,6 +60,49 @@ pub fn is_arm(instance_type: &str) -> bool {
     family.len() >= 3 && family[1..].contains('g')
 }
 
+/// Why `arn` cannot be the KMS key of a cluster in `region`, if it cannot: it must be a key
+/// ARN (`arn:aws:kms:<region>:<account>:key/<id>`) or an alias ARN (`...:alias/<name>`)
+/// in the cluster's own region, as EKS requires.
+pub fn kms_key_arn_problem(arn: &str, region: &str) -> Option<String> {
+    let expected =
+        "expected arn:aws:kms:<region>:<account>:key/<key-id> or arn:aws:kms:<region>:<account>:alias/<name>";
+    let word = |s: &str, extra: &[char]| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || extra.contains(&c))
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let why = match parts[..] {
+        [prefix, partition, service, key_region, account, resource] => {
+            let partition_ok = partition == "aws"
+                || partition
+                    .strip_prefix("aws-")
+                    .is_some_and(|p| word(p, &[]) && p.chars().all(|c| !c.is_ascii_uppercase()));
+            if prefix != "arn" || !partition_ok {
+                Some("it does not start with arn:aws (or another AWS partition)".to_string())
+            } else if service != "kms" {
+                Some(format!("it names the service `{service}`, not kms"))
+            } else if !word(key_region, &[]) || key_region.chars().any(|c| c.is_ascii_uppercase()) {
+                Some("it names no region".to_string())
+            } else if account.len() != 12 || !account.chars().all(|c| c.is_ascii_digit()) {
+                Some(format!("the account `{account}` is not 12 digits"))
+            } else if !(resource.strip_prefix("key/").is_some_and(|id| word(id, &[]))
+                || resource.strip_prefix("alias/").is_some_and(|n| word(n, &['/', '_'])))
+            {
+                Some(format!("`{resource}` is neither key/<key-id> nor alias/<name>"))
+            } else if key_region != region {
+                return Some(format!(
+                    "the key `{arn}` is in {key_region}, but the cluster is in {region}: EKS needs a key in the cluster's region"
+                ));
+            } else {
+                None
+            }
+        }
+        _ => Some("it is not an ARN".to_string()),
+    };
+    why.map(|why| format!("`{arn}` is not a KMS key ARN ({why}); {expected}"))
+}
+
 /// What the cluster component declared.
 pub struct Cluster {
     pub name: String,
@@ -110,6 +153,14 @@ impl Cluster {
                 ),
             });
         }
+        if let Some(arn) = &cfg.secrets_encryption_key_arn
+            && let Some(message) = kms_key_arn_problem(arn, &cfg.region)
+        {
+            return Err(StackError::Config {
+                key: "cluster.secrets_encryption_key_arn".into(),
+                message,
+            });
+        }
         let tags = |mut r: Role| {
             for (k, v) in &cfg.tags {
                 r = r.tag(k, v.as_str());
@@ -138,6 +189,9 @@ impl Cluster {
             .bootstrap_creator_admin(true)
             .support_type(&cfg.support_type)
             .security_groups(vec![network.node_security_group.group_id().into()]);
+        if let Some(arn) = &cfg.secrets_encryption_key_arn {
+            eks = eks.secrets_encryption(arn.as_str());
+        }
         for (k, v) in &cfg.tags {
             eks = eks.tag(k, v.as_str());
         }
@@ -242,6 +296,39 @@ impl Cluster {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn kms_key_arns_are_checked() {
+        use super::kms_key_arn_problem as problem;
+        for ok in [
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-east-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+            "arn:aws:kms:us-east-1:111122223333:alias/eks/dagger-ci",
+        ] {
+            assert_eq!(problem(ok, "us-east-1"), None, "{ok}");
+        }
+        assert_eq!(
+            problem("arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/k-1", "us-gov-west-1"),
+            None
+        );
+        for (bad, says) in [
+            ("1234abcd-12ab-34cd-56ef-1234567890ab", "it is not an ARN"),
+            ("alias/eks", "it is not an ARN"),
+            ("arn:aws:iam::111122223333:role/k", "the service `iam`"),
+            ("arn:aws:kms::111122223333:key/k", "no region"),
+            ("arn:aws:kms:us-east-1:1111:key/k", "`1111` is not 12 digits"),
+            ("arn:aws:kms:us-east-1:111122223333:key/", "neither key/<key-id>"),
+            ("arn:aws:kms:us-east-1:111122223333:secret/k", "neither key/<key-id>"),
+            ("ARN:aws:kms:us-east-1:111122223333:key/k", "start with arn:aws"),
+            (
+                "arn:aws:kms:eu-west-1:111122223333:key/k",
+                "is in eu-west-1, but the cluster is in us-east-1",
+            ),
+        ] {
+            let p = problem(bad, "us-east-1").unwrap_or_else(|| panic!("{bad} is refused"));
+            assert!(p.contains(says) && p.contains(bad), "{bad}: {p}");
+        }
+    }
+
     #[test]
     fn graviton_types_are_arm() {
         assert!(super::is_arm("m7g.large"));

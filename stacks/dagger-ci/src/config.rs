@@ -56,6 +56,12 @@ pub struct ClusterConfig {
     /// Tags on every AWS object of the stack (besides `spar:address` and `spar:stack`).
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
+    /// A KMS key (`arn:aws:kms:<region>:<account>:key/<id>`, or an `...:alias/<name>`
+    /// ARN) in the cluster's region for envelope encryption of Kubernetes secrets; unset,
+    /// secrets are not envelope-encrypted. Setting it on a running cluster is an in-place
+    /// update; changing or removing it replaces the cluster (EKS can do neither).
+    #[serde(default)]
+    pub secrets_encryption_key_arn: Option<String>,
 }
 
 /// `[charts]`: where Helm charts come from.

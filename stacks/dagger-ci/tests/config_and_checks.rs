@@ -193,6 +193,20 @@ fn bad_values_name_the_file_and_key() {
             vec![("https://github.com/example-org", "github.com/example-org")],
             "key `arc.github_config_url`",
         ),
+        (
+            vec![(
+                "version = \"1.35\"",
+                "version = \"1.35\"\nsecrets_encryption_key_arn = \"alias/eks\"",
+            )],
+            "key `cluster.secrets_encryption_key_arn`: `alias/eks` is not a KMS key ARN",
+        ),
+        (
+            vec![(
+                "version = \"1.35\"",
+                "version = \"1.35\"\nsecrets_encryption_key_arn = \"arn:aws:kms:eu-west-1:111122223333:key/k1\"",
+            )],
+            "key `cluster.secrets_encryption_key_arn`: the key `arn:aws:kms:eu-west-1:111122223333:key/k1` is in eu-west-1, but the cluster is in us-east-1",
+        ),
     ] {
         let err = define(&sandbox_with(&edits))
             .err()
@@ -499,6 +513,31 @@ fn declared_inputs(toml: &str, address: &str) -> serde_json::Value {
         .find(|r| r.address.as_str() == address)
         .unwrap_or_else(|| panic!("{address} is declared"));
     r.inputs
+}
+
+/// `cluster.secrets_encryption_key_arn` turns on envelope encryption of Kubernetes secrets:
+/// the declared EKS cluster carries the key when it is set (a key or an alias ARN) and none
+/// when it is not; the prod example sets one.
+#[test]
+fn the_cluster_encrypts_secrets_only_with_a_configured_key() {
+    let unset = declared_inputs(&sandbox_with(&[]), "cluster/eks");
+    assert!(unset["secrets_encryption_key_arn"].is_null(), "{unset}");
+    for arn in [
+        "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:us-east-1:111122223333:alias/dagger-ci-secrets",
+    ] {
+        let line = format!("version = \"1.35\"\nsecrets_encryption_key_arn = \"{arn}\"");
+        let set = declared_inputs(&sandbox_with(&[("version = \"1.35\"", &line)]), "cluster/eks");
+        assert_eq!(set["secrets_encryption_key_arn"], arn, "{set}");
+    }
+    let prod = std::fs::read_to_string(root().join("config/prod.toml")).unwrap();
+    let eks = declared_inputs(&prod, "cluster/eks");
+    assert!(
+        eks["secrets_encryption_key_arn"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("arn:aws:kms:us-east-1:")),
+        "{eks}"
+    );
 }
 
 /// The engine DaemonSet the stack declares, in both layouts: what both share (privileged,
