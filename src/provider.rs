@@ -37,6 +37,9 @@ pub struct Schema {
     pub volatile_outputs: Vec<Path>,
     /// Replace by deleting the old object first (names that must be unique, say).
     pub delete_before_replace: bool,
+    /// Input paths (patterns) holding Unix permission bits: plans show them in octal
+    /// (`0644`), as people write them; the stored and JSON values stay numbers.
+    pub file_modes: Vec<Path>,
 }
 
 impl Schema {
@@ -57,6 +60,10 @@ impl Schema {
     }
     pub fn delete_before_replace(mut self, yes: bool) -> Self {
         self.delete_before_replace = yes;
+        self
+    }
+    pub fn file_modes(mut self, paths: &[&str]) -> Self {
+        self.file_modes.extend(paths.iter().map(|p| Path::parse(p)));
         self
     }
 }

@@ -2,10 +2,13 @@
 
 #[path = "support/fixture.rs"]
 mod fixture;
+#[path = "support/terminal.rs"]
+mod terminal;
 
 use std::time::Duration;
 
 use fixture::{Fixture, text};
+use terminal::{CTRL_C, Terminal};
 
 fn ok(out: &std::process::Output) -> String {
     assert!(
@@ -130,7 +133,13 @@ fn drift_in_a_local_file_shows_and_is_repaired() {
     std::fs::set_permissions(f.path("files/secret"), std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = f.run(&["plan", "--refresh", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("mode: 420 -> 384"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("mode: 0644 -> 0600"),
+        "in octal: {}",
+        text(&out.stdout)
+    );
+    let stdout = ok(&f.run(&["refresh"]));
+    assert!(stdout.contains("mode: 0600 -> 0644"), "in octal: {stdout}");
     ok(&f.run(&["apply", "--refresh", "--yes"]));
     let mode = std::fs::metadata(f.path("files/secret")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
@@ -314,4 +323,146 @@ fn the_secret_key_comes_from_a_private_key_file_or_the_environment() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("SPAR_SECRET_KEY"), "{}", text(&out.stderr));
     assert_eq!(std::fs::read(f.snapshot_path()).unwrap(), before, "nothing was changed");
+}
+
+const APPLY_PROMPT: &str = "Apply these changes? Only 'yes' will be accepted:";
+const DESTROY_PROMPT: &str = "Destroy these changes? Only 'yes' will be accepted:";
+
+/// Every file under the state directory and the files directory, with its bytes, and the
+/// key file: what a run that changes nothing must leave exactly as it was.
+fn everything(f: &Fixture) -> Vec<(String, Vec<u8>)> {
+    fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, root, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for d in ["state", "files"] {
+        walk(&f.path(d), f.dir.path(), &mut out);
+    }
+    if let Ok(key) = std::fs::read(f.path("state.key")) {
+        out.push(("state.key".into(), key));
+    }
+    out.sort();
+    out
+}
+
+fn names(files: &[(String, Vec<u8>)]) -> Vec<&str> {
+    files.iter().map(|(n, _)| n.as_str()).collect()
+}
+
+/// Runs `args` on a terminal, waits for `prompt`, types `keys`: the exit status and screen.
+fn at_the_prompt(f: &Fixture, args: &[&str], env: &[(&str, &str)], prompt: &str, keys: &[u8]) -> (Option<i32>, String) {
+    let mut command = f.command(args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut term = Terminal::spawn(command);
+    term.wait_for(prompt);
+    term.type_keys(keys);
+    let (status, screen) = term.finish();
+    (status.code(), screen)
+}
+
+/// Ctrl-C typed at the confirmation prompt (the ^C key on a real terminal, which the line
+/// discipline turns into SIGINT): exit 130 with the message, every state file and managed
+/// file byte for byte as before, and the lock released, so the next apply runs at once.
+/// Apply on a new stack and on one with state, and destroy, which shares the prompt.
+#[test]
+fn ctrl_c_at_the_prompt_changes_nothing_and_exits_130() {
+    let f = Fixture::new();
+    let interrupted = |args: &[&str], env: &[(&str, &str)], prompt: &str| {
+        let before = everything(&f);
+        let (code, screen) = at_the_prompt(&f, args, env, prompt, CTRL_C);
+        assert_eq!(code, Some(130), "{args:?}: {screen}");
+        assert!(
+            screen.contains("interrupted: nothing was changed."),
+            "{args:?}: {screen}"
+        );
+        assert!(!screen.contains("operations done"), "{args:?}: nothing ran: {screen}");
+        let after = everything(&f);
+        assert_eq!(names(&after), names(&before), "{args:?}: the same files");
+        assert!(after == before, "{args:?}: every file byte for byte as before");
+        assert!(!f.path("state/lock.json").exists(), "{args:?}: the lock is released");
+    };
+
+    // A new stack: nothing is created, not even state. (Its secrets key file is made on
+    // first use, by a plan too; made here first, it must stay as it is.)
+    ok(&f.run(&["plan"]));
+    interrupted(&["apply"], &[], APPLY_PROMPT);
+    assert!(!f.snapshot_path().exists());
+    assert!(!f.path("files/a").exists());
+    let stdout = ok(&f.run(&["apply", "--yes"]));
+    assert!(stdout.contains("Apply complete: 5 operations done"), "{stdout}");
+
+    // A stack with state and one resource to add: the state and the files stay as they are.
+    let extra = [("SPAR_FIXTURE_EXTRA", "1")];
+    interrupted(&["apply"], &extra, APPLY_PROMPT);
+    assert!(!f.path("files/extra").exists());
+    let started = std::time::Instant::now();
+    let out = f.run_with(&["apply", "--yes"], &extra);
+    assert!(
+        text(&out.stdout).contains("Apply complete: 1 operations done"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the next apply waited for nothing: {:?}",
+        started.elapsed()
+    );
+    assert!(f.path("files/extra").exists());
+
+    // Destroy asks the same way and stops the same way.
+    interrupted(&["destroy"], &extra, DESTROY_PROMPT);
+    assert!(f.path("files/a").exists() && f.path("files/extra").exists());
+    assert_eq!(ok(&f.run(&["state", "list"])).lines().count(), 6);
+}
+
+/// At the prompt only `yes` goes ahead: `no` changes nothing (exit 1, "Nothing was
+/// changed.", the lock released), `yes` applies, and destroy asks the same way.
+#[test]
+fn the_prompt_applies_on_yes_only() {
+    let f = Fixture::new();
+    ok(&f.run(&["plan"]));
+    let before = everything(&f);
+    let (code, screen) = at_the_prompt(&f, &["apply"], &[], APPLY_PROMPT, b"no\r");
+    assert_eq!(code, Some(1), "{screen}");
+    assert!(screen.contains("Nothing was changed."), "{screen}");
+    assert!(everything(&f) == before, "nothing was written");
+    assert!(!f.path("state/lock.json").exists());
+
+    // Something else than the exact word is a no too.
+    let (code, screen) = at_the_prompt(&f, &["apply"], &[], APPLY_PROMPT, b"y\r");
+    assert_eq!(code, Some(1), "{screen}");
+    assert!(!f.snapshot_path().exists() && !f.path("files/a").exists());
+
+    let (code, screen) = at_the_prompt(&f, &["apply"], &[], APPLY_PROMPT, b"yes\r");
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("Apply complete: 5 operations done"), "{screen}");
+    assert_eq!(std::fs::read_to_string(f.path("files/a")).unwrap(), "a\n");
+    assert_eq!(f.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
+    // No changes: nothing to confirm, so no prompt.
+    let mut term = Terminal::spawn(f.command(&["apply"]));
+    term.wait_for("No changes.");
+    let (status, screen) = term.finish();
+    assert_eq!(status.code(), Some(0), "{screen}");
+    assert!(!screen.contains(APPLY_PROMPT), "{screen}");
+
+    let before = everything(&f);
+    let (code, screen) = at_the_prompt(&f, &["destroy"], &[], DESTROY_PROMPT, b"no\r");
+    assert_eq!(code, Some(1), "{screen}");
+    assert!(everything(&f) == before, "nothing was deleted");
+    let (code, screen) = at_the_prompt(&f, &["destroy"], &[], DESTROY_PROMPT, b"yes\r");
+    assert_eq!(code, Some(0), "{screen}");
+    assert!(screen.contains("Destroy complete"), "{screen}");
+    assert!(!f.path("files/a").exists());
+    assert_eq!(ok(&f.run(&["state", "list"])).trim(), "");
 }

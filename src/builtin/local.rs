@@ -85,7 +85,9 @@ impl FileProvider {
     pub fn new() -> Self {
         static SCHEMA: OnceLock<Schema> = OnceLock::new();
         FileProvider {
-            schema: SCHEMA.get_or_init(|| Schema::new().replace_on(&["path"])).clone(),
+            schema: SCHEMA
+                .get_or_init(|| Schema::new().replace_on(&["path"]).file_modes(&["mode"]))
+                .clone(),
         }
     }
 }

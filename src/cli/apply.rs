@@ -99,9 +99,13 @@ async fn plan_confirm_execute(
             Ok::<_, crate::Error>((plan, go))
         }
     };
+    // `biased`: the Ctrl-C listener is polled, and so installed, before planning starts; in
+    // random order the prompt could show before it, and a Ctrl-C typed at once would kill
+    // the process with the lock held.
     let prepared = tokio::select! {
-        r = prepared => Some(r),
+        biased;
         _ = tokio::signal::ctrl_c() => None,
+        r = prepared => Some(r),
     };
     let plan = match prepared {
         None => {

@@ -9,17 +9,14 @@ pub async fn run(ctx: &Context, define: fn(&mut Stack) -> crate::Result<()>, par
     let report = session.refresh(parallelism).await?;
     for (a, changes) in &report.drifted {
         println!("~ {a} drifted:");
+        let file_modes = report.file_modes.get(a).map_or(&[][..], Vec::as_slice);
         for c in changes {
-            let before = c
-                .before
-                .as_ref()
-                .map(render::show_value)
-                .unwrap_or_else(|| "(absent)".into());
-            let after = c
-                .after
-                .as_ref()
-                .map(render::show_value)
-                .unwrap_or_else(|| "(absent)".into());
+            let show = |v: &Option<serde_json::Value>| {
+                v.as_ref()
+                    .map(|v| render::show_input(v, &c.path, file_modes))
+                    .unwrap_or_else(|| "(absent)".into())
+            };
+            let (before, after) = (show(&c.before), show(&c.after));
             println!("    {}: {before} -> {after}", c.path);
         }
     }

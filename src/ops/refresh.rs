@@ -5,13 +5,15 @@
 //! stay secret (marked where the stored inputs had them, and at the kind's secret output
 //! paths); reads run in parallel, bounded.
 
+use std::collections::BTreeMap;
+
 use futures::StreamExt as _;
 
 use crate::address::Address;
 use crate::ops::Session;
 use crate::provider::{OpContext, Registry};
 use crate::state::{ResourceState, Snapshot};
-use crate::value::{self, PropertyChange};
+use crate::value::{self, Path, PropertyChange};
 use crate::{Error, Result};
 
 /// What a refresh found.
@@ -24,6 +26,9 @@ pub struct RefreshReport {
     /// Resources that could not be read.
     pub errors: Vec<(Address, String)>,
     pub read: usize,
+    /// The file-mode input paths of drifted resources whose kind declares some
+    /// ([`crate::provider::Schema::file_modes`]), to show those values in octal.
+    pub file_modes: BTreeMap<Address, Vec<Path>>,
 }
 
 /// Reads every resource in `snap` and records what is live.
@@ -46,7 +51,12 @@ pub async fn refresh_snapshot(
                     &value::strip_secrets(&r.outputs),
                 )
                 .await
-                .map(|live| live.map(|l| (l, p.schema().secret_outputs.clone())))
+                .map(|live| {
+                    live.map(|l| {
+                        let schema = p.schema();
+                        (l, schema.secret_outputs.clone(), schema.file_modes.clone())
+                    })
+                })
                 .map_err(|e| e.to_string())
             }
         };
@@ -65,13 +75,16 @@ pub async fn refresh_snapshot(
                 snap.remove(&r.address);
                 report.gone.push(r.address.clone());
             }
-            Ok(Some((live, secret_paths))) => {
+            Ok(Some((live, secret_paths, file_modes))) => {
                 let inputs = value::copy_secret_marks(&r.inputs, live.inputs);
                 let mut outputs = live.outputs;
                 value::mark_secret_paths(&mut outputs, &secret_paths);
                 value::mark_echoed_secrets(&inputs, &mut outputs);
                 let changes = value::diff(&r.inputs, &inputs);
                 if !changes.is_empty() {
+                    if !file_modes.is_empty() {
+                        report.file_modes.insert(r.address.clone(), file_modes);
+                    }
                     report.drifted.push((r.address.clone(), changes));
                 }
                 if let Some(entry) = snap.get_mut(&r.address) {

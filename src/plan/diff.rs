@@ -13,7 +13,7 @@
 //! - `--target` narrows the plan to the targets and what they depend on; `--exclude`
 //!   removes the excluded resources and everything that depends on them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -142,6 +142,7 @@ pub fn plan(
 
     let mut ops: HashMap<Address, Op> = HashMap::with_capacity(desired.len());
     let mut changes: Vec<Change> = Vec::with_capacity(desired.len() + state.resources.len());
+    let mut file_modes: BTreeMap<String, Vec<Path>> = BTreeMap::new();
 
     for r in &desired.resources {
         let old = state.get(&r.address);
@@ -231,6 +232,9 @@ pub fn plan(
                 }
             }
         };
+        if change.op != Op::Same && !schema.file_modes.is_empty() && !file_modes.contains_key(&r.kind) {
+            file_modes.insert(r.kind.clone(), schema.file_modes.clone());
+        }
         ops.insert(r.address.clone(), change.op);
         changes.push(change);
     }
@@ -338,6 +342,7 @@ pub fn plan(
         },
         destroy: opts.destroy,
         outputs_changed,
+        file_modes,
     })
 }
 

@@ -125,6 +125,11 @@ pub struct Plan {
     /// Stack outputs this apply adds, changes or removes, by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs_changed: Vec<String>,
+    /// The input paths each kind with creates or updates in this plan declares as file
+    /// modes ([`crate::provider::Schema::file_modes`]), by kind: the text rendering shows
+    /// values there in octal. Once per kind, not per change.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub file_modes: BTreeMap<String, Vec<Path>>,
 }
 
 impl Plan {

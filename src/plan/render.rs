@@ -1,9 +1,10 @@
 //! Renders a plan for people (text, colour on a terminal) and for programs (JSON).
 //!
 //! Rules kept here: secrets are always shown as `(sensitive value)` and unknowns as
-//! `(known after apply)`, in text and JSON alike; changes are grouped by component in plan
-//! order; the last line is the summary `Plan: N to create, N to update, N to replace, N to
-//! delete.`
+//! `(known after apply)`, in text and JSON alike; file modes (a kind's schema
+//! `file_modes`) are shown in octal in text and stay numbers in JSON; changes are grouped
+//! by component in plan order; the last line is the summary `Plan: N to create, N to
+//! update, N to replace, N to delete.`
 
 use std::fmt::Write as _;
 
@@ -63,6 +64,15 @@ pub fn show_value(v: &Value) -> String {
     }
 }
 
+/// Shows an input value at `path` of a change: as [`show_value`], but a number at one of the
+/// kind's file-mode paths ([`crate::provider::Schema::file_modes`]) in octal, `0644`.
+pub fn show_input(v: &Value, path: &Path, file_modes: &[Path]) -> String {
+    match v.as_u64() {
+        Some(mode) if file_modes.iter().any(|p| p.is_prefix_of(path)) => format!("{mode:04o}"),
+        _ => show_value(v),
+    }
+}
+
 fn leaves(v: &Value, path: &Path, out: &mut Vec<(Path, Value)>) {
     match v {
         Value::Object(m) if value::marker(v).is_none() && !m.is_empty() => {
@@ -80,21 +90,17 @@ fn leaves(v: &Value, path: &Path, out: &mut Vec<(Path, Value)>) {
     }
 }
 
-fn property_line(style: &Style, c: &PropertyChange, forces: bool) -> String {
+fn property_line(style: &Style, c: &PropertyChange, forces: bool, file_modes: &[Path]) -> String {
+    let show = |v: &Value| show_input(v, &c.path, file_modes);
     let mut line = match (&c.before, &c.after) {
-        (None, Some(a)) => format!("{}: {}", c.path, style.op(Op::Create, &show_value(a))),
+        (None, Some(a)) => format!("{}: {}", c.path, style.op(Op::Create, &show(a))),
         (Some(b), None) => format!(
             "{}: {} -> {}",
             c.path,
-            style.op(Op::Delete, &show_value(b)),
+            style.op(Op::Delete, &show(b)),
             style.dim("(removed)")
         ),
-        (Some(b), Some(a)) => format!(
-            "{}: {} -> {}",
-            c.path,
-            show_value(b),
-            style.op(Op::Update, &show_value(a))
-        ),
+        (Some(b), Some(a)) => format!("{}: {} -> {}", c.path, show(b), style.op(Op::Update, &show(a))),
         (None, None) => c.path.to_string(),
     };
     if forces {
@@ -103,7 +109,7 @@ fn property_line(style: &Style, c: &PropertyChange, forces: bool) -> String {
     line
 }
 
-fn render_change(out: &mut String, style: &Style, c: &Change, indent: &str) {
+fn render_change(out: &mut String, style: &Style, c: &Change, indent: &str, file_modes: &[Path]) {
     let symbol = c.op.symbol(c.delete_before_replace);
     let name = if c.deposed {
         format!("{} (old object {})", c.address.name(), c.id.as_deref().unwrap_or("?"))
@@ -125,7 +131,12 @@ fn render_change(out: &mut String, style: &Style, c: &Change, indent: &str) {
                 leaves(a, &Path::default(), &mut ls);
             }
             for (p, v) in ls {
-                let _ = writeln!(out, "{pad}{}: {}", p, style.op(Op::Create, &show_value(&v)));
+                let _ = writeln!(
+                    out,
+                    "{pad}{}: {}",
+                    p,
+                    style.op(Op::Create, &show_input(&v, &p, file_modes))
+                );
             }
         }
         Op::Update | Op::Replace => {
@@ -134,7 +145,7 @@ fn render_change(out: &mut String, style: &Style, c: &Change, indent: &str) {
             }
             for p in &c.properties {
                 let forces = c.replace_paths.contains(&p.path);
-                let _ = writeln!(out, "{pad}{}", property_line(style, p, forces));
+                let _ = writeln!(out, "{pad}{}", property_line(style, p, forces, file_modes));
             }
         }
         Op::Delete => {
@@ -203,7 +214,14 @@ pub fn text(plan: &Plan, style: Style) -> String {
             let _ = writeln!(out, "  {}", style.bold(&format!("{comp}/")));
         }
         for c in members {
-            render_change(&mut out, &style, c, if comp.is_empty() { "  " } else { "    " });
+            let file_modes = plan.file_modes.get(&c.kind).map_or(&[][..], Vec::as_slice);
+            render_change(
+                &mut out,
+                &style,
+                c,
+                if comp.is_empty() { "  " } else { "    " },
+                file_modes,
+            );
         }
     }
     let known_outputs: Vec<_> = plan.outputs.iter().collect();
@@ -230,4 +248,73 @@ pub fn json(plan: &Plan) -> Value {
 
 fn redact_in_place(v: &mut Value) {
     *v = value::redact(v);
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::{Style, text};
+    use crate::builtin::local;
+    use crate::model::config::StackConfig;
+    use crate::model::stack::Stack;
+    use crate::plan::diff::{PlanOptions, plan};
+    use crate::plan::{Op, Plan};
+    use crate::provider::Registry;
+    use crate::state::{ResourceState, Snapshot};
+
+    /// Plans one `local:File` of `mode` against a state holding `stored` inputs (none: a
+    /// new stack), as a state file written by any spar stores them: the mode as a number.
+    fn plan_file(mode: u32, stored: Option<Value>) -> Plan {
+        let mut s = Stack::new("p", "dev", StackConfig::empty("dev.toml".into()));
+        s.add("f", local::File::new("/srv/f", "x\n").mode(mode)).unwrap();
+        let program = s.into_program().unwrap();
+        let mut state = Snapshot::empty();
+        if let Some(inputs) = stored {
+            state.upsert(ResourceState {
+                address: "f".parse().unwrap(),
+                kind: local::KIND.into(),
+                id: "/srv/f".into(),
+                inputs,
+                outputs: json!({"path": "/srv/f"}),
+                dependencies: Vec::new(),
+                provider: "local".into(),
+                options: Default::default(),
+            });
+        }
+        plan(
+            "p",
+            "dev",
+            &program.graph,
+            &state,
+            &Registry::builtin(),
+            &PlanOptions::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_file_mode_shows_in_octal_and_stays_a_number() {
+        let stored = json!({"path": "/srv/f", "content": "x\n", "mode": 420});
+        let p = plan_file(0o600, Some(stored.clone()));
+        assert_eq!(p.changes[0].op, Op::Update);
+        let shown = text(&p, Style { color: false });
+        assert!(shown.contains("mode: 0644 -> 0600"), "{shown}");
+        assert!(!shown.contains("420") && !shown.contains("384"), "{shown}");
+        // JSON (and saved plans) keep the number, and say where modes are (paths as
+        // segment lists, as `replace_paths` are).
+        let j = super::json(&p);
+        assert_eq!(j["changes"][0]["properties"][0]["before"], 420);
+        assert_eq!(j["changes"][0]["properties"][0]["after"], 384);
+        assert_eq!(j["file_modes"]["local:File"], json!([["mode"]]));
+
+        // A create shows it the same way; sticky and setuid bits too.
+        let shown = text(&plan_file(0o1777, None), Style { color: false });
+        assert!(shown.contains("mode: 1777"), "{shown}");
+
+        // A state file (modes stored as numbers, as ever) with the same mode: no change.
+        let p = plan_file(0o644, Some(stored));
+        assert_eq!(p.changes[0].op, Op::Same, "{:?}", p.changes[0]);
+        assert!(!p.has_changes() && p.file_modes.is_empty(), "{p:?}");
+    }
 }
