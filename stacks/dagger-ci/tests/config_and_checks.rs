@@ -1,7 +1,8 @@
 //! The flagship stack's configuration errors and invariant checks, in-process: every shipped
 //! config passes every check; each broken invariant fails exactly its check, with a message
 //! naming what disagrees (through the config where a config value can break it, else by
-//! making the declarations the checks read disagree); bad values name the file and key;
+//! making the declarations the checks read disagree); what the checks read is what the graph
+//! declares; bad values name the file and key;
 //! legacy mode and IRSA declare what they need; the engine DaemonSet has each layout's shape.
 
 use spar::Stack;
@@ -139,14 +140,53 @@ fn each_broken_invariant_fails_its_check() {
             vec![("[arc]", "[cert_manager]\nenabled = false\n\n[arc]\nmode = \"legacy\"")],
             "legacy ARC needs cert-manager",
         ),
+        // 9. Karpenter below the minimum for the EKS version; ARC charts that differ.
+        (
+            "versions",
+            vec![("[engine]", "[karpenter]\nversion = \"1.8.3\"\n\n[engine]")],
+            "EKS 1.35 needs Karpenter >= 1.9.0, but karpenter.version is 1.8.3",
+        ),
+        (
+            "versions",
+            vec![(
+                "[arc.github_app]",
+                "controller_version = \"0.13.0\"\n\n[arc.github_app]",
+            )],
+            "the ARC controller chart is 0.13.0 but the scale-set chart is 0.14.2; they must match",
+        ),
+        (
+            "versions",
+            vec![("[arc.github_app]", "scale_set_version = \"0.14.3\"\n\n[arc.github_app]")],
+            "the ARC controller chart is 0.14.2 but the scale-set chart is 0.14.3; they must match",
+        ),
+        (
+            "versions",
+            vec![("version = \"1.35\"", "version = \"1.99\"")],
+            "spar's Karpenter compatibility table has no EKS 1.99",
+        ),
+        // 13. A NodePool grace period that is no duration.
+        (
+            "disruption",
+            vec![(
+                "[engine]",
+                "[karpenter.node_pool]\ntermination_grace_period = \"2d\"\n\n[engine]",
+            )],
+            "NodePool terminationGracePeriod `2d` is not a duration such as 2h",
+        ),
     ];
+    let mut wrong = Vec::new();
     for (check, edits, says) in cases {
         let failed = failed(&sandbox_with(&edits));
         let names: Vec<&str> = failed.iter().map(|(n, _)| n.as_str()).collect();
-        assert!(names.contains(&check), "{check}: failed {failed:#?}");
-        let messages = &failed.iter().find(|(n, _)| n == check).unwrap().1;
-        assert!(messages.iter().any(|m| m.contains(says)), "{check}: {messages:#?}");
+        // Exactly its check fails, with a message saying what disagrees.
+        if names != [check] || !failed[0].1.iter().any(|m| m.contains(says)) {
+            wrong.push(format!("{check} should fail alone with {says:?}; failed: {failed:#?}"));
+        }
     }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // In legacy mode the scale-set charts are not installed: their version may differ.
+    let legacy = sandbox_with(&[("[arc]", "[arc]\nmode = \"legacy\"\nscale_set_version = \"0.13.0\"")]);
+    assert!(failed(&legacy).is_empty(), "{:#?}", failed(&legacy));
 }
 
 #[test]
@@ -279,14 +319,26 @@ fn output_ref(c: &dagger_ci::Components, address: &str) -> serde_json::Value {
     r
 }
 
+/// The tolerations the checks read for the critical workload `name` (ARC's controller or a
+/// listener).
+fn critical_workload<'a>(c: &'a mut dagger_ci::Components, name: &str) -> &'a mut Vec<serde_json::Value> {
+    let n = c.arc.critical_workloads.iter().filter(|(w, _)| w == name).count();
+    assert_eq!(n, 1, "{name} is a critical workload once");
+    &mut c.arc.critical_workloads.iter_mut().find(|(w, _)| w == name).unwrap().1
+}
+
 /// The invariants no config value can break (one name, the node role, the controller's
-/// identity, subnet egress) are checked on the declarations themselves: each declaration
-/// made to disagree fails exactly its check, naming what disagrees.
+/// identity, subnet egress, the runners' do-not-disrupt annotation, the critical
+/// tolerations of CoreDNS, ARC and cert-manager) are checked on the declarations
+/// themselves: each declaration made to disagree fails exactly its check, naming what
+/// disagrees.
 #[test]
 fn each_disagreeing_declaration_fails_its_check() {
     let base = sandbox_with(&[]);
     let irsa = sandbox_with(&[("[engine]", "[karpenter]\nidentity = \"irsa\"\n\n[engine]")]);
-    for toml in [&base, &irsa] {
+    let with_cert_manager = sandbox_with(&[("[arc]", "[cert_manager]\nenabled = true\n\n[arc]")]);
+    assert!(components(&with_cert_manager).cert_manager.is_some());
+    for toml in [&base, &irsa, &with_cert_manager] {
         assert!(
             failing(&components(toml)).is_empty(),
             "{:#?}",
@@ -416,6 +468,128 @@ fn each_disagreeing_declaration_fails_its_check() {
             "no role has the controller policy `karpenter/controller-policy` attached",
             Box::new(|c| c.karpenter.policy_attachments.clear()),
         ),
+        // 5. Karpenter's settings, the discovery tags and selectors, the describable cluster.
+        (
+            "one-cluster-name",
+            &base,
+            "Karpenter settings.interruptionQueue is \"other-queue\" but the queue is `dagger-ci-sandbox`",
+            Box::new(|c| c.karpenter.values["settings"]["interruptionQueue"] = "other-queue".into()),
+        ),
+        (
+            "one-cluster-name",
+            &base,
+            "Karpenter settings.clusterName is \"other\" but the EKS cluster is `dagger-ci-sandbox`",
+            Box::new(|c| c.karpenter.values["settings"]["clusterName"] = "other".into()),
+        ),
+        (
+            "one-cluster-name",
+            &base,
+            "private subnet 1 has karpenter.sh/discovery=Some(\"other\"), not `dagger-ci-sandbox`",
+            Box::new(|c| {
+                c.network.private_subnet_tags[1].insert("karpenter.sh/discovery".into(), "other".into());
+            }),
+        ),
+        (
+            "one-cluster-name",
+            &base,
+            "EC2NodeClass securityGroupSelectorTerms select karpenter.sh/discovery=other, not `dagger-ci-sandbox`",
+            Box::new(|c| {
+                c.karpenter.node_class["spec"]["securityGroupSelectorTerms"] =
+                    serde_json::json!([{"tags": {"karpenter.sh/discovery": "other"}}])
+            }),
+        ),
+        (
+            "one-cluster-name",
+            &base,
+            "statement AllowAPIServerEndpointDiscovery lets Karpenter describe arn:aws:eks:us-east-1:${account}:cluster/other, not cluster `dagger-ci-sandbox`",
+            Box::new(|c| {
+                for st in &mut c.karpenter.controller_policy.template.statement {
+                    if st.action.iter().any(|a| a == "eks:DescribeCluster") {
+                        st.resource = vec!["arn:aws:eks:us-east-1:${account}:cluster/other".into()];
+                    }
+                }
+            }),
+        ),
+        // 4. What runs on the critical nodes without tolerating their taint.
+        (
+            "critical-tolerations",
+            &base,
+            "coredns add-on does not tolerate the critical nodes' taint CriticalAddonsOnly=true:NoSchedule",
+            Box::new(|c| c.cluster.coredns_tolerations.clear()),
+        ),
+        (
+            "critical-tolerations",
+            &base,
+            "arc/controller does not tolerate the critical nodes' taint CriticalAddonsOnly=true:NoSchedule",
+            Box::new(|c| critical_workload(c, "arc/controller").clear()),
+        ),
+        (
+            "critical-tolerations",
+            &base,
+            "arc/dagger-large listener does not tolerate the critical nodes' taint CriticalAddonsOnly=true:NoSchedule",
+            Box::new(|c| {
+                // Tolerating the key with another effect is not tolerating the taint.
+                *critical_workload(c, "arc/dagger-large listener") = vec![serde_json::json!(
+                    {"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoExecute"}
+                )];
+            }),
+        ),
+        (
+            "critical-tolerations",
+            &with_cert_manager,
+            "cert-manager controller does not tolerate the critical nodes' taint CriticalAddonsOnly=true:NoSchedule",
+            Box::new(|c| c.cert_manager.as_mut().unwrap().values["tolerations"] = serde_json::json!([])),
+        ),
+        (
+            "critical-tolerations",
+            &with_cert_manager,
+            "cert-manager webhook does not tolerate the critical nodes' taint CriticalAddonsOnly=true:NoSchedule",
+            Box::new(|c| {
+                c.cert_manager.as_mut().unwrap().values["webhook"]["tolerations"] =
+                    serde_json::json!([{"key": "dedicated", "operator": "Exists"}])
+            }),
+        ),
+        (
+            "critical-tolerations",
+            &with_cert_manager,
+            "cert-manager cainjector does not tolerate the critical nodes' taint CriticalAddonsOnly=true:NoSchedule",
+            Box::new(|c| {
+                c.cert_manager.as_mut().unwrap().values["cainjector"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("tolerations");
+            }),
+        ),
+        (
+            "critical-tolerations",
+            &with_cert_manager,
+            "cert-manager startupapicheck does not tolerate the critical nodes' taint CriticalAddonsOnly=true:NoSchedule",
+            Box::new(|c| {
+                c.cert_manager.as_mut().unwrap().values["startupapicheck"]["tolerations"] = serde_json::json!(
+                    [{"key": "CriticalAddonsOnly", "operator": "Equal", "value": "false", "effect": "NoSchedule"}]
+                )
+            }),
+        ),
+        // 13. Runner pods Karpenter may disrupt.
+        (
+            "disruption",
+            &base,
+            "runner pods of `dagger-small` lack karpenter.sh/do-not-disrupt: \"true\"",
+            Box::new(|c| {
+                c.arc.runners[0].template["metadata"]["annotations"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("karpenter.sh/do-not-disrupt");
+            }),
+        ),
+        (
+            "disruption",
+            &base,
+            "runner pods of `dagger-large` lack karpenter.sh/do-not-disrupt: \"true\"",
+            Box::new(|c| {
+                c.arc.runners[1].template["metadata"]["annotations"]["karpenter.sh/do-not-disrupt"] = "false".into()
+            }),
+        ),
         // 16. Egress of the subnets Karpenter selects.
         (
             "subnet-egress",
@@ -496,6 +670,115 @@ fn the_checks_run_on_the_shipped_declarations() {
             assert!(addresses.contains(&r.address), "{stack}: {}", r.address);
         }
     }
+}
+
+/// What the checks read is, value for value, what the graph declares: the recorded
+/// network and Karpenter declarations, the NodePool, EC2NodeClass and Karpenter values, the
+/// engine DaemonSet, the runner pod templates, and every toleration `critical-tolerations`
+/// reads (CoreDNS's configuration, ARC's controller and listeners, cert-manager's values),
+/// for each shipped config and for legacy ARC with cert-manager.
+#[test]
+fn what_the_checks_read_is_what_the_graph_holds() {
+    use serde_json::json;
+    let legacy = sandbox_with(&[("[arc]", "[arc]\nmode = \"legacy\"")]);
+    let with_cert_manager = sandbox_with(&[("[arc]", "[cert_manager]\nenabled = true\n\n[arc]")]);
+    let mut texts: Vec<(&str, String)> = ["sandbox", "dev", "prod"]
+        .into_iter()
+        .map(|s| {
+            (
+                s,
+                std::fs::read_to_string(root().join(format!("config/{s}.toml"))).unwrap(),
+            )
+        })
+        .collect();
+    texts.push(("legacy", legacy));
+    texts.push(("cert-manager", with_cert_manager));
+    for (stack, text) in &texts {
+        let c = components(text);
+        let g = declared_graph(text);
+        let at = |a: &str| g.get(a).unwrap_or_else(|| panic!("{stack}: {a} is declared"));
+        for r in c
+            .network
+            .subnets
+            .iter()
+            .chain(&c.network.routes)
+            .chain(&c.network.route_table_associations)
+            .chain(&c.network.nat_gateway_decls)
+            .chain(&c.network.internet_gateways)
+            .chain(&c.karpenter.roles)
+            .chain(&c.karpenter.access_entry_decls)
+            .chain(&c.karpenter.pod_identity_associations)
+            .chain(&c.karpenter.policy_attachments)
+        {
+            assert_eq!(at(&r.address), &r.inputs, "{stack}: {}", r.address);
+        }
+        assert_eq!(at("karpenter/node-pool")["manifest"], c.karpenter.node_pool, "{stack}");
+        assert_eq!(
+            at("karpenter/node-class")["manifest"],
+            c.karpenter.node_class,
+            "{stack}"
+        );
+        assert_eq!(at("karpenter/chart")["values"], c.karpenter.values, "{stack}");
+        assert_eq!(
+            at("dagger/daemonset")["manifest"],
+            serde_json::to_value(&c.engine.daemonset).unwrap(),
+            "{stack}"
+        );
+        assert_eq!(
+            at("cluster/addon-coredns")["configuration_values"],
+            json!({"tolerations": c.cluster.coredns_tolerations}),
+            "{stack}"
+        );
+        let workloads: std::collections::BTreeMap<&str, &Vec<serde_json::Value>> =
+            c.arc.critical_workloads.iter().map(|(w, t)| (w.as_str(), t)).collect();
+        assert_eq!(
+            at("arc/controller")["values"]["tolerations"],
+            json!(workloads["arc/controller"]),
+            "{stack}"
+        );
+        for r in &c.arc.runners {
+            let g_name = &r.group;
+            if *stack == "legacy" {
+                let rd = &at(&format!("arc/runners-{g_name}"))["manifest"]["spec"]["template"];
+                assert_eq!(rd["metadata"], r.template["metadata"], "{stack}: {g_name}");
+                assert_eq!(rd["spec"]["tolerations"], r.template["spec"]["tolerations"], "{stack}");
+                assert_eq!(
+                    rd["spec"]["nodeSelector"], r.template["spec"]["nodeSelector"],
+                    "{stack}"
+                );
+                assert_eq!(rd["spec"]["volumes"], r.template["spec"]["volumes"], "{stack}");
+                assert_eq!(rd["spec"]["env"], r.template["spec"]["containers"][0]["env"], "{stack}");
+            } else {
+                let values = &at(&format!("arc/scale-set-{g_name}"))["values"];
+                assert_eq!(values["template"], r.template, "{stack}: {g_name}");
+                assert_eq!(
+                    values["listenerTemplate"]["spec"]["tolerations"],
+                    json!(workloads[format!("arc/{g_name} listener").as_str()]),
+                    "{stack}: {g_name}"
+                );
+            }
+        }
+        match &c.cert_manager {
+            Some(cm) => assert_eq!(at("cert-manager/chart")["values"], cm.values, "{stack}"),
+            None => assert!(!g.contains_key("cert-manager/chart"), "{stack}"),
+        }
+    }
+}
+
+/// Every resource's inputs in the graph `toml` declares, by address.
+fn declared_graph(toml: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.toml"), toml).unwrap();
+    let config = StackConfig::load(dir.path(), "t").unwrap();
+    let mut stack = Stack::new("dagger-ci", "t", config);
+    dagger_ci::define(&mut stack).unwrap();
+    let program = stack.into_program().unwrap();
+    program
+        .graph
+        .resources
+        .into_iter()
+        .map(|r| (r.address.as_str().to_string(), r.inputs))
+        .collect()
 }
 
 /// The inputs of the resource at `address` in the graph `toml` declares.
