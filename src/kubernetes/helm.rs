@@ -238,22 +238,25 @@ async fn render(i: &ChartInputs) -> Result<Vec<Value>, ProviderError> {
         .spawn()
         .map_err(|e| ProviderError::msg(format!("running {what}: {e} (set the chart's `helm` or {HELM_ENV})")))?;
     let values = serde_json::to_vec(&i.values).map_err(|e| ProviderError::msg(e.to_string()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(&values)
-            .await
-            .map_err(|e| ProviderError::msg(format!("writing values to {what}: {e}")))?;
-    }
-    let out = child
-        .wait_with_output()
-        .await
-        .map_err(|e| ProviderError::msg(format!("running {what}: {e}")))?;
+    // The values are written while the output is read: Helm may fail (say, a registry out of
+    // reach) before reading values larger than a pipe holds, and its message is the error
+    // then, not the broken pipe; closing stdin (the end of the values) is dropping it.
+    let stdin = child.stdin.take();
+    let feed = async move {
+        match stdin {
+            Some(mut stdin) => stdin.write_all(&values).await,
+            None => Ok(()),
+        }
+    };
+    let (fed, out) = tokio::join!(feed, child.wait_with_output());
+    let out = out.map_err(|e| ProviderError::msg(format!("running {what}: {e}")))?;
     if !out.status.success() {
         return Err(ProviderError::msg(format!(
             "{what} failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
+    fed.map_err(|e| ProviderError::msg(format!("writing values to {what}: {e}")))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
         .map_err(|e| ProviderError::msg(format!("{what} printed YAML spar cannot read: {e}")))?;
