@@ -3,9 +3,17 @@
 //! It manages a few `local:File`s under the directory its config names. `SPAR_FIXTURE`
 //! selects a defect to declare: `cycle`, `duplicate` or `dangling`; unset, the program is
 //! valid. `SPAR_FIXTURE_EXTRA=1` adds one more file, to change the program.
+//! `SPAR_FIXTURE_SLOW=MILLIS` adds two resources, `slow/wait-0` and `slow/wait-1`, of a
+//! kind `fixture:Wait` (the fake provider of `spar::testing`, its objects in this process's
+//! memory only) whose every call takes that long: steps slow enough to be seen in flight.
+//! Only for one `apply` on a new stack: a later run has no memory of those objects.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 use spar::prelude::*;
+use spar::testing::{FakeProvider, FakeResource, FakeWorld};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +62,21 @@ fn define(stack: &mut Stack) -> spar::Result<()> {
             })?;
             if std::env::var("SPAR_FIXTURE_EXTRA").is_ok() {
                 stack.add("extra", file("extra"))?;
+            }
+            if let Ok(millis) = std::env::var("SPAR_FIXTURE_SLOW") {
+                let millis: u64 = millis.parse().expect("SPAR_FIXTURE_SLOW is a number of milliseconds");
+                let wait = Arc::new(
+                    FakeProvider::new("fixture:Wait", FakeWorld::new()).latency(Duration::from_millis(millis)),
+                );
+                stack.component("slow", |s| {
+                    for i in 0..2 {
+                        s.add(
+                            &format!("wait-{i}"),
+                            FakeResource::new(&wait).set("name", format!("wait-{i}")),
+                        )?;
+                    }
+                    Ok(())
+                })?;
             }
             stack.export("a_path", a.path())?;
             stack.export("token", pw.result())?;

@@ -466,3 +466,292 @@ fn the_prompt_applies_on_yes_only() {
     assert!(!f.path("files/a").exists());
     assert_eq!(ok(&f.run(&["state", "list"])).trim(), "");
 }
+
+/// How long each `fixture:Wait` call of the views' tests takes (`SPAR_FIXTURE_SLOW`): long
+/// enough for the live view to show the elapsed time as 1s and then 2s.
+const SLOW_MS: &str = "2600";
+
+/// The seven resources of the fixture with `SPAR_FIXTURE_SLOW` set, and their kinds.
+const SLOW_FIXTURE: [(&str, &str); 7] = [
+    ("token", "random:Password"),
+    ("a", "local:File"),
+    ("secret", "local:File"),
+    ("copies/copy-0", "local:File"),
+    ("copies/copy-1", "local:File"),
+    ("slow/wait-0", "fixture:Wait"),
+    ("slow/wait-1", "fixture:Wait"),
+];
+
+const SLOW_SUMMARY: &str = "Apply complete: 7 operations done, 0 failed, 0 skipped, 0 not started, in ";
+
+/// The fixture's `args` on a terminal of kind `term` (`None`: `TERM` unset), with `env`
+/// and, unless `env` sets it, no `NO_COLOR`: the exit code and the raw screen, with the
+/// terminal's CR LF line ends made LF.
+fn on_terminal(f: &Fixture, args: &[&str], term: Option<&str>, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut command = f.command(args);
+    command.env_remove("NO_COLOR");
+    match term {
+        Some(t) => command.env("TERM", t),
+        None => command.env_remove("TERM"),
+    };
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let (status, screen) = Terminal::spawn(command).finish();
+    (status.code(), screen.replace("\r\n", "\n"))
+}
+
+/// What a screen drew, frame by frame: colour (SGR) sequences removed, and every other
+/// control sequence (cursor moves, erases) and carriage return made a line break, so one
+/// redraw of the live view's lines is one line here.
+fn drawn(screen: &str) -> String {
+    let mut out = String::new();
+    let mut chars = screen.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => {
+                assert_eq!(chars.next(), Some('['), "only CSI sequences are expected: {screen:?}");
+                let end = chars.by_ref().find(|c| ('\x40'..='\x7e').contains(c));
+                if end != Some('m') {
+                    out.push('\n');
+                }
+            }
+            '\r' => out.push('\n'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `screen` holds a colour (SGR) sequence: ESC [ parameters m.
+fn has_sgr(screen: &str) -> bool {
+    screen.split('\x1b').skip(1).any(|s| {
+        s.strip_prefix('[')
+            .and_then(|rest| {
+                rest.find(|c: char| !(c.is_ascii_digit() || c == ';'))
+                    .map(|i| &rest[i..])
+            })
+            .is_some_and(|rest| rest.starts_with('m'))
+    })
+}
+
+/// The seconds of a finished step's line, `ADDRESS created (2.6s)`, in `text`.
+fn created_secs(text: &str, address: &str) -> f64 {
+    let from = text
+        .find(&format!("{address} created ("))
+        .unwrap_or_else(|| panic!("no `{address} created (` line: {text}"))
+        + address.len()
+        + " created (".len();
+    let secs = &text[from..from + text[from..].find("s)").expect("the seconds end with `s)`")];
+    secs.parse()
+        .unwrap_or_else(|_| panic!("{secs:?} is not seconds: {text}"))
+}
+
+/// On a terminal, apply shows a live view: each resource in flight on its own line, its
+/// address, what it does and the time elapsed, redrawn in place (cursor up, erase line) as
+/// the time goes by, the two slow ones at once; each finished step becomes a line above it
+/// (`ADDRESS created (2.6s)`); at the end nothing in flight is left and the summary follows.
+#[test]
+fn a_terminal_shows_each_resource_in_flight_with_its_elapsed_time() {
+    let f = Fixture::new();
+    let (code, screen) = on_terminal(
+        &f,
+        &["apply", "--yes"],
+        Some("xterm-256color"),
+        &[("SPAR_FIXTURE_SLOW", SLOW_MS)],
+    );
+    assert_eq!(code, Some(0), "{screen:?}");
+    // Redrawn in place: the cursor goes back up over the view and erases its lines.
+    assert!(screen.contains("\x1b[1A"), "no cursor up: {screen:?}");
+    assert!(screen.contains("\x1b[2K"), "no line erased: {screen:?}");
+    let drawn = drawn(&screen);
+    for (address, _) in SLOW_FIXTURE {
+        assert_eq!(
+            drawn.matches(&format!("{address} created (")).count(),
+            1,
+            "one finished line for {address}: {drawn}"
+        );
+    }
+    for address in ["slow/wait-0", "slow/wait-1"] {
+        let at = |secs: &str| {
+            drawn
+                .find(&format!("{address} creating (fixture:Wait) {secs}"))
+                .unwrap_or_else(|| panic!("{address} was not shown in flight at {secs}: {drawn}"))
+        };
+        let finished = drawn.find(&format!("{address} created (")).unwrap();
+        assert!(
+            at("1s") < at("2s") && at("2s") < finished,
+            "{address}: in flight at 1s, then 2s, then finished: {drawn}"
+        );
+        let secs = created_secs(&drawn, address);
+        assert!(secs >= 2.55, "{address} took {SLOW_MS} ms, not {secs}s: {drawn}");
+    }
+    // Both slow ones in flight at once, in the same redraw.
+    assert!(
+        drawn.lines().any(|l| {
+            l.contains("slow/wait-0 creating (fixture:Wait) 1s") && l.contains("slow/wait-1 creating (fixture:Wait) 1s")
+        }),
+        "the two slow resources were never shown together: {drawn}"
+    );
+    // The view is gone once all finished; the summary (its headline bold) follows.
+    let last = drawn.rfind(" created (").unwrap();
+    assert!(
+        !drawn[last..].contains("creating ("),
+        "a step is left in flight: {drawn}"
+    );
+    let summary = screen
+        .find(&format!(
+            "\x1b[1mApply complete\x1b[0m{}",
+            &SLOW_SUMMARY["Apply complete".len()..]
+        ))
+        .unwrap_or_else(|| panic!("no summary: {screen:?}"));
+    assert!(
+        summary > screen.rfind("\x1b[2K").unwrap(),
+        "the summary comes last: {screen:?}"
+    );
+}
+
+/// Not on a terminal (stdout and stderr piped, as in CI logs): the same apply prints one
+/// plain line per step started and finished, in order, with the address, the kind and the
+/// time taken, then the summary, and no escape sequence at all, with `NO_COLOR` unset.
+#[test]
+fn without_a_terminal_apply_prints_plain_lines() {
+    let f = Fixture::new();
+    let out = f
+        .command(&["apply", "--yes"])
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm-256color")
+        .env("SPAR_FIXTURE_SLOW", SLOW_MS)
+        .output()
+        .expect("the fixture runs");
+    let (stdout, stderr) = (ok(&out), text(&out.stderr));
+    assert!(
+        !stdout.contains('\x1b') && !stderr.contains('\x1b'),
+        "{stdout:?}\n{stderr:?}"
+    );
+    assert!(stdout.contains(SLOW_SUMMARY), "{stdout}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        14,
+        "a line per step started and finished, nothing else: {stderr}"
+    );
+    for (address, kind) in SLOW_FIXTURE {
+        let started = lines.iter().position(|l| *l == format!("{address} creating ({kind})"));
+        let finished = lines.iter().position(|l| {
+            l.strip_prefix(&format!("{address} created ("))
+                .and_then(|rest| rest.strip_suffix("s)"))
+                .is_some_and(|secs| secs.parse::<f64>().is_ok())
+        });
+        assert!(
+            matches!((started, finished), (Some(s), Some(e)) if s < e),
+            "{address}: started, then finished: {stderr}"
+        );
+    }
+    for address in ["slow/wait-0", "slow/wait-1"] {
+        let secs = created_secs(&stderr, address);
+        assert!(secs >= 2.55, "{address} took {SLOW_MS} ms, not {secs}s: {stderr}");
+    }
+}
+
+/// A terminal that cannot move its cursor (`TERM=dumb`, or `TERM` unset) gets the plain
+/// lines too, not a live view drawn nowhere: every step's line and the summary, no cursor
+/// movement.
+#[test]
+fn a_dumb_terminal_gets_plain_lines() {
+    for term in [Some("dumb"), None] {
+        let f = Fixture::new();
+        let (code, screen) = on_terminal(&f, &["apply", "--yes"], term, &[("SPAR_FIXTURE_SLOW", "300")]);
+        assert_eq!(code, Some(0), "TERM={term:?}: {screen:?}");
+        assert!(
+            !screen.contains("\x1b[1A") && !screen.contains("\x1b[2K"),
+            "TERM={term:?}: no cursor movement: {screen:?}"
+        );
+        let plain = drawn(&screen);
+        for (address, kind) in SLOW_FIXTURE {
+            assert!(
+                plain.lines().any(|l| l == format!("{address} creating ({kind})")),
+                "TERM={term:?}: {address} started: {plain}"
+            );
+            created_secs(&plain, address);
+        }
+        assert!(plain.contains(SLOW_SUMMARY), "TERM={term:?}: {plain}");
+    }
+}
+
+/// Plan text on a terminal is coloured: the marker of each change in its operation's colour
+/// (create `+` green, update `~` yellow, delete `-` red), the name bold, the kind dim, new
+/// values in the operation's colour, the summary bold. `NO_COLOR` on a terminal, and any
+/// output that is not a terminal, get the same text without a single escape sequence.
+#[test]
+fn plan_text_is_coloured_on_a_terminal_only_and_never_with_no_color() {
+    let f = Fixture::new();
+    ok(&f.run_with(&["apply", "--yes"], &[("SPAR_FIXTURE_EXTRA", "1")]));
+    // One of each: `a` edited by hand (an update, seen with --refresh), `extra` gone from the
+    // program (a delete), a third copy (a create).
+    std::fs::write(f.path("files/a"), "edited by hand\n").unwrap();
+    std::fs::write(
+        f.path("cfg/dev.toml"),
+        format!("dir = \"{}\"\ncopies = 3\n", f.path("files").display()),
+    )
+    .unwrap();
+    let args = ["plan", "--refresh", "--detailed-exitcode"];
+    let summary = "Plan: 1 to create, 3 to update, 0 to replace, 1 to delete.";
+
+    let (code, screen) = on_terminal(&f, &args, Some("xterm-256color"), &[]);
+    assert_eq!(code, Some(2), "{screen:?}");
+    for expected in [
+        "\x1b[32m  +\x1b[0m \x1b[1mcopy-2\x1b[0m  \x1b[2mlocal:File\x1b[0m\n",
+        "\x1b[33m  ~\x1b[0m \x1b[1ma\x1b[0m  \x1b[2mlocal:File\x1b[0m\n",
+        "      content: \"edited by hand\\n\" -> \x1b[33m\"a\\n\"\x1b[0m\n",
+        "\x1b[31m  -\x1b[0m \x1b[1mextra\x1b[0m  \x1b[2mlocal:File\x1b[0m\n",
+        &format!("\x1b[1m{summary}\x1b[0m\n"),
+    ] {
+        assert!(screen.contains(expected), "no {expected:?} in {screen:?}");
+    }
+
+    // The same plan, plain, with NO_COLOR on a terminal, and piped (NO_COLOR unset).
+    let (code, screen) = on_terminal(&f, &args, Some("xterm-256color"), &[("NO_COLOR", "1")]);
+    assert_eq!(code, Some(2), "{screen:?}");
+    let out = f
+        .command(&args)
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm-256color")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    for (how, shown) in [("NO_COLOR=1 on a terminal", screen), ("piped", text(&out.stdout))] {
+        assert!(!shown.contains('\x1b'), "{how}: {shown:?}");
+        for expected in [
+            "  + copy-2  local:File\n",
+            "  ~ a  local:File\n",
+            "      content: \"edited by hand\\n\" -> \"a\\n\"\n",
+            "  - extra  local:File\n",
+            summary,
+        ] {
+            assert!(shown.contains(expected), "{how}: no {expected:?} in {shown}");
+        }
+    }
+}
+
+/// `NO_COLOR` on a terminal turns off every colour of an apply (plan, live view, summary)
+/// but not the live view itself, which still redraws its lines in place.
+#[test]
+fn no_color_keeps_the_live_view_without_colour() {
+    let f = Fixture::new();
+    let (code, screen) = on_terminal(
+        &f,
+        &["apply", "--yes"],
+        Some("xterm-256color"),
+        &[("NO_COLOR", "1"), ("SPAR_FIXTURE_SLOW", "1200")],
+    );
+    assert_eq!(code, Some(0), "{screen:?}");
+    assert!(!has_sgr(&screen), "a colour sequence with NO_COLOR: {screen:?}");
+    assert!(
+        screen.contains("\x1b[1A") && screen.contains("\x1b[2K"),
+        "not redrawn: {screen:?}"
+    );
+    let drawn = drawn(&screen);
+    assert!(drawn.contains("slow/wait-0 creating (fixture:Wait) 1s"), "{drawn}");
+    assert!(drawn.contains(SLOW_SUMMARY), "{drawn}");
+}

@@ -97,6 +97,14 @@ impl LiveView {
             style,
         }
     }
+
+    /// The live view where it can be drawn: stderr is a terminal and `TERM` says it can
+    /// move its cursor (indicatif draws nothing at all on a `dumb` or unnamed terminal, not
+    /// even the lines of finished steps). `None` elsewhere: use a [`PlainView`].
+    pub fn if_drawable() -> Option<Self> {
+        let view = Self::new();
+        (!view.multi.is_hidden()).then_some(view)
+    }
 }
 
 impl Default for LiveView {

@@ -179,10 +179,9 @@ async fn execute(
             }
         })
     };
-    let events: Arc<dyn ApplyEvents> = if std::io::stderr().is_terminal() {
-        Arc::new(LiveView::new())
-    } else {
-        Arc::new(PlainView::new())
+    let events: Arc<dyn ApplyEvents> = match LiveView::if_drawable() {
+        Some(live) => Arc::new(live),
+        None => Arc::new(PlainView::new()),
     };
     let opts = ExecuteOptions {
         parallelism,
