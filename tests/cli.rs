@@ -146,6 +146,54 @@ fn drift_in_a_local_file_shows_and_is_repaired() {
 }
 
 #[test]
+fn apply_with_refresh_refuses_when_an_object_cannot_be_read_back() {
+    let f = Fixture::new();
+    ok(&f.run(&["apply", "--yes"]));
+    // A file that cannot be read (a directory now stands at its path): not gone, not known.
+    std::fs::remove_file(f.path("files/a")).unwrap();
+    std::fs::create_dir(f.path("files/a")).unwrap();
+    let state_dir = f.snapshot_path().parent().unwrap().to_path_buf();
+    let before = dir_bytes(&state_dir);
+    let out = f.run(&["apply", "--refresh", "--yes"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("could not refresh a: reading"), "{stderr}");
+    assert!(stderr.contains("nothing was planned or changed"), "{stderr}");
+    assert!(
+        !text(&out.stdout).contains("Plan:"),
+        "no plan is shown: {}",
+        text(&out.stdout)
+    );
+    assert_eq!(dir_bytes(&state_dir), before, "state untouched");
+    assert!(f.path("files/a").is_dir(), "nothing changed on disk");
+    // plan --refresh only warns; the lock was released, so the next apply runs at once.
+    let out = f.run(&["plan", "--refresh"]);
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert!(all.contains("could not refresh `a`"), "{all}");
+    std::fs::remove_dir(f.path("files/a")).unwrap();
+    ok(&f.run(&["apply", "--refresh", "--yes"]));
+    assert_eq!(std::fs::read_to_string(f.path("files/a")).unwrap(), "a\n");
+}
+
+/// Every file under `dir` (recursively) with its bytes.
+fn dir_bytes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut all = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                all.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    all.sort();
+    all
+}
+
+#[test]
 fn state_commands_graph_and_import() {
     let f = Fixture::new();
     ok(&f.run(&["apply", "--yes"]));

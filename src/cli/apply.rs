@@ -84,8 +84,17 @@ async fn plan_confirm_execute(
                     &session.stack_id(),
                 )
                 .await;
-                for (a, e) in &report.errors {
-                    eprintln!("warning: could not refresh {a}: {e}");
+                // Planning changes on state that could not be read back would act on what
+                // may no longer be true (a missing object, an endpoint that moved): refuse.
+                if !report.errors.is_empty() {
+                    for (a, e) in &report.errors {
+                        eprintln!("error: could not refresh {a}: {e}");
+                    }
+                    return Err(crate::Error::Usage(format!(
+                        "{} resource(s) could not be read back, so nothing was planned or changed; fix the cause above (credentials, endpoint, network) or {} without --refresh",
+                        report.errors.len(),
+                        verb.to_lowercase()
+                    )));
                 }
             }
             let mut plan = session.plan_locked(locked, opts)?;
