@@ -5,8 +5,9 @@
 //!   (`CreateVpc: InvalidParameterValue: ...`); the engine adds the resource address;
 //! - throttling, 5xx answers and transport failures are retried with exponential backoff
 //!   (plus codes a caller names, for eventual consistency, optionally only with a message
-//!   that says "not yet": [`Retry::only_if`]) within a bounded time budget, and every retry
-//!   is reported through `ctx.progress("retrying X: reason")`;
+//!   that says "not yet": [`Retry::only_if`]) within a bounded time budget (shorter while
+//!   nothing answers at all: [`UNANSWERED_BUDGET`]), and every retry is reported through
+//!   `ctx.progress("retrying X: reason")`;
 //! - a "no such object" answer is mapped in one place ([`none_if_gone`], [`ok_if_gone`]):
 //!   reading what is gone finds nothing, deleting what is gone succeeds;
 //! - waits poll with backoff until the user's timeout (`ctx.timeout`) or the kind's
@@ -184,7 +185,14 @@ pub struct Retry<'a> {
     pub not_yet: Option<fn(&AwsError) -> bool>,
     /// How long to keep retrying in all.
     pub budget: Duration,
+    /// How long to keep retrying while nothing answers at all (connection refused, DNS,
+    /// TLS): most often a wrong endpoint or no network rather than a passing blip, so it is
+    /// reported in seconds, not after the whole `budget`.
+    pub unanswered: Duration,
 }
+
+/// The default [`Retry::unanswered`].
+pub const UNANSWERED_BUDGET: Duration = Duration::from_secs(20);
 
 impl Retry<'static> {
     /// Throttling and transient failures only, for up to two minutes.
@@ -192,6 +200,7 @@ impl Retry<'static> {
         codes: &[],
         not_yet: None,
         budget: Duration::from_secs(120),
+        unanswered: UNANSWERED_BUDGET,
     };
 }
 
@@ -202,6 +211,7 @@ impl<'a> Retry<'a> {
             codes,
             not_yet: None,
             budget,
+            unanswered: UNANSWERED_BUDGET,
         }
     }
 
@@ -260,7 +270,12 @@ where
             Ok(v) => return Ok(v),
             Err(e) => AwsError::from_sdk(op, e),
         };
-        if !retry.retries(&err) || started.elapsed() + delay > retry.budget {
+        let budget = if err.status.is_none() {
+            retry.budget.min(retry.unanswered)
+        } else {
+            retry.budget
+        };
+        if !retry.retries(&err) || started.elapsed() + delay > budget {
             return Err(err);
         }
         ctx.progress(&format!("retrying {op}: {}", err.reason()));
@@ -504,6 +519,37 @@ mod tests {
             Retry::within(&ctx, &[], Duration::from_secs(300)).budget,
             Duration::from_secs(300)
         );
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_nobody_answers_on_is_given_up_sooner() {
+        let (ctx, lines) = context(None);
+        let retry = Retry {
+            unanswered: Duration::from_millis(700),
+            ..Retry::TRANSIENT
+        };
+        let attempts = AtomicUsize::new(0);
+        let started = Instant::now();
+        let r: Result<(), AwsError> = call(&ctx, "CreateVpc", retry, || {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            async {
+                Err(SdkError::<CreateVpcError, HttpResponse>::timeout_error(
+                    "connection refused",
+                ))
+            }
+        })
+        .await;
+        let elapsed = started.elapsed();
+        let e = r.unwrap_err();
+        assert_eq!((e.op, e.status), ("CreateVpc", None));
+        // Retried (it may be a blip), but within the short budget, not the two minutes.
+        let attempts = attempts.load(Ordering::SeqCst);
+        assert!(attempts >= 2, "{attempts} attempts");
+        assert!(elapsed < Duration::from_millis(700), "gave up after {elapsed:?}");
+        assert_eq!(lines.lock().unwrap().len(), attempts - 1);
+        // An answer (throttling) keeps the whole budget.
+        let (r, attempts) = drive(&ctx, retry, |n| if n <= 4 { throttled() } else { None }).await;
+        assert_eq!((r, attempts), (Ok(5), 5), "0.2+0.4+0.8+1.6 s (jittered) outlast 0.7 s");
     }
 
     #[tokio::test]
