@@ -1,13 +1,18 @@
 //! A realistic slice of AWS for the crash test (`tests/aws_crash.rs`): a VPC with a public
 //! and a private subnet, an internet gateway, an EIP and a NAT gateway, a route table per
 //! subnet with its default route and association, a security group with a rule, an IAM role
-//! with a managed policy attachment and an inline policy, an SQS queue, and an EventBridge
-//! rule whose target is the queue.
+//! with a managed policy attachment and an inline policy, an SQS queue, an EventBridge
+//! rule whose target is the queue, and EKS: a cluster role (with AmazonEKSClusterPolicy), a
+//! cluster on both subnets (two AZs), a managed node group run by the instance role (with
+//! the worker node and registry policies), the `eks-pod-identity-agent` add-on, an access
+//! entry with a namespace-scoped access policy for an operators' role, and a pod identity
+//! association for a pods' role. 31 resources.
 //!
 //! Its config (`<stack>.toml` in `SPAR_CONFIG_DIR`) gives `prefix`, which names the
-//! component every resource is declared under (so each run's `spar:address` tags are its own)
-//! and the IAM, SQS and EventBridge names, and optionally `cidr` (a /16, default
-//! `10.40.0.0/16`). Built with the `aws` feature.
+//! component every resource is declared under (so each run's `spar:address` tags, and the
+//! generated cluster and node group names, are its own) and the IAM, SQS and EventBridge
+//! names, and optionally `cidr` (a /16, default `10.40.0.0/16`). Built with the `aws`
+//! feature.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -15,6 +20,7 @@ use spar::aws::ec2::{
     Eip, InternetGateway, NatGateway, Route, RouteTable, RouteTableAssociation, SecurityGroup, SecurityGroupRule,
     Subnet, Vpc,
 };
+use spar::aws::eks::{AccessEntry, Addon, Cluster, Nodegroup, PodIdentityAssociation};
 use spar::aws::events::{Rule, Target};
 use spar::aws::iam::{PolicyDocument, Role, RolePolicy, RolePolicyAttachment, Statement};
 use spar::aws::sqs::Queue;
@@ -133,7 +139,7 @@ fn define(stack: &mut Stack) -> spar::Result<()> {
         )?;
         s.add("rule-target", Target::new(rule.name(), queue.arn()).id("queue"))?;
 
-        // A role for instances, allowed to send to the queue.
+        // A role for instances (the cluster's nodes below), allowed to send to the queue.
         let role = s.add(
             "role",
             Role::assumed_by_service("ec2.amazonaws.com")
@@ -156,7 +162,85 @@ fn define(stack: &mut Stack) -> spar::Result<()> {
             .name("send-events"),
         )?;
 
+        // EKS: a cluster on both subnets (two AZs), run by its own role.
+        let cluster_role = s.add(
+            "cluster-role",
+            Role::assumed_by_service("eks.amazonaws.com")
+                .name(named("cluster"))
+                .description("The EKS control plane of the crash-test stack"),
+        )?;
+        let cluster_policy = s.add(
+            "cluster-policy",
+            RolePolicyAttachment::aws_managed(cluster_role.name(), "AmazonEKSClusterPolicy"),
+        )?;
+        let cluster = s.add_with(
+            "cluster",
+            Cluster::new(
+                cluster_role.arn(),
+                vec![public.subnet_id().into(), private.subnet_id().into()],
+            )
+            .tag("Name", named("eks")),
+            ResourceOptions::new().depends_on(cluster_policy.address()),
+        )?;
+        // Its nodes are instances: the instance role runs them, with the policies EKS checks.
+        let worker = s.add(
+            "role-worker",
+            RolePolicyAttachment::aws_managed(role.name(), "AmazonEKSWorkerNodePolicy"),
+        )?;
+        let registry = s.add(
+            "role-registry",
+            RolePolicyAttachment::aws_managed(role.name(), "AmazonEC2ContainerRegistryReadOnly"),
+        )?;
+        s.add_with(
+            "nodes",
+            Nodegroup::new(cluster.name(), role.arn(), vec![private.subnet_id().into()])
+                .instance_types(&["t3.medium"])
+                .scaling(1, 1, 2)
+                .label("role", "crash-test")
+                .tag("Name", named("nodes")),
+            ResourceOptions::new()
+                .depends_on(worker.address())
+                .depends_on(registry.address()),
+        )?;
+        let agent = s.add(
+            "pod-identity-agent",
+            Addon::new(cluster.name(), "eks-pod-identity-agent"),
+        )?;
+        // Operators (anyone in the account allowed to assume the role) may view `default`.
+        let operators = s.add(
+            "operators-role",
+            Role::new(PolicyDocument::new(vec![
+                Statement::allow(&["sts:AssumeRole"]).principal("AWS", "arn:aws:iam::123456789012:root"),
+            ]))
+            .name(named("operators"))
+            .description("Operators of the crash-test cluster"),
+        )?;
+        s.add(
+            "operators-access",
+            AccessEntry::new(cluster.name(), operators.arn())
+                .group("crash-viewers")
+                .policy(
+                    "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
+                    &["default"],
+                ),
+        )?;
+        // Pods of `default/events-reader` get the pods' role through EKS Pod Identity.
+        let pods = s.add(
+            "pods-role",
+            Role::new(PolicyDocument::new(vec![
+                Statement::allow(&["sts:AssumeRole", "sts:TagSession"]).principal("Service", "pods.eks.amazonaws.com"),
+            ]))
+            .name(named("pods"))
+            .description("Pods of the crash-test cluster"),
+        )?;
+        s.add_with(
+            "pods-identity",
+            PodIdentityAssociation::new(cluster.name(), "default", "events-reader", pods.arn()),
+            ResourceOptions::new().depends_on(agent.address()),
+        )?;
+
         s.export("vpc_id", vpc.vpc_id())?;
+        s.export("cluster_name", cluster.name())?;
         s.export("queue_url", queue.url())?;
         Ok(())
     })?;

@@ -1,25 +1,36 @@
 //! The crash test against the AWS emulator: the apply of a realistic slice of AWS
-//! (`examples/aws_crash_stack.rs`, 20 resources over EC2, IAM, SQS and EventBridge) is killed
-//! with SIGKILL at random points; each next apply converges with no leaked and no
-//! duplicated object in the emulator. The same program also proves the S3 backend between
-//! two real processes: two applies at once on one S3 state, exactly one runs.
+//! (`examples/aws_crash_stack.rs`, 31 resources over EC2, IAM, SQS, EventBridge and EKS: a
+//! cluster on two subnets with its role, a managed node group, an add-on, an access entry
+//! with an access policy and a pod identity association) is killed with SIGKILL at random
+//! points; each next apply converges with no leaked and no duplicated object in the
+//! emulator. The same program also proves the S3 backend between two real processes: two
+//! applies at once on one S3 state, exactly one runs.
 //!
-//! One emulator (`sandbox/aws/serve`) for the whole test. A baseline round measures a
-//! normal apply (its duration and its number of progress lines). Then each round uses its
-//! own prefix (so its own names and `spar:address` tags) and state dir, and kills the
-//! apply either after a delay drawn over the normal apply's duration or right after the
-//! k-th progress line of its stderr (k drawn over the normal apply's lines), sometimes
-//! twice in a row (so a recovering apply is killed too). Then an apply runs to completion
-//! and the round asserts: exit 0; `plan --detailed-exitcode` and `plan --refresh
-//! --detailed-exitcode` both give 0 (state matches the program, and the live objects match
-//! state); and the emulator, listed kind by kind through the SDK (by the `spar:address` tag,
-//! by name for IAM, SQS and EventBridge, through their route tables, roles and rules for
-//! routes, associations, attachments, inline policies and targets), holds exactly the
-//! objects state records, one per declared address. Destroy (itself killed once in odd
-//! rounds) leaves nothing of the round's prefix.
+//! One emulator (`sandbox/aws/serve`) for the whole test, with lifecycle holds
+//! ([`eks_holds`]: clusters and node groups stay CREATING and DELETING for 1 s, the add-on
+//! for 0.5 s), so that kills land while an EKS object is being made or deleted, where an
+//! interrupted create or delete is most likely in real life. A baseline round measures a
+//! normal apply and a normal destroy (their durations and numbers of progress lines; about
+//! 3 s each, most of it EKS). Then each round uses its own prefix (so its own names,
+//! generated EKS names and `spar:address` tags) and state dir, and kills the apply either
+//! after a delay drawn over the normal apply's duration or right after the k-th progress
+//! line of its stderr (k drawn over the normal apply's lines), sometimes twice in a row (so
+//! a recovering apply is killed too); each kill's report names the EKS objects it left
+//! CREATING or DELETING. Then an apply runs to completion and the round asserts: exit 0;
+//! `plan --detailed-exitcode` and `plan --refresh --detailed-exitcode` both give 0 (state
+//! matches the program, and the live objects match state); and the emulator, listed kind by
+//! kind through the SDK (by the `spar:address` tag for EC2 and EKS clusters, by name for
+//! IAM, SQS and EventBridge, through their route tables, roles, rules and clusters for
+//! routes, associations, attachments, inline policies, targets, node groups, add-ons,
+//! access entries of the prefix's roles and their access policies, and pod identity
+//! associations), holds exactly the objects state records, one per declared address (and
+//! one access policy per access entry), every EKS object ACTIVE. Destroy (itself killed
+//! once in odd rounds, after a delay drawn over the normal destroy or at a line) leaves
+//! nothing of the round's prefix, nothing still DELETING included.
 //!
 //! The kill points come from a seeded RNG: `SPAR_CRASH_SEED=N` replays a run (the seed is
-//! printed in every failure); `SPAR_CRASH_ROUNDS=N` changes the number of rounds (default 6).
+//! printed in every failure); `SPAR_CRASH_ROUNDS=N` changes the number of rounds (default 6,
+//! about 50 s in all on 2 cores, a round about 5 s).
 //! The example must be built first: `cargo build -p spar --features aws --example
 //! aws_crash_stack` (plain `cargo test --workspace` does).
 #![cfg(feature = "aws")]
@@ -58,7 +69,38 @@ const DECLARED: &[(&str, &str)] = &[
     ("role", "aws:iam:Role"),
     ("role-ssm", "aws:iam:RolePolicyAttachment"),
     ("role-send", "aws:iam:RolePolicy"),
+    ("cluster-role", "aws:iam:Role"),
+    ("cluster-policy", "aws:iam:RolePolicyAttachment"),
+    ("cluster", "aws:eks:Cluster"),
+    ("role-worker", "aws:iam:RolePolicyAttachment"),
+    ("role-registry", "aws:iam:RolePolicyAttachment"),
+    ("nodes", "aws:eks:Nodegroup"),
+    ("pod-identity-agent", "aws:eks:Addon"),
+    ("operators-role", "aws:iam:Role"),
+    ("operators-access", "aws:eks:AccessEntry"),
+    ("pods-role", "aws:iam:Role"),
+    ("pods-identity", "aws:eks:PodIdentityAssociation"),
 ];
+
+/// The access policy the example associates with its access entry, and its namespace.
+const VIEW_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy default";
+/// How the listing counts an access policy association (part of an `aws:eks:AccessEntry`,
+/// not a resource of its own): one per access entry in state, none left after destroy.
+const ACCESS_POLICY: &str = "aws:eks:AccessEntry's access policy";
+
+/// The sandbox's lifecycle holds for this binary: EKS clusters and node groups stay
+/// CREATING and DELETING long enough that kills land in those states, the add-on briefly.
+/// (The holds are global to the emulator; every test here sets the same.)
+fn eks_holds() {
+    support::sandbox_config(serde_json::json!({
+        "cluster_create_seconds": 1,
+        "nodegroup_create_seconds": 1,
+        "addon_create_seconds": 0.5,
+        "cluster_delete_seconds": 1,
+        "nodegroup_delete_seconds": 1,
+        "addon_delete_seconds": 0.5,
+    }));
+}
 
 /// The example binary, refused when older than any source it was built from (its cargo
 /// dep-info file lists them), so a stale build never passes for the current code.
@@ -217,13 +259,41 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// A live object of the round's prefix: its kind, id and, for tagged kinds, the address its
-/// `spar:address` tag names.
+/// A live object of the round's prefix: its kind, id, for tagged kinds the address its
+/// `spar:address` tag names, and for EKS clusters, node groups and add-ons their status.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Live {
     kind: &'static str,
     id: String,
     owner: Option<String>,
+    status: Option<String>,
+}
+
+impl Live {
+    /// An EKS object still CREATING or DELETING.
+    fn in_transition(&self) -> bool {
+        matches!(self.status.as_deref(), Some("CREATING" | "DELETING"))
+    }
+}
+
+/// The value of an EKS answer, `None` when the object is gone (a DELETING object the
+/// listing saw may go before it is described); any other error fails the test.
+fn unless_gone<T, E, R>(r: Result<T, aws_sdk_eks::error::SdkError<E, R>>) -> Option<T>
+where
+    E: aws_sdk_eks::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    use aws_sdk_eks::error::ProvideErrorMetadata as _;
+    match r {
+        Ok(v) => Some(v),
+        Err(e) if e.code() == Some("ResourceNotFoundException") => None,
+        Err(e) => panic!("EKS: {}", aws_sdk_eks::error::DisplayErrorContext(e)),
+    }
+}
+
+/// The `spar:address` tag in EKS tags.
+fn eks_owner(tags: Option<&std::collections::HashMap<String, String>>) -> Option<String> {
+    tags.and_then(|t| t.get(ADDRESS_TAG)).cloned()
 }
 
 /// Every object in the emulator that belongs to `prefix`, kind by kind.
@@ -245,13 +315,15 @@ async fn live(prefix: &str) -> Vec<Live> {
             .build()
     };
     let mut out = Vec::new();
-    let mut push = |kind: &'static str, id: Option<&str>, owner: Option<String>| {
+    let mut push_with = |kind: &'static str, id: Option<&str>, owner: Option<String>, status: Option<&str>| {
         out.push(Live {
             kind,
             id: id.unwrap_or_default().to_string(),
             owner,
+            status: status.map(str::to_string),
         })
     };
+    let mut push = |kind: &'static str, id: Option<&str>, owner: Option<String>| push_with(kind, id, owner, None);
 
     for v in ec2.describe_vpcs().filters(tag_key()).send().await.unwrap().vpcs() {
         if mine(owner(v.tags()).as_deref()) {
@@ -450,6 +522,111 @@ async fn live(prefix: &str) -> Vec<Live> {
             push("aws:events:Target", Some(&format!("{name}/{}", t.id())), None);
         }
     }
+    // EKS: the clusters tagged for the prefix and, in each, every node group, add-on and
+    // pod identity association, and the access entries of the prefix's roles with their
+    // access policies (the creator's own entry, which EKS makes, is not the program's).
+    let eks = &clients.eks;
+    let clusters: Vec<String> = eks
+        .list_clusters()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<_, _>>()
+        .await
+        .unwrap();
+    let our_role = format!(":role/{prefix}-");
+    for name in &clusters {
+        let Some(c) = unless_gone(eks.describe_cluster().name(name).send().await).and_then(|o| o.cluster().cloned())
+        else {
+            continue;
+        };
+        let owner = eks_owner(c.tags());
+        if !mine(owner.as_deref()) {
+            continue;
+        }
+        push_with("aws:eks:Cluster", Some(name), owner, c.status().map(|s| s.as_str()));
+        let groups = unless_gone(eks.list_nodegroups().cluster_name(name).send().await);
+        for g in groups.iter().flat_map(|o| o.nodegroups()) {
+            let Some(d) = unless_gone(
+                eks.describe_nodegroup()
+                    .cluster_name(name)
+                    .nodegroup_name(g)
+                    .send()
+                    .await,
+            )
+            .and_then(|o| o.nodegroup().cloned()) else {
+                continue;
+            };
+            let status = d.status().map(|s| s.as_str());
+            push_with(
+                "aws:eks:Nodegroup",
+                Some(&format!("{name}:{g}")),
+                eks_owner(d.tags()),
+                status,
+            );
+        }
+        let addons = unless_gone(eks.list_addons().cluster_name(name).send().await);
+        for a in addons.iter().flat_map(|o| o.addons()) {
+            let Some(d) = unless_gone(eks.describe_addon().cluster_name(name).addon_name(a).send().await)
+                .and_then(|o| o.addon().cloned())
+            else {
+                continue;
+            };
+            let status = d.status().map(|s| s.as_str());
+            push_with(
+                "aws:eks:Addon",
+                Some(&format!("{name}:{a}")),
+                eks_owner(d.tags()),
+                status,
+            );
+        }
+        let entries = unless_gone(eks.list_access_entries().cluster_name(name).send().await);
+        for principal in entries.iter().flat_map(|o| o.access_entries()) {
+            if !principal.contains(&our_role) {
+                continue;
+            }
+            let Some(e) = unless_gone(
+                eks.describe_access_entry()
+                    .cluster_name(name)
+                    .principal_arn(principal)
+                    .send()
+                    .await,
+            )
+            .and_then(|o| o.access_entry().cloned()) else {
+                continue;
+            };
+            let id = format!("{name}#{principal}");
+            push_with("aws:eks:AccessEntry", Some(&id), eks_owner(e.tags()), None);
+            let policies = unless_gone(
+                eks.list_associated_access_policies()
+                    .cluster_name(name)
+                    .principal_arn(principal)
+                    .send()
+                    .await,
+            );
+            for p in policies.iter().flat_map(|o| o.associated_access_policies()) {
+                let namespaces = p.access_scope().map(|s| s.namespaces().join(",")).unwrap_or_default();
+                let policy = format!("{id} {} {namespaces}", p.policy_arn().unwrap_or_default());
+                push_with(ACCESS_POLICY, Some(&policy), None, None);
+            }
+        }
+        let associations = unless_gone(eks.list_pod_identity_associations().cluster_name(name).send().await);
+        for a in associations.iter().flat_map(|o| o.associations()) {
+            let assoc = a.association_id().unwrap_or_default();
+            let Some(d) = unless_gone(
+                eks.describe_pod_identity_association()
+                    .cluster_name(name)
+                    .association_id(assoc)
+                    .send()
+                    .await,
+            )
+            .and_then(|o| o.association().cloned()) else {
+                continue;
+            };
+            let id = format!("{name}:{assoc}");
+            push_with("aws:eks:PodIdentityAssociation", Some(&id), eks_owner(d.tags()), None);
+        }
+    }
     out.sort();
     out
 }
@@ -470,6 +647,15 @@ fn assert_converged(round: &Round, context: &str) {
         round.seed
     );
     let objects = support::run(live(&round.prefix));
+    let settling: Vec<&Live> = objects
+        .iter()
+        .filter(|o| o.status.as_deref().is_some_and(|s| s != "ACTIVE"))
+        .collect();
+    assert!(
+        settling.is_empty(),
+        "seed {} {context}: EKS objects not ACTIVE after the apply: {settling:#?}",
+        round.seed
+    );
     let mut live_ids: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for o in &objects {
         live_ids.entry(o.kind).or_default().push(o.id.as_str());
@@ -492,6 +678,16 @@ fn assert_converged(round: &Round, context: &str) {
     for (kind, id) in state.values() {
         state_ids.entry(kind.as_str()).or_default().push(id.as_str());
     }
+    // Each access entry has exactly the access policy the program associates, once.
+    let policies: Vec<String> = state_ids
+        .get("aws:eks:AccessEntry")
+        .into_iter()
+        .flatten()
+        .map(|id| format!("{id} {VIEW_POLICY}"))
+        .collect();
+    if !policies.is_empty() {
+        state_ids.insert(ACCESS_POLICY, policies.iter().map(String::as_str).collect());
+    }
     for v in live_ids.values_mut().chain(state_ids.values_mut()) {
         v.sort();
     }
@@ -511,6 +707,26 @@ fn assert_gone(round: &Round, context: &str) {
         round.seed
     );
     assert_eq!(round.ok(&["state", "list"]).trim(), "", "seed {} {context}", round.seed);
+}
+
+/// What of `objects` is still CREATING or DELETING, for the report of a kill.
+fn settling(objects: &[Live]) -> String {
+    let busy: Vec<String> = objects
+        .iter()
+        .filter(|o| o.in_transition())
+        .map(|o| {
+            format!(
+                "{} {}",
+                o.kind.trim_start_matches("aws:eks:"),
+                o.status.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    if busy.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", busy.join(", "))
+    }
 }
 
 fn detailed_plan(round: &Round, args: &[&str]) -> (Option<i32>, String) {
@@ -537,6 +753,7 @@ fn killed_applies_converge_with_nothing_leaked_or_duplicated() {
     // Baseline: a normal apply, to measure its duration and its lines of progress.
     let base = Round::new(&format!("crash{run_id}-base"), "10.90.0.0/16", &bin, seed);
     support::rt();
+    eks_holds();
     let started = Instant::now();
     let out = base.run(&["apply", "--yes"]);
     let normal = started.elapsed();
@@ -550,12 +767,21 @@ fn killed_applies_converge_with_nothing_leaked_or_duplicated() {
     let started = Instant::now();
     warm.ok(&["apply", "--yes"]);
     let normal = normal.min(started.elapsed());
-    warm.ok(&["destroy", "--yes"]);
+    let started = Instant::now();
+    let out = warm.run(&["destroy", "--yes"]);
+    let normal_destroy = started.elapsed();
+    assert!(out.status.success(), "warm-up destroy:\n{}", text(&out.stderr));
+    let destroy_lines = text(&out.stderr).lines().count();
     assert_gone(&warm, "warm-up destroy");
-    eprintln!("seed {seed}: a normal apply takes {normal:?} and prints {normal_lines} lines of progress");
+    eprintln!(
+        "seed {seed}: a normal apply takes {normal:?} and prints {normal_lines} lines of progress, \
+         a normal destroy {normal_destroy:?} and {destroy_lines} lines"
+    );
 
     let max_ms = (normal.as_millis() as u64).max(20);
+    let max_destroy_ms = (normal_destroy.as_millis() as u64).max(20);
     for r in 0..rounds {
+        let round_started = Instant::now();
         let round = Round::new(
             &format!("crash{run_id}-r{r}"),
             &format!("10.{}.0.0/16", 100 + r),
@@ -573,16 +799,18 @@ fn killed_applies_converge_with_nothing_leaked_or_duplicated() {
                 Kill::AtLine(rng.random_range(1..normal_lines.max(2)))
             };
             let (lines, running) = round.killed(&apply, kill);
-            let made = support::run(live(&round.prefix)).len();
+            let made = support::run(live(&round.prefix));
             let recorded = round.state().len();
             report.push(format!(
-                "{kill:?} (parallelism {parallelism}): {} lines, {}, {made} objects live, {recorded} in state",
+                "{kill:?} (parallelism {parallelism}): {} lines, {}, {} objects live{}, {recorded} in state",
                 lines.len(),
                 if running {
                     "killed while running"
                 } else {
                     "had already exited"
                 },
+                made.len(),
+                settling(&made),
             ));
         }
         let out = round.ok(&apply);
@@ -610,17 +838,29 @@ fn killed_applies_converge_with_nothing_leaked_or_duplicated() {
 
         // Destroy, killed once in odd rounds.
         if r % 2 == 1 {
-            let k = rng.random_range(1..normal_lines.max(2));
-            let (lines, running) = round.killed(&["destroy", "--yes", "--parallelism", parallelism], Kill::AtLine(k));
+            let kill = if rng.random_bool(0.5) {
+                Kill::After(Duration::from_millis(rng.random_range(1..=max_destroy_ms)))
+            } else {
+                Kill::AtLine(rng.random_range(1..destroy_lines.max(2)))
+            };
+            let (lines, running) = round.killed(&["destroy", "--yes", "--parallelism", parallelism], kill);
+            let left = support::run(live(&round.prefix));
             eprintln!(
-                "round {r}: destroy killed at line {k} ({} lines, {}), {} objects left",
+                "round {r}: destroy killed {kill:?} ({} lines, {}), {} objects left{}",
                 lines.len(),
                 if running { "while running" } else { "after it exited" },
-                support::run(live(&round.prefix)).len()
+                left.len(),
+                settling(&left),
             );
         }
+        let started = Instant::now();
         round.ok(&["destroy", "--yes"]);
+        let destroyed = started.elapsed();
         assert_gone(&round, &format!("round {r} destroy"));
+        eprintln!(
+            "round {r}: destroy took {destroyed:.1?} and left nothing; the round took {:.1?}",
+            round_started.elapsed()
+        );
     }
 }
 
@@ -743,6 +983,7 @@ fn find_finishes_what_an_interrupted_create_left_undone() {
 #[test]
 fn two_processes_on_one_s3_state_never_both_write() {
     support::rt();
+    eks_holds();
     let bucket = "spar-two-processes";
     support::run(async {
         let s3 = spar::state::s3::client().await;

@@ -5,7 +5,8 @@
 //! and tags change in place (UpdateAddon, awaited through DescribeUpdate and the add-on's
 //! return to ACTIVE); conflicts with fields EKS manages are resolved by OVERWRITE unless
 //! the user says otherwise; a version left unset is EKS's default and never drift; the
-//! id is `<cluster>:<add-on>`; create waits for ACTIVE; delete waits until it is gone.
+//! id is `<cluster>:<add-on>`; create waits for ACTIVE; delete waits until it is gone, and
+//! so does reading a DELETING add-on (reported gone only once it is, as a node group).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -164,6 +165,18 @@ async fn wait_active(ctx: &OpContext, cluster: &str, name: &str) -> Result<aws_s
     .await
 }
 
+/// Waits until the add-on is gone (DescribeAddon finds nothing).
+async fn wait_deleted(ctx: &OpContext, cluster: &str, name: &str) -> Result<(), ProviderError> {
+    wait_gone(
+        ctx,
+        "the add-on to be deleted",
+        WAIT,
+        || describe(ctx, cluster, name),
+        |a| Poll::state(a.status()),
+    )
+    .await
+}
+
 #[async_trait]
 impl ResourceProvider for AddonProvider {
     fn kind(&self) -> &str {
@@ -210,12 +223,14 @@ impl ResourceProvider for AddonProvider {
         _outputs: &Value,
     ) -> Result<Option<ReadResult>, ProviderError> {
         let (cluster, name) = split_addon_id(id)?;
-        let Some(a) = describe(ctx, cluster, name)
-            .await?
-            .filter(|a| a.status() != Some(&AddonStatus::Deleting))
-        else {
+        let Some(a) = describe(ctx, cluster, name).await? else {
             return Ok(None);
         };
+        if a.status() == Some(&AddonStatus::Deleting) {
+            // Gone once it has gone, not before (see the module's rules).
+            wait_deleted(ctx, cluster, name).await?;
+            return Ok(None);
+        }
         let config = a
             .configuration_values()
             .filter(|c| !c.trim().is_empty())
@@ -290,14 +305,7 @@ impl ResourceProvider for AddonProvider {
                 return Ok(());
             }
         }
-        wait_gone(
-            ctx,
-            "the add-on to be deleted",
-            WAIT,
-            || describe(ctx, cluster, name),
-            |a| Poll::state(a.status()),
-        )
-        .await
+        wait_deleted(ctx, cluster, name).await
     }
 
     async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {

@@ -12,7 +12,10 @@
 //! assume a role made a moment ago (an InvalidParameterException saying so; any other
 //! InvalidParameterException fails at once), then waits for ACTIVE (a FAILED cluster is
 //! deleted and reported). Delete retries while EKS says the cluster is in use (node groups or an
-//! update still finishing) and returns once DescribeCluster no longer finds it. Lists of
+//! update still finishing) and returns once DescribeCluster no longer finds it; reading a
+//! DELETING cluster waits as long, so it is reported gone only once it is (recovery
+//! finishes a killed delete on that answer, and the destroy then deletes the role and
+//! subnets under it; found by the crash test, `tests/aws_crash.rs`). Lists of
 //! subnets and groups read back in the program's order when they hold the same items.
 
 use std::collections::BTreeMap;
@@ -275,6 +278,18 @@ async fn wait_active(
     .await
 }
 
+/// Waits until the cluster is gone (DescribeCluster finds nothing).
+async fn wait_deleted(ctx: &OpContext, name: &str) -> Result<(), ProviderError> {
+    wait_gone(
+        ctx,
+        "the cluster to be deleted",
+        DELETE_WAIT,
+        || describe(ctx, name),
+        |c| Poll::state(c.status()),
+    )
+    .await
+}
+
 /// The next minor version on the way from `from` to `to` (`1.33` -> `1.34`).
 fn next_minor(from: &str, to: &str) -> Option<String> {
     let parse = |v: &str| -> Option<(u32, u32)> {
@@ -370,12 +385,16 @@ impl ResourceProvider for ClusterProvider {
         inputs: &Value,
         _outputs: &Value,
     ) -> Result<Option<ReadResult>, ProviderError> {
-        let Some(c) = describe(ctx, id)
-            .await?
-            .filter(|c| c.status() != Some(&ClusterStatus::Deleting))
-        else {
+        let Some(c) = describe(ctx, id).await? else {
             return Ok(None);
         };
+        if c.status() == Some(&ClusterStatus::Deleting) {
+            // Going, and nothing stops it: gone once it has gone, not before (recovery
+            // finishes a killed delete on this answer, and the destroy then deletes what
+            // the cluster stands on: its role, its subnets).
+            wait_deleted(ctx, id).await?;
+            return Ok(None);
+        }
         let vpc = c.resources_vpc_config();
         let access = c.access_config();
         let public = vpc.is_some_and(|v| v.endpoint_public_access());
@@ -549,14 +568,7 @@ impl ResourceProvider for ClusterProvider {
                 return Ok(());
             }
         }
-        wait_gone(
-            ctx,
-            "the cluster to be deleted",
-            DELETE_WAIT,
-            || describe(ctx, id),
-            |c| Poll::state(c.status()),
-        )
-        .await
+        wait_deleted(ctx, id).await
     }
 
     async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {

@@ -10,7 +10,10 @@
 //! and the group's return to ACTIVE; tags through TagResource/UntagResource. Taint effects
 //! use the EKS spelling (`NO_SCHEDULE`). The id is `<cluster>:<node group>`. Create waits
 //! for ACTIVE (CREATE_FAILED is deleted and reported with its health issues); delete waits
-//! until the group is gone, so the cluster can go after it.
+//! until the group is gone, so the cluster can go after it, and so does reading a DELETING
+//! group (it is reported gone only once it is: recovery finishes a killed delete on that
+//! answer, and the destroy then deletes the role and subnets under it; found by the crash
+//! test, `tests/aws_crash.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -381,6 +384,18 @@ async fn wait_active(
     .await
 }
 
+/// Waits until the node group is gone (DescribeNodegroup finds nothing).
+async fn wait_deleted(ctx: &OpContext, cluster: &str, name: &str) -> Result<(), ProviderError> {
+    wait_gone(
+        ctx,
+        "the node group to be deleted",
+        DELETE_WAIT,
+        || describe(ctx, cluster, name),
+        |g| Poll::state(g.status()),
+    )
+    .await
+}
+
 #[async_trait]
 impl ResourceProvider for NodegroupProvider {
     fn kind(&self) -> &str {
@@ -456,12 +471,16 @@ impl ResourceProvider for NodegroupProvider {
         _outputs: &Value,
     ) -> Result<Option<ReadResult>, ProviderError> {
         let (cluster, name) = split_group_id(id)?;
-        let Some(n) = describe(ctx, cluster, name)
-            .await?
-            .filter(|n| n.status() != Some(&NodegroupStatus::Deleting))
-        else {
+        let Some(n) = describe(ctx, cluster, name).await? else {
             return Ok(None);
         };
+        if n.status() == Some(&NodegroupStatus::Deleting) {
+            // Going, and nothing stops it: gone once it has gone, not before (recovery
+            // finishes a killed delete on this answer, and then deletes what the group
+            // stands on: its role, its subnets).
+            wait_deleted(ctx, cluster, name).await?;
+            return Ok(None);
+        }
         let sc = n.scaling_config();
         let mut taints: Vec<NodeTaint> = n
             .taints()
@@ -664,14 +683,7 @@ impl ResourceProvider for NodegroupProvider {
                 return Ok(());
             }
         }
-        wait_gone(
-            ctx,
-            "the node group to be deleted",
-            DELETE_WAIT,
-            || describe(ctx, cluster, name),
-            |g| Poll::state(g.status()),
-        )
-        .await
+        wait_deleted(ctx, cluster, name).await
     }
 
     async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
