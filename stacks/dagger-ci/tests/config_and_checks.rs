@@ -783,19 +783,9 @@ fn declared_graph(toml: &str) -> std::collections::BTreeMap<String, serde_json::
 
 /// The inputs of the resource at `address` in the graph `toml` declares.
 fn declared_inputs(toml: &str, address: &str) -> serde_json::Value {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("t.toml"), toml).unwrap();
-    let config = StackConfig::load(dir.path(), "t").unwrap();
-    let mut stack = Stack::new("dagger-ci", "t", config);
-    dagger_ci::define(&mut stack).unwrap();
-    let program = stack.into_program().unwrap();
-    let r = program
-        .graph
-        .resources
-        .into_iter()
-        .find(|r| r.address.as_str() == address)
-        .unwrap_or_else(|| panic!("{address} is declared"));
-    r.inputs
+    declared_graph(toml)
+        .remove(address)
+        .unwrap_or_else(|| panic!("{address} is declared"))
 }
 
 /// `cluster.secrets_encryption_key_arn` turns on envelope encryption of Kubernetes secrets:
