@@ -22,8 +22,12 @@
 //! - [`ops`]: the operations commands run (plan, apply, destroy, refresh, import, state).
 //! - [`cli`]: one file per command; thin wrappers over [`ops`].
 //! - [`testing`]: a fake provider made of closures, for lifecycle tests and benchmarks.
+//! - [`analysis`]: offline analyses of declared resources for stack checks: network
+//!   reachability, scheduling feasibility (kube-scheduler's filters on node shapes) and the
+//!   EC2 instance-type table it reads.
 
 pub mod address;
+pub mod analysis;
 pub mod apply;
 #[cfg(feature = "aws")]
 pub mod aws;

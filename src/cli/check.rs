@@ -4,8 +4,43 @@ use crate::cli::{Context, Exit};
 use crate::model::checks;
 use crate::model::stack::Stack;
 
-pub fn run(ctx: &Context, define: fn(&mut Stack) -> crate::Result<()>, waived: &[String]) -> anyhow::Result<u8> {
+/// A check's verdict as `check` reports it.
+fn status(c: &checks::Check, waived: &[String]) -> &'static str {
+    if c.passed() {
+        "passed"
+    } else if waived.contains(&c.name) {
+        "waived"
+    } else if c.apply_only {
+        "needed"
+    } else {
+        "failed"
+    }
+}
+
+pub fn run(
+    ctx: &Context,
+    define: fn(&mut Stack) -> crate::Result<()>,
+    waived: &[String],
+    json: bool,
+) -> anyhow::Result<u8> {
     let program = ctx.program(define)?;
+    if json {
+        let items: Vec<serde_json::Value> = program
+            .checks
+            .iter()
+            .map(|c| {
+                let mut v = serde_json::to_value(c).expect("a check serializes");
+                v["status"] = status(c, waived).into();
+                v
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "checks": items }));
+        return match checks::enforce(&program.checks, waived, true) {
+            Ok(()) => Ok(0),
+            Err(checks::CheckError::Failed(_)) => Err(Exit(1).into()),
+            Err(e) => Err(e.into()),
+        };
+    }
     if program.checks.is_empty() {
         println!("This stack declares no checks.");
         return Ok(0);
@@ -25,6 +60,9 @@ pub fn run(ctx: &Context, define: fn(&mut Stack) -> crate::Result<()>, waived: &
         println!("{mark} {:<28} {}", c.name, c.description);
         for f in &c.failures {
             println!("         - {f}");
+        }
+        for e in &c.evidence {
+            println!("           {e}");
         }
     }
     println!("\n{passed} passed, {failed} failed, {waived_n} waived.");

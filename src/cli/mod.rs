@@ -142,6 +142,9 @@ pub enum Command {
         /// Report this failed check without failing; repeatable.
         #[arg(long = "waive", value_name = "CHECK")]
         waive: Vec<String>,
+        /// Print the checks, their failures and evidence as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// A command of the stack program itself (such as `cost`).
     #[command(external_subcommand)]
@@ -264,7 +267,7 @@ async fn dispatch(
             show_secrets,
         } => output::run(&ctx, define, name.as_deref(), json, show_secrets).await,
         Command::Graph { format } => graph::run(&ctx, define, format).await,
-        Command::Check { waive } => check::run(&ctx, define, &waive),
+        Command::Check { waive, json } => check::run(&ctx, define, &waive, json),
         Command::Program(args) => check::program_command(&ctx, define, &args),
         #[cfg(feature = "kubernetes")]
         Command::Kubeconfig { provider, out } => {

@@ -171,6 +171,18 @@ impl<V> Handle<Chart<V>> {
 #[serde(rename_all = "camelCase")]
 struct ChartInputs {
     provider: Connection,
+    #[serde(flatten)]
+    template: ChartTemplate,
+    #[serde(default = "yes")]
+    wait: bool,
+    #[serde(default)]
+    force: bool,
+}
+
+/// What `helm template` needs of a chart's inputs (no connection: rendering needs no cluster).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChartTemplate {
     chart: String,
     #[serde(default)]
     repo: Option<String>,
@@ -186,10 +198,13 @@ struct ChartInputs {
     create_namespace: bool,
     #[serde(default = "yes")]
     include_crds: bool,
-    #[serde(default = "yes")]
-    wait: bool,
-    #[serde(default)]
-    force: bool,
+}
+
+impl std::ops::Deref for ChartInputs {
+    type Target = ChartTemplate;
+    fn deref(&self) -> &ChartTemplate {
+        &self.template
+    }
 }
 
 fn yes() -> bool {
@@ -210,26 +225,37 @@ impl ChartInputs {
     }
 }
 
-/// Renders the chart: its manifests, namespaces first, then CRDs, then Helm's order.
-async fn render(i: &ChartInputs) -> Result<Vec<Value>, ProviderError> {
+/// The `helm template` command for the chart: the program and its arguments (values come
+/// on stdin).
+fn template_command(i: &ChartTemplate) -> (String, Vec<String>) {
     let helm = i
         .helm
         .clone()
         .or_else(|| std::env::var(HELM_ENV).ok().filter(|s| !s.is_empty()))
         .unwrap_or_else(|| "helm".to_string());
-    let mut cmd = tokio::process::Command::new(&helm);
-    cmd.args(["template", &i.release, &i.chart, "--namespace", &i.namespace])
-        .args(["--values", "-", "--skip-tests"]);
+    let mut args: Vec<String> = ["template", &i.release, &i.chart, "--namespace", &i.namespace]
+        .into_iter()
+        .chain(["--values", "-", "--skip-tests"])
+        .map(str::to_string)
+        .collect();
     if i.include_crds {
-        cmd.arg("--include-crds");
+        args.push("--include-crds".into());
     }
     if let Some(v) = &i.version {
-        cmd.args(["--version", v]);
+        args.extend(["--version".to_string(), v.clone()]);
     }
     if let Some(r) = &i.repo {
-        cmd.args(["--repo", r]);
+        args.extend(["--repo".to_string(), r.clone()]);
     }
-    cmd.stdin(Stdio::piped())
+    (helm, args)
+}
+
+/// Renders the chart: its manifests, namespaces first, then CRDs, then Helm's order.
+async fn render(i: &ChartInputs) -> Result<Vec<Value>, ProviderError> {
+    let (helm, args) = template_command(i);
+    let mut cmd = tokio::process::Command::new(&helm);
+    cmd.args(&args)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -250,6 +276,52 @@ async fn render(i: &ChartInputs) -> Result<Vec<Value>, ProviderError> {
     };
     let (fed, out) = tokio::join!(feed, child.wait_with_output());
     let out = out.map_err(|e| ProviderError::msg(format!("running {what}: {e}")))?;
+    rendered(i, &what, out, fed)
+}
+
+/// Renders a declared chart (`inputs` as the graph holds them) without a cluster or a
+/// network, for offline analyses: `Ok(None)` when the chart is not a local directory
+/// (an `oci://` or repository chart needs the registry); values known only after apply
+/// are rendered as `(known after apply)`, secrets as `(sensitive value)`.
+pub fn render_offline(inputs: &Value) -> Result<Option<Vec<Value>>, ProviderError> {
+    let mut i: ChartTemplate = serde_json::from_value(crate::value::redact(inputs))
+        .map_err(|e| ProviderError::msg(format!("invalid kubernetes:Chart inputs: {e}")))?;
+    if i.repo.is_some() || !std::path::Path::new(&i.chart).is_dir() {
+        return Ok(None);
+    }
+    i.version = None;
+    let (helm, args) = template_command(&i);
+    let what = format!("`{helm} template {} {}`", i.release, i.chart);
+    let mut child = std::process::Command::new(&helm)
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| ProviderError::msg(format!("running {what}: {e} (set the chart's `helm` or {HELM_ENV})")))?;
+    let values = serde_json::to_vec(&i.values).map_err(|e| ProviderError::msg(e.to_string()))?;
+    let stdin = child.stdin.take();
+    // Fed from a thread while the output is read, as in `render`.
+    let feeder = std::thread::spawn(move || match stdin {
+        Some(mut stdin) => std::io::Write::write_all(&mut stdin, &values),
+        None => Ok(()),
+    });
+    let out = child
+        .wait_with_output()
+        .map_err(|e| ProviderError::msg(format!("running {what}: {e}")))?;
+    let fed = feeder
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the values writer panicked")));
+    rendered(&i, &what, out, fed).map(Some)
+}
+
+/// The objects `helm template` printed, namespaces first, then CRDs, then Helm's order.
+fn rendered(
+    i: &ChartTemplate,
+    what: &str,
+    out: std::process::Output,
+    fed: std::io::Result<()>,
+) -> Result<Vec<Value>, ProviderError> {
     if !out.status.success() {
         return Err(ProviderError::msg(format!(
             "{what} failed: {}",

@@ -88,6 +88,14 @@ impl Object<Value> {
     }
 }
 
+impl<M: Serialize> Object<M> {
+    /// Any kind, as a serializable document that may hold outputs of other resources
+    /// (an EC2NodeClass selecting a security group by an id known only after apply).
+    pub fn document(provider: &Handle<KubeProvider>, manifest: M) -> Self {
+        Object::with_manifest(provider, manifest)
+    }
+}
+
 impl<K: k8s_openapi::Resource + Serialize> Object<K> {
     /// A typed object (`Deployment`, `DaemonSet`, ...) from k8s-openapi.
     pub fn typed(provider: &Handle<KubeProvider>, object: K) -> Self {

@@ -13,17 +13,44 @@
 use std::fmt;
 
 /// One invariant and what breaks it (nothing when it holds).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Check {
     pub name: String,
     pub description: String,
     pub failures: Vec<String>,
+    /// What the check verified, one line each (a network path and the rules that open it,
+    /// where a workload lands): shown by `check`, so a pass says what it proved.
+    pub evidence: Vec<String>,
     /// Blocks only apply (plan shows what it would do, with a warning): for what a plan does
     /// not need, such as a secret that is read from the environment.
     pub apply_only: bool,
 }
 
 impl Check {
+    /// A check named `name` (kebab-case, what `--waive` takes) that holds until a failure
+    /// is added.
+    pub fn new(name: &str, description: &str) -> Self {
+        Check {
+            name: name.to_string(),
+            description: description.to_string(),
+            failures: Vec::new(),
+            evidence: Vec::new(),
+            apply_only: false,
+        }
+    }
+
+    /// With these failures.
+    pub fn failures(mut self, failures: Vec<String>) -> Self {
+        self.failures = failures;
+        self
+    }
+
+    /// With these lines of evidence.
+    pub fn evidence(mut self, evidence: Vec<String>) -> Self {
+        self.evidence = evidence;
+        self
+    }
+
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }
@@ -74,7 +101,10 @@ fn failed_message(failed: &[Check]) -> String {
 /// Adds `c` to `checks`, merging it into an earlier check of the same name.
 pub(crate) fn push(checks: &mut Vec<Check>, c: Check) {
     match checks.iter_mut().find(|x| x.name == c.name) {
-        Some(x) => x.failures.extend(c.failures),
+        Some(x) => {
+            x.failures.extend(c.failures);
+            x.evidence.extend(c.evidence);
+        }
         None => checks.push(c),
     }
 }
@@ -110,12 +140,7 @@ mod tests {
     use super::*;
 
     fn check(name: &str, failures: &[&str]) -> Check {
-        Check {
-            name: name.into(),
-            description: String::new(),
-            failures: failures.iter().map(|s| s.to_string()).collect(),
-            apply_only: false,
-        }
+        Check::new(name, "").failures(failures.iter().map(|s| s.to_string()).collect())
     }
 
     #[test]

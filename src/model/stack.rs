@@ -168,29 +168,26 @@ impl Stack {
     /// Declares an invariant of the program: `failures` lists what breaks it (empty when
     /// it holds). Plans and applies refuse a failed check unless it is waived by `name`.
     pub fn check(&mut self, name: &str, description: &str, failures: Vec<String>) {
-        checks::push(
-            &mut self.checks,
-            Check {
-                name: name.to_string(),
-                description: description.to_string(),
-                failures,
-                apply_only: false,
-            },
-        );
+        self.add_check(Check::new(name, description).failures(failures));
+    }
+
+    /// Declares a check built whole (with the evidence of what it verified).
+    pub fn add_check(&mut self, check: Check) {
+        checks::push(&mut self.checks, check);
     }
 
     /// Declares something apply needs and a plan can do without (a secret read from the
     /// environment, say): a failure lets plans through with a warning and stops apply.
     pub fn require_for_apply(&mut self, name: &str, description: &str, failures: Vec<String>) {
-        checks::push(
-            &mut self.checks,
-            Check {
-                name: name.to_string(),
-                description: description.to_string(),
-                failures,
-                apply_only: true,
-            },
-        );
+        let mut c = Check::new(name, description).failures(failures);
+        c.apply_only = true;
+        checks::push(&mut self.checks, c);
+    }
+
+    /// The resources declared so far, in declaration order, with their inputs as the graph
+    /// will hold them (outputs of other resources as references): what analyses read.
+    pub fn resources(&self) -> &[DesiredResource] {
+        &self.resources
     }
 
     /// The checks declared so far.

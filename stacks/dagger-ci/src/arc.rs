@@ -50,8 +50,19 @@ pub struct ArcConfig {
     /// The organization or repository runners register with (`https://github.com/ORG`).
     pub github_config_url: String,
     pub github_app: GithubApp,
-    #[serde(default = "default_runner_image")]
-    pub runner_image: String,
+    /// The runner image (default: `ghcr.io/actions/actions-runner` for scale sets, whose
+    /// listener registers the runner; `summerwind/actions-runner` for legacy mode, whose
+    /// entrypoint registers with the token the summerwind controller hands it).
+    #[serde(default)]
+    pub runner_image: Option<String>,
+    /// Legacy mode with an organization URL: the repositories (the REPO of
+    /// github.com/ORG/REPO) whose queued and running workflow runs scale the runners,
+    /// needed to scale a group up from zero (`TotalNumberOfQueuedAndInProgressWorkflowRuns`).
+    #[serde(default)]
+    pub legacy_repositories: Vec<String>,
+    /// Legacy mode: what scales the runner deployments.
+    #[serde(default)]
+    pub legacy_metric: LegacyMetric,
     /// The runners' uid and gid (the engine's group must match for the socket).
     #[serde(default = "default_uid")]
     pub runner_uid: i64,
@@ -79,6 +90,17 @@ pub struct ArcConfig {
 pub enum ArcMode {
     ScaleSet,
     Legacy,
+}
+
+/// The legacy HorizontalRunnerAutoscaler metric.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegacyMetric {
+    /// `TotalNumberOfQueuedAndInProgressWorkflowRuns`: scales from zero.
+    #[default]
+    QueuedAndInProgressWorkflowRuns,
+    /// `PercentageRunnersBusy`: only for groups that never go below one runner.
+    PercentageRunnersBusy,
 }
 
 /// The GitHub App runners register through.
@@ -118,8 +140,22 @@ fn default_controller_ns() -> String {
 fn default_runners_ns() -> String {
     "arc-runners".into()
 }
-fn default_runner_image() -> String {
-    "ghcr.io/actions/actions-runner:latest".into()
+/// The scale-set runner image (`actions/runner`'s own image; ARC's listener registers it).
+pub const SCALE_SET_RUNNER_IMAGE: &str = "ghcr.io/actions/actions-runner:latest";
+/// The summerwind runner image (its entrypoint registers with the controller's token).
+pub const LEGACY_RUNNER_IMAGE: &str = "summerwind/actions-runner:latest";
+
+impl ArcConfig {
+    /// The runner image for this mode.
+    pub fn runner_image(&self) -> String {
+        self.runner_image.clone().unwrap_or_else(|| {
+            match self.mode {
+                ArcMode::ScaleSet => SCALE_SET_RUNNER_IMAGE,
+                ArcMode::Legacy => LEGACY_RUNNER_IMAGE,
+            }
+            .to_string()
+        })
+    }
 }
 fn default_uid() -> i64 {
     1001
@@ -134,6 +170,9 @@ fn default_runner_tolerations() -> Vec<Taint> {
 fn default_runner_selector() -> BTreeMap<String, String> {
     BTreeMap::from([("github-actions-runner".to_string(), "true".to_string())])
 }
+
+/// The Secret in the runners' namespace holding the Dagger Cloud token.
+pub const RUNNER_CLOUD_SECRET: &str = "dagger-cloud";
 
 /// A runner pod as declared, for the checks.
 #[derive(Debug, Clone)]
@@ -179,7 +218,7 @@ pub fn runner_template(cfg: &ArcConfig, engine: &DaggerEngine, group: &RunnerGro
     }
     let mut container = json!({
         "name": "runner",
-        "image": cfg.runner_image,
+        "image": cfg.runner_image(),
         "command": ["/home/runner/run.sh"],
         "securityContext": {"runAsUser": cfg.runner_uid, "runAsGroup": cfg.runner_uid},
         "env": [
@@ -191,6 +230,13 @@ pub fn runner_template(cfg: &ArcConfig, engine: &DaggerEngine, group: &RunnerGro
     if !resources.is_empty() {
         container["resources"] = json!({"requests": resources});
     }
+    if engine.cloud_token.is_some() {
+        // The Dagger client in the runner reads the token (engines since v0.18.17 do not).
+        container["env"]
+            .as_array_mut()
+            .expect("env is a list")
+            .push(json!({"name": "DAGGER_CLOUD_TOKEN", "valueFrom": {"secretKeyRef": {"name": RUNNER_CLOUD_SECRET, "key": "token", "optional": false}}}));
+    }
     json!({
         "metadata": {"annotations": {"karpenter.sh/do-not-disrupt": "true"}},
         "spec": {
@@ -200,6 +246,30 @@ pub fn runner_template(cfg: &ArcConfig, engine: &DaggerEngine, group: &RunnerGro
             "volumes": [{"name": "dagger-socket", "hostPath": {"path": host_dir, "type": "DirectoryOrCreate"}}],
         }
     })
+}
+
+/// The HorizontalRunnerAutoscaler metric of the legacy runner groups.
+/// `PercentageRunnersBusy` needs a busy runner to scale, so it never leaves zero;
+/// `TotalNumberOfQueuedAndInProgressWorkflowRuns` counts queued runs and does (ARC
+/// `docs/automatically-scaling-runners.md`). For an organization's runners that metric
+/// reads the runs of `repositoryNames`; a repository's runners use their own repository.
+fn legacy_metric(cfg: &ArcConfig, target_key: &str) -> Value {
+    match cfg.legacy_metric {
+        LegacyMetric::QueuedAndInProgressWorkflowRuns => {
+            let mut m = json!({"type": "TotalNumberOfQueuedAndInProgressWorkflowRuns"});
+            if target_key == "organization" && !cfg.legacy_repositories.is_empty() {
+                m["repositoryNames"] = json!(cfg.legacy_repositories);
+            }
+            m
+        }
+        LegacyMetric::PercentageRunnersBusy => json!({
+            "type": "PercentageRunnersBusy",
+            "scaleUpThreshold": "0.75",
+            "scaleDownThreshold": "0.25",
+            "scaleUpFactor": "2",
+            "scaleDownFactor": "0.5",
+        }),
+    }
 }
 
 /// `https://github.com/ORG[/REPO]` as the summerwind runner's `organization` / `repository`.
@@ -286,6 +356,16 @@ impl Arc {
             namespace(&cluster.provider, &cfg.runners_namespace),
             cluster.after_nodes(),
         )?;
+        // What the runner pods read from Secrets of their namespace (the Cloud token).
+        let mut runner_secrets = Vec::new();
+        if let Some(token) = &engine.cloud_token {
+            let obj = secrets::put(
+                secret(&cluster.provider, Some(&cfg.runners_namespace), RUNNER_CLOUD_SECRET),
+                "token",
+                token,
+            );
+            runner_secrets.push(s.add("cloud-token", obj.after(&runners_ns))?.address().clone());
+        }
         let mut runners = Vec::new();
         let mut critical_workloads = Vec::new();
         let mut scale_set_names = Vec::new();
@@ -340,6 +420,9 @@ impl Arc {
                         .depends_on(controller.address())
                         .depends_on(gh.address());
                     opts = opts.depends_on(runners_ns.address());
+                    for a in &runner_secrets {
+                        opts = opts.depends_on(a);
+                    }
                     s.add_with(
                         &format!("scale-set-{}", g.name),
                         chart(
@@ -425,11 +508,16 @@ impl Arc {
                         "metadata": {"name": g.name, "namespace": cfg.runners_namespace},
                         "spec": {"template": {"metadata": template["metadata"], "spec": spec}},
                     });
-                    let rd_h = s.add(
+                    let mut rd_opts = ResourceOptions::new();
+                    for a in &runner_secrets {
+                        rd_opts = rd_opts.depends_on(a);
+                    }
+                    let rd_h = s.add_with(
                         &format!("runners-{}", g.name),
                         Object::dynamic(&cluster.provider, rd)
                             .after(&controller)
                             .after(&runners_ns),
+                        rd_opts,
                     )?;
                     let hra = json!({
                         "apiVersion": "actions.summerwind.dev/v1alpha1",
@@ -439,13 +527,7 @@ impl Arc {
                             "scaleTargetRef": {"kind": "RunnerDeployment", "name": g.name},
                             "minReplicas": g.min_runners,
                             "maxReplicas": g.max_runners,
-                            "metrics": [{
-                                "type": "PercentageRunnersBusy",
-                                "scaleUpThreshold": "0.75",
-                                "scaleDownThreshold": "0.25",
-                                "scaleUpFactor": "2",
-                                "scaleDownFactor": "0.5",
-                            }],
+                            "metrics": [legacy_metric(cfg, target_key)],
                         },
                     });
                     s.add(

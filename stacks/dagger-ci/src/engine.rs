@@ -27,7 +27,7 @@ use crate::StackError;
 use crate::cluster::Cluster;
 use crate::config::SecretSource;
 use crate::karpenter::Taint;
-use crate::secrets;
+use crate::secrets::{self, SecretValue};
 
 /// `[engine]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -54,8 +54,13 @@ pub struct EngineConfig {
     pub cpu_request: Option<String>,
     pub memory_request: Option<String>,
     pub priority_class: Option<String>,
-    /// A Dagger Cloud token (`DAGGER_CLOUD_TOKEN`).
+    /// A Dagger Cloud token (`DAGGER_CLOUD_TOKEN`). The Dagger client in the runners reads
+    /// it (every version); engines up to v0.18.16 read it too, so only they get it as well.
     pub cloud_token: Option<SecretSource>,
+    /// The original design's remote cache (`_EXPERIMENTAL_DAGGER_CACHESERVICE_URL` and
+    /// `..._TOKEN` on the engine): read only by engines up to v0.18.16.
+    pub cache_service_url: Option<String>,
+    pub cache_service_token: Option<SecretSource>,
     /// Legacy layout only: the buildkit release the readiness probe's buildctl comes from.
     pub buildkit_version: String,
 }
@@ -81,6 +86,8 @@ impl Default for EngineConfig {
             memory_request: None,
             priority_class: None,
             cloud_token: None,
+            cache_service_url: None,
+            cache_service_token: None,
             buildkit_version: "v0.11.6".into(),
         }
     }
@@ -182,8 +189,41 @@ fn exec_probe(command: &[&str], delay: i32, timeout: i32, period: i32, failures:
     }
 }
 
-/// The DaemonSet (`cloud_token_secret`: the Secret holding `token`, when there is one).
-pub fn daemonset(cfg: &EngineConfig, raid0: bool, cloud_token_secret: Option<&str>) -> DaemonSet {
+/// The last engine release that read `DAGGER_CLOUD_TOKEN` and `_EXPERIMENTAL_DAGGER_CACHESERVICE_*`
+/// itself: v0.18.17 moved Dagger Cloud to the client (dagger/dagger commit 9d4a4425b6).
+pub const LAST_ENGINE_READING_CLOUD_ENV: (u64, u64, u64) = (0, 18, 16);
+
+/// Whether an engine of `version` (`0.21.8`, `v0.18.16`) reads the Dagger Cloud variables.
+pub fn engine_reads_cloud_env(version: &str) -> bool {
+    let v: Vec<u64> = version
+        .trim_start_matches('v')
+        .split('.')
+        .map(|p| p.parse().unwrap_or(0))
+        .collect();
+    let (a, b, c) = LAST_ENGINE_READING_CLOUD_ENV;
+    v.as_slice() <= [a, b, c].as_slice()
+}
+
+/// Secrets the engine container reads from the environment: (variable, Secret name, key).
+pub type EngineEnvSecrets<'a> = &'a [(&'a str, &'a str, &'a str)];
+
+fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.into(),
+                key: key.into(),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The DaemonSet; `secret_env` lists the variables set from Secrets of the engine's namespace.
+pub fn daemonset(cfg: &EngineConfig, raid0: bool, secret_vars: EngineEnvSecrets<'_>) -> DaemonSet {
     let sock = SocketLayout::of(cfg);
     let labels = labels(cfg);
     let mut env = Vec::new();
@@ -263,19 +303,15 @@ pub fn daemonset(cfg: &EngineConfig, raid0: bool, cloud_token_secret: Option<&st
             )
         }
     };
-    if let Some(name) = cloud_token_secret {
+    if let Some(url) = &cfg.cache_service_url {
         env.push(EnvVar {
-            name: "DAGGER_CLOUD_TOKEN".into(),
-            value_from: Some(EnvVarSource {
-                secret_key_ref: Some(SecretKeySelector {
-                    name: name.into(),
-                    key: "token".into(),
-                    optional: Some(false),
-                }),
-                ..Default::default()
-            }),
+            name: "_EXPERIMENTAL_DAGGER_CACHESERVICE_URL".into(),
+            value: Some(url.clone()),
             ..Default::default()
         });
+    }
+    for (var, secret, key) in secret_vars {
+        env.push(secret_env(var, secret, key));
     }
     let mut requests = BTreeMap::new();
     if let Some(c) = &cfg.cpu_request {
@@ -379,7 +415,12 @@ pub struct DaggerEngine {
     pub daemonset: DaemonSet,
     pub socket: SocketLayout,
     pub version: String,
+    /// The Dagger Cloud token, for the runners' Dagger client.
+    pub cloud_token: Option<SecretValue>,
 }
+
+/// The Secret (in the engine's namespace) holding what the engine itself reads.
+pub const ENGINE_SECRET: &str = "dagger-cloud";
 
 impl DaggerEngine {
     pub fn declare(
@@ -399,20 +440,54 @@ impl DaggerEngine {
             namespace(&cluster.provider, &cfg.namespace),
             cluster.after_nodes(),
         )?;
-        let mut token_secret = None;
-        let mut after = vec![ns.address().clone()];
-        if let Some(src) = &cfg.cloud_token {
-            let value = secrets::resolve(s, "engine.cloud_token", src, "cloud-token-value")?;
-            let obj = secrets::put(
-                secret(&cluster.provider, Some(&cfg.namespace), "dagger-cloud"),
-                "token",
-                &value,
-            );
-            let h = s.add("cloud-token", obj.after(&ns))?;
-            after.push(h.address().clone());
-            token_secret = Some("dagger-cloud");
+        let reads_cloud_env = engine_reads_cloud_env(&cfg.version);
+        if !reads_cloud_env && (cfg.cache_service_url.is_some() || cfg.cache_service_token.is_some()) {
+            return Err(StackError::Config {
+                key: "engine.cache_service_url".into(),
+                message: format!(
+                    "engine v{} ignores _EXPERIMENTAL_DAGGER_CACHESERVICE_* (engines after v0.18.16 do); use engine.cloud_token, which the Dagger client in the runners reads",
+                    cfg.version.trim_start_matches('v')
+                ),
+            });
         }
-        let ds = daemonset(cfg, raid0, token_secret);
+        // The token is resolved once; the engine gets it only if it reads it, the runners
+        // (ARC declares a Secret in their namespace) always.
+        let cloud_token = match &cfg.cloud_token {
+            Some(src) => Some(secrets::resolve(s, "engine.cloud_token", src, "cloud-token-value")?),
+            None => None,
+        };
+        let cache_token = match &cfg.cache_service_token {
+            Some(src) => Some(secrets::resolve(
+                s,
+                "engine.cache_service_token",
+                src,
+                "cache-token-value",
+            )?),
+            None => None,
+        };
+        let mut after = vec![ns.address().clone()];
+        let mut secret_vars: Vec<(&str, &str, &str)> = Vec::new();
+        let mut engine_secret = secret(&cluster.provider, Some(&cfg.namespace), ENGINE_SECRET);
+        let mut engine_secret_keys = 0;
+        if let (Some(token), true) = (&cloud_token, reads_cloud_env) {
+            engine_secret = secrets::put(engine_secret, "token", token);
+            secret_vars.push(("DAGGER_CLOUD_TOKEN", ENGINE_SECRET, "token"));
+            engine_secret_keys += 1;
+        }
+        if let Some(token) = &cache_token {
+            engine_secret = secrets::put(engine_secret, "cache-service-token", token);
+            secret_vars.push((
+                "_EXPERIMENTAL_DAGGER_CACHESERVICE_TOKEN",
+                ENGINE_SECRET,
+                "cache-service-token",
+            ));
+            engine_secret_keys += 1;
+        }
+        if engine_secret_keys > 0 {
+            let h = s.add("cloud-token", engine_secret.after(&ns))?;
+            after.push(h.address().clone());
+        }
+        let ds = daemonset(cfg, raid0, &secret_vars);
         let mut opts = ResourceOptions::new();
         for a in &after {
             opts = opts.depends_on(a);
@@ -422,6 +497,7 @@ impl DaggerEngine {
             daemonset: ds,
             socket: SocketLayout::of(cfg),
             version: cfg.version.trim_start_matches('v').to_string(),
+            cloud_token,
         })
     }
 }

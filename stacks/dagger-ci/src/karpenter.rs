@@ -135,6 +135,10 @@ pub struct NodeClassConfig {
     pub instance_store_policy: Option<String>,
     pub root_volume_gib: u32,
     pub http_put_response_hop_limit: u32,
+    /// Also give runner nodes the cluster security group EKS creates (the one the critical
+    /// nodes and the control plane have). Without it, or rules of your own between the
+    /// groups, runner nodes reach neither CoreDNS nor the control plane (`check` says so).
+    pub cluster_security_group: bool,
 }
 
 impl Default for NodeClassConfig {
@@ -145,6 +149,7 @@ impl Default for NodeClassConfig {
             instance_store_policy: Some("RAID0".into()),
             root_volume_gib: 50,
             http_put_response_hop_limit: 1,
+            cluster_security_group: true,
         }
     }
 }
@@ -424,12 +429,22 @@ pub fn node_pool_manifest(cfg: &NodePoolConfig, node_class: &str) -> Value {
     })
 }
 
-/// The EC2NodeClass manifest.
+/// What the base EC2NodeClass manifest holds where the cluster security group's id goes.
+pub const CLUSTER_SECURITY_GROUP_PLACEHOLDER: &str = "(the EKS cluster security group, known after apply)";
+
+/// The EC2NodeClass manifest (its cluster-security-group term is a placeholder until
+/// [`node_class_document`] places the output).
 pub fn node_class_manifest(cfg: &NodeClassConfig, cluster: &str) -> Value {
     let mut spec = json!({
         "role": node_role_name(cluster),
         "amiSelectorTerms": [{"alias": cfg.ami_alias}],
         "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": cluster}}],
+        // The discovery-tagged node group; with `cluster_security_group`, also (its id known
+        // after apply, placed by `node_class_document`) the cluster security group EKS
+        // creates: the critical nodes and the control plane have that group, and it admits
+        // only its own members, so runner nodes without it reach neither CoreDNS nor
+        // kubelet's callers (EKS user guide, security group requirements; Karpenter's
+        // guides tag this group for discovery).
         "securityGroupSelectorTerms": [{"tags": {"karpenter.sh/discovery": cluster}}],
         "blockDeviceMappings": [{
             "deviceName": "/dev/xvda",
@@ -443,6 +458,12 @@ pub fn node_class_manifest(cfg: &NodeClassConfig, cluster: &str) -> Value {
         },
         "tags": {"karpenter.sh/discovery": cluster},
     });
+    if cfg.cluster_security_group {
+        spec["securityGroupSelectorTerms"]
+            .as_array_mut()
+            .expect("a list")
+            .push(json!({"id": CLUSTER_SECURITY_GROUP_PLACEHOLDER}));
+    }
     if let Some(p) = &cfg.instance_store_policy {
         spec["instanceStorePolicy"] = json!(p);
     }
@@ -452,6 +473,22 @@ pub fn node_class_manifest(cfg: &NodeClassConfig, cluster: &str) -> Value {
         "metadata": {"name": cfg.name},
         "spec": spec,
     })
+}
+
+/// The EC2NodeClass with the cluster security group's id in place of its placeholder.
+pub fn node_class_document(manifest: &Value, cluster: &Cluster) -> Doc {
+    let mut doc = Doc::new(manifest.clone());
+    let terms = manifest["spec"]["securityGroupSelectorTerms"].as_array();
+    for (i, t) in terms.into_iter().flatten().enumerate() {
+        if t["id"] == CLUSTER_SECURITY_GROUP_PLACEHOLDER {
+            let at = i.to_string();
+            doc = doc.with(
+                &["spec", "securityGroupSelectorTerms", &at, "id"],
+                cluster.eks.cluster_security_group_id(),
+            );
+        }
+    }
+    doc
 }
 
 impl Karpenter {
@@ -653,7 +690,7 @@ impl Karpenter {
         let node_pool = node_pool_manifest(&cfg.node_pool, &cfg.node_class.name);
         let nc = s.add(
             "node-class",
-            Object::dynamic(&cluster.provider, node_class.clone())
+            Object::document(&cluster.provider, node_class_document(&node_class, cluster))
                 .after(&chart)
                 .after(&entry),
         )?;

@@ -68,8 +68,9 @@ pub struct Components {
 }
 
 impl Components {
-    /// The checks' view of the components.
-    pub fn declared(&self) -> checks::Declared<'_> {
+    /// The checks' view of the components and of every resource declared (`resources`:
+    /// `Stack::resources`).
+    pub fn declared<'a>(&'a self, resources: &'a [spar::graph::DesiredResource]) -> checks::Declared<'a> {
         checks::Declared {
             network: &self.network,
             cluster: &self.cluster,
@@ -77,6 +78,7 @@ impl Components {
             cert_manager: self.cert_manager.as_ref(),
             arc: &self.arc,
             engine: &self.engine,
+            resources,
         }
     }
 }
@@ -85,7 +87,7 @@ impl Components {
 pub fn define(s: &mut Stack) -> spar::Result<()> {
     let cfg: Config = s.config()?;
     let c = declare_components(s, &cfg)?;
-    checks::declare(s, &c.declared());
+    checks::declare(s, &c);
     let Components {
         network,
         cluster,

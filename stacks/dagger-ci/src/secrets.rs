@@ -12,6 +12,7 @@ use spar::prelude::*;
 use crate::config::SecretSource;
 
 /// A secret ready to be placed in a Kubernetes Secret.
+#[derive(Clone)]
 pub enum SecretValue {
     Known(Secret<String>),
     Generated(Output<String>),

@@ -24,7 +24,8 @@ impl Doc {
         }
     }
 
-    /// Places `output` at `path` (object keys; created as needed).
+    /// Places `output` at `path` (object keys, created as needed, or indices of existing
+    /// array elements).
     pub fn with(mut self, path: &[&str], output: Output<String>) -> Self {
         self.outputs
             .push((path.iter().map(|k| k.to_string()).collect(), output));
@@ -104,21 +105,43 @@ impl Serialize for Doc {
         let mut v = self.base.clone();
         for (path, o) in &self.outputs {
             let ov = serde_json::to_value(o).map_err(S::Error::custom)?;
-            let mut cur = &mut v;
-            for (i, key) in path.iter().enumerate() {
-                if !cur.is_object() {
-                    *cur = Value::Object(Default::default());
-                }
-                let obj = cur.as_object_mut().expect("made an object above");
-                if i + 1 == path.len() {
-                    obj.insert(key.clone(), ov.clone());
-                    break;
-                }
-                cur = obj
-                    .entry(key.clone())
-                    .or_insert_with(|| Value::Object(Default::default()));
-            }
+            place(&mut v, path, ov).map_err(S::Error::custom)?;
         }
         v.serialize(s)
     }
+}
+
+/// Puts `value` at `path` in `doc`: a key of an object (created as needed), or the index
+/// of an element that exists in an array (`["spec", "terms", "1", "id"]`).
+fn place(doc: &mut Value, path: &[String], value: Value) -> Result<(), String> {
+    let mut cur = doc;
+    for (i, key) in path.iter().enumerate() {
+        let last = i + 1 == path.len();
+        if cur.is_array() {
+            let items = cur.as_array_mut().expect("an array");
+            let slot = key
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| items.get_mut(n))
+                .ok_or_else(|| format!("{}: no element `{key}` in an array", path.join(".")))?;
+            if last {
+                *slot = value;
+                return Ok(());
+            }
+            cur = slot;
+            continue;
+        }
+        if !cur.is_object() {
+            *cur = Value::Object(Default::default());
+        }
+        let obj = cur.as_object_mut().expect("made an object above");
+        if last {
+            obj.insert(key.clone(), value);
+            return Ok(());
+        }
+        cur = obj
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+    Ok(())
 }

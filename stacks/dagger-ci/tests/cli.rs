@@ -137,24 +137,6 @@ fn plan_of_dev_works_without_credentials_and_shows_every_resource() {
     assert!(sb.state().with_extension("key").exists());
 }
 
-const CHECKS: [&str; 16] = [
-    "taints-match",
-    "labels-match",
-    "socket-path",
-    "critical-tolerations",
-    "one-cluster-name",
-    "node-role",
-    "raid0-cache",
-    "raid0-nvme",
-    "versions",
-    "authentication-mode",
-    "controller-identity",
-    "critical-nodes",
-    "disruption",
-    "socket-permissions",
-    "arc-dependencies",
-    "subnet-egress",
-];
 
 #[test]
 fn check_passes_a_valid_config_and_names_the_failed_check() {
@@ -166,17 +148,46 @@ fn check_passes_a_valid_config_and_names_the_failed_check() {
     let out = sb.run("dev", &["check"], &[("GITHUB_APP_PRIVATE_KEY", &key)]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", text(&out.stderr));
-    for name in CHECKS {
+    let names: Vec<&str> = dagger_ci::checks::CHECKS.iter().map(|c| c.name).collect();
+    for name in &names {
         assert!(stdout.contains(&format!("ok     {name:<28} ")), "{name}: {stdout}");
     }
-    assert!(stdout.contains("17 passed, 0 failed, 0 waived."), "{stdout}");
+    let n = names.len();
+    assert!(stdout.contains(&format!("{} passed, 0 failed, 0 waived.", n + 1)), "{stdout}");
+    // What the behaviour checks proved is printed under them: a path, a placement.
+    assert!(
+        stdout.contains("DNS udp/53: NodePool runners nodes -> CoreDNS on node group critical"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Deployment kube-system/karpenter x2 (karpenter/chart, modelled from values) -> critical [m7g.large]"),
+        "{stdout}"
+    );
+
+    // `check --json`: the same as data.
+    let out = sb.run("dev", &["check", "--json"], &[("GITHUB_APP_PRIVATE_KEY", &key)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = v["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), n + 1);
+    let net = checks.iter().find(|c| c["name"] == "network-paths").unwrap();
+    assert_eq!(net["status"], "passed");
+    assert!(net["failures"].as_array().unwrap().is_empty());
+    assert!(
+        net["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().starts_with("kubelet tcp/10250: control plane of cluster/eks -> NodePool runners nodes")),
+        "{net}"
+    );
 
     // `check` also verifies what apply needs: without the key it fails, naming it.
     let out = sb.run("dev", &["check"], &[]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("NEEDED secret-arc-github-app-private-key"), "{stdout}");
-    assert!(stdout.contains("16 passed, 1 failed, 0 waived."), "{stdout}");
+    assert!(stdout.contains(&format!("{n} passed, 1 failed, 0 waived.")), "{stdout}");
 
     // Broken: the runners' uid is not the engine's group.
     let config = sb.dir.path().join("config");
@@ -197,7 +208,7 @@ fn check_passes_a_valid_config_and_names_the_failed_check() {
         stdout.contains("do not run with the engine's group Some(1001)"),
         "{stdout}"
     );
-    assert!(stdout.contains("16 passed, 1 failed, 0 waived."), "{stdout}");
+    assert!(stdout.contains(&format!("{n} passed, 1 failed, 0 waived.")), "{stdout}");
     // ... which plan refuses too, unless waived.
     let out = sb.run("dev", &["plan"], &env);
     assert_eq!(out.status.code(), Some(1));

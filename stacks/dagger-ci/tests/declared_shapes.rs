@@ -246,7 +246,14 @@ fn the_node_class_has_the_reference_shape() {
         assert!(e.ami.starts_with("al2023@"), "{s}");
         let discovery = json!([{"tags": {"karpenter.sh/discovery": e.cluster}}]);
         assert_eq!(spec["subnetSelectorTerms"], discovery, "{s}");
-        assert_eq!(spec["securityGroupSelectorTerms"], discovery, "{s}");
+        // The discovery-tagged group, and the cluster security group EKS creates (the
+        // critical nodes' and the control plane's), by its id known after apply.
+        assert_eq!(
+            spec["securityGroupSelectorTerms"],
+            json!([{"tags": {"karpenter.sh/discovery": e.cluster}},
+                   {"id": {"$spar": "output", "ref": "cluster/eks", "path": "cluster_security_group_id"}}]),
+            "{s}"
+        );
         assert_eq!(spec["instanceStorePolicy"], "RAID0", "{s}");
         assert_eq!(
             spec["metadataOptions"],
@@ -541,10 +548,7 @@ fn the_arc_scale_sets_have_the_reference_shape() {
                     "image": "ghcr.io/actions/actions-runner:latest",
                     "command": ["/home/runner/run.sh"],
                     "securityContext": {"runAsUser": 1001, "runAsGroup": 1001},
-                    "env": [
-                        {"name": "_EXPERIMENTAL_DAGGER_RUNNER_HOST", "value": "unix:///run/dagger/engine.sock"},
-                        {"name": "DAGGER_VERSION", "value": "0.21.8"},
-                    ],
+                    "env": runner_env(s),
                     "volumeMounts": [{"name": "dagger-socket", "mountPath": "/run/dagger"}],
                     "resources": {"requests": {"cpu": cpu, "memory": memory}},
                 }),
@@ -643,6 +647,20 @@ fn base64_of(text: &str) -> String {
     out
 }
 
+/// The runner container's environment: the engine's socket, the Dagger version, and in
+/// prod (which has a Dagger Cloud token) the token from the runners' Secret.
+fn runner_env(stack: &str) -> Value {
+    let mut env = vec![
+        json!({"name": "_EXPERIMENTAL_DAGGER_RUNNER_HOST", "value": "unix:///run/dagger/engine.sock"}),
+        json!({"name": "DAGGER_VERSION", "value": "0.21.8"}),
+    ];
+    if stack == "prod" {
+        env.push(json!({"name": "DAGGER_CLOUD_TOKEN", "valueFrom":
+            {"secretKeyRef": {"name": "dagger-cloud", "key": "token", "optional": false}}}));
+    }
+    Value::Array(env)
+}
+
 #[test]
 fn base64_matches_known_values() {
     // The App id as the declared Secret holds it (MTIzNDU2), and RFC 4648's examples.
@@ -652,9 +670,11 @@ fn base64_matches_known_values() {
     assert_eq!(base64_of("foobar"), "Zm9vYmFy");
 }
 
-/// The engine's prod-only settings: the priority class, the requests and the Dagger Cloud
-/// token (a Secret `dagger-cloud` with the key `token`, a spar secret, read through
-/// `DAGGER_CLOUD_TOKEN` and applied before the DaemonSet); none of them in sandbox or dev.
+/// The engine's prod-only settings: the priority class and the requests; and the Dagger
+/// Cloud token, which goes to the runners (a Secret `dagger-cloud` with the key `token` in
+/// their namespace, a spar secret, read through `DAGGER_CLOUD_TOKEN` by the Dagger client,
+/// applied before the scale sets), not to the engine (v0.21.8 ignores it); none of them in
+/// sandbox or dev.
 #[test]
 fn the_engine_has_prod_settings_only_in_prod() {
     for e in expectations() {
@@ -672,24 +692,31 @@ fn the_engine_has_prod_settings_only_in_prod() {
                 json!({"requests": {"cpu": "2", "memory": "8Gi"}}),
                 "{s}"
             );
-            assert_eq!(
-                c["env"],
-                json!([runner_host, {"name": "DAGGER_CLOUD_TOKEN", "valueFrom": {"secretKeyRef":
-                    {"name": "dagger-cloud", "key": "token", "optional": false}}}]),
-                "{s}"
-            );
-            let token = get(&g, "dagger/cloud-token");
+            assert_eq!(c["env"], json!([runner_host]), "{s}: the engine reads no token");
+            assert!(!g.contains_key("dagger/cloud-token"), "{s}");
+            let token = get(&g, "arc/cloud-token");
             let m = &token.inputs["manifest"];
             assert_eq!(m["kind"], "Secret", "{s}");
             assert_eq!(
                 m["metadata"],
-                json!({"name": "dagger-cloud", "namespace": "dagger"}),
+                json!({"name": "dagger-cloud", "namespace": "arc-runners"}),
                 "{s}"
             );
             let data = m["data"].as_object().unwrap();
             assert_eq!(data.keys().collect::<Vec<_>>(), ["token"], "{s}");
             assert_eq!(spar::value::marker(&data["token"]), Some("secret"), "{s}");
-            assert!(ds.deps.iter().any(|d| d == "dagger/cloud-token"), "{s}");
+            for group in ["dagger-small", "dagger-large"] {
+                let set = get(&g, &format!("arc/scale-set-{group}"));
+                assert!(set.deps.iter().any(|d| d == "arc/cloud-token"), "{s}: {group}");
+                let env = &set.inputs["values"]["template"]["spec"]["containers"][0]["env"];
+                assert!(
+                    env.as_array()
+                        .unwrap()
+                        .contains(&json!({"name": "DAGGER_CLOUD_TOKEN", "valueFrom":
+                        {"secretKeyRef": {"name": "dagger-cloud", "key": "token", "optional": false}}})),
+                    "{s}: {group}: {env}"
+                );
+            }
         } else {
             assert!(pod.get("priorityClassName").is_none(), "{s}: {pod}");
             assert!(c.get("resources").is_none(), "{s}: {c}");

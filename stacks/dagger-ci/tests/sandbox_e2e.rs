@@ -451,7 +451,7 @@ async fn the_original_design_applies_and_goes_away() {
     let e = env.clone();
     tokio::task::spawn_blocking(move || {
         e.config(&[
-            ("[arc]", "[arc]\nmode = \"legacy\""),
+            ("[arc]", "[arc]\nmode = \"legacy\"\nlegacy_repositories = [\"app\"]"),
             (
                 "[engine]",
                 "[karpenter]\nidentity = \"irsa\"\n\n[engine]\nlayout = \"legacy\"",

@@ -1,148 +1,28 @@
-//! The stack's cross-resource invariants (section 8 of the reference design), checked on
-//! the values the components actually declared, before anything is planned or applied.
+//! The flagship's shape checks (section 8, invariants 1-16 of the reference design): that
+//! the values the components declared agree with each other (a taint here, a toleration
+//! there; one cluster name in five places).
 //!
-//! Rules kept here: each check reads the declared manifests and values (never the config
-//! restated), so a check can fail only when the graph really disagrees with itself; each
-//! failure names the resources and fields that disagree; the check names are stable (they
-//! are what `--waive` takes).
+//! Rules kept here: each function reads the declared manifests and values (never the
+//! config restated) and returns one sentence per disagreement, naming the resources and
+//! fields; the behaviour checks (what can reach what, what lands where, which process gets
+//! which value) live in `network`, `placement` and `wiring`.
 
 use serde_json::Value;
-use spar::Stack;
-use spar::model::checks::Check;
 
-use crate::arc::{Arc, ArcMode};
-use crate::cert_manager::CertManager;
-use crate::cluster::Cluster;
-use crate::engine::{DaggerEngine, SocketLayout};
-use crate::karpenter::{Karpenter, NODE_ROLE_SLOT};
-use crate::network::Network;
-use crate::values::{Recorded, refers_to};
+use super::{
+    Ctx, KARPENTER_MIN, addresses_with, duration_seconds, is_nvme_family, list, selects, tolerates, version_tuple,
+};
+use crate::arc::ArcMode;
+use crate::karpenter::NODE_ROLE_SLOT;
+use crate::values::refers_to;
 
-/// Everything the checks read.
-pub struct Declared<'a> {
-    pub network: &'a Network,
-    pub cluster: &'a Cluster,
-    pub karpenter: &'a Karpenter,
-    pub cert_manager: Option<&'a CertManager>,
-    pub arc: &'a Arc,
-    pub engine: &'a DaggerEngine,
-}
-
-/// Whether `tol` (a Kubernetes toleration as JSON) tolerates the taint `(key, value, effect)`.
-pub fn tolerates(tol: &Value, key: &str, value: Option<&str>, effect: &str) -> bool {
-    let s = |k: &str| tol[k].as_str().unwrap_or_default();
-    let key_ok = s("key") == key || (s("key").is_empty() && s("operator") == "Exists");
-    let value_ok = s("operator") == "Exists" || Some(s("value")) == value || (value.is_none() && s("value").is_empty());
-    let effect_ok = s("effect").is_empty() || s("effect") == effect;
-    key_ok && value_ok && effect_ok
-}
-
-fn list(v: &Value) -> Vec<Value> {
-    v.as_array().cloned().unwrap_or_default()
-}
-
-/// A Go duration (`2h`, `90m`, `1h30m`, `300s`) in seconds.
-pub fn duration_seconds(d: &str) -> Option<u64> {
-    let mut total = 0u64;
-    let mut num = String::new();
-    for c in d.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let n: u64 = num.parse().ok()?;
-        num.clear();
-        total += n * match c {
-            'h' => 3600,
-            'm' => 60,
-            's' => 1,
-            _ => return None,
-        };
-    }
-    num.is_empty().then_some(total)
-}
-
-/// Instance families with local NVMe (`c6id`, `m7gd`, `i4i`, ...).
-pub fn is_nvme_family(f: &str) -> bool {
-    f.starts_with('i') || f.ends_with('d')
-}
-
-/// The lowest Karpenter release supporting each EKS version (Karpenter's compatibility
-/// matrix, `website/content/en/v1.14/upgrading/compatibility.md`).
-const KARPENTER_MIN: [(&str, &str); 7] = [
-    ("1.29", "0.34.0"),
-    ("1.30", "0.37.0"),
-    ("1.31", "1.0.5"),
-    ("1.32", "1.2.0"),
-    ("1.33", "1.5.0"),
-    ("1.34", "1.6.0"),
-    ("1.35", "1.9.0"),
-];
-
-fn version_tuple(v: &str) -> Vec<u64> {
-    v.trim_start_matches('v')
-        .split('.')
-        .map(|p| p.parse().unwrap_or(0))
-        .collect()
-}
-
-/// Declares every check on `s`.
-pub fn declare(s: &mut Stack, d: &Declared<'_>) {
-    for c in evaluate(d) {
-        s.check(&c.name, &c.description, c.failures);
-    }
-}
-
-/// The checks' results, in section 8's order.
-struct Results(Vec<Check>);
-
-impl Results {
-    fn check(&mut self, name: &str, description: &str, failures: Vec<String>) {
-        self.0.push(Check {
-            name: name.to_string(),
-            description: description.to_string(),
-            failures,
-            apply_only: false,
-        });
-    }
-}
-
-/// Whether the subnet's tags match a Karpenter `subnetSelectorTerms` term (every tag of
-/// the term present, with its value unless the term says `*`).
-fn selects(term: &Value, tags: &Value) -> bool {
-    term["tags"].as_object().is_some_and(|want| {
-        !want.is_empty()
-            && want.iter().all(|(k, v)| match (v.as_str(), tags[k].as_str()) {
-                (Some("*"), Some(_)) => true,
-                (Some(w), Some(t)) => w == t,
-                _ => false,
-            })
-    })
-}
-
-fn addresses_with(decls: &[Recorded], pred: impl Fn(&Recorded) -> bool) -> Vec<&str> {
-    decls.iter().filter(|r| pred(r)).map(|r| r.address.as_str()).collect()
-}
-
-/// Runs every check on what the components declared.
-pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
-    let mut results = Results(Vec::new());
-    let s = &mut results;
-    let pool = &d.karpenter.node_pool;
-    let pool_spec = &pool["spec"]["template"]["spec"];
-    let pod_spec = d
-        .engine
-        .daemonset
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-        .map(|s| serde_json::to_value(s).unwrap_or_default())
-        .unwrap_or_default();
-    let engine_name = d.engine.daemonset.metadata.name.clone().unwrap_or_default();
-    let class_spec = &d.karpenter.node_class["spec"];
-    let raid0 = class_spec["instanceStorePolicy"] == "RAID0";
-
-    // 1. Taints and tolerations.
+/// Taints and tolerations.
+pub(super) fn taints_match(c: &Ctx<'_>) -> Vec<String> {
+    let d = c.d;
+    let pool_spec = c.pool_spec;
+    let pool = c.pool;
+    let pod_spec = &c.pod_spec;
+    let engine_name = &c.engine_name;
     let mut f = Vec::new();
     for t in list(&pool_spec["taints"]) {
         let (key, value, effect) = (
@@ -172,13 +52,14 @@ pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
             }
         }
     }
-    s.check(
-        "taints-match",
-        "NodePool taints are tolerated by the engine and every runner",
-        f,
-    );
+    f
+}
 
-    // 2. Labels satisfy the runner nodeSelector and the engine's node affinity.
+/// Labels satisfy the runner nodeSelector and the engine's node affinity.
+pub(super) fn labels_match(c: &Ctx<'_>) -> Vec<String> {
+    let d = c.d;
+    let pool = c.pool;
+    let pod_spec = &c.pod_spec;
     let labels = pool["spec"]["template"]["metadata"]["labels"].clone();
     let mut f = Vec::new();
     for r in &d.arc.runners {
@@ -212,73 +93,12 @@ pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
             }
         }
     }
-    s.check(
-        "labels-match",
-        "NodePool labels satisfy the runner nodeSelector and the engine's node affinity",
-        f,
-    );
+    f
+}
 
-    // 3. The socket path agrees everywhere.
-    let mut f = Vec::new();
-    let vol_path = |spec: &Value, name: &str| {
-        list(&spec["volumes"])
-            .into_iter()
-            .find(|v| v["name"] == name)
-            .and_then(|v| v["hostPath"]["path"].as_str().map(str::to_string))
-    };
-    let sock: &SocketLayout = &d.engine.socket;
-    let engine_host = vol_path(&pod_spec, "run");
-    let engine_mount = list(&pod_spec["containers"][0]["volumeMounts"])
-        .into_iter()
-        .find(|m| m["name"] == "run")
-        .and_then(|m| m["mountPath"].as_str().map(str::to_string));
-    if engine_mount.as_deref() != Some(sock.engine_dir.as_str()) {
-        f.push(format!(
-            "the engine mounts its socket directory at {engine_mount:?}, not {} where it listens",
-            sock.engine_dir
-        ));
-    }
-    for r in &d.arc.runners {
-        let c = &r.template["spec"]["containers"][0];
-        let mounts = list(&c["volumeMounts"]);
-        let Some(m) = mounts.first() else {
-            f.push(format!("runner pods of `{}` mount no engine socket", r.group));
-            continue;
-        };
-        let vol = m["name"].as_str().unwrap_or_default();
-        let host = vol_path(&r.template["spec"], vol);
-        if host != engine_host {
-            f.push(format!(
-                "runner pods of `{}` mount hostPath {host:?} but the engine's socket hostPath is {engine_host:?}",
-                r.group
-            ));
-        }
-        let want = format!("unix://{}/{}", m["mountPath"].as_str().unwrap_or_default(), sock.file);
-        let env = list(&c["env"])
-            .into_iter()
-            .find(|e| e["name"] == "_EXPERIMENTAL_DAGGER_RUNNER_HOST")
-            .and_then(|e| e["value"].as_str().map(str::to_string))
-            .unwrap_or_default();
-        if env != want {
-            f.push(format!(
-                "runner pods of `{}` set _EXPERIMENTAL_DAGGER_RUNNER_HOST={env} but the socket is at {want}",
-                r.group
-            ));
-        }
-        if !env.starts_with("unix:///") {
-            f.push(format!(
-                "runner pods of `{}`: _EXPERIMENTAL_DAGGER_RUNNER_HOST must be unix:// and an absolute path",
-                r.group
-            ));
-        }
-    }
-    s.check(
-        "socket-path",
-        "the engine socket's hostPath, runner mount and _EXPERIMENTAL_DAGGER_RUNNER_HOST agree",
-        f,
-    );
-
-    // 4. Everything on the critical nodes tolerates their taint.
+/// Everything on the critical nodes tolerates their taint.
+pub(super) fn critical_tolerations(c: &Ctx<'_>) -> Vec<String> {
+    let d = c.d;
     let (ck, cv, ce) = &d.cluster.critical_taint;
     let mut workloads: Vec<(String, Vec<Value>)> = vec![
         ("coredns add-on".into(), d.cluster.coredns_tolerations.clone()),
@@ -295,18 +115,17 @@ pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
             workloads.push((format!("cert-manager {part}"), list(path)));
         }
     }
-    let f = workloads
+    workloads
         .iter()
         .filter(|(_, tols)| !tols.iter().any(|t| tolerates(t, ck, Some(cv), ce)))
         .map(|(w, _)| format!("{w} does not tolerate the critical nodes' taint {ck}={cv}:{ce}"))
-        .collect();
-    s.check(
-        "critical-tolerations",
-        "everything meant for the critical nodes tolerates their taint",
-        f,
-    );
+        .collect()
+}
 
-    // 5. One cluster name everywhere.
+/// One cluster name everywhere.
+pub(super) fn one_cluster_name(c: &Ctx<'_>) -> Vec<String> {
+    let d = c.d;
+    let class_spec = c.class_spec;
     let name = &d.cluster.name;
     let mut f = Vec::new();
     let settings = &d.karpenter.values["settings"];
@@ -383,13 +202,13 @@ pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
             policy.address
         ));
     }
-    s.check(
-        "one-cluster-name",
-        "one cluster name in EKS, Karpenter, tags, selectors and policy",
-        f,
-    );
+    f
+}
 
-    // 6. The node class role: an EC2_LINUX access entry, the only role Karpenter may pass.
+/// The node class role: an EC2_LINUX access entry, the only role Karpenter may pass.
+pub(super) fn node_role(c: &Ctx<'_>) -> Vec<String> {
+    let d = c.d;
+    let class_spec = c.class_spec;
     let mut f = Vec::new();
     let role = class_spec["role"].as_str().unwrap_or_default();
     let role_addrs = addresses_with(&d.karpenter.roles, |r| r.str("name") == Some(role));
@@ -440,71 +259,74 @@ pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
             policy.address, policy.node_role_from
         ));
     }
-    s.check(
-        "node-role",
-        "the node class role has an EC2_LINUX access entry and is the only passable role",
-        f,
-    );
+    f
+}
 
-    // 7 and 8. RAID0: the cache on the array, only NVMe types selected.
-    let mut f7 = Vec::new();
-    let mut f8 = Vec::new();
-    if raid0 {
-        let cache = list(&pod_spec["volumes"]).into_iter().find(|v| v["name"] == "cache");
-        let ok = cache.as_ref().is_some_and(|v| {
-            v.get("emptyDir").is_some()
-                || v["hostPath"]["path"]
-                    .as_str()
-                    .is_some_and(|p| p.starts_with("/mnt/k8s-disks/0"))
-        });
-        if !ok {
-            f7.push(format!(
-                "instanceStorePolicy is RAID0 but the engine cache is {}; set engine.cache = \"nvme\"",
-                cache
-                    .map(|v| v["hostPath"]["path"].to_string())
-                    .unwrap_or("missing".into())
-            ));
-        }
-        let reqs = list(&pool_spec["requirements"]);
-        let nvme_req = reqs.iter().any(|r| {
-            r["key"] == "karpenter.k8s.aws/instance-local-nvme"
-                && matches!(r["operator"].as_str(), Some("Gte" | "Gt"))
-                && list(&r["values"])
-                    .first()
-                    .and_then(|v| v.as_str())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .is_some_and(|n| n > 0)
-        });
-        let families = reqs
-            .iter()
-            .find(|r| r["key"] == "karpenter.k8s.aws/instance-family" && r["operator"] == "In")
-            .map(|r| list(&r["values"]))
-            .unwrap_or_default();
-        let non_nvme: Vec<String> = families
-            .iter()
-            .filter_map(|v| v.as_str())
-            .filter(|f| !is_nvme_family(f))
-            .map(str::to_string)
-            .collect();
-        if !nvme_req && (families.is_empty() || !non_nvme.is_empty()) {
-            f8.push(format!(
-                "instanceStorePolicy is RAID0 but NodePool requirements allow types without local NVMe ({}); add karpenter.k8s.aws/instance-local-nvme Gte or NVMe families only",
-                if non_nvme.is_empty() { "no family restriction".to_string() } else { non_nvme.join(", ") }
-            ));
-        }
+/// With RAID0, the engine cache lives on the NVMe array (or an emptyDir).
+pub(super) fn raid0_cache(c: &Ctx<'_>) -> Vec<String> {
+    let pod_spec = &c.pod_spec;
+    let mut f = Vec::new();
+    if !c.raid0 {
+        return f;
     }
-    s.check(
-        "raid0-cache",
-        "with RAID0, the engine cache lives on the NVMe array or an emptyDir",
-        f7,
-    );
-    s.check(
-        "raid0-nvme",
-        "with RAID0, the NodePool selects only types with local NVMe",
-        f8,
-    );
+    let cache = list(&pod_spec["volumes"]).into_iter().find(|v| v["name"] == "cache");
+    let ok = cache.as_ref().is_some_and(|v| {
+        v.get("emptyDir").is_some()
+            || v["hostPath"]["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/mnt/k8s-disks/0"))
+    });
+    if !ok {
+        f.push(format!(
+            "instanceStorePolicy is RAID0 but the engine cache is {}; set engine.cache = \"nvme\"",
+            cache
+                .map(|v| v["hostPath"]["path"].to_string())
+                .unwrap_or("missing".into())
+        ));
+    }
+    f
+}
 
-    // 9. Versions.
+/// With RAID0, the NodePool admits only instance types with local NVMe.
+pub(super) fn raid0_nvme(c: &Ctx<'_>) -> Vec<String> {
+    let mut f = Vec::new();
+    if !c.raid0 {
+        return f;
+    }
+    let reqs = list(&c.pool_spec["requirements"]);
+    let nvme_req = reqs.iter().any(|r| {
+        r["key"] == "karpenter.k8s.aws/instance-local-nvme"
+            && matches!(r["operator"].as_str(), Some("Gte" | "Gt"))
+            && list(&r["values"])
+                .first()
+                .and_then(|v| v.as_str())
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|n| n > 0)
+    });
+    let families = reqs
+        .iter()
+        .find(|r| r["key"] == "karpenter.k8s.aws/instance-family" && r["operator"] == "In")
+        .map(|r| list(&r["values"]))
+        .unwrap_or_default();
+    let non_nvme: Vec<String> = families
+        .iter()
+        .filter_map(|v| v.as_str())
+        .filter(|f| !is_nvme_family(f))
+        .map(str::to_string)
+        .collect();
+    if !nvme_req && (families.is_empty() || !non_nvme.is_empty()) {
+        f.push(format!(
+            "instanceStorePolicy is RAID0 but NodePool requirements allow types without local NVMe ({}); add karpenter.k8s.aws/instance-local-nvme Gte or NVMe families only",
+            if non_nvme.is_empty() { "no family restriction".to_string() } else { non_nvme.join(", ") }
+        ));
+    }
+    f
+}
+
+/// Versions.
+pub(super) fn versions(c: &Ctx<'_>) -> Vec<String> {
+    let d = c.d;
+    let pod_spec = &c.pod_spec;
     let mut f = Vec::new();
     let image = pod_spec["containers"][0]["image"].as_str().unwrap_or_default();
     let tag = image.rsplit(':').next().unwrap_or_default().trim_start_matches('v');
@@ -531,31 +353,25 @@ pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
             d.arc.controller_version, d.arc.scale_set_version
         ));
     }
-    s.check(
-        "versions",
-        "engine = runners' Dagger, Karpenter supports the EKS version, ARC charts match",
-        f,
-    );
+    f
+}
 
-    // 10. Authentication mode allows access entries.
+/// Authentication mode allows access entries.
+pub(super) fn authentication_mode(c: &Ctx<'_>) -> Vec<String> {
+    let d = c.d;
     let mode = d.cluster.authentication_mode.as_str();
-    let f = if !d.karpenter.access_entry_decls.is_empty() && !matches!(mode, "API" | "API_AND_CONFIG_MAP") {
+    if !d.karpenter.access_entry_decls.is_empty() && !matches!(mode, "API" | "API_AND_CONFIG_MAP") {
         vec![format!(
             "access entries are declared but cluster.authentication_mode is {mode}; use API or API_AND_CONFIG_MAP"
         )]
     } else {
         Vec::new()
-    };
-    s.check(
-        "authentication-mode",
-        "access entries need authenticationMode API or API_AND_CONFIG_MAP",
-        f,
-    );
+    }
+}
 
-    // 11. The controller's identity has what it needs.
-    // Read from the declared chart values, Pod Identity associations, OIDC providers and
-    // policy attachments: the controller's service account must get a role that carries
-    // the controller policy, one way or the other.
+/// The controller's identity has what it needs. Read from the declared chart values, Pod Identity associations, OIDC providers and policy attachments: the controller's service account must get a role that carries the controller policy, one way or the other.
+pub(super) fn controller_identity(c: &Ctx<'_>) -> Vec<String> {
+    let d = c.d;
     let mut f = Vec::new();
     let k = d.karpenter;
     let sa_ns = k.chart_namespace.as_str();
@@ -628,25 +444,28 @@ pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
             "the Karpenter controller ({sa}) gets no AWS identity: no Pod Identity association and no eks.amazonaws.com/role-arn annotation"
         ));
     }
-    s.check(
-        "controller-identity",
-        "Pod Identity has its agent; IRSA has an OIDC provider and annotation",
-        f,
-    );
+    f
+}
 
-    // 12. Critical node group size.
+/// Critical node group size.
+pub(super) fn critical_nodes(c: &Ctx<'_>) -> Vec<String> {
+    let d = c.d;
     let n = &d.cluster.critical_nodes;
-    let f = if n.min < 2 || n.desired < 2 {
+    if n.min < 2 || n.desired < 2 {
         vec![format!(
             "the critical node group has min {} / desired {}; Karpenter's 2 replicas with hostname anti-affinity need at least 2",
             n.min, n.desired
         )]
     } else {
         Vec::new()
-    };
-    s.check("critical-nodes", "the critical node group has at least 2 nodes", f);
+    }
+}
 
-    // 13. Disruption: grace periods and do-not-disrupt.
+/// Disruption: grace periods and do-not-disrupt.
+pub(super) fn disruption(c: &Ctx<'_>) -> Vec<String> {
+    let d = c.d;
+    let pool_spec = c.pool_spec;
+    let pod_spec = &c.pod_spec;
     let mut f = Vec::new();
     let grace = pod_spec["terminationGracePeriodSeconds"].as_u64().unwrap_or(30);
     match pool_spec["terminationGracePeriod"]
@@ -669,16 +488,15 @@ pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
             ));
         }
     }
-    s.check(
-        "disruption",
-        "nodes outlive the engine's grace period; runners are never disrupted",
-        f,
-    );
+    f
+}
 
-    // 14. Socket permissions.
+/// Socket permissions.
+pub(super) fn socket_permissions(c: &Ctx<'_>) -> Vec<String> {
+    let d = c.d;
+    let pod_spec = &c.pod_spec;
     let gid = pod_spec["securityContext"]["runAsGroup"].as_i64();
-    let f = d
-        .arc
+    d.arc
         .runners
         .iter()
         .filter(|r| {
@@ -691,14 +509,12 @@ pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
                 r.group
             )
         })
-        .collect();
-    s.check(
-        "socket-permissions",
-        "the engine's runAsGroup is the runners' uid/gid",
-        f,
-    );
+        .collect()
+}
 
-    // 15. ARC mode and cert-manager.
+/// ARC mode and cert-manager.
+pub(super) fn arc_dependencies(c: &Ctx<'_>) -> Vec<String> {
+    let d = c.d;
     let mut f = Vec::new();
     if d.arc.mode == ArcMode::Legacy && d.cert_manager.is_none() {
         f.push("legacy ARC needs cert-manager, which is disabled (cert_manager.enabled)".to_string());
@@ -714,16 +530,13 @@ pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
             ));
         }
     }
-    s.check(
-        "arc-dependencies",
-        "legacy ARC has cert-manager; runners need no dind",
-        f,
-    );
+    f
+}
 
-    // 16. Egress for every subnet Karpenter selects: the declared subnets its selector
-    // terms match, each associated with a declared route table whose declared 0.0.0.0/0
-    // route goes to a declared NAT gateway (or to the internet gateway, for a subnet that
-    // gives its instances public IPs).
+/// Egress for every subnet Karpenter selects: the declared subnets its selector terms match, each associated with a declared route table whose declared 0.0.0.0/0 route goes to a declared NAT gateway (or to the internet gateway, for a subnet that gives its instances public IPs).
+pub(super) fn subnet_egress(c: &Ctx<'_>) -> Vec<String> {
+    let d = c.d;
+    let class_spec = c.class_spec;
     let mut f = Vec::new();
     let net = d.network;
     let terms = list(&class_spec["subnetSelectorTerms"]);
@@ -775,42 +588,5 @@ pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
     if selected == 0 {
         f.push("the EC2NodeClass subnetSelectorTerms select no subnet of the stack".to_string());
     }
-    s.check("subnet-egress", "every subnet Karpenter selects has egress", f);
-    results.0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn tolerations_match_taints() {
-        let t = json!({"key": "github-actions-runner", "operator": "Exists", "effect": "NoSchedule"});
-        assert!(tolerates(&t, "github-actions-runner", Some("true"), "NoSchedule"));
-        assert!(!tolerates(&t, "github-actions-runner", Some("true"), "NoExecute"));
-        assert!(!tolerates(&t, "runner", Some("true"), "NoSchedule"));
-        let eq = json!({"key": "k", "operator": "Equal", "value": "a"});
-        assert!(tolerates(&eq, "k", Some("a"), "NoSchedule"));
-        assert!(!tolerates(&eq, "k", Some("b"), "NoSchedule"));
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration_seconds("2h"), Some(7200));
-        assert_eq!(duration_seconds("1h30m"), Some(5400));
-        assert_eq!(duration_seconds("300s"), Some(300));
-        assert_eq!(duration_seconds("2d"), None);
-        assert_eq!(duration_seconds("15"), None);
-    }
-
-    #[test]
-    fn nvme_families() {
-        for f in ["c6id", "m6id", "r6id", "c7gd", "m7gd", "i4i"] {
-            assert!(is_nvme_family(f), "{f}");
-        }
-        for f in ["c6i", "m7g", "t4g"] {
-            assert!(!is_nvme_family(f), "{f}");
-        }
-    }
+    f
 }

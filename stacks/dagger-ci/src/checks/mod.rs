@@ -1,0 +1,385 @@
+//! The stack's checks (section 8 of the reference design), run on what the components
+//! actually declared, before anything is planned or applied: one function per check, in
+//! one table ([`CHECKS`]).
+//!
+//! Rules kept here: each check reads the declared manifests, values and resources (never
+//! the config restated), so a check can fail only when the graph really disagrees with
+//! itself or with how AWS and Kubernetes behave; each failure names the resources and
+//! fields that disagree and the fix; the check names are stable (they are what `--waive`
+//! takes). Module map: [`shape`] (values that must agree), and the behaviour checks
+//! (reachability, placement, wiring) built on `spar::analysis`.
+
+mod network;
+mod placement;
+mod runners;
+mod shape;
+mod wiring;
+mod workloads;
+
+use serde_json::Value;
+use spar::Stack;
+use spar::graph::DesiredResource;
+use spar::model::checks::Check;
+
+use crate::arc::Arc;
+use crate::cert_manager::CertManager;
+use crate::cluster::Cluster;
+use crate::engine::DaggerEngine;
+use crate::karpenter::Karpenter;
+use crate::network::Network;
+use crate::values::Recorded;
+
+/// Everything the checks read.
+pub struct Declared<'a> {
+    pub network: &'a Network,
+    pub cluster: &'a Cluster,
+    pub karpenter: &'a Karpenter,
+    pub cert_manager: Option<&'a CertManager>,
+    pub arc: &'a Arc,
+    pub engine: &'a DaggerEngine,
+    /// Every resource the stack declared, with its inputs as the graph holds them.
+    pub resources: &'a [DesiredResource],
+}
+
+/// Whether `tol` (a Kubernetes toleration as JSON) tolerates the taint `(key, value, effect)`.
+pub fn tolerates(tol: &Value, key: &str, value: Option<&str>, effect: &str) -> bool {
+    let s = |k: &str| tol[k].as_str().unwrap_or_default();
+    let key_ok = s("key") == key || (s("key").is_empty() && s("operator") == "Exists");
+    let value_ok = s("operator") == "Exists" || Some(s("value")) == value || (value.is_none() && s("value").is_empty());
+    let effect_ok = s("effect").is_empty() || s("effect") == effect;
+    key_ok && value_ok && effect_ok
+}
+
+pub(crate) fn list(v: &Value) -> Vec<Value> {
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// A Go duration (`2h`, `90m`, `1h30m`, `300s`) in seconds.
+pub fn duration_seconds(d: &str) -> Option<u64> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in d.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().ok()?;
+        num.clear();
+        total += n * match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+    }
+    num.is_empty().then_some(total)
+}
+
+/// Instance families with local NVMe (`c6id`, `m7gd`, `i4i`, ...).
+pub fn is_nvme_family(f: &str) -> bool {
+    f.starts_with('i') || f.ends_with('d')
+}
+
+/// The lowest Karpenter release supporting each EKS version (Karpenter's compatibility
+/// matrix, `website/content/en/v1.14/upgrading/compatibility.md`).
+pub(crate) const KARPENTER_MIN: [(&str, &str); 7] = [
+    ("1.29", "0.34.0"),
+    ("1.30", "0.37.0"),
+    ("1.31", "1.0.5"),
+    ("1.32", "1.2.0"),
+    ("1.33", "1.5.0"),
+    ("1.34", "1.6.0"),
+    ("1.35", "1.9.0"),
+];
+
+pub(crate) fn version_tuple(v: &str) -> Vec<u64> {
+    v.trim_start_matches('v')
+        .split('.')
+        .map(|p| p.parse().unwrap_or(0))
+        .collect()
+}
+
+/// What a check found: what breaks it, and what it verified.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub failures: Vec<String>,
+    pub evidence: Vec<String>,
+}
+
+/// How a check runs.
+#[derive(Clone, Copy)]
+pub enum Run {
+    /// Failures only.
+    Shape(fn(&Ctx<'_>) -> Vec<String>),
+    /// Failures and the evidence of what was verified.
+    Behaviour(fn(&Ctx<'_>) -> Verdict),
+}
+
+/// One row of [`CHECKS`].
+pub struct CheckDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub run: Run,
+}
+
+const fn shape_check(name: &'static str, description: &'static str, f: fn(&Ctx<'_>) -> Vec<String>) -> CheckDef {
+    CheckDef {
+        name,
+        description,
+        run: Run::Shape(f),
+    }
+}
+
+const fn behaviour_check(name: &'static str, description: &'static str, f: fn(&Ctx<'_>) -> Verdict) -> CheckDef {
+    CheckDef {
+        name,
+        description,
+        run: Run::Behaviour(f),
+    }
+}
+
+/// Every check, in the reference design's order.
+pub const CHECKS: &[CheckDef] = &[
+    shape_check(
+        "taints-match",
+        "NodePool taints are tolerated by the engine and every runner",
+        shape::taints_match,
+    ),
+    shape_check(
+        "labels-match",
+        "NodePool labels satisfy the runner nodeSelector and the engine's node affinity",
+        shape::labels_match,
+    ),
+    behaviour_check(
+        "socket-path",
+        "each runner's _EXPERIMENTAL_DAGGER_RUNNER_HOST is, on the node, a socket the engine listens on",
+        wiring::socket_path,
+    ),
+    shape_check(
+        "critical-tolerations",
+        "everything meant for the critical nodes tolerates their taint",
+        shape::critical_tolerations,
+    ),
+    shape_check(
+        "one-cluster-name",
+        "one cluster name in EKS, Karpenter, tags, selectors and policy",
+        shape::one_cluster_name,
+    ),
+    shape_check(
+        "node-role",
+        "the node class role has an EC2_LINUX access entry and is the only passable role",
+        shape::node_role,
+    ),
+    shape_check(
+        "raid0-cache",
+        "with RAID0, the engine cache lives on the NVMe array or an emptyDir",
+        shape::raid0_cache,
+    ),
+    shape_check(
+        "raid0-nvme",
+        "with RAID0, the NodePool selects only types with local NVMe",
+        shape::raid0_nvme,
+    ),
+    shape_check(
+        "versions",
+        "engine = runners' Dagger, Karpenter supports the EKS version, ARC charts match",
+        shape::versions,
+    ),
+    shape_check(
+        "authentication-mode",
+        "access entries need authenticationMode API or API_AND_CONFIG_MAP",
+        shape::authentication_mode,
+    ),
+    shape_check(
+        "controller-identity",
+        "Pod Identity has its agent; IRSA has an OIDC provider and annotation",
+        shape::controller_identity,
+    ),
+    shape_check(
+        "critical-nodes",
+        "the critical node group has at least 2 nodes",
+        shape::critical_nodes,
+    ),
+    shape_check(
+        "disruption",
+        "nodes outlive the engine's grace period; runners are never disrupted",
+        shape::disruption,
+    ),
+    shape_check(
+        "socket-permissions",
+        "the engine's runAsGroup is the runners' uid/gid",
+        shape::socket_permissions,
+    ),
+    shape_check(
+        "arc-dependencies",
+        "legacy ARC has cert-manager; runners need no dind",
+        shape::arc_dependencies,
+    ),
+    shape_check(
+        "subnet-egress",
+        "every subnet Karpenter selects has egress",
+        shape::subnet_egress,
+    ),
+    behaviour_check(
+        "placement-controllers",
+        "every controller and add-on has a node to run on, and it is not a runner NodePool",
+        placement::controllers,
+    ),
+    behaviour_check(
+        "placement-engine",
+        "the engine DaemonSet lands on every runner node and on no critical node",
+        placement::engine,
+    ),
+    behaviour_check(
+        "placement-runners",
+        "a runner of each group fits with the engine and node agents on a type its NodePool admits, never on critical nodes; the pool holds max_runners",
+        placement::runners,
+    ),
+    behaviour_check(
+        "network-paths",
+        "DNS, kubelet, API server, webhooks, internet egress and Karpenter's AWS APIs are reachable in the declared VPC",
+        network::paths,
+    ),
+    behaviour_check(
+        "cloud-token",
+        "the Dagger Cloud token reaches the Dagger client in every runner, and nothing relies on what the engine ignores",
+        wiring::cloud_token,
+    ),
+    behaviour_check(
+        "runner-registration",
+        "every runner container starts something that registers it with GitHub",
+        wiring::runner_registration,
+    ),
+    behaviour_check(
+        "autoscale-from-zero",
+        "a legacy autoscaler with minimum 0 uses a metric that scales up from zero",
+        wiring::autoscale_from_zero,
+    ),
+];
+
+/// What the checks share: the declarations and the views of them most checks read.
+pub struct Ctx<'a> {
+    pub d: &'a Declared<'a>,
+    /// The NodePool manifest and its `spec.template.spec`.
+    pub pool: &'a Value,
+    pub pool_spec: &'a Value,
+    /// The engine DaemonSet's pod spec, as JSON.
+    pub pod_spec: Value,
+    pub engine_name: String,
+    /// The EC2NodeClass's spec.
+    pub class_spec: &'a Value,
+    pub raid0: bool,
+    /// The workloads and where they land, computed once for the checks that need them.
+    analysis: std::cell::OnceCell<placement::Analysis>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(d: &'a Declared<'a>) -> Self {
+        let pool = &d.karpenter.node_pool;
+        let pod_spec = d
+            .engine
+            .daemonset
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .map(|s| serde_json::to_value(s).unwrap_or_default())
+            .unwrap_or_default();
+        let class_spec = &d.karpenter.node_class["spec"];
+        Ctx {
+            d,
+            pool,
+            pool_spec: &pool["spec"]["template"]["spec"],
+            pod_spec,
+            engine_name: d.engine.daemonset.metadata.name.clone().unwrap_or_default(),
+            class_spec,
+            raid0: class_spec["instanceStorePolicy"] == "RAID0",
+            analysis: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The placement analysis of every declared workload.
+    pub fn analysis(&self) -> &placement::Analysis {
+        self.analysis.get_or_init(|| placement::Analysis::new(self.d.resources))
+    }
+}
+
+/// Declares every check on `s`, run on `components` and every resource `s` holds.
+pub fn declare(s: &mut Stack, components: &crate::Components) {
+    let checks = evaluate(&components.declared(s.resources()));
+    for c in checks {
+        s.add_check(c);
+    }
+}
+
+/// Runs every check on what the components declared.
+pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
+    let ctx = Ctx::new(d);
+    CHECKS
+        .iter()
+        .map(|def| {
+            let v = match def.run {
+                Run::Shape(f) => Verdict {
+                    failures: f(&ctx),
+                    evidence: Vec::new(),
+                },
+                Run::Behaviour(f) => f(&ctx),
+            };
+            Check::new(def.name, def.description)
+                .failures(v.failures)
+                .evidence(v.evidence)
+        })
+        .collect()
+}
+
+/// Whether the subnet's tags match a Karpenter `subnetSelectorTerms` term (every tag of
+/// the term present, with its value unless the term says `*`).
+pub(crate) fn selects(term: &Value, tags: &Value) -> bool {
+    term["tags"].as_object().is_some_and(|want| {
+        !want.is_empty()
+            && want.iter().all(|(k, v)| match (v.as_str(), tags[k].as_str()) {
+                (Some("*"), Some(_)) => true,
+                (Some(w), Some(t)) => w == t,
+                _ => false,
+            })
+    })
+}
+
+pub(crate) fn addresses_with(decls: &[Recorded], pred: impl Fn(&Recorded) -> bool) -> Vec<&str> {
+    decls.iter().filter(|r| pred(r)).map(|r| r.address.as_str()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tolerations_match_taints() {
+        let t = json!({"key": "github-actions-runner", "operator": "Exists", "effect": "NoSchedule"});
+        assert!(tolerates(&t, "github-actions-runner", Some("true"), "NoSchedule"));
+        assert!(!tolerates(&t, "github-actions-runner", Some("true"), "NoExecute"));
+        assert!(!tolerates(&t, "runner", Some("true"), "NoSchedule"));
+        let eq = json!({"key": "k", "operator": "Equal", "value": "a"});
+        assert!(tolerates(&eq, "k", Some("a"), "NoSchedule"));
+        assert!(!tolerates(&eq, "k", Some("b"), "NoSchedule"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_seconds("2h"), Some(7200));
+        assert_eq!(duration_seconds("1h30m"), Some(5400));
+        assert_eq!(duration_seconds("300s"), Some(300));
+        assert_eq!(duration_seconds("2d"), None);
+        assert_eq!(duration_seconds("15"), None);
+    }
+
+    #[test]
+    fn nvme_families() {
+        for f in ["c6id", "m6id", "r6id", "c7gd", "m7gd", "i4i"] {
+            assert!(is_nvme_family(f), "{f}");
+        }
+        for f in ["c6i", "m7g", "t4g"] {
+            assert!(!is_nvme_family(f), "{f}");
+        }
+    }
+}
