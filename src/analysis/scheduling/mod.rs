@@ -30,7 +30,7 @@
 //! Cost: [`Placer::new`] builds each shape's candidate nodes and DaemonSet overhead once;
 //! placing a pod reads its spec once and runs three cheap filters per candidate (1,000 pod
 //! templates on 50 shapes of 10 types place in well under a second in release builds; see
-//! the `placement_is_fast` test).
+//! the `checks` benchmark of `stacks/dagger-ci` and `docs/BENCHMARKS.md`).
 
 pub mod filter;
 pub mod node;
@@ -277,49 +277,6 @@ mod tests {
                 .to_string()
                 .contains("\"1 GB\"")
         );
-    }
-
-    /// 1,000 pod templates on 50 shapes of ~10 instance types. Run in release:
-    /// `cargo test -p spar --release --lib analysis::scheduling::tests::placement_is_fast -- --ignored`.
-    #[test]
-    #[ignore = "timing; meaningful in release builds"]
-    fn placement_is_fast() {
-        let families = ["c6id", "m6id", "r6id", "c7gd", "m7gd", "r7gd", "i4i"];
-        let shapes: Vec<NodeShape> = (0..50)
-            .map(|i| {
-                let mut p = runner_pool(&[families[i % 7], families[(i + 1) % 7]], &["spot", "on-demand"]);
-                p["metadata"]["name"] = json!(format!("pool-{i}"));
-                p["spec"]["template"]["spec"]["requirements"][1] =
-                    json!({"key": "karpenter.k8s.aws/instance-cpu", "operator": "Lte", "values": ["64"]});
-                NodeShape::from_node_pool(&p).expect("pool")
-            })
-            .collect();
-        let ds: Vec<PodTemplate> = (0..5)
-            .map(|i| {
-                let mut s = requesting("100m", "128Mi");
-                s["tolerations"] = json!([{"operator": "Exists"}]);
-                template(&format!("DaemonSet kube-system/ds-{i}"), WorkloadKind::DaemonSet, s)
-            })
-            .collect();
-        let pods: Vec<PodTemplate> = (0..1000)
-            .map(|i| {
-                let spec = if i % 2 == 0 {
-                    runner_spec(&format!("{}", 1 + i % 40))
-                } else {
-                    requesting("500m", "1Gi")
-                };
-                template(&format!("Deployment ns/app-{i}"), WorkloadKind::Deployment, spec)
-            })
-            .collect();
-        let candidates: usize = shapes.iter().map(|s| s.instance_types.len()).sum();
-        let start = std::time::Instant::now();
-        let placements = place_all(&pods, &shapes, &ds).expect("placed");
-        let elapsed = start.elapsed();
-        assert_eq!(placements.len(), 1000);
-        eprintln!("placed 1000 pods on 50 shapes ({candidates} candidate types) in {elapsed:?}");
-        if !cfg!(debug_assertions) {
-            assert!(elapsed.as_secs_f64() < 1.0, "{elapsed:?}");
-        }
     }
 
     // Property tests over generated pods and nodes.

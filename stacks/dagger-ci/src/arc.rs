@@ -186,8 +186,6 @@ pub struct RunnerPod {
 pub struct Arc {
     pub mode: ArcMode,
     pub runners: Vec<RunnerPod>,
-    /// (component, tolerations) of what runs on the critical nodes.
-    pub critical_workloads: Vec<(String, Vec<Value>)>,
     pub controller_version: String,
     pub scale_set_version: String,
     pub dagger_version: String,
@@ -367,7 +365,6 @@ impl Arc {
             runner_secrets.push(s.add("cloud-token", obj.after(&runners_ns))?.address().clone());
         }
         let mut runners = Vec::new();
-        let mut critical_workloads = Vec::new();
         let mut scale_set_names = Vec::new();
         let dagger_version = cfg.dagger_version.clone().unwrap_or_else(|| engine.version.clone());
 
@@ -379,7 +376,6 @@ impl Arc {
                     "tolerations": critical,
                     "nodeSelector": {cluster.critical_label.0.as_str(): cluster.critical_label.1},
                 });
-                critical_workloads.push(("arc/controller".to_string(), critical.clone()));
                 let controller = s.add_with(
                     "controller",
                     chart(
@@ -405,7 +401,6 @@ impl Arc {
                 for g in &cfg.runner_groups {
                     let template = runner_template(cfg, engine, g);
                     let listener = json!({"spec": {"containers": [{"name": "listener"}], "tolerations": critical}});
-                    critical_workloads.push((format!("arc/{} listener", g.name), critical.clone()));
                     let values = json!({
                         "githubConfigUrl": cfg.github_config_url,
                         "githubConfigSecret": "github-app",
@@ -463,7 +458,6 @@ impl Arc {
                     "tolerations": critical,
                     "certManagerEnabled": true,
                 });
-                critical_workloads.push(("arc/controller".to_string(), critical.clone()));
                 let mut c = chart(
                     cluster,
                     charts,
@@ -545,7 +539,6 @@ impl Arc {
         Ok(Arc {
             mode: cfg.mode,
             runners,
-            critical_workloads,
             controller_version: cfg.controller_version.clone(),
             scale_set_version: cfg.scale_set_version.clone(),
             dagger_version,

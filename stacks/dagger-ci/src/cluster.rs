@@ -118,8 +118,6 @@ pub struct Cluster {
     pub critical_nodes: CriticalNodesConfig,
     /// Add-on names declared.
     pub addons: Vec<String>,
-    /// The tolerations CoreDNS was configured with.
-    pub coredns_tolerations: Vec<Value>,
     /// What workloads must wait for: nodes to run on and DNS.
     pub workloads_ready: Vec<Address>,
 }
@@ -274,7 +272,6 @@ impl Cluster {
             critical_label,
             critical_nodes: nodes.clone(),
             addons,
-            coredns_tolerations,
             workloads_ready: vec![nodegroup.address().clone(), coredns.address().clone()],
         })
     }

@@ -395,7 +395,16 @@ async fn the_flagship_stack_applies_changes_and_goes_away() {
     .await;
     assert!(out.contains("check `taints-match` failed"), "{out}");
     assert!(out.contains("--waive taints-match"), "{out}");
-    blocking(Box::new(|e| e.ok(&["plan", "--waive", "taints-match"]))).await;
+    // The behaviour check says what it means: the engine lands on no runner node.
+    assert!(
+        out.contains("check `placement-engine` failed")
+            && out.contains("untolerated taint {github-actions-runner: true}"),
+        "{out}"
+    );
+    blocking(Box::new(|e| {
+        e.ok(&["plan", "--waive", "taints-match", "--waive", "placement-engine"])
+    }))
+    .await;
 
     // The listings below see the stack while it exists (so an empty listing means gone).
     let client = kube::Client::try_from(kube::Config::new(env.kube.parse().unwrap())).unwrap();

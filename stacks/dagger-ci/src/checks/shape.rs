@@ -96,30 +96,48 @@ pub(super) fn labels_match(c: &Ctx<'_>) -> Vec<String> {
     f
 }
 
-/// Everything on the critical nodes tolerates their taint.
+/// Everything meant for the critical nodes (every controller and add-on the stack
+/// declares: EKS add-ons, charts, ARC's listeners) tolerates the taints of each managed
+/// node group, read from the declared node groups and workloads.
 pub(super) fn critical_tolerations(c: &Ctx<'_>) -> Vec<String> {
-    let d = c.d;
-    let (ck, cv, ce) = &d.cluster.critical_taint;
-    let mut workloads: Vec<(String, Vec<Value>)> = vec![
-        ("coredns add-on".into(), d.cluster.coredns_tolerations.clone()),
-        ("karpenter chart".into(), list(&d.karpenter.values["tolerations"])),
-    ];
-    workloads.extend(d.arc.critical_workloads.iter().cloned());
-    if let Some(cm) = d.cert_manager {
-        for (part, path) in [
-            ("controller", &cm.values["tolerations"]),
-            ("webhook", &cm.values["webhook"]["tolerations"]),
-            ("cainjector", &cm.values["cainjector"]["tolerations"]),
-            ("startupapicheck", &cm.values["startupapicheck"]["tolerations"]),
-        ] {
-            workloads.push((format!("cert-manager {part}"), list(path)));
+    use spar::analysis::scheduling::{NodeTaint, TaintEffect, Toleration};
+    let mut f = Vec::new();
+    let taints: Vec<NodeTaint> =
+        c.d.resources
+            .iter()
+            .filter(|r| r.kind == "aws:eks:Nodegroup")
+            .flat_map(|r| list(&r.inputs["taints"]))
+            .filter_map(|t| {
+                let effect = TaintEffect::parse(t["effect"].as_str()?)?;
+                (effect != TaintEffect::PreferNoSchedule)
+                    .then(|| NodeTaint::new(t["key"].as_str().unwrap_or(""), t["value"].as_str(), effect))
+            })
+            .collect();
+    for w in c
+        .analysis()
+        .gathered
+        .workloads
+        .iter()
+        .filter(|w| w.role == super::workloads::Role::Controller)
+    {
+        let tolerations: Vec<Toleration> = list(&w.template.spec["tolerations"])
+            .iter()
+            .map(Toleration::from_json)
+            .collect();
+        for t in &taints {
+            if !tolerations.iter().any(|x| x.tolerates(t)) {
+                f.push(format!(
+                    "{} ({}) does not tolerate the critical nodes' taint {}={}:{}",
+                    w.template.owner,
+                    w.address,
+                    t.key,
+                    t.value.as_deref().unwrap_or(""),
+                    t.effect.as_str()
+                ));
+            }
         }
     }
-    workloads
-        .iter()
-        .filter(|(_, tols)| !tols.iter().any(|t| tolerates(t, ck, Some(cv), ce)))
-        .map(|(w, _)| format!("{w} does not tolerate the critical nodes' taint {ck}={cv}:{ce}"))
-        .collect()
+    f
 }
 
 /// One cluster name everywhere.
