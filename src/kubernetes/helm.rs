@@ -10,15 +10,23 @@
 //!   then CRDs (waited until established), then the rest in Helm's order; then, with `wait`,
 //!   every object's readiness is awaited; namespaced objects that name no namespace go to the
 //!   release namespace;
-//! - the outputs list every object applied (identity and uid); an update applies the new
-//!   rendering and then deletes (prunes) the objects that left it, last first; delete removes
-//!   every object, last first, CRDs and namespaces after what they hold, waiting until gone;
+//! - what the rendering means is Helm's (see `chart_objects`): `kind: List` documents stand
+//!   for their items; a cluster-scoped object's namespace is dropped; hooks are not part of
+//!   the release: the `pre-install`/`pre-upgrade` ones run before the objects and the
+//!   `post-*` ones after, each awaited and deleted per its delete policy; `pre-delete`,
+//!   `post-delete` and test hooks are not run (`--skip-tests`);
+//! - the outputs list every object of the release applied (identity and uid; `keep` for a
+//!   `crds/` CRD or `helm.sh/resource-policy: keep`); an update applies the new rendering
+//!   and then deletes (prunes) the objects that left it, last first; delete removes every
+//!   object, last first, CRDs and namespaces after what they hold, waiting until gone;
+//!   objects marked `keep` are never deleted, only no longer tracked;
 //! - a plan previews a create or an update by rendering the new values: the objects it
 //!   adds and the ones it would prune are listed under the change;
-//! - `read` renders again and projects each live object onto its rendered manifest; objects
-//!   that differ (with the paths that differ, never the values, which may be secrets) or are
-//!   missing are reported under the input `drift` (which the program never sets), so drift
-//!   shows per object and the next apply re-applies the chart.
+//! - `read` renders again and projects each live object of the release onto its rendered
+//!   manifest (as applied: namespace resolved or dropped); objects that differ in a path
+//!   (with the paths, never the values, which may be secrets) or are missing are reported
+//!   under the input `drift` (which the program never sets), so drift shows per object and
+//!   the next apply re-applies the chart; an object that differs in no path has not drifted.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -29,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt as _;
 
+use super::chart_objects::{self, ChartObject};
 use super::connection::Connection;
 use super::object::{Placement, apply_manifest, delete_manifest, identity_manifest, read_manifest, wait_applied};
 use super::provider::KubeProvider;
@@ -221,6 +230,7 @@ impl ChartInputs {
         Placement {
             ns_override: None,
             default_ns: Some(&self.namespace),
+            drop_cluster_namespace: true,
         }
     }
 }
@@ -251,7 +261,7 @@ fn template_command(i: &ChartTemplate) -> (String, Vec<String>) {
 }
 
 /// Renders the chart: its manifests, namespaces first, then CRDs, then Helm's order.
-async fn render(i: &ChartInputs) -> Result<Vec<Value>, ProviderError> {
+async fn render(i: &ChartInputs) -> Result<Vec<ChartObject>, ProviderError> {
     let (helm, args) = template_command(i);
     let mut cmd = tokio::process::Command::new(&helm);
     cmd.args(&args)
@@ -312,16 +322,17 @@ pub fn render_offline(inputs: &Value) -> Result<Option<Vec<Value>>, ProviderErro
     let fed = feeder
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("the values writer panicked")));
-    rendered(&i, &what, out, fed).map(Some)
+    rendered(&i, &what, out, fed).map(|objs| Some(objs.into_iter().map(|o| o.manifest).collect()))
 }
 
-/// The objects `helm template` printed, namespaces first, then CRDs, then Helm's order.
+/// The objects `helm template` printed (see `chart_objects`), namespaces first, then CRDs,
+/// then Helm's order.
 fn rendered(
     i: &ChartTemplate,
     what: &str,
     out: std::process::Output,
     fed: std::io::Result<()>,
-) -> Result<Vec<Value>, ProviderError> {
+) -> Result<Vec<ChartObject>, ProviderError> {
     if !out.status.success() {
         return Err(ProviderError::msg(format!(
             "{what} failed: {}",
@@ -330,23 +341,24 @@ fn rendered(
     }
     fed.map_err(|e| ProviderError::msg(format!("writing values to {what}: {e}")))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
-        .map_err(|e| ProviderError::msg(format!("{what} printed YAML spar cannot read: {e}")))?;
-    let mut objects: Vec<Value> = docs
-        .into_iter()
-        .filter(|d| d.as_object().is_some_and(|o| !o.is_empty()))
-        .collect();
+    let mut objects =
+        chart_objects::parse(&text).map_err(|e| ProviderError::msg(format!("{what} printed YAML: {e}")))?;
     if i.create_namespace
         && !objects
             .iter()
-            .any(|o| o["kind"] == "Namespace" && o["metadata"]["name"] == i.namespace.as_str())
+            .any(|o| o.manifest["kind"] == "Namespace" && o.manifest["metadata"]["name"] == i.namespace.as_str())
     {
         objects.insert(
             0,
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": i.namespace}}),
+            ChartObject {
+                manifest: json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": i.namespace}}),
+                source: None,
+                from_crds_dir: false,
+                hook: None,
+            },
         );
     }
-    let rank = |o: &Value| match o["kind"].as_str() {
+    let rank = |o: &ChartObject| match o.manifest["kind"].as_str() {
         Some("Namespace") => 0,
         Some("CustomResourceDefinition") => 1,
         _ => 2,
@@ -406,12 +418,30 @@ impl ChartProvider {
         }
     }
 
-    /// Renders and applies every object; returns the outputs listing them.
-    async fn install(&self, ctx: &OpContext, i: &ChartInputs) -> Result<Value, ProviderError> {
-        let manifests = render(i).await?;
-        ctx.progress(&format!("applying {} objects of {}", manifests.len(), i.chart));
+    /// Renders and applies every object of the release, with the hooks of `phase`
+    /// (`install` or `upgrade`) before and after; returns the outputs listing the release's
+    /// objects (hooks are not part of it; objects Helm never deletes are marked `keep`).
+    async fn install(&self, ctx: &OpContext, i: &ChartInputs, phase: &str) -> Result<Value, ProviderError> {
+        let objects = render(i).await?;
+        let release: Vec<&ChartObject> = objects.iter().filter(|o| o.hook.is_none()).collect();
+        // As helm install: the release namespace (with --create-namespace) and the CRDs of
+        // `crds/` before the pre-install hooks, which may need both; then the rest.
+        let early = |o: &ChartObject| o.from_crds_dir || o.manifest["kind"] == "Namespace";
+        let (first, rest): (Vec<&ChartObject>, Vec<&ChartObject>) = release.iter().partition(|o| early(o));
+        if !first.is_empty() {
+            ctx.progress(&format!(
+                "applying {} namespaces and crds/ CRDs of {}",
+                first.len(),
+                i.chart
+            ));
+        }
         let mut applied = Vec::new();
-        for m in &manifests {
+        for (n, o) in first.iter().chain(&rest).enumerate() {
+            if n == first.len() {
+                self.run_hooks(ctx, i, &objects, &format!("pre-{phase}")).await?;
+                ctx.progress(&format!("applying {} objects of {}", rest.len(), i.chart));
+            }
+            let m = &o.manifest;
             let a = apply_manifest(&i.provider, m, i.placement(), i.force).await?;
             // Custom resources of the chart need their CRDs served before they are applied.
             if m["kind"] == "CustomResourceDefinition" {
@@ -419,21 +449,82 @@ impl ChartProvider {
             }
             applied.push(a);
         }
+        if rest.is_empty() {
+            self.run_hooks(ctx, i, &objects, &format!("pre-{phase}")).await?;
+        }
         if i.wait {
             for a in &applied {
                 wait_applied(ctx, a).await?;
             }
         }
+        self.run_hooks(ctx, i, &objects, &format!("post-{phase}")).await?;
+        let listed: Vec<Value> = first
+            .iter()
+            .chain(&rest)
+            .zip(&applied)
+            .map(|(o, a)| {
+                let mut out = a.outputs.clone();
+                if o.keep() {
+                    out["keep"] = json!(true);
+                }
+                out
+            })
+            .collect();
         Ok(json!({
             "release": i.release,
             "namespace": i.namespace,
-            "objects": applied.iter().map(|a| a.outputs.clone()).collect::<Vec<_>>(),
+            "objects": listed,
         }))
     }
 
-    /// Deletes the listed objects, last first.
+    /// Runs the hooks of `event` as Helm does: in weight order, each deleted first under
+    /// `before-hook-creation`, applied, awaited (a Job until it completes), then deleted
+    /// under `hook-succeeded` (or, when it failed, `hook-failed`).
+    async fn run_hooks(
+        &self,
+        ctx: &OpContext,
+        i: &ChartInputs,
+        objects: &[ChartObject],
+        event: &str,
+    ) -> Result<(), ProviderError> {
+        for o in chart_objects::hooks_at(objects, event) {
+            let hook = o.hook.as_ref().expect("hooks_at returns hooks");
+            let m = &o.manifest;
+            let name = format!(
+                "{} {}",
+                m["kind"].as_str().unwrap_or_default(),
+                m["metadata"]["name"].as_str().unwrap_or_default()
+            );
+            ctx.progress(&format!("running {event} hook {name}"));
+            if hook.deletes("before-hook-creation") {
+                delete_manifest(ctx, &i.provider, m, i.placement(), None, None).await?;
+            }
+            let a = apply_manifest(&i.provider, m, i.placement(), i.force).await?;
+            match wait_applied(ctx, &a).await {
+                Ok(()) => {
+                    if hook.deletes("hook-succeeded") {
+                        delete_manifest(ctx, &i.provider, m, i.placement(), None, None).await?;
+                    }
+                }
+                Err(e) => {
+                    if hook.deletes("hook-failed") {
+                        delete_manifest(ctx, &i.provider, m, i.placement(), None, None).await?;
+                    }
+                    return Err(ProviderError::msg(format!("{event} hook {name} failed: {e}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the listed objects, last first, except those Helm never deletes (`keep`),
+    /// which are left in place and no longer tracked.
     async fn remove(&self, ctx: &OpContext, conn: &Connection, objects: &[Value]) -> Result<(), ProviderError> {
         for o in objects.iter().rev() {
+            if o["keep"] == true {
+                ctx.progress(&format!("keeping {} (Helm never deletes it)", listed_id(o)));
+                continue;
+            }
             ctx.progress(&format!("deleting {}", listed_id(o)));
             let uid = o["uid"].as_str().filter(|u| !u.is_empty());
             delete_manifest(ctx, conn, &identity_manifest(o), Placement::default(), None, uid).await?;
@@ -487,8 +578,13 @@ fn preview_lines(rendered: &[Value], applied: Option<&[Value]>, release_ns: &str
     }
     for o in applied.unwrap_or_default() {
         if !rendered.iter().any(|m| same(m, o)) {
+            let verb = if o["keep"] == true {
+                "stops tracking (kept)"
+            } else {
+                "prunes"
+            };
             lines.push(format!(
-                "- prunes {}",
+                "- {verb} {}",
                 shown(&o["apiVersion"], &o["kind"], o["namespace"].as_str(), &o["name"])
             ));
         }
@@ -512,17 +608,30 @@ impl ResourceProvider for ChartProvider {
 
     async fn preview(&self, inputs: &Value, old_outputs: Option<&Value>) -> Result<Vec<String>, ProviderError> {
         let i = ChartInputs::parse(inputs)?;
-        let rendered = render(&i).await?;
-        Ok(preview_lines(
-            &rendered,
-            old_outputs.map(listed).as_deref(),
-            &i.namespace,
-        ))
+        let objects = render(&i).await?;
+        let rendered: Vec<Value> = objects
+            .iter()
+            .filter(|o| o.hook.is_none())
+            .map(|o| o.manifest.clone())
+            .collect();
+        let phase = if old_outputs.is_some() { "upgrade" } else { "install" };
+        let mut lines = preview_lines(&rendered, old_outputs.map(listed).as_deref(), &i.namespace);
+        for event in [format!("pre-{phase}"), format!("post-{phase}")] {
+            for o in chart_objects::hooks_at(&objects, &event) {
+                let m = &o.manifest;
+                lines.push(format!(
+                    "~ runs {event} hook {} {}",
+                    m["kind"].as_str().unwrap_or_default(),
+                    m["metadata"]["name"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+        Ok(lines)
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i = ChartInputs::parse(inputs)?;
-        let outputs = self.install(ctx, &i).await?;
+        let outputs = self.install(ctx, &i, "install").await?;
         Ok(Created {
             id: format!("{}/{}", i.namespace, i.release),
             outputs,
@@ -545,18 +654,26 @@ impl ResourceProvider for ChartProvider {
         let mut drift = BTreeMap::new();
         let mut found = 0;
         let mut live_objects = Vec::new();
-        for m in render(&i).await? {
+        for o in render(&i).await?.into_iter().filter(|o| o.hook.is_none()) {
+            let keep = o.keep();
+            let m = o.manifest;
             match read_manifest(&i.provider, &m, i.placement()).await? {
-                Some((oid, projected, out)) => {
+                Some(back) => {
                     found += 1;
-                    if projected != m {
-                        // Only the paths: a rendered value may come from a secret, and the
-                        // engine keeps secrets marked only where the program had them.
-                        let paths: Vec<String> = crate::value::diff(&m, &projected)
-                            .iter()
-                            .map(|c| c.path.to_string())
-                            .collect();
-                        drift.insert(oid, json!(paths));
+                    // Only the paths: a rendered value may come from a secret, and the
+                    // engine keeps secrets marked only where the program had them. An object
+                    // whose projection differs in no path spar compares (an empty map the
+                    // server drops, say) has not drifted.
+                    let paths: Vec<String> = crate::value::diff(&back.desired, &back.projected)
+                        .iter()
+                        .map(|c| c.path.to_string())
+                        .collect();
+                    if !paths.is_empty() {
+                        drift.insert(back.id, json!(paths));
+                    }
+                    let mut out = back.outputs;
+                    if keep {
+                        out["keep"] = json!(true);
                     }
                     live_objects.push(out);
                 }
@@ -593,7 +710,7 @@ impl ResourceProvider for ChartProvider {
         old_outputs: &Value,
     ) -> Result<Value, ProviderError> {
         let i = ChartInputs::parse(new)?;
-        let outputs = self.install(ctx, &i).await?;
+        let outputs = self.install(ctx, &i, "upgrade").await?;
         let kept: Vec<String> = listed(&outputs).iter().map(listed_id).collect();
         let gone: Vec<Value> = listed(old_outputs)
             .into_iter()

@@ -11,6 +11,7 @@
 //! Rules kept here: every kind is registered in [`register`] so objects left in state can be
 //! deleted even when the program no longer declares them; nothing here stores a token.
 
+pub mod chart_objects;
 pub mod connection;
 pub mod helm;
 pub mod kubeconfig;

@@ -414,11 +414,8 @@ struct Bound {
     namespace: Option<String>,
 }
 
-async fn bind(
-    conn: &Connection,
-    t: &mut Target,
-    default_ns: Option<&str>,
-) -> Result<Result<Bound, String>, ProviderError> {
+async fn bind(conn: &Connection, t: &mut Target, at: Placement<'_>) -> Result<Result<Bound, String>, ProviderError> {
+    let default_ns = at.default_ns;
     let client = client_for(conn).await?;
     let (ar, caps) = match resolve(&client, t).await {
         Ok(r) => r,
@@ -440,10 +437,14 @@ async fn bind(
         }
         Scope::Cluster => {
             if let Some(ns) = &t.namespace {
-                return Err(ProviderError::msg(format!(
-                    "{} is cluster-scoped: remove its namespace `{ns}`",
-                    t.describe()
-                )));
+                if !at.drop_cluster_namespace {
+                    return Err(ProviderError::msg(format!(
+                        "{} is cluster-scoped: remove its namespace `{ns}`",
+                        t.describe()
+                    )));
+                }
+                // As helm and the API server do: a cluster-scoped object has no namespace.
+                t.namespace = None;
             }
             Bound {
                 api: Api::all_with(client, &ar),
@@ -541,6 +542,29 @@ pub fn not_ready(kind: &str, obj: &Value) -> Option<String> {
                 .and_then(Value::as_array)
                 .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"));
             (!established).then(|| "waiting for the CRD to be established".to_string())
+        }
+        // A Job is ready when it has completed (what `helm install --wait-for-jobs` and a
+        // hook wait for); a failed one never is, and says why.
+        "Job" => {
+            let cond = |t: &str| {
+                obj.pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .and_then(|cs| cs.iter().find(|c| c["type"] == t && c["status"] == "True"))
+            };
+            if cond("Complete").is_some() {
+                None
+            } else if let Some(f) = cond("Failed") {
+                Some(format!(
+                    "the Job failed: {}",
+                    f["message"]
+                        .as_str()
+                        .or(f["reason"].as_str())
+                        .unwrap_or("no reason given")
+                ))
+            } else {
+                let want = i64_at(obj, &["spec", "completions"]).unwrap_or(1);
+                Some(format!("{}/{want} completions", st("succeeded")))
+            }
         }
         "Namespace" => match str_at(obj, &["status", "phase"]) {
             Some("Active") | None => None,
@@ -689,6 +713,10 @@ fn body_of(manifest: &Value, namespace: Option<&str>) -> Value {
 pub(crate) struct Placement<'a> {
     pub ns_override: Option<&'a str>,
     pub default_ns: Option<&'a str>,
+    /// Drop the namespace a manifest gives a cluster-scoped kind (what `helm install` and
+    /// the API server do with a chart's templates) instead of refusing it (what a
+    /// declared object gets: the error names the fix).
+    pub drop_cluster_namespace: bool,
 }
 
 /// One object applied: its id, outputs, and how to reach it again.
@@ -707,7 +735,7 @@ pub(crate) async fn apply_manifest(
     force: bool,
 ) -> Result<Applied, ProviderError> {
     let mut t = target_of(manifest, at.ns_override)?;
-    let bound = bind(conn, &mut t, at.default_ns).await?.map_err(|m| {
+    let bound = bind(conn, &mut t, at).await?.map_err(|m| {
         ProviderError::msg(format!(
             "applying {}: {m} (if a CRD defines it, declare this object `.after(&crd)`)",
             t.describe()
@@ -747,7 +775,7 @@ pub(crate) async fn delete_manifest(
     uid: Option<&str>,
 ) -> Result<(), ProviderError> {
     let mut t = target_of(manifest, at.ns_override)?;
-    let bound = match bind(conn, &mut t, at.default_ns).await? {
+    let bound = match bind(conn, &mut t, at).await? {
         Ok(b) => b,
         // The kind is gone (its CRD deleted): so are its objects.
         Err(_) => return Ok(()),
@@ -765,15 +793,17 @@ pub(crate) async fn delete_manifest(
     wait_gone(ctx, &bound.api, &t, uid).await
 }
 
-/// The live object of a manifest projected onto it (see [`project`]), with its id and
-/// outputs; `None` when it (or its kind) does not exist.
+/// The live object of a manifest projected onto it (see [`project`]), with its id, its
+/// outputs, and the manifest as it was applied (its namespace resolved, or dropped for a
+/// cluster-scoped kind), which is what the projection compares with; `None` when it (or its
+/// kind) does not exist.
 pub(crate) async fn read_manifest(
     conn: &Connection,
     manifest: &Value,
     at: Placement<'_>,
-) -> Result<Option<(String, Value, Value)>, ProviderError> {
+) -> Result<Option<ReadBack>, ProviderError> {
     let mut t = target_of(manifest, at.ns_override)?;
-    let Ok(bound) = bind(conn, &mut t, at.default_ns).await? else {
+    let Ok(bound) = bind(conn, &mut t, at).await? else {
         return Ok(None);
     };
     let live = match bound.api.get_opt(&t.name).await {
@@ -783,11 +813,21 @@ pub(crate) async fn read_manifest(
     };
     let live_v = serde_json::to_value(&live).map_err(|e| ProviderError::msg(e.to_string()))?;
     let ns = bound.namespace.as_deref();
-    Ok(Some((
-        id_of(&t, ns),
-        project(manifest, &live_v),
-        outputs_of(&t, ns, &live),
-    )))
+    let desired = body_of(manifest, ns);
+    Ok(Some(ReadBack {
+        id: id_of(&t, ns),
+        projected: project(&desired, &live_v),
+        outputs: outputs_of(&t, ns, &live),
+        desired,
+    }))
+}
+
+/// An object read back by [`read_manifest`].
+pub(crate) struct ReadBack {
+    pub id: String,
+    pub projected: Value,
+    pub outputs: Value,
+    pub desired: Value,
 }
 
 /// A minimal manifest naming an object by its outputs (`apiVersion`, `kind`, `name`,
@@ -833,7 +873,7 @@ impl ObjectProvider {
         let i = ObjectInputs::parse(inputs)?;
         let at = Placement {
             ns_override: i.namespace.as_deref(),
-            default_ns: None,
+            ..Placement::default()
         };
         let applied = apply_manifest(&i.provider, &i.manifest, at, i.force).await?;
         if i.wait {
@@ -891,7 +931,7 @@ impl ResourceProvider for ObjectProvider {
             let t = i.target()?;
             (i.provider.clone(), t, Some(i))
         };
-        let bound = match bind(&conn, &mut t, None).await? {
+        let bound = match bind(&conn, &mut t, Placement::default()).await? {
             Ok(b) => b,
             Err(_) => return Ok(None),
         };
@@ -936,7 +976,7 @@ impl ResourceProvider for ObjectProvider {
         let i = ObjectInputs::parse(inputs)?;
         let at = Placement {
             ns_override: i.namespace.as_deref(),
-            default_ns: None,
+            ..Placement::default()
         };
         let uid = outputs.get("uid").and_then(Value::as_str).filter(|u| !u.is_empty());
         delete_manifest(ctx, &i.provider, &i.manifest, at, i.delete_propagation, uid).await
@@ -945,7 +985,7 @@ impl ResourceProvider for ObjectProvider {
     async fn find(&self, _ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
         let i = ObjectInputs::parse(inputs)?;
         let mut t = i.target()?;
-        let Ok(bound) = bind(&i.provider, &mut t, None).await? else {
+        let Ok(bound) = bind(&i.provider, &mut t, Placement::default()).await? else {
             return Ok(None);
         };
         let live = match bound.api.get_opt(&t.name).await {

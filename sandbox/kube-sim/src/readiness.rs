@@ -1,7 +1,8 @@
 //! Synthetic workload status: what the controllers of a real cluster would report.
 //!
-//! Owns the `status` the simulator writes for Deployments, DaemonSets, StatefulSets and
-//! ReplicaSets (no pods ever run): first a "rolling out" status that observes the new
+//! Owns the `status` the simulator writes for Deployments, DaemonSets, StatefulSets,
+//! ReplicaSets and Jobs (no pods ever run; a Job "runs" for the ready delay and then
+//! completes, as a successful Job's status reads in `batch/v1`): first a "rolling out" status that observes the new
 //! generation but is not ready, then, once the configured `ready_delay` has passed, a ready
 //! status — so clients' readiness waits are really exercised.
 //!
@@ -27,7 +28,8 @@ pub struct Pending {
 
 /// Kinds whose status the simulator drives.
 pub fn is_workload(group: &str, kind: &str) -> bool {
-    group == "apps" && matches!(kind, "Deployment" | "DaemonSet" | "StatefulSet" | "ReplicaSet")
+    (group == "apps" && matches!(kind, "Deployment" | "DaemonSet" | "StatefulSet" | "ReplicaSet"))
+        || (group == "batch" && kind == "Job")
 }
 
 fn template_hash(obj: &Value) -> String {
@@ -192,6 +194,25 @@ pub fn status(kind: &str, obj: &Value, ready: bool, nodes: u32, now: &str) -> Va
             });
             omit_zero(&mut s, &["readyReplicas", "currentReplicas", "updatedReplicas"]);
             s
+        }
+        "Job" => {
+            let completions = obj.pointer("/spec/completions").and_then(Value::as_i64).unwrap_or(1);
+            let started = prev.get("startTime").cloned().unwrap_or(json!(now));
+            if ready {
+                json!({
+                    "startTime": started,
+                    "completionTime": now,
+                    "succeeded": completions,
+                    "ready": 0,
+                    "terminating": 0,
+                    "conditions": [
+                        condition("SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods", now, false),
+                        condition("Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods", now, false),
+                    ],
+                })
+            } else {
+                json!({"startTime": started, "active": 1, "ready": 0, "terminating": 0})
+            }
         }
         _ => {
             // ReplicaSet

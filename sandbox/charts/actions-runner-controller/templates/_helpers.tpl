@@ -59,3 +59,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- toString . -}}
 {{- end -}}
 {{- end -}}
+
+{{- define "arc.managerRoleName" -}}
+{{- include "arc.fullname" . }}-manager
+{{- end -}}

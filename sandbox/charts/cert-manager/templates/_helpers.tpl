@@ -23,6 +23,10 @@
 {{- printf "%s-cainjector" (include "cert-manager.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{- define "cert-manager.startupapicheck.fullname" -}}
+{{- printf "%s-startupapicheck" (include "cert-manager.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{/* Labels of one component: pass (list $ "controller" "cert-manager"). */}}
 {{- define "cert-manager.selectorLabels" -}}
 {{- $ := index . 0 -}}

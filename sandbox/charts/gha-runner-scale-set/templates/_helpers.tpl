@@ -25,6 +25,40 @@ actions.github.com/scale-set-namespace: {{ .Release.Namespace }}
 {{- printf "%s-gha-rs-no-permission" .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{- define "gha-rs.kubeModeRoleName" -}}
+{{- printf "%s-gha-rs-kube-mode" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "gha-rs.kubeModeServiceAccountName" -}}
+{{- printf "%s-gha-rs-kube-mode" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* "true" when the runners use the kubernetes container mode (containerMode.type
+kubernetes or kubernetes-novolume), else empty. */}}
+{{- define "gha-rs.kubeMode" -}}
+{{- $mode := .Values.containerMode | default dict -}}
+{{- if has (toString $mode.type) (list "kubernetes" "kubernetes-novolume") -}}true{{- end -}}
+{{- end -}}
+
+{{/* The runners' own template.spec.serviceAccountName, else empty. */}}
+{{- define "gha-rs.runnerServiceAccountName" -}}
+{{- $template := .Values.template | default dict -}}
+{{- $spec := $template.spec | default dict -}}
+{{- $spec.serviceAccountName | default "" -}}
+{{- end -}}
+
+{{/* The user's .Values.labels, as upstream: quoted, without the keys the chart sets itself
+and without actions.github.com/ ones. Renders nothing without labels. */}}
+{{- define "gha-rs.userLabels" -}}
+{{- $reserved := fromYaml (include "gha-rs.labels" .) -}}
+{{- $_ := set $reserved "app.kubernetes.io/component" "" -}}
+{{- range $k, $v := .Values.labels }}
+{{- if not (or (hasKey $reserved $k) (hasPrefix "actions.github.com/" $k)) }}
+{{ $k }}: {{ $v | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{- define "gha-rs.managerRoleName" -}}
 {{- printf "%s-gha-rs-manager" .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}

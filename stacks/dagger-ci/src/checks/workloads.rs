@@ -61,6 +61,27 @@ pub struct Gathered {
     pub problems: Vec<String>,
 }
 
+impl Gathered {
+    fn add(&mut self, address: &str, role: Role, template: PodTemplate, read: &'static str, webhook_port: Option<u16>) {
+        self.workloads.push(Workload {
+            address: address.to_string(),
+            role,
+            template,
+            read,
+            webhook_port,
+        });
+    }
+}
+
+/// The role of a template a declared object or an add-on makes.
+fn role_of(t: &PodTemplate, daemonset: Role) -> Role {
+    if t.kind == WorkloadKind::DaemonSet {
+        daemonset
+    } else {
+        Role::Controller
+    }
+}
+
 fn deployment(owner: String, replicas: u32, spec: Value) -> PodTemplate {
     PodTemplate {
         owner,
@@ -219,8 +240,7 @@ fn taint_effect(eks: &str) -> Option<TaintEffect> {
     })
 }
 
-/// Gathers the workloads and node shapes of `resources`; `engine` is the name of the
-/// DaemonSet the stack declares as its engine.
+/// Gathers the workloads and node shapes of `resources`.
 pub fn gather(resources: &[DesiredResource]) -> Gathered {
     let mut g = Gathered::default();
     let runners = runners::declared(resources);
@@ -231,18 +251,7 @@ pub fn gather(resources: &[DesiredResource]) -> Gathered {
             "aws:eks:Addon" => {
                 let name = i["addon_name"].as_str().unwrap_or_default();
                 for t in eks_addons::pod_templates(name, &i["configuration_values"]) {
-                    let role = if t.kind == WorkloadKind::DaemonSet {
-                        Role::NodeAgent
-                    } else {
-                        Role::Controller
-                    };
-                    g.workloads.push(Workload {
-                        address: address.clone(),
-                        role,
-                        template: t,
-                        read: "EKS add-on model",
-                        webhook_port: None,
-                    });
+                    g.add(&address, role_of(&t, Role::NodeAgent), t, "EKS add-on model", None);
                 }
             }
             "aws:eks:Nodegroup" => {
@@ -288,18 +297,7 @@ pub fn gather(resources: &[DesiredResource]) -> Gathered {
                     }
                 }
                 for t in pod_templates(m) {
-                    let role = if t.kind == WorkloadKind::DaemonSet {
-                        Role::DaemonSet
-                    } else {
-                        Role::Controller
-                    };
-                    g.workloads.push(Workload {
-                        address: address.clone(),
-                        role,
-                        template: t,
-                        read: "declared",
-                        webhook_port: None,
-                    });
+                    g.add(&address, role_of(&t, Role::DaemonSet), t, "declared", None);
                 }
             }
             "kubernetes:Chart" => {
@@ -312,24 +310,12 @@ pub fn gather(resources: &[DesiredResource]) -> Gathered {
                     Ok(Some(objects)) => {
                         for t in objects.iter().flat_map(pod_templates) {
                             let port = rendered_webhook_port(&t);
-                            g.workloads.push(Workload {
-                                address: address.clone(),
-                                role: Role::Controller,
-                                template: t,
-                                read: "rendered",
-                                webhook_port: port,
-                            });
+                            g.add(&address, Role::Controller, t, "rendered", port);
                         }
                     }
                     Ok(None) => {
                         for (t, port) in modelled(chart, release, ns, values) {
-                            g.workloads.push(Workload {
-                                address: address.clone(),
-                                role: Role::Controller,
-                                template: t,
-                                read: "modelled from values",
-                                webhook_port: port,
-                            });
+                            g.add(&address, Role::Controller, t, "modelled from values", port);
                         }
                     }
                     Err(e) => g.problems.push(format!(
@@ -337,13 +323,8 @@ pub fn gather(resources: &[DesiredResource]) -> Gathered {
                     )),
                 }
                 if scale_set {
-                    g.workloads.push(Workload {
-                        address: address.clone(),
-                        role: Role::Controller,
-                        template: listener(ns, release, values),
-                        read: "declared (listenerTemplate)",
-                        webhook_port: None,
-                    });
+                    let t = listener(ns, release, values);
+                    g.add(&address, Role::Controller, t, "declared (listenerTemplate)", None);
                 }
             }
             _ => {}
