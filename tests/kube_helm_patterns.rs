@@ -6,6 +6,8 @@
 //!   and the API server drop it), and read back without drift;
 //! - a `kind: List` installs its items; a template that renders nothing, or only a comment,
 //!   installs nothing;
+//! - a CRD of `templates/` is installed before the objects of its kind and deleted with the
+//!   release;
 //! - a `crds/` CRD is installed before the objects of its kind and, like an object
 //!   annotated `helm.sh/resource-policy: keep`, never deleted: not when it leaves the
 //!   rendering, not when the release goes;
@@ -125,11 +127,11 @@ async fn charts_install_upgrade_and_uninstall_as_helm_does() {
         "{lines:#?}"
     );
     assert!(
-        pos("running pre-install hook Job pat-pre") < pos("applying 10 objects"),
+        pos("running pre-install hook Job pat-pre") < pos("applying 12 objects"),
         "{lines:#?}"
     );
     assert!(
-        pos("applying 10 objects") < pos("running post-install hook ConfigMap pat-post"),
+        pos("applying 12 objects") < pos("running post-install hook ConfigMap pat-post"),
         "{lines:#?}"
     );
     assert!(
@@ -158,10 +160,15 @@ async fn charts_install_upgrade_and_uninstall_as_helm_does() {
     );
     assert!(listed.contains(&"Widget pat-widget".to_string()), "{listed:?}");
     assert!(
+        listed.contains(&"CustomResourceDefinition gizmos.patterns.example.com".to_string()),
+        "{listed:?}"
+    );
+    assert!(listed.contains(&"Gizmo pat-gizmo".to_string()), "{listed:?}");
+    assert!(
         !listed.iter().any(|o| o.contains("pat-pre") || o.contains("pat-post")),
         "{listed:?}"
     );
-    assert_eq!(listed.len(), 12, "{listed:?}");
+    assert_eq!(listed.len(), 14, "{listed:?}");
 
     // A second look right after apply: no change, no drift (sparse fields, the long
     // annotation and the dropped namespaces included).
@@ -220,5 +227,9 @@ async fn charts_install_upgrade_and_uninstall_as_helm_does() {
     assert!(widgets(&env).get_opt("pat-widget").await.unwrap().is_none());
     let crds: Api<CustomResourceDefinition> = Api::all(env.client.clone());
     assert!(crds.get_opt("widgets.patterns.example.com").await.unwrap().is_some());
+    assert!(
+        crds.get_opt("gizmos.patterns.example.com").await.unwrap().is_none(),
+        "a CRD of templates/ goes with the release"
+    );
     env.sim.shutdown().await;
 }
