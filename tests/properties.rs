@@ -20,7 +20,12 @@
 //!    an apply from a fresh session converges to the world an uninterrupted apply makes:
 //!    the journal is replayed, the interrupted call is pending and then resolved (an object
 //!    made by an interrupted create is adopted through `find`, not made again), and
-//!    properties 1 and 2 hold.
+//!    properties 1 and 2 hold. The kill must land: when the drawn round has no provider
+//!    call to kill, the next round with one is killed instead; an apply that makes its calls
+//!    and finishes without the switch firing fails the case (a broken kill mechanism would
+//!    otherwise pass as a plain apply), and a case with no provider call in any round from
+//!    the drawn one on is rejected, not counted. The disabled-switch tests at the end run
+//!    the same cases with the switch left out and require each to fail.
 //!
 //! Failures shrink towards serial applies, where ids and kill points are deterministic.
 
@@ -540,23 +545,45 @@ fn kill_points(rt: &tokio::runtime::Runtime, h: &Harness, model: &Model) -> usiz
     2 * StepGraph::build(&plan).steps.len()
 }
 
+/// Whether the kill switch is installed on the provider's kill points (the mechanism under
+/// test) or left out: the defect the disabled-switch tests put back, a kill that never fires.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Switch {
+    Installed,
+    LeftOut,
+}
+
+/// How an apply armed to be killed ended.
+#[derive(Debug)]
+enum Killed {
+    /// The plan has no provider call, so there is nothing to kill (and nothing was applied).
+    NoWork,
+    /// The switch fired: the "process" died here.
+    At(Kill),
+    /// The apply made its calls and finished without the switch firing at the `k`-th of
+    /// its `points` kill points.
+    Missed { k: usize, points: usize },
+}
+
 /// Applies `model` and kills the run at the `seed`-th kill point (modulo their number).
-/// Returns where it died, or `None` when the apply finished first. On return nothing of
-/// the killed run is still running.
+/// Returns where it died, or how it did not. On return nothing of the killed run is still
+/// running.
 fn apply_and_kill(
     h: &Harness,
     armed: &Armed,
     model: &Model,
     seed: usize,
     exec: &ExecuteOptions,
-) -> Result<Option<Kill>, TestCaseError> {
+    installed: Switch,
+) -> Result<Killed, TestCaseError> {
     let points = kill_points(&runtime(), h, model);
     if points == 0 {
-        return Ok(None);
+        return Ok(Killed::NoWork);
     }
+    let k = 1 + seed % points;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let switch = Arc::new(KillSwitch {
-        k: 1 + seed % points,
+        k,
         seen: AtomicUsize::new(0),
         dead: AtomicBool::new(false),
         world: h.world.clone(),
@@ -564,7 +591,9 @@ fn apply_and_kill(
         released: Mutex::new(false),
         cv: Condvar::new(),
     });
-    *armed.lock().expect("armed mutex") = Some(switch.clone());
+    if installed == Switch::Installed {
+        *armed.lock().expect("armed mutex") = Some(switch.clone());
+    }
     let session = h.session(|s, p| model.define(s, p)).expect("a valid program");
     let rt = runtime();
     let exec = exec.clone();
@@ -577,10 +606,10 @@ fn apply_and_kill(
                 // the runtime drops the journal writer with whatever it had queued but not
                 // yet written, as a real kill would.
                 task.abort();
-                Ok(Some(kill.expect("the kill switch sends where it fired")))
+                Ok(Killed::At(kill.expect("the kill switch sends where it fired")))
             }
             finished = &mut task => match finished {
-                Ok(Ok((_, report))) if report.succeeded() => Ok(None),
+                Ok(Ok((_, report))) if report.succeeded() => Ok(Killed::Missed { k, points }),
                 other => Err(format!("the apply to be killed ended on its own: {other:?}")),
             }
         }
@@ -659,37 +688,63 @@ fn recover_and_check(h: &Harness, model: &Model, kill: &Kill, exec: &ExecuteOpti
 // The properties.
 
 /// One case of property 4: rounds before `kill_round` apply normally, the apply of round
-/// `kill_round` dies at its `kill_seed`-th kill point and is recovered, later rounds apply
-/// normally, and everything is destroyed at the end.
+/// `kill_round` (or, when it has no provider call, of the first later round that has one)
+/// dies at its `kill_seed`-th kill point and is recovered, later rounds apply normally, and
+/// everything is destroyed at the end. Returns where the kill landed; `None` only when no
+/// round from `kill_round` on had a provider call to kill. An apply that makes its calls
+/// without the switch firing fails the case.
 fn killed_case(
     initial: &[(u32, Vec<Pick>)],
     rounds: &[Vec<Edit>],
     kill_round: usize,
     kill_seed: usize,
     parallelism: usize,
-) -> Result<(), TestCaseError> {
+) -> Result<Option<Kill>, TestCaseError> {
+    killed_case_with(initial, rounds, kill_round, kill_seed, parallelism, Switch::Installed)
+}
+
+fn killed_case_with(
+    initial: &[(u32, Vec<Pick>)],
+    rounds: &[Vec<Edit>],
+    kill_round: usize,
+    kill_seed: usize,
+    parallelism: usize,
+    installed: Switch,
+) -> Result<Option<Kill>, TestCaseError> {
     let rt = runtime();
     let exec = exec(parallelism);
     let (h, armed) = killable_harness();
     let mut model = Model::initial(initial);
     let kill_round = kill_round % (rounds.len() + 1);
+    let mut landed = None;
     for round in 0..=rounds.len() {
         if round > 0 {
             for e in &rounds[round - 1] {
                 model.apply_edit(e);
             }
         }
-        if round != kill_round {
+        if round < kill_round || landed.is_some() {
             apply_and_check(&rt, &h, &model, &exec)?;
             continue;
         }
-        match apply_and_kill(&h, &armed, &model, kill_seed, &exec)? {
-            Some(kill) => recover_and_check(&h, &model, &kill, &exec)?,
-            // No provider call was made (or the K-th one never came): a plain apply.
-            None => check_applied(&rt, &h, &model)?,
+        match apply_and_kill(&h, &armed, &model, kill_seed, &exec, installed)? {
+            Killed::At(kill) => {
+                recover_and_check(&h, &model, &kill, &exec)?;
+                landed = Some(kill);
+            }
+            // Nothing to kill in this round (nothing was applied): the next round is killed.
+            Killed::NoWork => check_applied(&rt, &h, &model)?,
+            Killed::Missed { k, points } => {
+                return Err(TestCaseError::fail(format!(
+                    "round {round}: the kill switch never fired: the apply passed its kill points \
+                     (armed at {k} of {points}) and finished, so this case proves only that a \
+                     plain apply converges"
+                )));
+            }
         }
     }
-    destroy_and_check(&rt, &h)
+    destroy_and_check(&rt, &h)?;
+    Ok(landed)
 }
 
 proptest! {
@@ -727,33 +782,83 @@ proptest! {
         kill_seed in 0usize..64,
         parallelism in parallelism(),
     ) {
-        killed_case(&initial, &rounds, kill_round, kill_seed, parallelism)?;
+        let kill = killed_case(&initial, &rounds, kill_round, kill_seed, parallelism)?;
+        // A case with no provider call to kill proves nothing about kills: not counted.
+        prop_assume!(kill.is_some(), "no round from the kill round on has a provider call");
+    }
+
+    /// The kill checks above cannot pass without kills: with the kill switch left out,
+    /// every case that has a provider call to kill fails.
+    #[test]
+    fn without_the_kill_switch_a_killed_case_fails(
+        initial in initial_graph(),
+        rounds in rounds(),
+        kill_round in 0usize..5,
+        kill_seed in 0usize..64,
+        parallelism in parallelism(),
+    ) {
+        match killed_case_with(&initial, &rounds, kill_round, kill_seed, parallelism, Switch::LeftOut) {
+            Err(e) => prop_assert!(e.to_string().contains("the kill switch never fired"), "{e}"),
+            Ok(None) => prop_assume!(false, "no provider call to kill"),
+            Ok(Some(kill)) => prop_assert!(false, "a kill landed with the switch left out: {kill:?}"),
+        }
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // The minimal cases property 4 shrinks to, kept as plain tests (serial, so deterministic).
 
-fn run(r: Result<(), TestCaseError>) {
-    if let Err(e) = r {
-        panic!("{e}");
-    }
+/// The kill of a case that must have landed: `op` of `r0`, before or after the cloud did it.
+fn landed(r: Result<Option<Kill>, TestCaseError>, op: &str, after: bool) {
+    let kill = r.unwrap_or_else(|e| panic!("{e}"));
+    let kill = kill.expect("the kill landed");
+    assert_eq!(
+        (kill.op, kill.after, kill.address.as_str()),
+        (op, after, "r0"),
+        "where the kill landed: {kill:?}"
+    );
 }
 
 /// The first apply of a new stack dies right after the cloud made its only object.
 #[test]
 fn a_first_apply_killed_after_a_create_is_recovered() {
-    run(killed_case(&[(0, vec![])], &[], 0, 1, 1));
+    landed(killed_case(&[(0, vec![])], &[], 0, 1, 1), "create", true);
 }
 
 /// A create-before-delete replacement (its `name` changed) dies before the cloud made
 /// the new object (`kill_seed` 0) or right after (`kill_seed` 1).
 #[test]
 fn a_replacement_killed_before_its_create_is_recovered() {
-    run(killed_case(&[(0, vec![])], &[vec![Edit::Rename(0)]], 1, 0, 1));
+    landed(
+        killed_case(&[(0, vec![])], &[vec![Edit::Rename(0)]], 1, 0, 1),
+        "create",
+        false,
+    );
 }
 
 #[test]
 fn a_replacement_killed_after_its_create_is_recovered() {
-    run(killed_case(&[(0, vec![])], &[vec![Edit::Rename(0)]], 1, 1, 1));
+    landed(
+        killed_case(&[(0, vec![])], &[vec![Edit::Rename(0)]], 1, 1, 1),
+        "create",
+        true,
+    );
+}
+
+/// The three cases above with the kill switch left out (the defect put back): each fails,
+/// saying the switch never fired, instead of passing as a plain apply.
+#[test]
+fn without_the_kill_switch_the_regression_cases_fail() {
+    let cases: [(&[Vec<Edit>], usize, usize); 3] = [
+        (&[], 0, 1),
+        (&[vec![Edit::Rename(0)]], 1, 0),
+        (&[vec![Edit::Rename(0)]], 1, 1),
+    ];
+    for (rounds, kill_round, kill_seed) in cases {
+        let r = killed_case_with(&[(0, vec![])], rounds, kill_round, kill_seed, 1, Switch::LeftOut);
+        match r {
+            Err(e) => assert!(e.to_string().contains("the kill switch never fired"), "{e}"),
+            Ok(kill) => panic!("passed without the kill switch (kill {kill:?})"),
+        }
+    }
 }
