@@ -28,9 +28,17 @@
 //! once in odd rounds, after a delay drawn over the normal destroy or at a line) leaves
 //! nothing of the round's prefix, nothing still DELETING included.
 //!
+//! The kills must land, or the rounds prove only that a normal apply converges: a kill
+//! lands when the run dies of the SIGKILL and leaves a journal it wrote (cut short between
+//! its journal's start and its save). At least two thirds of the rounds need an apply kill
+//! that landed, and at least half of all kills must land ([`kills_landed`]). The same harness with the
+//! signal never sent (`without_the_kill_the_crash_checks_fail`, one round) must report no
+//! kill that landed and be refused by those checks.
+//!
 //! The kill points come from a seeded RNG: `SPAR_CRASH_SEED=N` replays a run (the seed is
 //! printed in every failure); `SPAR_CRASH_ROUNDS=N` changes the number of rounds (default 6,
-//! about 50 s in all on 2 cores, a round about 5 s).
+//! about 50 s in all on 2 cores, a round about 6 s; the test with the kill disabled adds
+//! about 20 s, and the two run one after the other).
 //! The example must be built first: `cargo build -p spar --features aws --example
 //! aws_crash_stack` (plain `cargo test --workspace` does).
 #![cfg(feature = "aws")]
@@ -40,6 +48,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::BufRead as _;
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -190,9 +199,12 @@ impl Round {
         text
     }
 
-    /// Starts `args` and SIGKILLs it per `kill`; returns the stderr lines it printed and
-    /// whether it was still running when killed.
-    fn killed(&self, args: &[&str], kill: Kill) -> (Vec<String>, bool) {
+    /// Starts `args` and SIGKILLs it per `kill` (with `send` false the signal is never sent
+    /// and the run ends by itself: the kill mechanism broken on purpose, for the test that
+    /// the kill checks catch it); returns what the kill hit.
+    fn killed(&self, args: &[&str], kill: Kill, send: bool) -> Shot {
+        let journal_path = self.dir.path().join("state/journal.jsonl");
+        let journal_before = std::fs::read(&journal_path).ok();
         let mut child = self
             .command(args)
             .stdout(Stdio::null())
@@ -224,15 +236,27 @@ impl Round {
             }
         }
         let running = child.try_wait().expect("the child's status").is_none();
-        let _ = child.kill();
-        let _ = child.wait();
+        if send {
+            let _ = child.kill();
+        }
+        let status = child.wait().expect("the child's exit status");
         let _ = reader.join();
         lines.extend(rx.try_iter());
+        // A journal the run wrote and did not clear: it was cut short between its start and
+        // its save (a journal left by an earlier kill and not touched since does not count).
+        let journal_after = std::fs::read(&journal_path).ok();
+        let journal = journal_after.is_some() && journal_after != journal_before;
         // The killed run leaves its lock; a person would check the holder is gone and break it.
         if self.dir.path().join("state/lock.json").exists() {
             self.ok(&["state", "unlock"]);
         }
-        (lines, running)
+        Shot {
+            kill,
+            lines: lines.len(),
+            running,
+            by_signal: status.signal() == Some(9),
+            journal,
+        }
     }
 
     /// address -> (kind, id), from `state list`.
@@ -253,6 +277,79 @@ enum Kill {
     After(Duration),
     /// SIGKILL right after the k-th line of progress on stderr.
     AtLine(usize),
+}
+
+/// What one SIGKILL hit.
+#[derive(Debug)]
+struct Shot {
+    kill: Kill,
+    /// Lines of progress the run printed.
+    lines: usize,
+    /// The run was still going when the signal was sent.
+    running: bool,
+    /// The run died of SIGKILL (not by exiting).
+    by_signal: bool,
+    /// The run left a journal it had written: it was cut short mid-run, after its journal
+    /// started and before its save cleared it.
+    journal: bool,
+}
+
+impl Shot {
+    /// The kill cut a run short with work in flight: what the round is there to recover from.
+    fn landed(&self) -> bool {
+        self.by_signal && self.journal
+    }
+
+    fn describe(&self) -> String {
+        let what = match (self.by_signal, self.journal) {
+            (true, true) => "landed mid-run (journal left)",
+            (true, false) if self.running => "killed before its journal started or after its save",
+            (true, false) => "killed",
+            (false, _) if self.running => "was not killed: exited by itself",
+            (false, _) => "had already exited",
+        };
+        format!("{:?}: {} lines, {what}", self.kill, self.lines)
+    }
+}
+
+/// The kills of one round: those of its applies, and of its destroy in odd rounds.
+#[derive(Debug)]
+struct RoundKills {
+    round: usize,
+    applies: Vec<Shot>,
+    destroy: Option<Shot>,
+}
+
+/// The kill checks: in at least two thirds of the rounds an apply kill cut the apply short
+/// mid-run (a round without one proved only that a normal apply converges), and at least
+/// half of all the kills (applies' and destroys') landed mid-run. Not every kill can land: one
+/// drawn late comes after the run has ended, and a second kill's line can be past the end of
+/// the shorter recovering run (5 of 43 kills, in 1 of 24 rounds, with `SPAR_CRASH_SEED=7`
+/// `SPAR_CRASH_ROUNDS=24`). An error names the rounds without an apply kill that landed.
+fn kills_landed(rounds: &[RoundKills]) -> Result<(), String> {
+    let all: Vec<&Shot> = rounds
+        .iter()
+        .flat_map(|r| r.applies.iter().chain(r.destroy.as_ref()))
+        .collect();
+    let landed = all.iter().filter(|s| s.landed()).count();
+    let idle: Vec<String> = rounds
+        .iter()
+        .filter(|r| !r.applies.iter().any(Shot::landed))
+        .map(|r| {
+            let shots: Vec<String> = r.applies.iter().map(Shot::describe).collect();
+            format!("round {}: {}", r.round, shots.join("; "))
+        })
+        .collect();
+    let rounds_landed = rounds.len() - idle.len();
+    if all.is_empty() || 3 * rounds_landed < 2 * rounds.len() || 2 * landed < all.len() {
+        return Err(format!(
+            "{landed} of {} kills landed mid-run (at least half must), and {rounds_landed} of {} rounds had an \
+             apply kill that landed (at least two thirds must); the rounds without one: {idle:#?}",
+            all.len(),
+            rounds.len()
+        ));
+    }
+    Ok(())
 }
 
 fn text(b: &[u8]) -> String {
@@ -734,24 +831,66 @@ fn detailed_plan(round: &Round, args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), format!("{}{}", text(&out.stdout), text(&out.stderr)))
 }
 
-#[test]
-fn killed_applies_converge_with_nothing_leaked_or_duplicated() {
-    let seed: u64 = std::env::var("SPAR_CRASH_SEED")
+/// The seed of the kill points (`SPAR_CRASH_SEED`).
+fn crash_seed() -> u64 {
+    std::env::var("SPAR_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(20261128);
+        .unwrap_or(20261128)
+}
+
+/// One crash run at a time in this binary: the baseline's durations, which the kill points
+/// are drawn over, are measured without another run's applies beside them.
+static CRASH_RUNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn killed_applies_converge_with_nothing_leaked_or_duplicated() {
+    let seed = crash_seed();
     let rounds: usize = std::env::var("SPAR_CRASH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(6);
+    let kills = crash_run("crash", 90, seed, rounds, true);
+    if let Err(e) = kills_landed(&kills) {
+        panic!("seed {seed}: the rounds converged, but they do not prove recovery from a crash: {e}");
+    }
+}
+
+/// The kill checks cannot pass without kills: the same harness with the signal never sent
+/// (each run ends by itself) reports no kill that landed, and `kills_landed` refuses it.
+#[test]
+fn without_the_kill_the_crash_checks_fail() {
+    let seed = crash_seed();
+    let kills = crash_run("nokill", 150, seed, 1, false);
+    let shots: Vec<&Shot> = kills
+        .iter()
+        .flat_map(|r| r.applies.iter().chain(r.destroy.as_ref()))
+        .collect();
+    assert!(!shots.is_empty(), "the disabled run drew no kill");
+    assert!(
+        shots.iter().all(|s| !s.by_signal && !s.landed()),
+        "a kill landed although none was sent: {shots:#?}"
+    );
+    let refused = kills_landed(&kills).expect_err("the kill checks pass without a kill");
+    assert!(refused.starts_with("0 of "), "{refused}");
+}
+
+/// The crash harness: a baseline apply and destroy (and a warm second pair) to measure a
+/// normal run, then `rounds` rounds of killed applies, each converged, checked and
+/// destroyed (the destroy killed once in odd rounds). Prefixes start with `label`; CIDRs
+/// are `10.<cidr>.0.0/16` and up. With `send` false no SIGKILL is sent. Returns each
+/// round's kills.
+fn crash_run(label: &str, cidr: u8, seed: u64, rounds: usize, send: bool) -> Vec<RoundKills> {
+    let _one_at_a_time = CRASH_RUNS.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let bin = binary();
     // Names unique to this run as well as to each round, so nothing depends on the
     // emulator being fresh.
     let run_id = format!("{:x}", std::process::id() & 0xffff);
+    let net = |offset: usize| format!("10.{}.0.0/16", cidr as usize + offset);
 
     // Baseline: a normal apply, to measure its duration and its lines of progress.
-    let base = Round::new(&format!("crash{run_id}-base"), "10.90.0.0/16", &bin, seed);
+    let base = Round::new(&format!("{label}{run_id}-base"), &net(0), &bin, seed);
     support::rt();
     eks_holds();
     let started = Instant::now();
@@ -763,7 +902,7 @@ fn killed_applies_converge_with_nothing_leaked_or_duplicated() {
     base.ok(&["destroy", "--yes"]);
     assert_gone(&base, "baseline destroy");
     // The very first apply also warms the emulator up; time a second one.
-    let warm = Round::new(&format!("crash{run_id}-warm"), "10.91.0.0/16", &bin, seed);
+    let warm = Round::new(&format!("{label}{run_id}-warm"), &net(1), &bin, seed);
     let started = Instant::now();
     warm.ok(&["apply", "--yes"]);
     let normal = normal.min(started.elapsed());
@@ -780,38 +919,35 @@ fn killed_applies_converge_with_nothing_leaked_or_duplicated() {
 
     let max_ms = (normal.as_millis() as u64).max(20);
     let max_destroy_ms = (normal_destroy.as_millis() as u64).max(20);
+    let mut tally = Vec::new();
     for r in 0..rounds {
         let round_started = Instant::now();
-        let round = Round::new(
-            &format!("crash{run_id}-r{r}"),
-            &format!("10.{}.0.0/16", 100 + r),
-            &bin,
-            seed,
-        );
+        let round = Round::new(&format!("{label}{run_id}-r{r}"), &net(10 + r), &bin, seed);
         let parallelism = if rng.random_bool(0.5) { "16" } else { "2" };
         let apply = ["apply", "--yes", "--parallelism", parallelism];
         let kills = if rng.random_bool(0.3) { 2 } else { 1 };
         let mut report = Vec::new();
+        let mut shots = RoundKills {
+            round: r,
+            applies: Vec::new(),
+            destroy: None,
+        };
         for _ in 0..kills {
             let kill = if rng.random_bool(0.5) {
                 Kill::After(Duration::from_millis(rng.random_range(1..=max_ms)))
             } else {
                 Kill::AtLine(rng.random_range(1..normal_lines.max(2)))
             };
-            let (lines, running) = round.killed(&apply, kill);
+            let shot = round.killed(&apply, kill, send);
             let made = support::run(live(&round.prefix));
             let recorded = round.state().len();
             report.push(format!(
-                "{kill:?} (parallelism {parallelism}): {} lines, {}, {} objects live{}, {recorded} in state",
-                lines.len(),
-                if running {
-                    "killed while running"
-                } else {
-                    "had already exited"
-                },
+                "{} (parallelism {parallelism}), {} objects live{}, {recorded} in state",
+                shot.describe(),
                 made.len(),
                 settling(&made),
             ));
+            shots.applies.push(shot);
         }
         let out = round.ok(&apply);
         let recovered: Vec<&str> = out.lines().filter(|l| l.starts_with("recovered: ")).collect();
@@ -843,15 +979,15 @@ fn killed_applies_converge_with_nothing_leaked_or_duplicated() {
             } else {
                 Kill::AtLine(rng.random_range(1..destroy_lines.max(2)))
             };
-            let (lines, running) = round.killed(&["destroy", "--yes", "--parallelism", parallelism], kill);
+            let shot = round.killed(&["destroy", "--yes", "--parallelism", parallelism], kill, send);
             let left = support::run(live(&round.prefix));
             eprintln!(
-                "round {r}: destroy killed {kill:?} ({} lines, {}), {} objects left{}",
-                lines.len(),
-                if running { "while running" } else { "after it exited" },
+                "round {r}: destroy {}, {} objects left{}",
+                shot.describe(),
                 left.len(),
                 settling(&left),
             );
+            shots.destroy = Some(shot);
         }
         let started = Instant::now();
         round.ok(&["destroy", "--yes"]);
@@ -861,7 +997,9 @@ fn killed_applies_converge_with_nothing_leaked_or_duplicated() {
             "round {r}: destroy took {destroyed:.1?} and left nothing; the round took {:.1?}",
             round_started.elapsed()
         );
+        tally.push(shots);
     }
+    tally
 }
 
 /// What the crash test found, made deterministic: a create killed after its first call
