@@ -160,7 +160,12 @@ impl Context {
         } else {
             SecretKey::load_or_create(&self.key_file)?
         };
-        let store = StateStore::new(backend, key);
+        let store = StateStore::new(backend, key).on_takeover(|h| {
+            eprintln!(
+                "note: took over the lock of {} (pid {}, `{}` since {}), which no longer runs; recovering what it left",
+                h.holder, h.pid, h.operation, h.created
+            )
+        });
         Ok(Session {
             program: self.program.clone(),
             stack: self.stack.clone(),

@@ -21,6 +21,30 @@ pub struct LockInfo {
     /// The command that took it (`apply`, `destroy`, ...).
     pub operation: String,
     pub created: String,
+    /// The holder's boot (`/proc/sys/kernel/random/boot_id`): a pid names a process only
+    /// within one boot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// The holder's start time (clock ticks since boot, `/proc/<pid>/stat` field 22): a pid
+    /// reused by another process within the boot is not the holder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_start: Option<u64>,
+}
+
+/// This machine's boot id, where the OS tells it (Linux).
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// When process `pid` started (clock ticks since boot), if it runs (Linux).
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 impl LockInfo {
@@ -36,19 +60,44 @@ impl LockInfo {
             pid: std::process::id(),
             operation: operation.to_string(),
             created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            boot_id: boot_id(),
+            process_start: process_start(std::process::id()),
+        }
+    }
+
+    fn on_this_host(&self) -> bool {
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        self.holder.ends_with(&format!("@{host}"))
+    }
+
+    /// Whether the holder's process still runs, as far as this host can tell (a lock of
+    /// another boot, or whose pid now names a later process, is not held by a running one).
+    fn holder_runs(&self) -> bool {
+        if self.boot_id.is_some() && self.boot_id != boot_id() {
+            return false;
+        }
+        match (process_start(self.pid), self.process_start) {
+            (None, _) => false,
+            (Some(now), Some(then)) => now == then,
+            (Some(_), None) => true,
         }
     }
 
     /// True when the holder is a process on this host that still runs.
     pub fn is_alive_here(&self) -> bool {
-        let host = gethostname::gethostname().to_string_lossy().into_owned();
-        self.holder.ends_with(&format!("@{host}")) && std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+        self.on_this_host() && self.holder_runs()
     }
 
     /// True when the holder is a process on this host that no longer runs.
     pub fn is_stale_here(&self) -> bool {
-        let host = gethostname::gethostname().to_string_lossy().into_owned();
-        self.holder.ends_with(&format!("@{host}")) && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+        self.on_this_host() && !self.holder_runs()
+    }
+
+    /// True when the holder certainly no longer runs: a process of this host and this boot
+    /// (same boot id) that is gone, so its lock may be taken over without asking. A lock
+    /// without a boot id (an older spar's) or of another host is never taken over.
+    pub fn is_dead_here(&self) -> bool {
+        self.on_this_host() && self.boot_id.is_some() && self.boot_id == boot_id() && !self.holder_runs()
     }
 }
 

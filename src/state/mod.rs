@@ -131,6 +131,8 @@ fn open_in_place(key: &SecretKey, v: &mut serde_json::Value) -> Result<(), State
 pub struct StateLock {
     backend: Arc<dyn StateBackend>,
     id: String,
+    /// The lock of a dead run this one took over.
+    pub took_over: Option<LockInfo>,
 }
 
 impl StateLock {
@@ -144,11 +146,23 @@ impl StateLock {
 pub struct StateStore {
     backend: Arc<dyn StateBackend>,
     key: SecretKey,
+    /// Told when a dead run's lock is taken over (the CLI prints it).
+    takeover_notice: Option<Arc<dyn Fn(&LockInfo) + Send + Sync>>,
 }
 
 impl StateStore {
     pub fn new(backend: Arc<dyn StateBackend>, key: SecretKey) -> Self {
-        StateStore { backend, key }
+        StateStore {
+            backend,
+            key,
+            takeover_notice: None,
+        }
+    }
+
+    /// Calls `notice` whenever [`Self::lock`] takes over the lock of a dead run.
+    pub fn on_takeover(mut self, notice: impl Fn(&LockInfo) + Send + Sync + 'static) -> Self {
+        self.takeover_notice = Some(Arc::new(notice));
+        self
     }
 
     pub fn backend(&self) -> &Arc<dyn StateBackend> {
@@ -219,12 +233,29 @@ impl StateStore {
     }
 
     /// Takes the stack lock for `operation`.
+    /// Takes the lock for `operation`. A lock whose holder is a process of this host and
+    /// boot that no longer runs (a killed run) is taken over, once, and returned in
+    /// `StateLock::took_over` (the caller says so); its journal is recovered as usual.
     pub async fn lock(&self, operation: &str) -> Result<StateLock, StateError> {
         let info = LockInfo::for_this_process(operation);
-        self.backend.lock(&info).await?;
+        let took_over = match self.backend.lock(&info).await {
+            Ok(()) => None,
+            Err(StateError::Locked { holder: Some(h), .. }) if h.is_dead_here() => {
+                // Released only if that dead holder still holds it: two runs taking over
+                // at once cannot both win, the loser gets `Locked` below.
+                self.backend.unlock(&h.id).await?;
+                self.backend.lock(&info).await?;
+                if let Some(n) = &self.takeover_notice {
+                    n(&h);
+                }
+                Some(*h)
+            }
+            Err(e) => return Err(e),
+        };
         Ok(StateLock {
             backend: self.backend.clone(),
             id: info.id,
+            took_over,
         })
     }
 
