@@ -135,7 +135,7 @@ async fn plan_confirm_execute(
         Some(Ok((plan, true))) => plan,
     };
     // Even without changes, an apply records outputs and options.
-    execute(ctx, session, &plan, Run::Locked(locked), parallelism).await
+    execute(ctx, session, &plan, Run::Locked(Box::new(locked)), parallelism).await
 }
 
 fn confirm(verb: &str) -> bool {
@@ -153,7 +153,7 @@ fn confirm(verb: &str) -> bool {
 
 /// What to execute: a plan made under a lock we hold, or a saved plan file.
 enum Run<'a> {
-    Locked(Locked),
+    Locked(Box<Locked>),
     Saved(&'a Path),
 }
 
@@ -199,7 +199,7 @@ async fn execute(
         events,
     };
     let report = match run {
-        Run::Locked(locked) => session.apply(plan, locked, &opts).await,
+        Run::Locked(locked) => session.apply(plan, *locked, &opts).await,
         Run::Saved(path) => session.apply_saved(plan, path, &opts).await,
     };
     watcher.abort();

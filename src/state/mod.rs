@@ -141,13 +141,16 @@ impl StateLock {
     }
 }
 
+/// What `StateStore::lock` calls when it takes over a dead run's lock.
+type TakeoverNotice = Arc<dyn Fn(&LockInfo) + Send + Sync>;
+
 /// A stack's state: its backend and its secret key.
 #[derive(Clone)]
 pub struct StateStore {
     backend: Arc<dyn StateBackend>,
     key: SecretKey,
     /// Told when a dead run's lock is taken over (the CLI prints it).
-    takeover_notice: Option<Arc<dyn Fn(&LockInfo) + Send + Sync>>,
+    takeover_notice: Option<TakeoverNotice>,
 }
 
 impl StateStore {
