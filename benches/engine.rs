@@ -1013,7 +1013,9 @@ fn run_plan(results: &mut serde_json::Map<String, Value>, quiet: bool) {
                 mib(u(&r["hwm_plan_kib"])),
             );
         }
-        println!("   where one plan's time goes (each part timed alone, median of 3):");
+        println!(
+            "   where one plan's time goes (median of 3; decode and open are parts of one load, the rest timed alone):"
+        );
         println!(
             "   {:>7} {:>8} {:>8} {:>8} {:>8} {:>13} {:>10} {:>10} {:>9} {:>9}",
             "size", "decode", "open", "load", "diff", "(fingerprint)", "drop snap", "drop plan", "(read", "decode)"
