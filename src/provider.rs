@@ -181,6 +181,8 @@ pub struct OpContext {
     /// take each other's objects for their own.
     pub stack: Arc<str>,
     progress: ProgressFn,
+    /// Calls retried so far in the run (shared by every operation of it).
+    retried: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl OpContext {
@@ -192,7 +194,26 @@ impl OpContext {
             tracked_ids: Vec::new(),
             stack: Arc::from(""),
             progress,
+            retried: Arc::default(),
         }
+    }
+
+    /// The same context counting its retries into `counter` (the run's).
+    pub fn counting_retries(mut self, counter: Arc<std::sync::atomic::AtomicU64>) -> Self {
+        self.retried = counter;
+        self
+    }
+
+    /// Reports that a call is retried (`retrying CreateVpc: Throttling`) and counts it, so a
+    /// run can say how many calls it retried.
+    pub fn retrying(&self, message: &str) {
+        self.retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.progress(message);
+    }
+
+    /// Calls retried so far by the operations sharing this context's counter.
+    pub fn retried(&self) -> u64 {
+        self.retried.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The same context in stack `stack` (see [`stack_id`]).

@@ -91,6 +91,8 @@ pub struct ApplyReport {
     pub elapsed: Duration,
     /// Problems that did not fail a step (the journal could not be synced, say).
     pub warnings: Vec<String>,
+    /// Calls the operations retried (a throttling cloud's answers, say), all together.
+    pub retried_calls: u64,
 }
 
 impl ApplyReport {
@@ -146,6 +148,8 @@ struct Shared {
     cancel: CancellationToken,
     abort: CancellationToken,
     events: Arc<dyn ApplyEvents>,
+    /// Calls the operations retried (throttling, eventual consistency), all steps together.
+    retried: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Runs `plan` against `snapshot`, journaling every call, and returns the resulting
@@ -172,6 +176,7 @@ pub async fn execute(
         cancel: opts.cancel.clone(),
         abort: opts.abort.clone(),
         events: opts.events.clone(),
+        retried: Arc::default(),
     });
     let steps = Arc::new(step_graph.steps);
     let n = steps.len();
@@ -267,6 +272,7 @@ pub async fn execute(
             interrupted,
             elapsed: started.elapsed(),
             warnings,
+            retried_calls: shared.retried.load(std::sync::atomic::Ordering::Relaxed),
         },
     )
 }
@@ -371,6 +377,7 @@ impl Shared {
         let progress: ProgressFn = Arc::new(move |a: &Address, m: &str| events.step_progress(a, m));
         OpContext::new(address.clone(), timeout, self.abort.child_token(), progress)
             .in_stack(&crate::provider::stack_id(&self.plan.program, &self.plan.stack))
+            .counting_retries(self.retried.clone())
     }
 
     fn resolve_inputs(&self, address: &Address) -> Result<Value, String> {

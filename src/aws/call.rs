@@ -7,7 +7,7 @@
 //!   (plus codes a caller names, for eventual consistency, optionally only with a message
 //!   that says "not yet": [`Retry::only_if`]) within a bounded time budget (shorter while
 //!   nothing answers at all: [`UNANSWERED_BUDGET`]), and every retry is reported through
-//!   `ctx.progress("retrying X: reason")`;
+//!   `ctx.retrying("retrying X: reason")`, which the run counts for its summary;
 //! - a "no such object" answer is mapped in one place ([`none_if_gone`], [`ok_if_gone`]):
 //!   reading what is gone finds nothing, deleting what is gone succeeds;
 //! - waits poll with backoff until the user's timeout (`ctx.timeout`) or the kind's
@@ -278,7 +278,7 @@ where
         if !retry.retries(&err) || started.elapsed() + delay > budget {
             return Err(err);
         }
-        ctx.progress(&format!("retrying {op}: {}", err.reason()));
+        ctx.retrying(&format!("retrying {op}: {}", err.reason()));
         if !sleep(ctx, jitter(delay)).await {
             return Err(AwsError::cancelled(op));
         }
@@ -436,6 +436,7 @@ mod tests {
             *lines.lock().unwrap(),
             ["retrying CreateVpc: RequestLimitExceeded: Request limit exceeded."; 2]
         );
+        assert_eq!(ctx.retried(), 2, "each retry counted for the run's summary");
     }
 
     #[test]

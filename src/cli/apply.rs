@@ -235,8 +235,13 @@ fn print_summary(ctx: &Context, plan: &Plan, report: &ApplyReport) {
     } else {
         format!("{verb} failed")
     };
+    let retried = match report.retried_calls {
+        0 => String::new(),
+        1 => ", 1 call retried".to_string(),
+        n => format!(", {n} calls retried"),
+    };
     println!(
-        "\n{}: {done} operations done, {} failed, {skipped} skipped, {not_started} not started, in {:.1}s.",
+        "\n{}: {done} operations done, {} failed, {skipped} skipped, {not_started} not started, in {:.1}s{retried}.",
         style.bold(&headline),
         failed.len(),
         report.elapsed.as_secs_f64()

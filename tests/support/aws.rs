@@ -368,7 +368,9 @@ fn sandbox_api(method: &str, path: &str, body: Option<&serde_json::Value>) -> se
 }
 
 /// Adds injected faults (`POST /sandbox-api/faults`): `rules` is a JSON list of
-/// `{"service", "action", "code", "message", "status", "count"}` (see sandbox/aws/README.md).
+/// `{"service", "action", "code", "message", "status", "count"}`, or of rate rules
+/// `{"service" or "*", "action" or "*", "code" (or "throttling": each service's own), "rate",
+/// "seed"}` (see sandbox/aws/README.md).
 /// Returns every rule, as [`faults`] does.
 pub fn inject_faults(rules: serde_json::Value) -> Vec<serde_json::Value> {
     let all = sandbox_api("POST", "/sandbox-api/faults", Some(&rules));

@@ -14,8 +14,9 @@ Rules kept:
   S3's ``VersioningConfiguration`` (spar's S3 state backend checks versioning); and EC2
   ModifyVpcEndpoint, after which the front adds (removes) the gateway endpoint's prefix-list
   route in the route tables added to (removed from) it, as EC2 does and moto 5.2.5 does not;
-- a request of a service that has injected faults armed (``faults``) is first matched against
-  them, and a matching one is answered with the fault's AWS error before anything else happens;
+- a request of a service that has injected faults armed (``faults``: a rule of its service or
+  of ``*`` that is not spent) is first matched against them, and one a rule fails is answered
+  with the fault's AWS error before anything else happens;
 - ``POST /moto-api/reset`` clears the front's memory and the injected faults as well as moto's;
 - ``/sandbox-api/config`` (GET / POST a JSON object / DELETE) reads, changes and restores the
   lifecycle holds; ``/sandbox-api/faults`` (GET / POST or PUT a JSON list of rules / DELETE)
@@ -114,9 +115,9 @@ class Front:
                 return self.moto_app(environ, start_response)
         service, region, access_key = motobridge.request_scope(environ)
         if self.faults.armed(service):
-            rule = self.faults.take(service, self.action(environ, service, method))
-            if rule is not None:
-                status_line, headers, body = faults.answer(rule, "HTTP_X_AMZ_TARGET" in environ)
+            fault = self.faults.take(service, self.action(environ, service, method))
+            if fault is not None:
+                status_line, headers, body = faults.answer(fault, "HTTP_X_AMZ_TARGET" in environ)
                 start_response(status_line, headers)
                 return [body]
         if service == "s3" and method == "GET" and _is_versioning_query(environ.get("QUERY_STRING", "")):

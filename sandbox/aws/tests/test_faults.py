@@ -1,6 +1,8 @@
 """Injected faults (``/sandbox-api/faults``): each service's error parses in boto3 with the
 code, message and status the rule names; counts go down and spent rules stop firing; a faulted
-request never reaches moto; GET, DELETE and reset."""
+request never reaches moto; rate rules (``"rate"``, ``"seed"``, ``"*"``, the ``throttling``
+code) fail a reproducible share of calls with each service's own throttling error and pass the
+rest on; GET, DELETE and reset."""
 
 import json
 import urllib.request
@@ -168,8 +170,8 @@ def test_eks_fault_then_the_cluster_is_made(server, world):
 
 
 def test_eks_operation_is_the_routes_name(server, cluster):
-    # A plain client: ThrottlingException is no EKS model error, so shapecheck would refuse it.
-    eks = client(server, "eks", strict=False)
+    # Strict: ThrottlingException is an EKS model error (HTTP 429), so shapecheck accepts it.
+    eks = client(server, "eks")
     inject(server, {"service": "eks", "action": "DescribeCluster", "code": "ThrottlingException",
                     "message": "Rate exceeded", "status": 429})
     eks.list_clusters()  # GET /clusters is ListClusters: not faulted
@@ -280,3 +282,172 @@ def raw_request(server, service, method, path, body, headers):
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
+
+
+# -- rate rules ----------------------------------------------------------------------------------
+
+THROTTLED = {  # service -> (code, status, message) the "throttling" keyword answers
+    "ec2": ("RequestLimitExceeded", 503, "Request limit exceeded."),
+    "iam": ("Throttling", 400, "Rate exceeded"),
+    "eks": ("ThrottlingException", 429, "Rate exceeded"),
+    "sqs": ("RequestThrottled", 400, "The request was denied due to request throttling."),
+    "events": ("ThrottlingException", 400, "Rate exceeded"),
+}
+
+
+def one_call(server):
+    """service -> a cheap read-only call of it (EKS through the strict model check)."""
+    ec2, iam, eks = client(server, "ec2"), client(server, "iam"), client(server, "eks")
+    sqs, events = client(server, "sqs"), client(server, "events")
+    return {"ec2": ec2.describe_vpcs, "iam": iam.list_roles, "eks": eks.list_clusters,
+            "sqs": sqs.list_queues, "events": events.list_rules}
+
+
+def test_rate_one_throttles_every_call_of_every_service(server):
+    doc = inject(server, {"service": "*", "action": "*", "code": "throttling", "rate": 1.0})
+    assert doc == [{"service": "*", "action": "*", "code": "throttling", "message": None,
+                    "status": None, "rate": 1.0, "seed": None, "seen": 0, "fired": 0}]
+    calls = one_call(server)
+    for _ in range(3):
+        for service, call in calls.items():
+            code, status, message = THROTTLED[service]
+            # botocore's standard retry mode and the Rust SDK both classify these codes as
+            # throttling (one attempt here, so the failure is not retried away).
+            err = fails(call)
+            check(err, code, message, status)
+            if service in ("iam", "sqs"):
+                assert err.response["Error"]["Type"] == "Sender", err.response
+    # Every operation, not only the ones above.
+    check(fails(client(server, "ec2").create_vpc, CidrBlock="10.91.0.0/16"),
+          "RequestLimitExceeded", "Request limit exceeded.", 503)
+    check(fails(client(server, "sqs").create_queue, QueueName=uniq("q")),
+          "RequestThrottled", THROTTLED["sqs"][2], 400)
+    # SQS over the query protocol: its ErrorResponse document with the same code.
+    status, _, body = raw_request(server, "sqs", "POST", "/",
+                                  b"Action=ListQueues&Version=2012-11-05",
+                                  {"Content-Type": "application/x-www-form-urlencoded"})
+    ns = {"q": "http://queue.amazonaws.com/doc/2012-11-05/"}
+    assert status == 400
+    assert ET.fromstring(body).findtext("q:Error/q:Code", namespaces=ns) == "RequestThrottled"
+    # "*" is every service the front can fault; others (STS, S3) are not matched.
+    assert client(server, "sts").get_caller_identity()["Account"]
+    [rule] = faults(server)
+    assert rule["seen"] == rule["fired"] == 3 * 5 + 3  # a rate rule never runs out
+
+
+def test_throttling_keyword_takes_a_message_and_works_with_count(server):
+    inject(server, {"service": "eks", "action": "*", "code": "throttling", "message": "slow down",
+                    "count": 2})
+    eks = client(server, "eks")
+    for _ in range(2):
+        check(fails(eks.list_clusters), "ThrottlingException", "slow down", 429)
+    eks.list_clusters()
+    assert faults(server)[0]["remaining"] == 0
+
+
+def test_rate_rule_with_its_own_code_and_action(server):
+    inject(server, {"service": "*", "action": "ListRoles", "code": "ServiceFailure",
+                    "message": "internal", "status": 500, "rate": 1})
+    calls = one_call(server)
+    err = fails(calls["iam"])
+    check(err, "ServiceFailure", "internal", 500)
+    assert err.response["Error"]["Type"] == "Receiver"
+    calls["ec2"]()  # another action: not matched
+    assert faults(server)[0]["seen"] == 1
+
+
+def outcomes(server, n, **rule):
+    """Adds ``rule`` (throttling every SQS call at a rate), makes ``n`` SQS calls; True where
+    a call was throttled."""
+    inject(server, dict({"service": "sqs", "action": "*", "code": "throttling"}, **rule))
+    sqs = client(server, "sqs")
+    seen = []
+    for _ in range(n):
+        try:
+            sqs.list_queues()
+            seen.append(False)
+        except ClientError as err:
+            check(err, "RequestThrottled", THROTTLED["sqs"][2], 400)
+            seen.append(True)
+    return seen
+
+
+def test_seeded_rate_fails_a_reproducible_share(server):
+    first = outcomes(server, 200, rate=0.5, seed=7)
+    assert 60 <= sum(first) <= 140, sum(first)
+    # Calls of other services do not reach the rule.
+    client(server, "iam").list_roles()
+    [rule] = faults(server)
+    assert (rule["rate"], rule["seed"], rule["seen"], rule["fired"]) == (0.5, 7, 200, sum(first))
+    # The same seed after the rules are cleared: the same sequence.
+    server.request("DELETE", "/sandbox-api/faults")
+    assert outcomes(server, 200, rate=0.5, seed=7) == first
+    # Another seed: another sequence, about as often.
+    server.request("DELETE", "/sandbox-api/faults")
+    other = outcomes(server, 200, rate=0.5, seed=8)
+    assert other != first and 60 <= sum(other) <= 140
+    # Without a seed: still about the rate.
+    server.request("DELETE", "/sandbox-api/faults")
+    assert 60 <= sum(outcomes(server, 200, rate=0.5)) <= 140
+
+
+def test_a_rate_rule_that_does_not_fire_lets_the_call_on(server):
+    ec2 = client(server, "ec2")
+    # Order as for count rules: the count rule added first takes the first two calls.
+    inject(server,
+           {"service": "ec2", "action": "DescribeVpcs", "code": "First", "message": "one",
+            "count": 2},
+           {"service": "ec2", "action": "*", "code": "throttling", "rate": 0.5, "seed": 3},
+           {"service": "ec2", "action": "DescribeVpcs", "code": "Later", "message": "after"})
+    check(fails(ec2.describe_vpcs), "First", "one", 400)
+    check(fails(ec2.describe_vpcs), "First", "one", 400)
+    codes = []
+    for _ in range(40):
+        try:
+            ec2.describe_vpcs()
+            codes.append(None)
+        except ClientError as err:
+            codes.append(err.response["Error"]["Code"])
+    # A call the rate rule lets through reaches the next rule: the first one fails with it,
+    # then the count rule is spent and calls reach moto.
+    passed = [c for c in codes if c != "RequestLimitExceeded"]
+    assert passed[0] == "Later" and set(passed[1:]) == {None}, codes
+    first, rate, later = faults(server)
+    assert (first["fired"], first["remaining"]) == (2, 0)
+    assert rate["seen"] == 40 and rate["fired"] == codes.count("RequestLimitExceeded")
+    assert (later["fired"], later["remaining"]) == (1, 0)
+
+
+def test_rate_rule_validation(server):
+    good = {"service": "ec2", "action": "DeleteVpc", "code": "X"}
+    for bad in ({"service": "*", "action": "*", "code": "throttling", "rate": 0.1, "count": 2},
+                {"service": "*", "action": "*", "code": "throttling", "rate": 0},
+                {"service": "*", "action": "*", "code": "throttling", "rate": -0.1},
+                {"service": "*", "action": "*", "code": "throttling", "rate": 1.5},
+                {"service": "*", "action": "*", "code": "throttling", "rate": "0.1"},
+                {"service": "*", "action": "*", "code": "throttling", "rate": True},
+                {"service": "*", "action": "*", "code": "throttling", "rate": None},
+                {"service": "*", "action": "*", "code": "throttling", "rate": 0.5, "seed": "7"},
+                {"service": "*", "action": "*", "code": "throttling", "rate": 0.5, "seed": 1.5},
+                {"service": "*", "action": "*", "code": "throttling", "seed": 7},
+                {"service": "*", "action": "*", "code": "throttling", "status": 429, "rate": 1},
+                {"service": "*", "action": "*", "code": "throttling", "message": None, "rate": 1},
+                {"service": "s3", "action": "*", "code": "throttling", "rate": 0.1},
+                {"service": "any", "action": "*", "code": "throttling", "rate": 0.1},
+                {"action": "*", "code": "throttling", "rate": 0.1}):
+        status, doc = server.request("POST", "/sandbox-api/faults", [good, bad])
+        assert status == 400 and doc["message"], (bad, doc)
+    assert faults(server) == []
+    # Neither count nor rate: a count of 1, as before.
+    assert inject(server, good)[0]["count"] == 1
+
+
+def test_delete_removes_rate_rules(server):
+    inject(server, {"service": "*", "action": "*", "code": "throttling", "rate": 1.0},
+           {"service": "iam", "action": "*", "code": "throttling", "rate": 0.2, "seed": 1})
+    calls = one_call(server)
+    check(fails(calls["sqs"]), *[THROTTLED["sqs"][i] for i in (0, 2, 1)])
+    status, doc = server.request("DELETE", "/sandbox-api/faults")
+    assert status == 200 and doc == [] and faults(server) == []
+    for call in calls.values():
+        call()

@@ -539,3 +539,134 @@ async fn the_original_design_applies_and_goes_away() {
     assert!(left.is_empty(), "left in the simulator: {left:?}");
     sim.shutdown().await;
 }
+
+/// Sends `body` to the emulator's `path` (HTTP/1.1 over loopback); the answer's status line
+/// and body.
+fn post_json(url: &str, method: &str, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// EC2 objects carrying the same `spar:address` tag: what a create retried after it had
+/// succeeded would leave.
+async fn duplicated_ec2_objects(url: &str) -> Vec<String> {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            "testing", "testing", None, None, "e2e",
+        ))
+        .load()
+        .await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+    let resp = ec2.describe_tags().send().await.unwrap();
+    for t in resp.tags() {
+        if t.key() == Some("spar:address") {
+            *seen
+                .entry(format!(
+                    "{} {}",
+                    t.resource_type().map(|r| r.as_str()).unwrap_or("?"),
+                    t.value().unwrap_or("?")
+                ))
+                .or_default() += 1;
+        }
+    }
+    assert!(!seen.is_empty(), "the stack's EC2 objects carry spar:address");
+    seen.into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, n)| format!("{k} x{n}"))
+        .collect()
+}
+
+/// The whole flagship apply and destroy while 10% of every AWS call of every service is
+/// answered with that service's throttling error: both succeed, each summary says how many
+/// calls were retried, nothing is duplicated, nothing is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_flagship_stack_applies_and_goes_away_under_a_throttling_cloud() {
+    let sim = Simulator::start(SimConfig {
+        port: 0,
+        ready_delay: std::time::Duration::from_millis(100),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts");
+    let env = std::sync::Arc::new(Env {
+        aws: tokio::task::spawn_blocking(start_emulator).await.unwrap(),
+        kube: sim.url(),
+        dir: tempfile::tempdir().unwrap(),
+    });
+    let answer = post_json(
+        &env.aws,
+        "POST",
+        "/sandbox-api/faults",
+        r#"[{"service": "*", "action": "*", "code": "throttling", "rate": 0.1, "seed": 12}]"#,
+    );
+    assert!(
+        answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
+        "{answer}"
+    );
+    let retried = |out: &str| -> u64 {
+        let line = out
+            .lines()
+            .find(|l| l.contains("operations done"))
+            .unwrap_or_else(|| panic!("{out}"));
+        eprintln!("under 10% throttling: {line}");
+        line.split(", ")
+            .find_map(|p| p.strip_suffix(" calls retried.").or(p.strip_suffix(" call retried.")))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let e = env.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        e.config(&[]);
+        e.ok(&["apply", "--yes"])
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("Apply complete"), "{out}");
+    assert!(retried(&out) > 0, "the summary says how many calls were retried: {out}");
+    let faults = post_json(&env.aws, "GET", "/sandbox-api/faults", "");
+    assert!(!faults.contains("\"fired\": 0"), "the faults fired: {faults}");
+    let dups = duplicated_ec2_objects(&env.aws).await;
+    assert!(dups.is_empty(), "duplicated: {dups:?}");
+
+    // With the cloud quiet again, what is there is exactly what the state says.
+    post_json(&env.aws, "DELETE", "/sandbox-api/faults", "");
+    let e = env.clone();
+    let out = tokio::task::spawn_blocking(move || e.ok(&["plan", "--refresh"]))
+        .await
+        .unwrap();
+    assert!(out.contains("No changes"), "{out}");
+
+    // Destroy under the same throttling.
+    post_json(
+        &env.aws,
+        "POST",
+        "/sandbox-api/faults",
+        r#"[{"service": "*", "action": "*", "code": "throttling", "rate": 0.1, "seed": 34}]"#,
+    );
+    let e = env.clone();
+    let out = tokio::task::spawn_blocking(move || e.ok(&["destroy", "--yes"]))
+        .await
+        .unwrap();
+    assert!(out.contains("Destroy complete"), "{out}");
+    assert!(retried(&out) > 0, "{out}");
+    post_json(&env.aws, "DELETE", "/sandbox-api/faults", "");
+    let left = aws_leftovers(&env.aws).await;
+    assert!(left.is_empty(), "left in the AWS emulator: {left:?}");
+    let client = kube::Client::try_from(kube::Config::new(env.kube.parse().unwrap())).unwrap();
+    let left = kube_leftovers_but_kept_crds(client).await;
+    assert!(left.is_empty(), "left in the simulator: {left:?}");
+    sim.shutdown().await;
+}
