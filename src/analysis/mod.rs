@@ -14,9 +14,17 @@
 //!
 //! Each analysis states in its module doc the rules it keeps and what it does not model;
 //! none needs a cargo feature, the network, or credentials.
+//!
+//! `scheduling`, `instance_types` and `eks_addons` live in the workspace crate `spar-scheduling`
+//! (`crates/scheduling`), re-exported here, because the sandbox's API simulator binds pods
+//! with the same code and must not depend on the engine.
 
-pub mod eks_addons;
-pub mod instance_types;
+pub use spar_scheduling::eks_addons;
+pub use spar_scheduling::instance_types;
 pub mod network;
-pub mod scheduling;
+/// Scheduling feasibility with kube-scheduler's filters: the `spar-scheduling` crate,
+/// which the sandbox's Kubernetes API simulator shares (so both judge pods alike).
+pub mod scheduling {
+    pub use spar_scheduling::*;
+}
 pub mod wiring;

@@ -26,7 +26,7 @@ use super::filter::{Resource, Shortfall, Unfit, WithLabel, check_resources, chec
 use super::node::{CandidateNode, NodeShape};
 use super::pod::{PodRequirements, PodTemplate, WorkloadKind, daemonset_tolerations};
 use super::quantity::{QuantityError, Resources};
-use crate::analysis::instance_types::InstanceType;
+use crate::instance_types::InstanceType;
 
 /// Where one pod template fits among the shapes.
 #[derive(Debug, Clone, PartialEq)]

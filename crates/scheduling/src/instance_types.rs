@@ -10,7 +10,7 @@
 //! - Figures are nominal: `memory_mib` is the advertised memory (GiB * 1024), not what the
 //!   kubelet reports as capacity (the kernel and firmware take some; Karpenter assumes 7.5%
 //!   by default, `VM_MEMORY_OVERHEAD_PERCENT`). The allocatable arithmetic in
-//!   [`crate::analysis::scheduling::allocatable`] starts from these figures, so it is an
+//!   [`crate::allocatable`] starts from these figures, so it is an
 //!   upper bound on what a real node offers.
 //! - `max_pods` is amazon-eks-ami's `eni-max-pods.txt` value (VPC CNI, one IPv4 address per
 //!   pod, no prefix delegation): `ENIs * (IPv4 addresses per ENI - 1) + 2`.

@@ -18,7 +18,7 @@
 
 use serde_json::{Value, json};
 
-use super::scheduling::{PodTemplate, WorkloadKind};
+use crate::pod::{PodTemplate, WorkloadKind};
 
 /// The pod templates add-on `name` runs with `configuration` (the add-on's configuration
 /// values, `null` for none).

@@ -32,7 +32,7 @@
 //!   is initialised). `spec.limits.cpu` becomes [`NodeShape::cpu_limit_milli`].
 //!
 //! Not modelled: capacity the kubelet reports below the nominal memory (see
-//! [`crate::analysis::instance_types`]), custom `kubeReserved`/`systemReserved`/`maxPods`
+//! [`crate::instance_types`]), custom `kubeReserved`/`systemReserved`/`maxPods`
 //! in an EC2NodeClass or launch template, prefix delegation, `spec.limits.memory` and
 //! other limits, `minValues`, NodePool weights, zones and offerings.
 
@@ -42,7 +42,7 @@ use serde_json::Value;
 
 use super::pod::{LabelRequirement, NodeTaint, Operator, TaintEffect};
 use super::quantity::{QuantityError, Resources, cpu_value};
-use crate::analysis::instance_types::{InstanceType, SOURCE, instance_type, instance_types};
+use crate::instance_types::{InstanceType, SOURCE, instance_type, instance_types};
 
 /// A node the filters can run against: a concrete Node, or one instance type of a shape.
 #[derive(Debug, Clone, PartialEq, Eq)]

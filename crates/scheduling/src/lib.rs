@@ -1,7 +1,14 @@
-//! Scheduling feasibility, offline: whether the pods a stack declares can be placed on the
-//! nodes it declares, judged with kube-scheduler's own filters before anything is applied.
+//! spar-scheduling: kube-scheduler's filters and what they read, shared by two users that
+//! must agree. `spar::analysis::scheduling` (which re-exports this crate) judges offline
+//! whether the pods a stack declares can be placed on the nodes it declares, before
+//! anything is applied; the sandbox's Kubernetes API simulator binds real Pods to real
+//! Nodes with the same filters and writes the same messages.
 //!
 //! What it owns:
+//! - The pods EKS's managed add-ons run ([`eks_addons`]: CoreDNS, the node agents), as pod
+//!   templates.
+//! - The EC2 instance-type table ([`instance_types`]: vCPU, memory, local NVMe, EKS max
+//!   pods), embedded at compile time.
 //! - Kubernetes quantities and the [`Resources`] the scheduler counts ([`parse_cpu`],
 //!   [`parse_memory`], [`format_cpu`], [`format_memory`]).
 //! - Pod templates read from workload manifests ([`pod_templates`]), a pod's effective
@@ -32,7 +39,9 @@
 //! templates on 50 shapes of 10 types place in well under a second in release builds; see
 //! the `checks` benchmark of `stacks/dagger-ci` and `docs/BENCHMARKS.md`).
 
+pub mod eks_addons;
 pub mod filter;
+pub mod instance_types;
 pub mod node;
 pub mod place;
 pub mod pod;
