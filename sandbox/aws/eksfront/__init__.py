@@ -17,5 +17,6 @@ Modules, one job each:
   podidentity  pod identity associations
   tags         tags on every EKS ARN
   certs        per-cluster CA certificates
+  nodegroups_view  GET /sandbox-api/nodegroups: every node group as it is now, read-only
   server       the command line: ``sandbox/aws/serve --port PORT``
 """

@@ -20,8 +20,9 @@ Rules kept:
 - ``POST /moto-api/reset`` clears the front's memory and the injected faults as well as moto's;
 - ``/sandbox-api/config`` (GET / POST a JSON object / DELETE) reads, changes and restores the
   lifecycle holds; ``/sandbox-api/faults`` (GET / POST or PUT a JSON list of rules / DELETE)
-  lists, adds and clears injected faults; ``GET /sandbox-api/health`` answers
-  ``{"status": "ok"}``;
+  lists, adds and clears injected faults; ``GET /sandbox-api/nodegroups`` lists every managed
+  node group as it is now, read-only (``nodegroups_view``); ``GET /sandbox-api/health`` answers
+  ``{"status": "ok"}``; ``/sandbox-api/*`` is no AWS service, so injected faults never apply;
 - every EKS request runs under the store's lock, after ``overlay.tick`` has brought statuses up
   to date and removed objects whose delete hold has passed.
 """
@@ -32,7 +33,8 @@ import sys
 import traceback
 from urllib.parse import parse_qs, quote, unquote
 
-from . import access, addons, clusters, faults, motobridge, overlay, podidentity, tags, updates
+from . import (access, addons, clusters, faults, motobridge, nodegroups_view, overlay, podidentity,
+               tags, updates)
 from .errors import EksError
 from .replies import MotoReply, Reply, capture
 from .routes import Router
@@ -213,6 +215,10 @@ class Front:
             return answer(200, {"status": "ok"})
         if path == "/sandbox-api/faults":
             return self.faults_api(environ, method, answer)
+        if path == "/sandbox-api/nodegroups":
+            if method != "GET":
+                return answer(405, {"message": f"method {method} not allowed"})
+            return answer(200, nodegroups_view.nodegroups(self.store))
         if path != "/sandbox-api/config":
             return answer(404, {"message": f"no such sandbox endpoint: {path}"})
         config = self.store.config

@@ -8,7 +8,9 @@ Rules kept:
 - account and region are worked out the way moto does it (``MOTO_ACCOUNT_ID``, then the
   ``x-moto-account-id`` header, then the access key; region from the SigV4 credential scope),
   so the front and moto always look at the same backend;
-- nothing here answers a request: callers decide what an absent object means.
+- nothing here answers a request: callers decide what an absent object means;
+- the readers behind ``/sandbox-api/nodegroups`` (``all_clusters``, ``subnet_zones``,
+  ``launch_template_instance_type``) never make a backend moto has not made yet.
 """
 
 import json
@@ -64,6 +66,17 @@ def eks(account, region):
 
 def cluster(account, region, name):
     return eks(account, region).clusters.get(name)
+
+
+def all_clusters():
+    """[(account, region, moto cluster)] of every EKS backend that exists, without creating
+    any (moto makes a backend on first lookup; iterating what is there does not)."""
+    found = []
+    for account, per_region in list(eks_backends.items()):
+        for region, backend in list(per_region.items()):
+            for c in list(backend.clusters.values()):
+                found.append((account, region, c))
+    return found
 
 
 def nodegroup(account, region, cluster_name, name):
@@ -173,6 +186,46 @@ def subnets(account, region, ids):
             continue
         found[sid] = (s.vpc_id, s.availability_zone)
     return found
+
+
+def _existing_ec2(account, region):
+    """The EC2 backend of (account, region) if moto has made it, else None: a plain ``dict.get``
+    creates nothing, where ``ec2_backends[account][region]`` would make a backend (with its
+    default VPC) on first sight."""
+    per_region = dict.get(ec2_backends, account)
+    return dict.get(per_region, region) if per_region is not None else None
+
+
+def subnet_zones(account, region, ids):
+    """{id: availability zone} for the subnets that exist; reads only, creates nothing."""
+    backend = _existing_ec2(account, region)
+    if backend is None:
+        return {}
+    found = {}
+    for sid in ids:
+        try:
+            found[sid] = backend.get_subnet(sid).availability_zone
+        except Exception:
+            continue
+    return found
+
+
+def launch_template_instance_type(account, region, spec):
+    """The instance type set in the launch template version a node group uses (``spec``: its
+    ``launchTemplate``, id or name plus optional version, default the template's default
+    version), or None when there is none to be found; reads only."""
+    backend = _existing_ec2(account, region)
+    if backend is None or not spec:
+        return None
+    template_id = spec.get("id") or backend.launch_template_name_to_ids.get(spec.get("name") or "")
+    template = backend.launch_templates.get(template_id or "")
+    if template is None:
+        return None
+    try:
+        version = template.get_version(spec.get("version") or "$Default")
+    except Exception:
+        return None
+    return version.data.get("InstanceType") or None
 
 
 def security_groups_missing(account, region, ids):

@@ -13,7 +13,9 @@ Rules kept:
   Describe answers ResourceNotFoundException, as the ``*Deleted`` waiters expect;
 - removing a cluster removes everything the front kept for it (add-ons, access entries, pod
   identity associations, updates) and the cluster security group the front made;
-- add-ons live only in the front; their status is computed the same way when they are read.
+- add-ons live only in the front; their status is computed the same way when they are read;
+- ``nodegroup_status`` answers the same status as ``tick`` + ``apply`` would write, but reads
+  only (for ``/sandbox-api/nodegroups``, which must change nothing).
 """
 
 from . import motobridge
@@ -52,6 +54,21 @@ def apply(rec, moto_cluster=None):
         if life is None:  # created before the front saw it: counts as long done
             life = rec.nodegroups[name] = Life(0.0)
         ng.status = life.status(rec.busy(("nodegroup", name)))
+
+
+def nodegroup_status(rec, name):
+    """The status node group ``name`` shows now by the clocks, computed without writing
+    anything (no record made, nothing reaped): ``rec`` may be None (a cluster the front never
+    saw: long created); None once its delete hold has passed (the next tick removes it)."""
+    if rec is None:
+        return "ACTIVE"
+    life = rec.nodegroups.get(name)
+    busy = rec.busy(("nodegroup", name))
+    if life is None:  # created before the front saw it: counts as long done
+        return "UPDATING" if busy else "ACTIVE"
+    if life.gone():
+        return None
+    return life.status(busy)
 
 
 def addon_status(rec, addon):

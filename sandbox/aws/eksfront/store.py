@@ -190,6 +190,10 @@ class Store:
             self.clusters[key] = rec
         return rec
 
+    def peek(self, account, region, name):
+        """The record for a cluster if the front has one; None otherwise (makes none)."""
+        return self.clusters.get((account, region, name))
+
     def new_record(self, account, region, name, create_hold):
         rec = ClusterRecord(account, region, name, create_hold)
         self.clusters[(account, region, name)] = rec
