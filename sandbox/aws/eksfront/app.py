@@ -21,7 +21,8 @@ Rules kept:
 - ``/sandbox-api/config`` (GET / POST a JSON object / DELETE) reads, changes and restores the
   lifecycle holds; ``/sandbox-api/faults`` (GET / POST or PUT a JSON list of rules / DELETE)
   lists, adds and clears injected faults; ``GET /sandbox-api/nodegroups`` lists every managed
-  node group as it is now, read-only (``nodegroups_view``); ``GET /sandbox-api/health`` answers
+  node group as it is now, read-only (``nodegroups_view``); ``GET /sandbox-api/addons`` lists
+  every EKS add-on as it is now, read-only (``addons_view``); ``GET /sandbox-api/health`` answers
   ``{"status": "ok"}``; ``/sandbox-api/*`` is no AWS service, so injected faults never apply;
 - every EKS request runs under the store's lock, after ``overlay.tick`` has brought statuses up
   to date and removed objects whose delete hold has passed.
@@ -33,8 +34,8 @@ import sys
 import traceback
 from urllib.parse import parse_qs, quote, unquote
 
-from . import (access, addons, clusters, faults, motobridge, nodegroups_view, overlay, podidentity,
-               tags, updates)
+from . import (access, addons, addons_view, clusters, faults, motobridge, nodegroups_view, overlay,
+               podidentity, tags, updates)
 from .errors import EksError
 from .replies import MotoReply, Reply, capture
 from .routes import Router
@@ -219,6 +220,10 @@ class Front:
             if method != "GET":
                 return answer(405, {"message": f"method {method} not allowed"})
             return answer(200, nodegroups_view.nodegroups(self.store))
+        if path == "/sandbox-api/addons":
+            if method != "GET":
+                return answer(405, {"message": f"method {method} not allowed"})
+            return answer(200, addons_view.addons(self.store))
         if path != "/sandbox-api/config":
             return answer(404, {"message": f"no such sandbox endpoint: {path}"})
         config = self.store.config

@@ -9,8 +9,9 @@ Rules kept:
   ``x-moto-account-id`` header, then the access key; region from the SigV4 credential scope),
   so the front and moto always look at the same backend;
 - nothing here answers a request: callers decide what an absent object means;
-- the readers behind ``/sandbox-api/nodegroups`` (``all_clusters``, ``subnet_zones``,
-  ``launch_template_instance_type``) never make a backend moto has not made yet.
+- the readers behind ``/sandbox-api/nodegroups`` and ``/sandbox-api/addons`` (``all_clusters``,
+  ``subnet_zones``, ``launch_template_instance_type``) never make a backend moto has not made
+  yet.
 """
 
 import json

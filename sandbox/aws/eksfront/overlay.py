@@ -15,7 +15,8 @@ Rules kept:
   identity associations, updates) and the cluster security group the front made;
 - add-ons live only in the front; their status is computed the same way when they are read;
 - ``nodegroup_status`` answers the same status as ``tick`` + ``apply`` would write, but reads
-  only (for ``/sandbox-api/nodegroups``, which must change nothing).
+  only (for ``/sandbox-api/nodegroups``, which must change nothing); ``addon_status`` reads only
+  too (``/sandbox-api/addons``).
 """
 
 from . import motobridge
