@@ -228,9 +228,10 @@ def test_parse_configuration():
 
 
 def test_view_changes_nothing():
-    """In-process: reading the view makes no front record, reaps no add-on whose delete hold has
-    passed (it is only left out), skips records moto no longer holds, makes no moto backend,
-    and orders equal names by account then region."""
+    """In-process (accounts of its own: moto's backends are process-wide, shared with
+    test_nodegroups_view): reading the view makes no front record, reaps no add-on whose delete
+    hold has passed (it is only left out), skips records moto no longer holds, makes no moto
+    backend, and orders equal names by account then region."""
     from moto.eks.models import eks_backends
 
     from eksfront import addons_view
@@ -239,8 +240,8 @@ def test_view_changes_nothing():
 
     store = Store()
     made = []
-    for account, region in (("310987654321", "eu-west-3"), ("210987654321", "eu-west-3"),
-                            ("210987654321", "ap-south-1")):
+    for account, region in (("510987654321", "eu-west-3"), ("410987654321", "eu-west-3"),
+                            ("410987654321", "ap-south-1")):
         eks_backends[account][region].create_cluster(
             name="same", role_arn=f"arn:aws:iam::{account}:role/r", resources_vpc_config={"subnetIds": []})
         rec = store.new_record(account, region, "same", 0.0)
@@ -250,22 +251,22 @@ def test_view_changes_nothing():
         made.append(rec)
     gone = made[0].addons["kube-proxy"]
     gone.life.start_delete(0.0)
-    eks_backends["210987654321"]["eu-west-3"].create_cluster(
-        name="unseen", role_arn="arn:aws:iam::210987654321:role/r", resources_vpc_config={"subnetIds": []})
-    orphan = store.new_record("210987654321", "eu-west-3", "dropped-by-moto", 0.0)
+    eks_backends["410987654321"]["eu-west-3"].create_cluster(
+        name="unseen", role_arn="arn:aws:iam::410987654321:role/r", resources_vpc_config={"subnetIds": []})
+    orphan = store.new_record("410987654321", "eu-west-3", "dropped-by-moto", 0.0)
     orphan.addons["coredns"] = Addon("dropped-by-moto", "coredns", "arn:x", "v1", "kube-system", False, 0.0)
     accounts_before = set(dict.keys(eks_backends))
 
     rows = [r for r in addons_view.addons(store)["addons"]
-            if r["account"] in ("210987654321", "310987654321")]
+            if r["account"] in ("410987654321", "510987654321")]
     assert [(r["cluster"], r["addonName"], r["account"], r["region"], r["status"]) for r in rows] == [
-        ("same", "coredns", "210987654321", "ap-south-1", "CREATING"),
-        ("same", "coredns", "210987654321", "eu-west-3", "CREATING"),
-        ("same", "coredns", "310987654321", "eu-west-3", "CREATING"),
-        ("same", "kube-proxy", "210987654321", "ap-south-1", "ACTIVE"),
-        ("same", "kube-proxy", "210987654321", "eu-west-3", "ACTIVE"),
+        ("same", "coredns", "410987654321", "ap-south-1", "CREATING"),
+        ("same", "coredns", "410987654321", "eu-west-3", "CREATING"),
+        ("same", "coredns", "510987654321", "eu-west-3", "CREATING"),
+        ("same", "kube-proxy", "410987654321", "ap-south-1", "ACTIVE"),
+        ("same", "kube-proxy", "410987654321", "eu-west-3", "ACTIVE"),
     ]
     assert made[0].addons["kube-proxy"] is gone  # not reaped
-    assert store.peek("210987654321", "eu-west-3", "unseen") is None  # no record made
-    assert store.peek("210987654321", "eu-west-3", "dropped-by-moto") is orphan  # not dropped
+    assert store.peek("410987654321", "eu-west-3", "unseen") is None  # no record made
+    assert store.peek("410987654321", "eu-west-3", "dropped-by-moto") is orphan  # not dropped
     assert set(dict.keys(eks_backends)) == accounts_before  # no backend made
