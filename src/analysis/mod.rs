@@ -6,7 +6,7 @@
 //! - [`scheduling`]: whether declared pod templates can be placed on declared node shapes,
 //!   with kube-scheduler's filters and messages.
 //! - [`instance_types`]: the EC2 instance-type table scheduling reads (vCPU, memory, local
-//!   NVMe, EKS max pods), embedded at compile time.
+//!   NVMe, EKS max pods, us-east-1 on-demand price), embedded at compile time.
 //! - [`eks_addons`]: the pods EKS's managed add-ons run (CoreDNS, the node agents), as pod
 //!   templates for scheduling.
 //! - [`wiring`]: whether a value a process needs reaches it (environment variables from

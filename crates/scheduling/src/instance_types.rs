@@ -1,10 +1,10 @@
-//! The EC2 instance types spar's scheduling analysis knows: vCPUs, memory, local NVMe and
-//! the EKS pod limit of each, read once from `instance_types.csv` (embedded at compile
-//! time, so the analysis needs no network and no AWS credentials).
+//! The EC2 instance types spar's scheduling analysis knows: vCPUs, memory, local NVMe, the
+//! EKS pod limit and the on-demand price of each, read once from `instance_types.csv`
+//! (embedded at compile time, so the analysis needs no network and no AWS credentials).
 //!
 //! What it owns: the table ([`instance_types`], [`instance_type`]), its provenance
-//! ([`SOURCE`]) and the attributes Karpenter derives from an instance type's name
-//! ([`InstanceType::category`], [`InstanceType::generation`]).
+//! ([`SOURCE`], [`PRICE_SOURCE`]) and the attributes Karpenter derives from an instance
+//! type's name ([`InstanceType::category`], [`InstanceType::generation`]).
 //!
 //! Rules kept here:
 //! - Figures are nominal: `memory_mib` is the advertised memory (GiB * 1024), not what the
@@ -16,10 +16,20 @@
 //!   pod, no prefix delegation): `ENIs * (IPv4 addresses per ENI - 1) + 2`.
 //! - `local_nvme_gb` sums the instance-store NVMe disks in GB (decimal), as Karpenter's
 //!   `karpenter.k8s.aws/instance-local-nvme` label does; 0 means none.
+//! - The price is Karpenter's own static on-demand list for us-east-1 (Linux, USD per
+//!   hour; [`PRICE_SOURCE`]), kept exactly as integer micro-dollars; a type missing from
+//!   that list has `None`, never an estimate. It is what "cheapest" means to Karpenter:
+//!   kubernetes-sigs/karpenter orders a NodeClaim's instance-type options by their cheapest
+//!   compatible available offering (`InstanceTypes.OrderByPrice` in
+//!   `pkg/cloudprovider/types.go`, applied by `NodeClaimTemplate.ToNodeClaim` and
+//!   `Truncate`), and the AWS provider launches the cheapest 60 of them with one instant
+//!   `CreateFleet` whose on-demand allocation strategy is `lowest-price` (`prioritized`,
+//!   by price, only under node overlays; spot uses `price-capacity-optimized`), in
+//!   `pkg/providers/instance/{instance,types}.go` at the commit [`PRICE_SOURCE`] names.
 //!
-//! Not modelled: prices, GPUs and other accelerators, network bandwidth, ENI counts, EBS
-//! limits, bare-metal sizes, and every family not in the CSV (an unknown name is `None`,
-//! never a guess).
+//! Not modelled: spot prices, other regions and operating systems, reserved capacity,
+//! GPUs and other accelerators, network bandwidth, ENI counts, EBS limits, bare-metal
+//! sizes, and every family not in the CSV (an unknown name is `None`, never a guess).
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -27,6 +37,14 @@ use std::sync::OnceLock;
 /// Where the table's figures come from, and when they were taken.
 pub const SOURCE: &str = "AWS EC2 instance type specifications and awslabs/amazon-eks-ami \
                           nodeadm/internal/kubelet/eni-max-pods.txt, as of 2026-12-06";
+
+/// Where [`InstanceType::on_demand_micro_usd_hour`] comes from: Karpenter's static price
+/// list, the one it starts with and keeps when the AWS pricing API cannot be reached.
+pub const PRICE_SOURCE: &str = "aws/karpenter-provider-aws \
+                                pkg/providers/pricing/zz_generated.pricing_aws.go \
+                                (InitialOnDemandPricesAWS, us-east-1) at commit \
+                                1d927085dd81a9df9301e613f371dac5b4d16bfe, generated \
+                                2026-07-20T13:44:30Z";
 
 /// The embedded table; `#` lines are comments, the first other line is the header.
 const TABLE: &str = include_str!("instance_types.csv");
@@ -71,6 +89,12 @@ pub struct InstanceType {
     /// The EKS AMI's `--max-pods` for this type (VPC CNI without prefix delegation).
     pub max_pods: u32,
     pub arch: Arch,
+    /// The Linux on-demand price in us-east-1, in millionths of a US dollar per hour
+    /// (`100800` is $0.1008/h), exactly as Karpenter's static price list gives it
+    /// ([`PRICE_SOURCE`]); `None` when that list has no price for the type. Integer so that
+    /// the type stays `Eq` and prices compare exactly; [`InstanceType::on_demand_usd_hour`]
+    /// gives dollars.
+    pub on_demand_micro_usd_hour: Option<u64>,
 }
 
 impl InstanceType {
@@ -90,6 +114,12 @@ impl InstanceType {
         let rest = &self.family[self.category().len()..];
         let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
         rest[..end].parse().ok()
+    }
+
+    /// The Linux on-demand price in us-east-1 in US dollars per hour (Karpenter's static
+    /// list, [`PRICE_SOURCE`]); `None` when unknown.
+    pub fn on_demand_usd_hour(&self) -> Option<f64> {
+        self.on_demand_micro_usd_hour.map(|micro| micro as f64 / 1e6)
     }
 }
 
@@ -114,7 +144,33 @@ pub fn instance_type(name: &str) -> Option<&'static InstanceType> {
     instance_types().iter().find(|t| t.name == name)
 }
 
-const HEADER: &str = "name,vcpu,memory_mib,local_nvme_gb,max_pods,arch";
+const HEADER: &str = "name,vcpu,memory_mib,local_nvme_gb,max_pods,arch,on_demand_usd_hour";
+
+/// Reads a non-negative decimal of at most six fractional digits (`0.100800`) as exact
+/// millionths; the empty cell is `None` (unknown). Anything else (a sign, an exponent, a
+/// seventh decimal that micro-dollars cannot hold) is refused with the reason.
+fn parse_micro(v: &str) -> Result<Option<u64>, String> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (whole, frac) = match v.split_once('.') {
+        None if digits(v) => (v, ""),
+        Some((w, f)) if digits(w) && digits(f) => (w, f),
+        _ => return Err(format!("`{v}` is not a decimal number like 0.1008")),
+    };
+    if frac.len() > 6 {
+        return Err(format!("`{v}` has more than six decimals (micro-dollars)"));
+    }
+    let frac_micro = format!("{frac:0<6}").parse::<u64>().expect("six ASCII digits");
+    whole
+        .parse::<u64>()
+        .ok()
+        .and_then(|w| w.checked_mul(1_000_000))
+        .and_then(|w| w.checked_add(frac_micro))
+        .map(Some)
+        .ok_or_else(|| format!("`{v}` is too large"))
+}
 
 /// Parses a table in `instance_types.csv`'s format.
 pub(crate) fn parse_table(text: &'static str) -> Result<Vec<InstanceType>, TableError> {
@@ -135,8 +191,8 @@ pub(crate) fn parse_table(text: &'static str) -> Result<Vec<InstanceType>, Table
             continue;
         }
         let cols: Vec<&'static str> = row.split(',').map(str::trim).collect();
-        let [name, vcpu, memory_mib, nvme, max_pods, arch] = cols[..] else {
-            return Err(err(format!("expected 6 columns, found {}", cols.len())));
+        let [name, vcpu, memory_mib, nvme, max_pods, arch, price] = cols[..] else {
+            return Err(err(format!("expected 7 columns, found {}", cols.len())));
         };
         let Some((family, size)) = name.split_once('.') else {
             return Err(err(format!("`{name}` is not `family.size`")));
@@ -167,6 +223,7 @@ pub(crate) fn parse_table(text: &'static str) -> Result<Vec<InstanceType>, Table
             local_nvme_gb: num("local_nvme_gb", nvme)?,
             max_pods,
             arch,
+            on_demand_micro_usd_hour: parse_micro(price).map_err(|m| err(format!("on_demand_usd_hour {m}")))?,
         });
     }
     if !header_seen {
@@ -181,6 +238,11 @@ pub(crate) fn parse_table(text: &'static str) -> Result<Vec<InstanceType>, Table
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `parse_table` borrows names for `'static`, as the embedded table lives that long.
+    fn leak(text: String) -> &'static str {
+        text.leak()
+    }
 
     #[test]
     fn embedded_table_parses_and_holds_the_required_types() {
@@ -263,12 +325,94 @@ mod tests {
 
     #[test]
     fn malformed_tables_are_rejected_with_the_line() {
-        let e = parse_table("# c\nname,vcpu,memory_mib,local_nvme_gb,max_pods,arch\nx.large,2,4096,0,29,sparc\n")
-            .expect_err("bad arch");
+        let e = parse_table(leak(format!("# c\n{HEADER}\nx.large,2,4096,0,29,sparc,0.1\n"))).expect_err("bad arch");
         assert_eq!(e.line, 3);
         assert!(e.message.contains("sparc"), "{e}");
         assert!(parse_table("name,vcpu\n").is_err());
-        assert!(parse_table("name,vcpu,memory_mib,local_nvme_gb,max_pods,arch\nnodot,2,1,0,1,amd64\n").is_err());
+        assert!(parse_table(leak(format!("{HEADER}\nnodot,2,1,0,1,amd64,0.1\n"))).is_err());
+        // The table before prices (six columns) is refused, header and rows alike.
+        assert!(parse_table("name,vcpu,memory_mib,local_nvme_gb,max_pods,arch\n").is_err());
+        let e = parse_table(leak(format!("{HEADER}\nx.large,2,4096,0,29,amd64\n"))).expect_err("six columns");
+        assert_eq!(e.line, 2);
         assert!(parse_table("").is_err());
+    }
+
+    #[test]
+    fn a_malformed_price_is_an_error_naming_its_line() {
+        for bad in [
+            "$0.10",
+            "-0.1",
+            "0.1 USD",
+            "1e-1",
+            "0.1234567",
+            ".5",
+            "5.",
+            "0.1.2",
+            "abc",
+            "99999999999999999",
+        ] {
+            let text = format!("# c\n{HEADER}\nx.large,2,4096,0,29,amd64,0.1\nx.xlarge,4,8192,0,58,amd64,{bad}\n");
+            let Err(e) = parse_table(leak(text)) else {
+                panic!("`{bad}` accepted");
+            };
+            assert_eq!(e.line, 4, "{bad}: {e}");
+            assert!(e.message.contains("on_demand_usd_hour"), "{bad}: {e}");
+            assert!(e.to_string().starts_with("instance-type table line 4:"), "{e}");
+        }
+    }
+
+    #[test]
+    fn prices_parse_exactly_and_empty_is_unknown() {
+        let lines = ["a.large,2,4096,0,29,amd64,0.100800", "b.large,2,4096,0,29,amd64,"];
+        let more = ["c.large,2,4096,0,29,amd64,12", "d.large,2,4096,0,29,amd64,10.982400"];
+        let text = format!("{HEADER}\n{}\n{}\n", lines.join("\n"), more.join("\n"));
+        let rows = parse_table(leak(text)).expect("parses");
+        let micro: Vec<_> = rows.iter().map(|t| t.on_demand_micro_usd_hour).collect();
+        assert_eq!(micro, [Some(100_800), None, Some(12_000_000), Some(10_982_400)]);
+        assert_eq!(rows[0].on_demand_usd_hour(), Some(0.1008));
+        assert_eq!(rows[1].on_demand_usd_hour(), None);
+    }
+
+    #[test]
+    fn prices_are_karpenters_us_east_1_list() {
+        // Copied from aws/karpenter-provider-aws pkg/providers/pricing/zz_generated.pricing_aws.go,
+        // "us-east-1", at 1d927085dd81a9df9301e613f371dac5b4d16bfe (generated 2026-07-20).
+        for (name, usd) in [
+            ("c6id.large", "0.100800"),
+            ("c6id.4xlarge", "0.806400"),
+            ("m6id.32xlarge", "7.593600"),
+            ("r6id.24xlarge", "7.257600"),
+            ("c7gd.medium", "0.045400"),
+            ("r7gd.16xlarge", "4.354600"),
+            ("i4i.32xlarge", "10.982400"),
+            ("m7g.large", "0.081600"),
+            ("m5.large", "0.096000"),
+            ("t3.medium", "0.041600"),
+            ("t4g.medium", "0.033600"),
+        ] {
+            let t = instance_type(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(t.on_demand_micro_usd_hour, parse_micro(usd).expect("valid"), "{name}");
+            assert_eq!(t.on_demand_usd_hour(), Some(usd.parse::<f64>().expect("f64")), "{name}");
+        }
+        // Karpenter's list prices a family linearly in its size, as AWS does.
+        let large = instance_type("m6id.large").and_then(|t| t.on_demand_micro_usd_hour);
+        let x32 = instance_type("m6id.32xlarge").and_then(|t| t.on_demand_micro_usd_hour);
+        assert_eq!(large.map(|p| p * 64), x32);
+    }
+
+    #[test]
+    fn every_type_has_a_price() {
+        let unpriced: Vec<&str> = instance_types()
+            .iter()
+            .filter(|t| t.on_demand_micro_usd_hour.is_none())
+            .map(|t| t.name)
+            .collect();
+        assert!(unpriced.is_empty(), "no on-demand price for {unpriced:?}");
+        let free: Vec<&str> = instance_types()
+            .iter()
+            .filter(|t| t.on_demand_micro_usd_hour == Some(0))
+            .map(|t| t.name)
+            .collect();
+        assert!(free.is_empty(), "a zero price for {free:?}");
     }
 }

@@ -8,7 +8,7 @@
 //! - The pods EKS's managed add-ons run ([`eks_addons`]: CoreDNS, the node agents), as pod
 //!   templates.
 //! - The EC2 instance-type table ([`instance_types`]: vCPU, memory, local NVMe, EKS max
-//!   pods), embedded at compile time.
+//!   pods, us-east-1 on-demand price from Karpenter's static list), embedded at compile time.
 //! - Kubernetes quantities and the [`Resources`] the scheduler counts ([`parse_cpu`],
 //!   [`parse_memory`], [`format_cpu`], [`format_memory`]).
 //! - Pod templates read from workload manifests ([`pod_templates`]), a pod's effective
