@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use serde::{Deserialize, Serialize};
@@ -574,6 +574,47 @@ pub fn not_ready(kind: &str, obj: &Value) -> Option<String> {
     }
 }
 
+/// Why a workload's pods do not run, in the scheduler's words: the first of the pods its
+/// `spec.selector.matchLabels` selects (by name) that is unbound with `PodScheduled=False`,
+/// e.g. `pod runner-7d9f-x2k4q is Unschedulable: 0/3 nodes are available: 3 node(s) had
+/// untolerated taint {CriticalAddonsOnly: true}.` A timeout then says what to fix rather
+/// than only that replicas were missing. `None` for other kinds, or when the pods cannot
+/// be listed (the wait goes on without it).
+async fn unschedulable_pods(api: &Api<DynamicObject>, kind: &str, live: &Value) -> Option<String> {
+    if !matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet") {
+        return None;
+    }
+    let ns = live.pointer("/metadata/namespace")?.as_str()?;
+    let labels = live.pointer("/spec/selector/matchLabels")?.as_object()?;
+    let selector = labels
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join(",");
+    let pods: Api<Pod> = Api::namespaced(api.clone().into_client(), ns);
+    let list = pods.list(&ListParams::default().labels(&selector)).await.ok()?;
+    let mut items = list.items;
+    items.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    items.iter().find_map(|p| {
+        if p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some() {
+            return None;
+        }
+        let c = p
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+        Some(format!(
+            "pod {} is {}: {}",
+            p.metadata.name.as_deref().unwrap_or_default(),
+            c.reason.as_deref().unwrap_or("not scheduled"),
+            c.message.as_deref().unwrap_or("no message")
+        ))
+    })
+}
+
 async fn wait_ready(ctx: &OpContext, api: &Api<DynamicObject>, t: &Target) -> Result<(), ProviderError> {
     let limit = ctx.timeout.unwrap_or(DEFAULT_WAIT);
     let start = Instant::now();
@@ -585,9 +626,12 @@ async fn wait_ready(ctx: &OpContext, api: &Api<DynamicObject>, t: &Target) -> Re
             .map_err(|e| api_error("waiting for", t, e))?
             .ok_or_else(|| ProviderError::msg(format!("{} disappeared while spar waited for it", t.describe())))?;
         let v = serde_json::to_value(&live).map_err(|e| ProviderError::msg(e.to_string()))?;
-        let Some(why) = not_ready(&t.kind, &v) else {
+        let Some(mut why) = not_ready(&t.kind, &v) else {
             return Ok(());
         };
+        if let Some(pods) = unschedulable_pods(api, &t.kind, &v).await {
+            why = format!("{why}; {pods}");
+        }
         if start.elapsed() >= limit {
             return Err(ProviderError::Timeout {
                 what: format!("{} to be ready ({why})", t.describe()),

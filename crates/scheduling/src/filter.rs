@@ -158,6 +158,20 @@ pub fn filter(pod: &PodRequirements, node: &CandidateNode, used: &Resources) -> 
     check_resources(&pod.requests, &node.allocatable, used)
 }
 
+/// The DaemonSet controller's predicate (`pkg/controller/daemon`, `NodeShouldRunDaemonPod`):
+/// taints the pod does not tolerate (`NoSchedule` and `NoExecute`) and node affinity or
+/// `nodeSelector`, but not resources (the scheduler judges those once the pod exists). Pass
+/// the requirements of a pod made from the DaemonSet's template, with
+/// [`super::pod::daemonset_tolerations`] added.
+pub fn daemon_should_run(pod: &PodRequirements, node: &CandidateNode) -> Result<(), Unfit> {
+    check_taints(pod, &node.taints)?;
+    if matches_node_affinity(pod, &node.labels, &node.name) {
+        Ok(())
+    } else {
+        Err(Unfit::NodeSelectorMismatch)
+    }
+}
+
 /// TaintToleration.
 pub(crate) fn check_taints(pod: &PodRequirements, taints: &[super::pod::NodeTaint]) -> Result<(), Unfit> {
     let untolerated = taints.iter().find(|t| {

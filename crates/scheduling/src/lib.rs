@@ -47,10 +47,10 @@ pub mod place;
 pub mod pod;
 pub mod quantity;
 
-pub use filter::{NODE_AFFINITY_REASON, Resource, Shortfall, Unfit, filter, scheduler_message};
+pub use filter::{NODE_AFFINITY_REASON, Resource, Shortfall, Unfit, daemon_should_run, filter, scheduler_message};
 pub use node::{
     CandidateNode, EVICTION_HARD_MEMORY_MIB, NodeShape, ShapeError, ShapeKind, allocatable, kube_reserved_memory_mib,
-    kube_reserved_milli_cpu,
+    kube_reserved_milli_cpu, node_quantities,
 };
 pub use place::{HowMany, Placement, Placer, ShapePlacement, how_many_fit, place, place_all};
 pub use pod::{

@@ -41,7 +41,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::pod::{LabelRequirement, NodeTaint, Operator, TaintEffect};
-use super::quantity::{QuantityError, Resources, cpu_value};
+use super::quantity::{QuantityError, Resources, cpu_value, memory_value};
 use crate::instance_types::{InstanceType, SOURCE, instance_type, instance_types};
 
 /// A node the filters can run against: a concrete Node, or one instance type of a shape.
@@ -53,6 +53,67 @@ pub struct CandidateNode {
     pub labels: BTreeMap<String, String>,
     pub taints: Vec<NodeTaint>,
     pub allocatable: Resources,
+}
+
+impl CandidateNode {
+    /// A concrete `v1` Node object as the filters see it: `metadata.name`, its labels,
+    /// `spec.taints` and `status.allocatable` (cpu, memory, pods; a missing quantity is 0,
+    /// so such a node fits nothing that requests it).
+    pub fn from_node(node: &Value) -> Result<Self, QuantityError> {
+        let name = node["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let labels = node["metadata"]["labels"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // A taint the API server would not have accepted is skipped, not fatal: the node
+        // exists and the others still filter.
+        let taints = node["spec"]["taints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| parse_taint(t).ok())
+            .collect();
+        let a = &node["status"]["allocatable"];
+        let at = |e: QuantityError, what: &str| e.at(format!("Node {name} status.allocatable.{what}"));
+        let allocatable = Resources {
+            milli_cpu: cpu_value(a.get("cpu")).map_err(|e| at(e, "cpu"))?.unwrap_or(0),
+            memory_bytes: memory_value(a.get("memory")).map_err(|e| at(e, "memory"))?.unwrap_or(0),
+            pods: memory_value(a.get("pods")).map_err(|e| at(e, "pods"))?.unwrap_or(0),
+        };
+        Ok(CandidateNode {
+            name,
+            labels,
+            taints,
+            allocatable,
+        })
+    }
+}
+
+/// What a kubelet on an EKS node of type `t` reports, as Node `status` quantities:
+/// `(capacity, allocatable)`, each `{"cpu", "memory", "pods"}` in the kubelet's units
+/// (whole cores or millicores, `Ki`, a count). Allocatable is [`allocatable`].
+pub fn node_quantities(t: &InstanceType) -> (Value, Value) {
+    let a = allocatable(t);
+    let capacity = serde_json::json!({
+        "cpu": t.vcpu.to_string(),
+        "memory": format!("{}Ki", t.memory_mib * 1024),
+        "pods": t.max_pods.to_string(),
+    });
+    let cpu = if a.milli_cpu.is_multiple_of(1000) {
+        (a.milli_cpu / 1000).to_string()
+    } else {
+        format!("{}m", a.milli_cpu)
+    };
+    let allocatable = serde_json::json!({
+        "cpu": cpu,
+        "memory": format!("{}Ki", a.memory_bytes / 1024),
+        "pods": a.pods.to_string(),
+    });
+    (capacity, allocatable)
 }
 
 /// CPU the EKS AMI reserves for the kubelet and runtime on `vcpu` cores, in millicores.
@@ -360,6 +421,36 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_node_reported_from_the_table_reads_back_as_its_allocatable() {
+        let t = instance_type("m6i.large").expect("in table");
+        let (capacity, allocatable_q) = node_quantities(t);
+        assert_eq!(capacity, json!({"cpu": "2", "memory": "8388608Ki", "pods": "29"}));
+        let node = json!({
+            "metadata": {"name": "ip-10-0-1-5.ec2.internal", "labels": {"a": "b"}},
+            "spec": {"taints": [{"key": "CriticalAddonsOnly", "value": "true", "effect": "NoSchedule"}, {"key": "bad"}]},
+            "status": {"allocatable": allocatable_q},
+        });
+        let c = CandidateNode::from_node(&node).expect("node");
+        assert_eq!(c.allocatable, allocatable(t));
+        assert_eq!(
+            c.taints,
+            [NodeTaint::new(
+                "CriticalAddonsOnly",
+                Some("true"),
+                TaintEffect::NoSchedule
+            )]
+        );
+        assert_eq!(c.labels["a"], "b");
+        let bad = json!({"metadata": {"name": "n"}, "status": {"allocatable": {"cpu": "lots"}}});
+        assert!(
+            CandidateNode::from_node(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("Node n status.allocatable.cpu")
+        );
+    }
 
     #[test]
     fn allocatable_on_c6id_2xlarge() {

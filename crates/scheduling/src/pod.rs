@@ -303,6 +303,29 @@ impl Toleration {
         }
     }
 
+    /// The toleration as a `spec.tolerations` entry (empty fields left out).
+    pub fn to_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        if !self.key.is_empty() {
+            m.insert("key".into(), Value::from(self.key.as_str()));
+        }
+        let op = match self.operator {
+            TolerationOperator::Equal => "Equal",
+            TolerationOperator::Exists => "Exists",
+            TolerationOperator::Unsupported => "",
+        };
+        if !op.is_empty() {
+            m.insert("operator".into(), Value::from(op));
+        }
+        if !self.value.is_empty() {
+            m.insert("value".into(), Value::from(self.value.as_str()));
+        }
+        if !self.effect.is_empty() {
+            m.insert("effect".into(), Value::from(self.effect.as_str()));
+        }
+        Value::Object(m)
+    }
+
     /// `Exists` for `key` with `effect`.
     pub fn exists(key: &str, effect: TaintEffect) -> Self {
         Toleration {

@@ -12,15 +12,16 @@
 //! - Garbage collection by `ownerReferences` (Background: dependents whose owners are all gone
 //!   are deleted; Foreground: owners with `foregroundDeletion` wait for their dependents).
 //! - A `default` ServiceAccount in every active namespace.
-//! - Workload status rollouts (see the `readiness` module).
+//! - What runs (the `cluster` module): workload controllers, the scheduler, Karpenter, the
+//!   kubelets, in that order in every pass.
 //!
 //! Rules kept here: passes are repeated until nothing changes, so one client request sees a
 //! consistent outcome shortly after it returns, never inside it.
 
+use crate::cluster;
 use crate::crd;
 use crate::managed::now;
 use crate::ops::{State, meta_str, owned_by};
-use crate::readiness;
 use crate::store::ObjKey;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -266,40 +267,6 @@ fn gc_pass(st: &mut State) {
     }
 }
 
-fn readiness_pass(st: &mut State, at: Instant) -> Option<Instant> {
-    let pending: Vec<(ObjKey, readiness::Pending)> = st.pending.iter().map(|(k, p)| (k.clone(), *p)).collect();
-    let mut next: Option<Instant> = None;
-    for (key, p) in pending {
-        let Some(obj) = st.store.get(&key).cloned() else {
-            st.pending.remove(&key);
-            continue;
-        };
-        let Some(rt) = st.kinds.preferred(&key.group, &key.resource) else {
-            st.pending.remove(&key);
-            continue;
-        };
-        let ready = at >= p.ready_at;
-        if ready || !p.observed {
-            let status = readiness::status(&rt.kind, &obj, ready, st.settings.nodes, &now());
-            st.pending.remove(&key);
-            st.controller_status(&rt, &key, status);
-            if !ready {
-                st.pending.insert(
-                    key.clone(),
-                    readiness::Pending {
-                        observed: true,
-                        ready_at: p.ready_at,
-                    },
-                );
-            }
-        }
-        if let Some(p) = st.pending.get(&key) {
-            next = Some(next.map_or(p.ready_at, |n| n.min(p.ready_at)));
-        }
-    }
-    next
-}
-
 /// One reconcile pass (repeated until nothing changes). Returns the next deadline.
 pub fn reconcile(st: &mut State) -> Option<Instant> {
     let mut next = None;
@@ -308,7 +275,11 @@ pub fn reconcile(st: &mut State) -> Option<Instant> {
         crd_pass(st);
         namespace_pass(st);
         gc_pass(st);
-        next = readiness_pass(st, Instant::now());
+        cluster::workloads::reconcile(st);
+        cluster::scheduler::reconcile(st);
+        let karpenter = cluster::karpenter::reconcile(st);
+        let kubelet = cluster::kubelet::reconcile(st);
+        next = cluster::earliest(karpenter, kubelet);
         if st.store.rv() == before {
             break;
         }

@@ -8,7 +8,10 @@
 //! the `kube` crate) and `kubectl` use: discovery, OpenAPI v3 paths, CRUD, watch, server-side
 //! apply with managed fields, merge/JSON/strategic patches, dry-run, finalizers, namespace and
 //! CRD lifecycles, strict validation against the official Kubernetes JSON schemas
-//! (`kubernetes-validate`) and CRD schemas, and synthetic readiness for workloads.
+//! (`kubernetes-validate`) and CRD schemas; and a cluster that runs: Nodes (static, or joined
+//! from the AWS emulator's managed node groups), controllers that make Pods, a scheduler
+//! that binds them with kube-scheduler's filters, kubelets that start them, and a
+//! Karpenter that adds nodes (the `cluster` module).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), spar_kube_sim::SimError> {
@@ -23,6 +26,8 @@
 //! See `README.md` beside this crate for what is faithful and what is simplified.
 
 pub mod apply;
+pub mod cloud;
+pub mod cluster;
 pub mod controller;
 pub mod crd;
 pub mod defaults;
@@ -35,7 +40,6 @@ pub mod managed;
 pub mod openapi;
 pub mod ops;
 pub mod patch;
-pub mod readiness;
 pub mod schema;
 pub mod selectors;
 pub mod store;
@@ -65,9 +69,19 @@ pub struct SimConfig {
     pub ready_delay: Duration,
     /// Kubernetes version served by `/version` and used to pick the schemas.
     pub k8s_version: String,
-    /// Nodes a DaemonSet is scheduled on.
+    /// Static nodes that exist from the start (`sim-node-1`..), untainted, of
+    /// `node_instance_type`; the sandbox uses 0 and gets its nodes from the AWS emulator.
     pub nodes: u32,
+    /// The instance type of the static nodes (a name in the `spar-scheduling` table).
+    pub node_instance_type: String,
+    /// The sandbox AWS emulator to take managed node groups and add-ons from.
+    pub aws_endpoint: Option<String>,
+    /// Only this EKS cluster's node groups and add-ons (None: every cluster's).
+    pub eks_cluster: Option<String>,
 }
+
+/// The static nodes' default instance type: 8 vCPUs, 32 GiB.
+pub const DEFAULT_NODE_INSTANCE_TYPE: &str = "m6i.2xlarge";
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -77,6 +91,9 @@ impl Default for SimConfig {
             ready_delay: Duration::from_millis(0),
             k8s_version: DEFAULT_K8S_VERSION.into(),
             nodes: 1,
+            node_instance_type: DEFAULT_NODE_INSTANCE_TYPE.into(),
+            aws_endpoint: None,
+            eks_cluster: None,
         }
     }
 }
@@ -143,6 +160,7 @@ impl Simulator {
         let settings = ops::Settings {
             ready_delay: cfg.ready_delay,
             nodes: cfg.nodes,
+            node_instance_type: cfg.node_instance_type.clone(),
             k8s_version: cfg.k8s_version.clone(),
         };
         let state = Arc::new(Mutex::new(ops::State::new(settings, schemas)));
@@ -154,6 +172,15 @@ impl Simulator {
             server_addr: addr.to_string(),
             k8s_version: cfg.k8s_version.trim_start_matches('v').to_string(),
             shutdown: shutdown_rx.clone(),
+        });
+        let cloud = cfg.aws_endpoint.clone().map(|endpoint| {
+            tokio::spawn(cloud::run(
+                endpoint,
+                cfg.eks_cluster.clone(),
+                state.clone(),
+                notify.clone(),
+                shutdown_rx.clone(),
+            ))
         });
         let controllers = tokio::spawn(controller::run(state.clone(), notify, shutdown_rx.clone()));
         let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
@@ -174,6 +201,7 @@ impl Simulator {
             shutdown: shutdown_tx,
             server,
             controllers,
+            cloud,
         })
     }
 }
@@ -185,6 +213,7 @@ pub struct SimHandle {
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<()>,
     controllers: tokio::task::JoinHandle<()>,
+    cloud: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl SimHandle {
@@ -213,6 +242,9 @@ impl SimHandle {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
         let _ = self.controllers.await;
+        if let Some(c) = self.cloud {
+            let _ = c.await;
+        }
     }
 }
 

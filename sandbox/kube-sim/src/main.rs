@@ -5,7 +5,7 @@
 //! wait for it; exits non-zero with a message when it cannot start.
 
 use clap::Parser;
-use spar_kube_sim::{DEFAULT_K8S_VERSION, SimConfig, Simulator};
+use spar_kube_sim::{DEFAULT_K8S_VERSION, DEFAULT_NODE_INSTANCE_TYPE, SimConfig, Simulator};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,9 +26,19 @@ struct Args {
     /// Kubernetes version to claim and validate against.
     #[arg(long, default_value = DEFAULT_K8S_VERSION)]
     k8s_version: String,
-    /// Nodes a DaemonSet is scheduled on.
+    /// Static nodes that exist from the start (0 with --aws-endpoint: nodes join from node groups).
     #[arg(long, default_value_t = 1)]
     nodes: u32,
+    /// Instance type of the static nodes.
+    #[arg(long, default_value = DEFAULT_NODE_INSTANCE_TYPE)]
+    node_instance_type: String,
+    /// The sandbox AWS emulator (http://127.0.0.1:PORT): its managed node groups' nodes join,
+    /// its add-ons' workloads are installed.
+    #[arg(long)]
+    aws_endpoint: Option<String>,
+    /// With --aws-endpoint: only this EKS cluster's node groups and add-ons.
+    #[arg(long)]
+    eks_cluster: Option<String>,
     /// Also write a kubeconfig pointing at the simulator to this file.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -43,6 +53,9 @@ async fn main() {
         ready_delay: Duration::from_millis(args.ready_delay_ms),
         k8s_version: args.k8s_version,
         nodes: args.nodes,
+        node_instance_type: args.node_instance_type,
+        aws_endpoint: args.aws_endpoint,
+        eks_cluster: args.eks_cluster,
     };
     let sim = match Simulator::start(cfg).await {
         Ok(s) => s,

@@ -1,7 +1,7 @@
 //! The API verbs over the simulator's state: get, list, create, update, patch (apply, merge,
 //! JSON, strategic), delete and deletecollection, for main resources and `status`.
 //!
-//! Owns [`State`] (configuration, schemas, served kinds, the store, pending readiness) and the
+//! Owns [`State`] (configuration, schemas, served kinds, the store, the cluster's clocks) and the
 //! write pipeline every verb goes through: admission checks (namespace exists and is not
 //! terminating, names, preconditions), validation, defaulting, managed fields, generation,
 //! and the final commit.
@@ -28,13 +28,12 @@ use crate::error::{ApiError, ApiResult, Target};
 use crate::kinds::{GenerationRule, Kinds, ResourceType, SchemaSource};
 use crate::managed::{self, now, skipper};
 use crate::patch;
-use crate::readiness::{self, Pending};
 use crate::schema::{OBJECT_META, Schemas, TypeNode};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::{ObjKey, Store};
 use crate::validation::{self, Directive, Mode, NameRule, Validators};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +42,7 @@ use std::time::{Duration, Instant};
 pub struct Settings {
     pub ready_delay: Duration,
     pub nodes: u32,
+    pub node_instance_type: String,
     pub k8s_version: String,
 }
 
@@ -117,7 +117,12 @@ pub struct State {
     pub schemas: Arc<Schemas>,
     pub kinds: Kinds,
     pub store: Store,
-    pub pending: BTreeMap<ObjKey, Pending>,
+    /// Bound pods -> when their containers will have started (the kubelets' clock).
+    pub pod_started: BTreeMap<ObjKey, Instant>,
+    /// Karpenter nodes -> since when they have run no pod but DaemonSets'.
+    pub empty_since: BTreeMap<String, Instant>,
+    /// Component log lines already printed (each is printed once).
+    pub logged: HashSet<String>,
     /// CRD name -> generation its types were registered at.
     pub crd_registered: HashMap<String, i64>,
     ip_next: u32,
@@ -177,11 +182,14 @@ impl State {
             schemas,
             kinds: Kinds::builtin(),
             store: Store::new(),
-            pending: BTreeMap::new(),
+            pod_started: BTreeMap::new(),
+            empty_since: BTreeMap::new(),
+            logged: HashSet::new(),
             crd_registered: HashMap::new(),
             ip_next: 10,
         };
         st.seed();
+        crate::cluster::nodes::seed_static(&mut st);
         st
     }
 
@@ -198,9 +206,11 @@ impl State {
     pub fn reset(&mut self) {
         self.store.clear();
         self.kinds = Kinds::builtin();
-        self.pending.clear();
+        self.pod_started.clear();
+        self.empty_since.clear();
         self.crd_registered.clear();
         self.seed();
+        crate::cluster::nodes::seed_static(self);
     }
 
     fn alloc_ip(&mut self) -> String {
@@ -414,26 +424,14 @@ impl State {
         if dry_run {
             return Self::present(rt, &new);
         }
-        let generation_moved =
-            old.is_none_or(|o| o.pointer("/metadata/generation") != new.pointer("/metadata/generation"));
         if is_deleting(&new)
             && finalizers(&new).is_empty()
             && !(rt.kind == "Namespace" && rt.group.is_empty() && has_ns_finalizer(&new))
         {
             let gone = self.store.remove(&key).unwrap_or(new);
-            self.pending.remove(&key);
             return Self::present(rt, &gone);
         }
-        let stored = self.store.put(key.clone(), new);
-        if readiness::is_workload(&rt.group, &rt.kind) && generation_moved && !is_deleting(&stored) {
-            self.pending.insert(
-                key,
-                Pending {
-                    observed: false,
-                    ready_at: Instant::now() + self.settings.ready_delay,
-                },
-            );
-        }
+        let stored = self.store.put(key, new);
         Self::present(rt, &stored)
     }
 
@@ -1033,7 +1031,6 @@ impl State {
         if policy == "Orphan" {
             self.orphan_dependents(&uid);
         }
-        self.pending.remove(&key);
         self.store.remove(&key);
         status_success(rt, &obj)
     }

@@ -48,6 +48,136 @@ fn count(obj: &Value, p: &str) -> usize {
     obj.pointer(p).and_then(Value::as_object).map(|m| m.len()).unwrap_or(0)
 }
 
+/// A pod's STATUS column, as kubectl's printer (`printPod`) derives it: the phase, or the
+/// reason of a container still waiting or terminated, `Completed` for a finished one.
+fn pod_status(o: &Value) -> String {
+    let phase = o.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Pending");
+    let mut reason = phase.to_string();
+    for c in o
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
+            reason = r.to_string();
+        } else if let Some(r) = c.pointer("/state/terminated/reason").and_then(Value::as_str) {
+            reason = r.to_string();
+        }
+    }
+    if o.pointer("/metadata/deletionTimestamp").is_some() {
+        reason = "Terminating".into();
+    }
+    reason
+}
+
+fn pod_cells(o: &Value) -> Vec<Value> {
+    let statuses = o
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let total = o
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let ready = statuses.iter().filter(|c| c["ready"] == json!(true)).count();
+    let restarts: i64 = statuses.iter().map(|c| c["restartCount"].as_i64().unwrap_or(0)).sum();
+    let or_none = |v: Value| if v.is_null() { json!("<none>") } else { v };
+    vec![
+        json!(format!("{ready}/{total}")),
+        json!(pod_status(o)),
+        json!(restarts.to_string()),
+        or_none(path(o, ".status.podIP")),
+        or_none(path(o, ".spec.nodeName")),
+        json!("<none>"),
+        json!("<none>"),
+    ]
+}
+
+fn node_cells(o: &Value) -> Vec<Value> {
+    let ready = o
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+        .map_or("Unknown", |c| if c["status"] == "True" { "Ready" } else { "NotReady" });
+    let mut status = ready.to_string();
+    if o.pointer("/spec/unschedulable") == Some(&json!(true)) {
+        status.push_str(",SchedulingDisabled");
+    }
+    let address = |t: &str| {
+        o.pointer("/status/addresses")
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().find(|x| x["type"] == t))
+            .map_or(json!("<none>"), |x| x["address"].clone())
+    };
+    vec![
+        json!(status),
+        json!("<none>"),
+        path(o, ".status.nodeInfo.kubeletVersion"),
+        address("InternalIP"),
+        address("ExternalIP"),
+        path(o, ".status.nodeInfo.osImage"),
+        path(o, ".status.nodeInfo.kernelVersion"),
+        path(o, ".status.nodeInfo.containerRuntimeVersion"),
+    ]
+}
+
+/// Columns after Name: (name, type, priority) with the cells of one object, and how many
+/// of them come before Age (the rest follow it, as Pods' and Nodes' `-o wide` columns do).
+type Columns = (Vec<(String, String, u8)>, Vec<Value>, usize);
+
+fn columns(rt: &ResourceType, obj: Option<&Value>) -> Columns {
+    let o = obj.cloned().unwrap_or(Value::Null);
+    match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "Pod") => {
+            let cols = [
+                ("Ready", "string", 0),
+                ("Status", "string", 0),
+                ("Restarts", "string", 0),
+                ("IP", "string", 1),
+                ("Node", "string", 1),
+                ("Nominated Node", "string", 1),
+                ("Readiness Gates", "string", 1),
+            ];
+            let cells = if obj.is_some() { pod_cells(&o) } else { vec![] };
+            (
+                cols.iter()
+                    .map(|(a, b, p)| (a.to_string(), b.to_string(), *p))
+                    .collect(),
+                cells,
+                3,
+            )
+        }
+        ("", "Node") => {
+            let cols = [
+                ("Status", "string", 0),
+                ("Roles", "string", 0),
+                ("Version", "string", 0),
+                ("Internal-IP", "string", 1),
+                ("External-IP", "string", 1),
+                ("OS-Image", "string", 1),
+                ("Kernel-Version", "string", 1),
+                ("Container-Runtime", "string", 1),
+            ];
+            let cells = if obj.is_some() { node_cells(&o) } else { vec![] };
+            // kubectl shows Age before Version for nodes
+            (
+                cols.iter()
+                    .map(|(a, b, p)| (a.to_string(), b.to_string(), *p))
+                    .collect(),
+                cells,
+                2,
+            )
+        }
+        _ => {
+            let (cols, cells) = extra(rt, obj);
+            let n = cols.len();
+            (cols.into_iter().map(|(a, b)| (a, b, 0)).collect(), cells, n)
+        }
+    }
+}
+
 /// (name, type) of the extra columns, and the cells of one object.
 fn extra(rt: &ResourceType, obj: Option<&Value>) -> (Vec<(String, String)>, Vec<Value>) {
     let o = obj.cloned().unwrap_or(Value::Null);
@@ -112,20 +242,35 @@ fn extra(rt: &ResourceType, obj: Option<&Value>) -> (Vec<(String, String)>, Vec<
 
 /// A Table of `items` (served objects).
 pub fn table(rt: &ResourceType, items: &[Value], resource_version: &str, include_object: &str) -> Value {
-    let (cols, _) = extra(rt, None);
+    let (cols, _, before_age) = columns(rt, None);
     let mut defs = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
     ];
-    for (n, t) in &cols {
-        defs.push(json!({"name": n, "type": t, "format": "", "description": "", "priority": 0}));
+    let age = json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0});
+    for (i, (n, t, p)) in cols.iter().enumerate() {
+        if i == before_age {
+            defs.push(age.clone());
+        }
+        defs.push(json!({"name": n, "type": t, "format": "", "description": "", "priority": p}));
     }
-    defs.push(json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}));
+    if before_age >= cols.len() {
+        defs.push(age);
+    }
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
             let mut cells = vec![o.pointer("/metadata/name").cloned().unwrap_or(Value::Null)];
-            cells.extend(extra(rt, Some(o)).1);
-            cells.push(json!(human_age(o.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or_default())));
+            let (_, extra_cells, _) = columns(rt, Some(o));
+            let age = json!(human_age(o.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or_default()));
+            for (i, c) in extra_cells.into_iter().enumerate() {
+                if i == before_age {
+                    cells.push(age.clone());
+                }
+                cells.push(c);
+            }
+            if cells.len() < defs.len() {
+                cells.push(age);
+            }
             let mut row = json!({"cells": cells});
             match include_object {
                 "None" => {}

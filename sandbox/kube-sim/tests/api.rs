@@ -669,7 +669,10 @@ async fn readiness_after_delay() {
         "/apis/apps/v1/namespaces/default/daemonsets/agent",
         Duration::from_secs(5),
         |a| {
-            a.body["status"]["observedGeneration"] == json!(2) && a.body["status"]["updatedNumberScheduled"] == json!(3)
+            // the new pods are made at once (updated), and available only once started
+            a.body["status"]["observedGeneration"] == json!(2)
+                && a.body["status"]["updatedNumberScheduled"] == json!(3)
+                && a.body["status"]["numberAvailable"] == json!(3)
         },
     )
     .await;

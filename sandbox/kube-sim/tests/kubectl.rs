@@ -326,3 +326,143 @@ async fn kubectl_apply_get_delete() {
     );
     sim.handle.shutdown().await;
 }
+
+const WORKLOADS: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+        resources:
+          requests:
+            cpu: 100m
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: huge
+  namespace: default
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: huge
+  template:
+    metadata:
+      labels:
+        app: huge
+    spec:
+      containers:
+      - name: huge
+        image: nginx:1.27
+        resources:
+          requests:
+            cpu: "64"
+"#;
+
+/// The cluster as kubectl shows it: nodes, pods with their nodes and IPs, a pod described,
+/// a rollout that completes, and one that cannot (its pod is unschedulable).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_sees_nodes_pods_and_rollouts() {
+    if skip() {
+        return;
+    }
+    let sim = Sim::start_with(SimConfig {
+        ready_delay: Duration::from_millis(200),
+        nodes: 2,
+        ..SimConfig::default()
+    })
+    .await;
+    let (_dir, home) = setup(&sim);
+    let a = kubectl(&home, &["apply", "--server-side", "-f", "-"], Some(WORKLOADS)).await;
+    assert!(a.ok, "apply failed: {}", a.stderr);
+    let r = kubectl(&home, &["rollout", "status", "deployment/web", "--timeout=20s"], None).await;
+    assert!(
+        r.ok && r.stdout.contains("successfully rolled out"),
+        "{} {}",
+        r.stdout,
+        r.stderr
+    );
+    // a rollout whose pod cannot schedule never completes
+    let r = kubectl(&home, &["rollout", "status", "deployment/huge", "--timeout=2s"], None).await;
+    assert!(!r.ok, "{} {}", r.stdout, r.stderr);
+
+    let n = kubectl(&home, &["get", "nodes"], None).await;
+    assert!(n.ok, "{}", n.stderr);
+    let header: Vec<&str> = n.stdout.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "STATUS", "ROLES", "AGE", "VERSION"], "{}", n.stdout);
+    assert!(
+        n.stdout
+            .lines()
+            .any(|l| l.starts_with("sim-node-1") && l.contains(" Ready ")),
+        "{}",
+        n.stdout
+    );
+
+    let p = kubectl(&home, &["get", "pods", "-A", "-o", "wide"], None).await;
+    assert!(p.ok, "{}", p.stderr);
+    let header: Vec<&str> = p.stdout.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        &header[..7],
+        ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP"],
+        "{}",
+        p.stdout
+    );
+    let web: Vec<&str> = p.stdout.lines().filter(|l| l.contains(" web-")).collect();
+    assert_eq!(web.len(), 2, "{}", p.stdout);
+    assert!(
+        web.iter()
+            .all(|l| l.contains("1/1") && l.contains("Running") && l.contains("sim-node-")),
+        "{}",
+        p.stdout
+    );
+    let huge = p.stdout.lines().find(|l| l.contains(" huge-")).unwrap();
+    assert!(
+        huge.contains("0/1") && huge.contains("Pending") && huge.contains("<none>"),
+        "{huge}"
+    );
+
+    let name = web[0].split_whitespace().nth(1).unwrap();
+    let d = kubectl(&home, &["describe", "pod", name], None).await;
+    assert!(d.ok, "{}", d.stderr);
+    for want in [
+        "Status:",
+        "Running",
+        "Node:",
+        "sim-node-",
+        "IP:",
+        "Controlled By:",
+        "ReplicaSet/web-",
+        "Ready",
+        "True",
+    ] {
+        assert!(d.stdout.contains(want), "{want} not in {}", d.stdout);
+    }
+    let huge_name = huge.split_whitespace().nth(1).unwrap();
+    let j = kubectl(
+        &home,
+        &[
+            "get",
+            "pod",
+            huge_name,
+            "-o",
+            "jsonpath={.status.conditions[0].message}",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(j.stdout, "0/2 nodes are available: 2 Insufficient cpu.", "{}", j.stderr);
+    sim.handle.shutdown().await;
+}

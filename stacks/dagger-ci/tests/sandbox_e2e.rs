@@ -57,6 +57,28 @@ fn start_emulator() -> String {
         .to_string()
 }
 
+/// The sandbox as `sandbox/up` starts it: the AWS emulator, and the simulator with no
+/// nodes of its own, taking them (and the add-ons' workloads) from the emulator's node
+/// groups, pods becoming ready `ready_ms` after they are bound.
+async fn start_sandbox(ready_ms: u64) -> (spar_kube_sim::SimHandle, Env) {
+    let aws = tokio::task::spawn_blocking(start_emulator).await.unwrap();
+    let sim = Simulator::start(SimConfig {
+        port: 0,
+        ready_delay: std::time::Duration::from_millis(ready_ms),
+        nodes: 0,
+        aws_endpoint: Some(aws.clone()),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts (run sandbox/setup first: it needs the schemas)");
+    let env = Env {
+        aws,
+        kube: sim.url(),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    (sim, env)
+}
+
 struct Env {
     aws: String,
     kube: String,
@@ -321,19 +343,7 @@ async fn aws_leftovers(url: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_flagship_stack_applies_changes_and_goes_away() {
-    let sim = Simulator::start(SimConfig {
-        port: 0,
-        ready_delay: std::time::Duration::from_millis(200),
-        nodes: 3,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("the simulator starts (run sandbox/setup first: it needs the schemas)");
-    let env = Env {
-        aws: tokio::task::spawn_blocking(start_emulator).await.unwrap(),
-        kube: sim.url(),
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let (sim, env) = start_sandbox(200).await;
     let env = std::sync::Arc::new(env);
     let blocking = |f: Box<dyn FnOnce(&Env) -> String + Send>| {
         let env = env.clone();
@@ -487,18 +497,8 @@ async fn the_flagship_stack_applies_changes_and_goes_away() {
 /// engine layout, and Karpenter through IRSA.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_original_design_applies_and_goes_away() {
-    let sim = Simulator::start(SimConfig {
-        port: 0,
-        ready_delay: std::time::Duration::from_millis(100),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("the simulator starts");
-    let env = std::sync::Arc::new(Env {
-        aws: tokio::task::spawn_blocking(start_emulator).await.unwrap(),
-        kube: sim.url(),
-        dir: tempfile::tempdir().unwrap(),
-    });
+    let (sim, env) = start_sandbox(100).await;
+    let env = std::sync::Arc::new(env);
     let e = env.clone();
     tokio::task::spawn_blocking(move || {
         e.config(&[
@@ -594,18 +594,8 @@ async fn duplicated_ec2_objects(url: &str) -> Vec<String> {
 /// calls were retried, nothing is duplicated, nothing is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_flagship_stack_applies_and_goes_away_under_a_throttling_cloud() {
-    let sim = Simulator::start(SimConfig {
-        port: 0,
-        ready_delay: std::time::Duration::from_millis(100),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("the simulator starts");
-    let env = std::sync::Arc::new(Env {
-        aws: tokio::task::spawn_blocking(start_emulator).await.unwrap(),
-        kube: sim.url(),
-        dir: tempfile::tempdir().unwrap(),
-    });
+    let (sim, env) = start_sandbox(100).await;
+    let env = std::sync::Arc::new(env);
     let answer = post_json(
         &env.aws,
         "POST",
