@@ -8,7 +8,8 @@
 //! the `kube` crate) and `kubectl` use: discovery, OpenAPI v3 paths, CRUD, watch, server-side
 //! apply with managed fields, merge/JSON/strategic patches, dry-run, finalizers, namespace and
 //! CRD lifecycles, strict validation against the official Kubernetes JSON schemas
-//! (`kubernetes-validate`) and CRD schemas, and synthetic readiness for workloads.
+//! (`kubernetes-validate`) and CRD schemas including their CEL rules
+//! (`x-kubernetes-validations`), and synthetic readiness for workloads.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), spar_kube_sim::SimError> {
@@ -23,6 +24,9 @@
 //! See `README.md` beside this crate for what is faithful and what is simplified.
 
 pub mod apply;
+pub mod cel_library;
+pub mod cel_rules;
+pub mod cel_value;
 pub mod controller;
 pub mod crd;
 pub mod defaults;
