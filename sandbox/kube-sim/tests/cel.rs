@@ -63,13 +63,17 @@ fn nodepool(name: &str, requirements: Value) -> Value {
         "metadata": {"name": name},
         "spec": {
             "template": {
-                "metadata": {"labels": {"spar.dev/pool": "runners"}},
+                "metadata": {"labels": {"github-actions-runner": "true"}},
                 "spec": {
                     "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "default"},
+                    "taints": [{"key": "github-actions-runner", "value": "true", "effect": "NoSchedule"}],
                     "requirements": requirements,
+                    "expireAfter": "720h",
+                    "terminationGracePeriod": "2h",
                 }
             },
-            "limits": {"cpu": "1000"},
+            "limits": {"cpu": 256, "memory": "1024Gi"},
+            "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "10m"},
         }
     })
 }
@@ -80,7 +84,7 @@ fn good_requirements() -> Value {
         {"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": ["c", "m"], "minValues": 2},
         {"key": "karpenter.k8s.aws/instance-generation", "operator": "Gt", "values": ["5"]},
         {"key": "karpenter.k8s.aws/instance-local-nvme", "operator": "Gte", "values": ["100"]},
-        {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["c7i", "m7i"]},
+        {"key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["c6id", "m6id", "r6id", "c7gd", "m7gd"]},
         {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
     ])
 }
@@ -226,6 +230,19 @@ async fn ec2nodeclass_rules_reject_and_valid_one_is_accepted() {
     let ok = sim
         .post(NODECLASSES, &nodeclass("default", good_nodeclass_spec()))
         .await;
+    assert_eq!(ok.code, 201, "{}", ok.body);
+    // the flagship stack's shape (stacks/dagger-ci/src/karpenter.rs node_class_manifest)
+    let flagship = json!({
+        "role": "spar-karpenter-node",
+        "amiSelectorTerms": [{"alias": "al2023@latest"}],
+        "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": "spar"}}],
+        "securityGroupSelectorTerms": [{"tags": {"karpenter.sh/discovery": "spar"}}, {"id": "sg-0abc1234"}],
+        "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"volumeSize": "50Gi", "volumeType": "gp3", "encrypted": true, "deleteOnTermination": true}}],
+        "metadataOptions": {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled", "httpPutResponseHopLimit": 1, "httpTokens": "required"},
+        "tags": {"karpenter.sh/discovery": "spar"},
+        "instanceStorePolicy": "RAID0",
+    });
+    let ok = sim.post(NODECLASSES, &nodeclass("flagship", flagship)).await;
     assert_eq!(ok.code, 201, "{}", ok.body);
 
     // subnet terms: id and tags are mutually exclusive
