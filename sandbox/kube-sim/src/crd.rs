@@ -15,9 +15,13 @@
 //!   with `properties` rejects other fields unless it has `x-kubernetes-preserve-unknown-fields`
 //!   (those are the fields a real server prunes; the validation module drops or rejects them per
 //!   `fieldValidation`). `metadata` is checked against the built-in ObjectMeta schema.
-//!   CEL rules (`x-kubernetes-validations`) are not evaluated.
+//! - CEL rules (`x-kubernetes-validations`) are compiled by [`check_crd`] (a rule the
+//!   simulator cannot compile or evaluate refuses the CRD) and again, once per CRD
+//!   generation, by [`types_for`], which keeps them in the served type's [`CrSchema`]; the
+//!   `cel_rules` module evaluates them on writes.
 //! - `default`s of the schema are applied to custom resources on every write.
 
+use crate::cel_rules::Rules;
 use crate::error::Cause;
 use crate::kinds::{GenerationRule, ResourceType, SchemaSource};
 use crate::schema::TypeNode;
@@ -30,6 +34,8 @@ pub struct CrSchema {
     pub schema: Value,
     /// Draft-4 validator for the whole object except `metadata`.
     pub validator: Arc<jsonschema::Validator>,
+    /// The compiled `x-kubernetes-validations` rules (None: the schema has none).
+    pub rules: Option<Arc<Rules>>,
 }
 
 impl std::fmt::Debug for CrSchema {
@@ -129,6 +135,8 @@ pub fn check_crd(crd: &Value) -> Vec<Cause> {
                     causes.push(required(&format!("{base}.type"), ": must not be empty at the root"));
                 } else if let Err(e) = compile(schema) {
                     causes.push(invalid(&base, format!("Invalid value: ...: {e}")));
+                } else if let Err(rule_causes) = Rules::compile(schema, &base) {
+                    causes.extend(rule_causes);
                 }
             }
         }
@@ -247,6 +255,16 @@ pub fn types_for(crd: &Value) -> Result<Vec<ResourceType>, String> {
             .cloned()
             .unwrap_or(json!({"type": "object"}));
         let validator = Arc::new(compile(&schema)?);
+        let base = format!("spec.versions[{}].schema.openAPIV3Schema", s(v, "/name"));
+        let rules = Rules::compile(&schema, &base)
+            .map_err(|causes| {
+                causes
+                    .iter()
+                    .map(|c| format!("{}: {}", c.field, c.message))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })?
+            .map(Arc::new);
         let status = v.pointer("/subresources/status").is_some();
         let printer_columns = v
             .get("additionalPrinterColumns")
@@ -283,7 +301,11 @@ pub fn types_for(crd: &Value) -> Result<Vec<ResourceType>, String> {
             categories: strs("categories"),
             status_subresource: status,
             generation: GenerationRule::AllButMetadataAndStatus,
-            schema: SchemaSource::Custom(Arc::new(CrSchema { schema, validator })),
+            schema: SchemaSource::Custom(Arc::new(CrSchema {
+                schema,
+                validator,
+                rules,
+            })),
             crd: Some(name.clone()),
             printer_columns,
             preferred: v.get("storage") == Some(&Value::Bool(true)),

@@ -8,7 +8,8 @@
 //! the `kube` crate) and `kubectl` use: discovery, OpenAPI v3 paths, CRUD, watch, server-side
 //! apply with managed fields, merge/JSON/strategic patches, dry-run, finalizers, namespace and
 //! CRD lifecycles, strict validation against the official Kubernetes JSON schemas
-//! (`kubernetes-validate`) and CRD schemas; and a cluster that runs: Nodes (static, or joined
+//! (`kubernetes-validate`) and CRD schemas including their CEL rules
+//! (`x-kubernetes-validations`); and a cluster that runs: Nodes (static, or joined
 //! from the AWS emulator's managed node groups), controllers that make Pods, a scheduler
 //! that binds them with kube-scheduler's filters, kubelets that start them, and a
 //! Karpenter that adds nodes (the `cluster` module).
@@ -26,6 +27,9 @@
 //! See `README.md` beside this crate for what is faithful and what is simplified.
 
 pub mod apply;
+pub mod cel_library;
+pub mod cel_rules;
+pub mod cel_value;
 pub mod cloud;
 pub mod cluster;
 pub mod controller;

@@ -3,7 +3,8 @@
 //!
 //! Owns [`State`] (configuration, schemas, served kinds, the store, the cluster's clocks) and the
 //! write pipeline every verb goes through: admission checks (namespace exists and is not
-//! terminating, names, preconditions), validation, defaulting, managed fields, generation,
+//! terminating, names, preconditions), validation (schema, then a custom resource's CEL
+//! rules on its defaulted form, see `cel_rules`), defaulting, managed fields, generation,
 //! and the final commit.
 //!
 //! Rules kept here:
@@ -22,6 +23,7 @@
 //! - `dryRun=All` runs everything but the commit.
 
 use crate::apply::{self, strip_nulls};
+use crate::cel_rules;
 use crate::crd;
 use crate::defaults;
 use crate::error::{ApiError, ApiResult, Target};
@@ -365,16 +367,33 @@ impl State {
 
     // ---------------------------------------------------------------- writes
 
-    /// Validate, check metadata and kind rules of a whole object about to be stored.
-    fn admit(&self, rt: &ResourceType, obj: &mut Value, p: &Params) -> ApiResult<Vec<String>> {
+    /// Validate, check metadata and kind rules of a whole object about to be stored; `old` is
+    /// the stored object on update (for CEL transition rules and ratcheting).
+    fn admit(&self, rt: &ResourceType, obj: &mut Value, p: &Params, old: Option<&Value>) -> ApiResult<Vec<String>> {
         let schemas = self.schemas.clone();
         let v = self.validators(rt, &schemas)?;
         let name = meta_str(obj, "name").to_string();
         let ns = meta_str(obj, "namespace").to_string();
-        let warnings = validation::check(&v, obj, p.field_validation, Mode::Object, &name, &ns)?;
-        let mut causes = validation::check_metadata(obj, NameRule::for_kind(&rt.group, &rt.kind));
+        let custom = match &rt.schema {
+            SchemaSource::Custom(cr) => cr.rules.as_ref().map(|r| (cr, r)),
+            SchemaSource::Builtin(_) => None,
+        };
+        // with CEL rules, schema errors and rule errors are answered together, as upstream
+        let (mut warnings, mut causes) = match validation::check(&v, obj, p.field_validation, Mode::Object, &name, &ns)
+        {
+            Ok(w) => (w, vec![]),
+            Err(ApiError::Invalid { causes, .. }) if custom.is_some() => (vec![], causes),
+            Err(e) => return Err(e),
+        };
+        causes.extend(validation::check_metadata(obj, NameRule::for_kind(&rt.group, &rt.kind)));
         if rt.group == "apiextensions.k8s.io" && rt.kind == "CustomResourceDefinition" {
             causes.extend(crd::check_crd(obj));
+        }
+        if let Some((cr, rules)) = custom {
+            // rules see the object as stored: after structural defaulting
+            let mut defaulted = obj.clone();
+            crd::apply_defaults(&mut defaulted, TypeNode::custom(Some(&schemas), &cr.schema));
+            warnings.extend(cel_rules::admit(rules, &defaulted, old, &mut causes));
         }
         if !causes.is_empty() {
             return Err(ApiError::invalid(&rt.group, &rt.kind, &name, causes));
@@ -492,7 +511,7 @@ impl State {
         {
             m.remove("status");
         }
-        let warnings = self.admit(rt, &mut body, p)?;
+        let warnings = self.admit(rt, &mut body, p, None)?;
         let key = Self::key(rt, ns, &name);
         if self.store.get(&key).is_some() {
             return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
@@ -625,7 +644,7 @@ impl State {
                 ));
             }
         }
-        let warnings = self.admit(rt, &mut new, p)?;
+        let warnings = self.admit(rt, &mut new, p, Some(&old))?;
         self.default(rt, &mut new, Some(&old));
         let schemas = self.schemas.clone();
         let v = self.validators(rt, &schemas)?;
@@ -916,7 +935,7 @@ impl State {
             field_validation: Directive::Strict,
             ..p.clone()
         };
-        let warnings = self.admit(rt, &mut new, &strict)?;
+        let warnings = self.admit(rt, &mut new, &strict, existing.as_ref())?;
         self.default(rt, &mut new, existing.as_ref());
         managed::write(&mut new, &applied.entries);
         let out = self.commit(rt, key, existing.as_ref(), new, p.dry_run);
