@@ -521,6 +521,7 @@ fn matching_snapshot(graph: &spar::graph::DesiredGraph) -> Snapshot {
             dependencies: r.dependencies.clone(),
             provider: r.kind.split(':').next().unwrap_or_default().to_string(),
             options: StoredOptions::default(),
+            unfinished: None,
         });
     }
     snap

@@ -1001,3 +1001,59 @@ async fn a_plan_shows_each_component_once_even_when_the_order_interleaves_them()
     assert_eq!(text.matches("net/\n").count(), 1, "{text}");
     assert_eq!(text.matches("app/\n").count(), 1, "{text}");
 }
+
+fn sized(size: i64) -> impl Fn(&mut spar::Stack, &Arc<FakeProvider>) -> spar::Result<()> {
+    move |s, p| {
+        s.add("a", FakeResource::new(p).set("name", "a").set("size", size))?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_update_whose_wait_timed_out_is_recorded_unfinished_and_sent_again() {
+    // A kind that sends the change and then gives up waiting for it (a chart whose pods
+    // never become ready): the change happened, so state must not forget it.
+    let world = FakeWorld::new();
+    let mut h = Harness::with_provider(FakeProvider::new("fake:Thing", world.clone()), world.clone());
+    let (_, report) = h.apply(sized(1)).await;
+    assert!(report.succeeded());
+    let timing_out = FakeProvider::new("fake:Thing", world.clone()).on_update(|_, _| {
+        Err(ProviderError::Timeout {
+            what: "Deployment app/web to be ready (0/1 replicas available; pod web-x is Unschedulable: ...)".into(),
+            after: Duration::from_secs(15),
+        })
+    });
+    h.provider = Arc::new(timing_out);
+    let (_, report) = h.apply(sized(2)).await;
+    let (_, message) = report.failures().next().expect("the update fails");
+    assert!(message.contains("records it as unfinished"), "{message}");
+    let snap = h.snapshot().await;
+    let a = snap.resources.values().next().expect("a");
+    assert_eq!(a.inputs["size"], 2, "the sent inputs are recorded");
+    assert!(
+        a.unfinished.as_deref().is_some_and(|u| u.contains("Unschedulable")),
+        "{a:?}"
+    );
+
+    // Going back to the old inputs is a change (the live object has the new ones), and
+    // keeping the new ones updates again (so the wait runs again), with a note saying why.
+    for size in [1, 2] {
+        let plan = h.plan(sized(size)).await;
+        assert_eq!(ops(&plan), [("a".to_string(), Op::Update)], "size {size}");
+        assert!(
+            plan.changes[0]
+                .notes
+                .iter()
+                .any(|n| n.contains("did not see it through")),
+            "{:?}",
+            plan.changes[0].notes
+        );
+    }
+    h.provider = Arc::new(FakeProvider::new("fake:Thing", world.clone()));
+    let (_, report) = h.apply(sized(2)).await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(count(&world.calls(), "update"), 2, "sent again with the same inputs");
+    assert!(h.snapshot().await.resources.values().all(|r| r.unfinished.is_none()));
+    let plan = h.plan(sized(2)).await;
+    assert_eq!(ops(&plan), [("a".to_string(), Op::Same)]);
+}

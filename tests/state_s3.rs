@@ -67,6 +67,7 @@ fn resource(address: &str, id: &str, inputs: serde_json::Value) -> ResourceState
         dependencies: vec![],
         provider: "test".into(),
         options: Default::default(),
+        unfinished: None,
     }
 }
 

@@ -504,8 +504,8 @@ async fn bounded<T>(
     }
 }
 
-/// True when a failed create may still have made its object: it was stopped while
-/// waiting, not refused.
+/// True when a failed create may still have made its object, or a failed update may
+/// have changed it: it was stopped while waiting, not refused.
 fn may_have_made(e: &ProviderError) -> bool {
     matches!(e, ProviderError::Timeout { .. } | ProviderError::Cancelled)
 }
@@ -570,6 +570,7 @@ async fn run_step(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
                 dependencies: change.dependencies.clone(),
                 provider: provider_of(&change.kind),
                 options,
+                unfinished: None,
             });
             Ok(StepStatus::Done)
         }
@@ -586,7 +587,8 @@ async fn run_step(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
             value::keep_paths(&mut inputs, &old.inputs, &desired.options.ignore_changes);
             let options = stored_options(&desired.options);
             let d = provider.diff(&old.inputs, &inputs);
-            if d.is_empty() {
+            // An unfinished update is sent again even with nothing changed: its wait reruns.
+            if d.is_empty() && old.unfinished.is_none() {
                 let mut snap = shared.snapshot.lock().expect("snapshot mutex");
                 if let Some(r) = snap.get_mut(&change.address) {
                     r.dependencies = change.dependencies.clone();
@@ -615,13 +617,35 @@ async fn run_step(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
                     &value::strip_secrets(&old.outputs),
                 ),
             )
-            .await
-            .map(|mut outputs| {
-                value::mark_secret_paths(&mut outputs, &schema.secret_outputs);
-                value::mark_echoed_secrets(&inputs, &mut outputs);
-                (None, Some(outputs))
-            })
-            .map_err(|e| redact(&redact(&e.to_string(), &inputs), &old.inputs));
+            .await;
+            if let Err(e) = &result
+                && may_have_made(e)
+            {
+                // The change was sent; only its wait was cut short. State must say so, or
+                // the next plan, finding the same inputs, would never send it again.
+                let e = redact(&redact(&e.to_string(), &inputs), &old.inputs);
+                shared
+                    .journal
+                    .append_queued(&JournalEntry::Unfinished { seq, error: e.clone() })
+                    .map_err(|je| format!("{e}; and the journal could not record it: {je}"))?;
+                let mut snap = shared.snapshot.lock().expect("snapshot mutex");
+                if let Some(r) = snap.get_mut(&change.address) {
+                    r.inputs = inputs;
+                    r.dependencies = change.dependencies.clone();
+                    r.options = options;
+                    r.unfinished = Some(e.clone());
+                }
+                return Err(format!(
+                    "{e}; the change was sent, so state records it as unfinished and the next apply updates it again"
+                ));
+            }
+            let result = result
+                .map(|mut outputs| {
+                    value::mark_secret_paths(&mut outputs, &schema.secret_outputs);
+                    value::mark_echoed_secrets(&inputs, &mut outputs);
+                    (None, Some(outputs))
+                })
+                .map_err(|e| redact(&redact(&e.to_string(), &inputs), &old.inputs));
             shared.end(seq, &result).await?;
             let (_, outputs) = result?;
             let mut snap = shared.snapshot.lock().expect("snapshot mutex");
@@ -630,6 +654,7 @@ async fn run_step(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
                 r.outputs = outputs.unwrap_or(Value::Null);
                 r.dependencies = change.dependencies.clone();
                 r.options = options;
+                r.unfinished = None;
             }
             Ok(StepStatus::Done)
         }

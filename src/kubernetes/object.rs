@@ -566,6 +566,15 @@ pub fn not_ready(kind: &str, obj: &Value) -> Option<String> {
                 Some(format!("{}/{want} completions", st("succeeded")))
             }
         }
+        // ARC's runner scale set: ready once its minimum runners run, as ARC's controller
+        // counts them (`status.runningEphemeralRunners`, actions-runner-controller
+        // `AutoscalingRunnerSetStatus`); a set with no minimum is ready at once. Runners that
+        // cannot start (no node for them, no registration) fail the apply, not the first job.
+        "AutoscalingRunnerSet" => {
+            let want = i64_at(obj, &["spec", "minRunners"]).unwrap_or(0);
+            let running = st("runningEphemeralRunners");
+            (running < want).then(|| format!("{running}/{want} minimum runners running"))
+        }
         "Namespace" => match str_at(obj, &["status", "phase"]) {
             Some("Active") | None => None,
             Some(p) => Some(format!("namespace is {p}")),
@@ -575,22 +584,28 @@ pub fn not_ready(kind: &str, obj: &Value) -> Option<String> {
 }
 
 /// Why a workload's pods do not run, in the scheduler's words: the first of the pods its
-/// `spec.selector.matchLabels` selects (by name) that is unbound with `PodScheduled=False`,
+/// `spec.selector.matchLabels` selects (an ARC scale set's: its runners, by ARC's labels), by name, that is unbound with `PodScheduled=False`,
 /// e.g. `pod runner-7d9f-x2k4q is Unschedulable: 0/3 nodes are available: 3 node(s) had
 /// untolerated taint {CriticalAddonsOnly: true}.` A timeout then says what to fix rather
 /// than only that replicas were missing. `None` for other kinds, or when the pods cannot
 /// be listed (the wait goes on without it).
 async fn unschedulable_pods(api: &Api<DynamicObject>, kind: &str, live: &Value) -> Option<String> {
-    if !matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet") {
-        return None;
-    }
     let ns = live.pointer("/metadata/namespace")?.as_str()?;
-    let labels = live.pointer("/spec/selector/matchLabels")?.as_object()?;
-    let selector = labels
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-        .collect::<Vec<_>>()
-        .join(",");
+    let selector = match kind {
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => live
+            .pointer("/spec/selector/matchLabels")?
+            .as_object()?
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(","),
+        // ARC labels every runner pod with its scale set's name and namespace.
+        "AutoscalingRunnerSet" => format!(
+            "actions.github.com/scale-set-name={},actions.github.com/scale-set-namespace={ns}",
+            live.pointer("/metadata/name")?.as_str()?
+        ),
+        _ => return None,
+    };
     let pods: Api<Pod> = Api::namespaced(api.clone().into_client(), ns);
     let list = pods.list(&ListParams::default().labels(&selector)).await.ok()?;
     let mut items = list.items;

@@ -86,7 +86,7 @@ impl Session {
         }
         for (i, r) in futures::future::join_all(jobs).await {
             match r {
-                Ok(notes) => plan.changes[i].notes = notes,
+                Ok(notes) => plan.changes[i].notes.extend(notes),
                 Err(e) => {
                     let a = plan.changes[i].address.clone();
                     plan.warnings.push(format!("could not preview `{a}`: {e}"));

@@ -100,6 +100,7 @@ async fn resolve_one(
                 dependencies: p.dependencies.clone(),
                 provider: provider_of(&p.kind),
                 options: p.options.clone(),
+                unfinished: None,
             });
             Ok(format!(
                 "{}: adopted {} made by the interrupted {}",

@@ -159,6 +159,7 @@ impl Session {
                 options: desired
                     .map(|d| crate::apply::stored_options(&d.options))
                     .unwrap_or_default(),
+                unfinished: None,
             };
             locked.snapshot.upsert(r.clone());
             self.store.save(&mut locked.snapshot).await?;

@@ -197,7 +197,7 @@ pub fn plan(
                 let type_changed = old.kind != r.kind;
                 let op = if type_changed || !replace_paths.is_empty() {
                     Op::Replace
-                } else if d.is_empty() {
+                } else if d.is_empty() && old.unfinished.is_none() {
                     Op::Same
                 } else {
                     Op::Update
@@ -214,8 +214,14 @@ pub fn plan(
                 } else {
                     (Some(old.inputs.clone()), Some(after))
                 };
+                let notes = match (&old.unfinished, op) {
+                    (Some(why), Op::Update) => {
+                        vec![format!("the last apply did not see it through ({why}): sent again")]
+                    }
+                    _ => Vec::new(),
+                };
                 Change {
-                    notes: Vec::new(),
+                    notes,
                     address: r.address.clone(),
                     kind: r.kind.clone(),
                     op,

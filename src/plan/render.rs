@@ -280,6 +280,7 @@ mod tests {
                 dependencies: Vec::new(),
                 provider: "local".into(),
                 options: Default::default(),
+                unfinished: None,
             });
         }
         plan(

@@ -68,6 +68,13 @@ pub enum JournalEntry {
         seq: u64,
         error: String,
     },
+    /// An update that was sent but not seen through (the kind stopped waiting for it: a
+    /// timeout or an abort): replay records its inputs, marked unfinished, so the next
+    /// plan updates the resource again.
+    Unfinished {
+        seq: u64,
+        error: String,
+    },
 }
 
 /// Parses journal bytes into entries.
@@ -124,6 +131,16 @@ pub fn replay(snap: &mut Snapshot, entries: &[JournalEntry]) -> bool {
                     apply_done(snap, b, id.clone(), outputs.clone());
                 }
             }
+            JournalEntry::Unfinished { seq, error } => {
+                if let Some(b) = begun.remove(seq) {
+                    apply_done(snap, b, None, None);
+                    if let JournalEntry::Begin { address, .. } = b
+                        && let Some(r) = snap.get_mut(address)
+                    {
+                        r.unfinished = Some(error.clone());
+                    }
+                }
+            }
         }
     }
     for b in begun.into_values() {
@@ -178,6 +195,7 @@ fn apply_done(snap: &mut Snapshot, begin: &JournalEntry, id: Option<String>, out
         dependencies: dependencies.clone(),
         provider: provider.clone(),
         options: options.clone(),
+        unfinished: None,
     };
     match step {
         StepKind::Create => snap.upsert(new_state()),
@@ -186,6 +204,7 @@ fn apply_done(snap: &mut Snapshot, begin: &JournalEntry, id: Option<String>, out
                 r.inputs = inputs.clone();
                 r.dependencies = dependencies.clone();
                 r.options = options.clone();
+                r.unfinished = None;
                 if let Some(o) = outputs {
                     r.outputs = o;
                 }

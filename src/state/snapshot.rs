@@ -64,6 +64,12 @@ pub struct ResourceState {
     pub provider: String,
     #[serde(default, skip_serializing_if = "is_default_options")]
     pub options: StoredOptions,
+    /// Why its last update may not have finished: the change was sent (its inputs are
+    /// recorded here) but the kind stopped waiting for it (a timeout, an abort). The next
+    /// plan updates it again even when no input changed, so the kind's wait runs again;
+    /// a successful update clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfinished: Option<String>,
 }
 
 fn is_default_options(o: &StoredOptions) -> bool {
@@ -408,6 +414,7 @@ mod tests {
             dependencies: vec![],
             provider: "t".into(),
             options: Default::default(),
+            unfinished: None,
         });
         let bytes = s.encode();
         assert_eq!(Snapshot::decode(&bytes, "f").unwrap(), s);
@@ -442,6 +449,7 @@ mod tests {
                 dependencies: vec![],
                 provider: "t".into(),
                 options: Default::default(),
+                unfinished: None,
             });
         }
         s

@@ -132,6 +132,7 @@ mod tests {
             dependencies: vec![],
             provider: "t".into(),
             options: StoredOptions::default(),
+            unfinished: None,
         }
     }
 

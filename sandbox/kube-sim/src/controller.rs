@@ -12,8 +12,8 @@
 //! - Garbage collection by `ownerReferences` (Background: dependents whose owners are all gone
 //!   are deleted; Foreground: owners with `foregroundDeletion` wait for their dependents).
 //! - A `default` ServiceAccount in every active namespace.
-//! - What runs (the `cluster` module): workload controllers, the scheduler, Karpenter, the
-//!   kubelets, in that order in every pass.
+//! - What runs (the `cluster` module): workload controllers, ARC's runners, the scheduler,
+//!   Karpenter, the kubelets, in that order in every pass.
 //!
 //! Rules kept here: passes are repeated until nothing changes, so one client request sees a
 //! consistent outcome shortly after it returns, never inside it.
@@ -276,6 +276,7 @@ pub fn reconcile(st: &mut State) -> Option<Instant> {
         namespace_pass(st);
         gc_pass(st);
         cluster::workloads::reconcile(st);
+        cluster::arc::reconcile(st);
         cluster::scheduler::reconcile(st);
         let karpenter = cluster::karpenter::reconcile(st);
         let kubelet = cluster::kubelet::reconcile(st);

@@ -389,7 +389,7 @@ impl Arc {
                     )
                     .create_namespace()
                     .values(values),
-                    cluster.after_nodes(),
+                    charts.wait(cluster.after_nodes()),
                 )?;
                 let gh = secret(&cluster.provider, Some(&cfg.runners_namespace), "github-app")
                     .data("github_app_id", &app_id)
@@ -430,7 +430,7 @@ impl Arc {
                             &cfg.runners_namespace,
                         )
                         .values(values),
-                        opts,
+                        charts.wait(opts),
                     )?;
                     runners.push(RunnerPod {
                         group: g.name.clone(),
@@ -479,7 +479,7 @@ impl Arc {
                 if let Some(cm) = cert_manager {
                     opts = opts.depends_on(cm);
                 }
-                let controller = s.add_with("controller", c.values(values), opts)?;
+                let controller = s.add_with("controller", c.values(values), charts.wait(opts))?;
                 let (target_key, target) = legacy_target(&cfg.github_config_url)?;
                 for g in &cfg.runner_groups {
                     let template = runner_template(cfg, engine, g);

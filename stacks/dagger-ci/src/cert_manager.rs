@@ -70,7 +70,11 @@ impl CertManager {
         if let Some(h) = &charts.helm {
             chart = chart.helm(h);
         }
-        let chart = s.add_with("chart", chart.values(values.clone()), cluster.after_nodes())?;
+        let chart = s.add_with(
+            "chart",
+            chart.values(values.clone()),
+            charts.wait(cluster.after_nodes()),
+        )?;
         Ok(CertManager { chart, values })
     }
 }

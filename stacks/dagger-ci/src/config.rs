@@ -75,6 +75,11 @@ pub struct ChartsConfig {
     /// The `helm template`-compatible command (default: `SPAR_HELM`, else `helm`).
     #[serde(default)]
     pub helm: Option<String>,
+    /// How long installing or upgrading a chart waits for its objects to be ready (its
+    /// Deployments rolled out, a runner scale set's minimum runners running) before the
+    /// apply fails; default: spar's, 10 minutes.
+    #[serde(default)]
+    pub wait_timeout_seconds: Option<u64>,
 }
 
 impl ChartsConfig {
@@ -83,6 +88,16 @@ impl ChartsConfig {
         match &self.local_dir {
             Some(dir) => format!("{}/{name}", dir.trim_end_matches('/')),
             None => upstream.to_string(),
+        }
+    }
+
+    /// `opts` with this config's wait timeout on create and update.
+    pub fn wait(&self, opts: spar::ResourceOptions) -> spar::ResourceOptions {
+        match self.wait_timeout_seconds {
+            Some(s) => opts
+                .create_timeout(std::time::Duration::from_secs(s))
+                .update_timeout(std::time::Duration::from_secs(s)),
+            None => opts,
         }
     }
 

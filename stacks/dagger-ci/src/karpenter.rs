@@ -684,7 +684,7 @@ impl Karpenter {
         if let Some(h) = &charts.helm {
             chart = chart.helm(h);
         }
-        let chart = s.add_with("chart", chart.values(doc.clone()), chart_opts)?;
+        let chart = s.add_with("chart", chart.values(doc.clone()), charts.wait(chart_opts))?;
 
         let node_class = node_class_manifest(&cfg.node_class, &name);
         let node_pool = node_pool_manifest(&cfg.node_pool, &cfg.node_class.name);

@@ -79,6 +79,176 @@ async fn start_sandbox(ready_ms: u64) -> (spar_kube_sim::SimHandle, Env) {
     (sim, env)
 }
 
+fn resource(group: &str, version: &str, kind: &str, plural: &str) -> kube::discovery::ApiResource {
+    kube::discovery::ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: if group.is_empty() {
+            version.into()
+        } else {
+            format!("{group}/{version}")
+        },
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
+
+async fn list(client: &kube::Client, r: &kube::discovery::ApiResource, selector: &str) -> Vec<Value> {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), r);
+    let list = api.list(&ListParams::default().labels(selector)).await.unwrap();
+    list.items.iter().map(|o| serde_json::to_value(o).unwrap()).collect()
+}
+
+async fn pods(client: &kube::Client, selector: &str) -> Vec<Value> {
+    list(client, &resource("", "v1", "Pod", "pods"), selector).await
+}
+
+/// Polls `f` every 100 ms for up to 30 s until it returns `Some`.
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match f().await {
+            Ok(v) => return v,
+            Err(why) if std::time::Instant::now() > deadline => panic!("{what}: {why}"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// The nodes of the EKS managed node group (the critical nodes).
+async fn critical_nodes(client: &kube::Client) -> Vec<String> {
+    eventually("critical nodes joined", || async {
+        let nodes = list(
+            client,
+            &resource("", "v1", "Node", "nodes"),
+            "eks.amazonaws.com/nodegroup",
+        )
+        .await;
+        let names: Vec<String> = nodes
+            .iter()
+            .map(|n| n["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        if names.is_empty() {
+            Err("none".to_string())
+        } else {
+            Ok(names)
+        }
+    })
+    .await
+}
+
+/// Every pod `selector` picks is Running on one of `nodes` (and there is at least one).
+async fn running_on(client: &kube::Client, selector: &str, nodes: &[String]) {
+    eventually(&format!("pods {selector} Running on {nodes:?}"), || async {
+        let ps = pods(client, selector).await;
+        let bad: Vec<String> = ps
+            .iter()
+            .filter(|p| p["status"]["phase"] != "Running" || !nodes.iter().any(|n| p["spec"]["nodeName"] == n.as_str()))
+            .map(|p| {
+                format!(
+                    "{} {} on {}",
+                    p["metadata"]["name"], p["status"]["phase"], p["spec"]["nodeName"]
+                )
+            })
+            .collect();
+        if ps.is_empty() || !bad.is_empty() {
+            Err(format!("{} pods, not yet: {bad:?}", ps.len()))
+        } else {
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Creates the runner pod ARC's controller makes from scale set `name`'s template.
+async fn make_runner_pod(client: &kube::Client, name: &str) {
+    let sets = list(
+        client,
+        &resource(
+            "actions.github.com",
+            "v1alpha1",
+            "AutoscalingRunnerSet",
+            "autoscalingrunnersets",
+        ),
+        "",
+    )
+    .await;
+    let set = sets
+        .iter()
+        .find(|s| s["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("scale set {name}"));
+    let ns = set["metadata"]["namespace"].as_str().unwrap();
+    let mut labels = set["spec"]["template"]["metadata"]["labels"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    labels.insert("actions.github.com/scale-set-name".into(), name.into());
+    labels.insert("actions.github.com/scale-set-namespace".into(), ns.into());
+    labels.insert("app.kubernetes.io/component".into(), "runner".into());
+    let pod: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("{name}-queued-runner"), "namespace": ns, "labels": labels},
+        "spec": set["spec"]["template"]["spec"],
+    }))
+    .unwrap();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource("", "v1", "Pod", "pods"));
+    api.create(&Default::default(), &pod).await.unwrap();
+}
+
+/// A runner of scale set `group` runs on a Karpenter node next to a Running engine pod,
+/// the two mounting the same host directory.
+async fn runner_next_to_engine(client: &kube::Client, group: &str) {
+    eventually(&format!("a {group} runner next to an engine"), || async {
+        let runners = pods(client, &format!("actions.github.com/scale-set-name={group}")).await;
+        let runner = runners
+            .iter()
+            .find(|p| p["status"]["phase"] == "Running")
+            .ok_or_else(|| format!("no Running runner: {}", Value::from(runners.clone())))?;
+        let node = runner["spec"]["nodeName"].as_str().unwrap_or_default();
+        let nodes = list(client, &resource("", "v1", "Node", "nodes"), "karpenter.sh/nodepool").await;
+        if !nodes.iter().any(|n| n["metadata"]["name"] == node) {
+            return Err(format!("runner on {node}, not a Karpenter node"));
+        }
+        let engine = pods(client, "")
+            .await
+            .into_iter()
+            .find(|p| {
+                p["spec"]["nodeName"] == node
+                    && p["status"]["phase"] == "Running"
+                    && p["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"
+                    && p["metadata"]["ownerReferences"][0]["name"] == "dagger-engine"
+            })
+            .ok_or_else(|| format!("no Running engine on {node}"))?;
+        let host_paths = |p: &Value| -> Vec<String> {
+            let mounted: Vec<&str> = p["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|c| c["volumeMounts"].as_array().into_iter().flatten())
+                .filter_map(|m| m["name"].as_str())
+                .collect();
+            p["spec"]["volumes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|v| mounted.contains(&v["name"].as_str().unwrap_or_default()))
+                .filter_map(|v| v["hostPath"]["path"].as_str().map(String::from))
+                .collect()
+        };
+        let (r, e) = (host_paths(runner), host_paths(&engine));
+        if r.iter().any(|p| e.contains(p)) {
+            Ok(())
+        } else {
+            Err(format!("no shared host path: runner {r:?}, engine {e:?}"))
+        }
+    })
+    .await
+}
+
 struct Env {
     aws: String,
     kube: String,
@@ -162,6 +332,20 @@ fn updates(addresses: &[&str]) -> Vec<(String, String)> {
 /// does spar): those of the charts' `crds/` directories, and those annotated
 /// `helm.sh/resource-policy: keep` (cert-manager's, with `crds.keep`); each is checked to be
 /// one of them, and left out.
+/// [`kube_leftovers_but_kept_crds`] once the simulator has caught up with the emulator: the
+/// workloads of EKS add-ons go at its next poll of the emulator (every 250 ms) after the
+/// cluster is deleted, as EKS removes them with the cluster.
+async fn kube_leftovers_settled(client: kube::Client) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let left = kube_leftovers_but_kept_crds(client.clone()).await;
+        if left.is_empty() || std::time::Instant::now() > deadline {
+            return left;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 async fn kube_leftovers_but_kept_crds(client: kube::Client) -> Vec<String> {
     let charts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sandbox/charts");
     let mut crds_dirs = String::new();
@@ -364,6 +548,82 @@ async fn the_flagship_stack_applies_changes_and_goes_away() {
         "{outputs}"
     );
 
+    // The cluster runs what was applied: the critical add-ons on the critical nodes; each
+    // runner group's runner pod on a node the sandbox's Karpenter launched, next to a
+    // running engine sharing its socket directory.
+    let client = kube::Client::try_from(kube::Config::new(env.kube.parse().unwrap())).unwrap();
+    let critical = critical_nodes(&client).await;
+    assert_eq!(
+        critical.len(),
+        2,
+        "the critical node group's nodes joined: {critical:?}"
+    );
+    for selector in [
+        "k8s-app=kube-dns",
+        "app.kubernetes.io/name=karpenter",
+        "app.kubernetes.io/name=gha-rs-controller",
+    ] {
+        running_on(&client, selector, &critical).await;
+    }
+    // dagger-large keeps one runner (minRunners 1): the sandbox's ARC makes it. For
+    // dagger-small (minimum 0) make the pod ARC makes for a queued job, from its scale set.
+    make_runner_pod(&client, "dagger-small").await;
+    for group in ["dagger-small", "dagger-large"] {
+        runner_next_to_engine(&client, group).await;
+    }
+
+    // A runner toleration removed (checks waived, so the sandbox is what judges it): the
+    // runner the sandbox's ARC remakes cannot schedule, and the apply fails with the
+    // scheduler's message; nothing is lost, and putting the toleration back repairs it.
+    let broken = vec![
+        ("[arc]\n", "[arc]\nrunner_tolerations = []\n"),
+        ("[charts]\n", "[charts]\nwait_timeout_seconds = 15\n"),
+    ];
+    let e = env.clone();
+    let (failed, waived) = tokio::task::spawn_blocking(move || {
+        e.config(&broken);
+        let checks: Value = serde_json::from_slice(&e.run(&["check", "--json"]).stdout).unwrap();
+        let waived: Vec<String> = checks["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == "failed")
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect();
+        let mut args = vec!["apply", "--yes"];
+        for w in &waived {
+            args.extend(["--waive", w.as_str()]);
+        }
+        let out = e.run(&args);
+        (out, waived)
+    })
+    .await
+    .unwrap();
+    assert!(
+        !waived.is_empty(),
+        "spar check catches the missing toleration before the sandbox does"
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&failed.stdout),
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    assert!(!failed.status.success(), "{text}");
+    assert!(
+        text.contains("is Unschedulable: 0/3 nodes are available:")
+            && text.contains("node(s) had untolerated taint {github-actions-runner: true}"),
+        "the apply fails with the scheduler's message: {text}"
+    );
+    let e = env.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        e.config(&[]);
+        e.ok(&["apply", "--yes"])
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("Apply complete"), "{out}");
+    runner_next_to_engine(&client, "dagger-large").await;
+
     // No changes, also after reading every live object.
     let (changes, _) = tokio::task::spawn_blocking({
         let env = env.clone();
@@ -488,7 +748,7 @@ async fn the_flagship_stack_applies_changes_and_goes_away() {
     assert!(out.contains("Destroy complete"), "{out}");
     let left = aws_leftovers(&env.aws).await;
     assert!(left.is_empty(), "left in the AWS emulator: {left:?}");
-    let left = kube_leftovers_but_kept_crds(client).await;
+    let left = kube_leftovers_settled(client).await;
     assert!(left.is_empty(), "left in the simulator: {left:?}");
     sim.shutdown().await;
 }
@@ -519,6 +779,15 @@ async fn the_original_design_applies_and_goes_away() {
     .await
     .unwrap();
     let client = kube::Client::try_from(kube::Config::new(env.kube.parse().unwrap())).unwrap();
+    // cert-manager (its controller, webhook and cainjector) and the legacy ARC controller
+    // run on the critical nodes.
+    let critical = critical_nodes(&client).await;
+    for selector in [
+        "app.kubernetes.io/instance=cert-manager,app.kubernetes.io/component!=startupapicheck",
+        "k8s-app=kube-dns",
+    ] {
+        running_on(&client, selector, &critical).await;
+    }
     let live = kube_leftovers(client.clone()).await;
     for want in [
         "RunnerDeployment arc-runners/dagger-small",
@@ -535,7 +804,7 @@ async fn the_original_design_applies_and_goes_away() {
         .unwrap();
     let left = aws_leftovers(&env.aws).await;
     assert!(left.is_empty(), "left in the AWS emulator: {left:?}");
-    let left = kube_leftovers_but_kept_crds(client).await;
+    let left = kube_leftovers_settled(client).await;
     assert!(left.is_empty(), "left in the simulator: {left:?}");
     sim.shutdown().await;
 }
@@ -656,7 +925,7 @@ async fn the_flagship_stack_applies_and_goes_away_under_a_throttling_cloud() {
     let left = aws_leftovers(&env.aws).await;
     assert!(left.is_empty(), "left in the AWS emulator: {left:?}");
     let client = kube::Client::try_from(kube::Config::new(env.kube.parse().unwrap())).unwrap();
-    let left = kube_leftovers_but_kept_crds(client).await;
+    let left = kube_leftovers_settled(client).await;
     assert!(left.is_empty(), "left in the simulator: {left:?}");
     sim.shutdown().await;
 }

@@ -6,9 +6,9 @@
 //!   passed since it was bound it is `Running`, every container running and ready, with
 //!   conditions `PodReadyToStartContainers`, `Initialized`, `Ready`, `ContainersReady` and
 //!   `PodScheduled` all True. Readiness probes are not run: a started container is ready.
-//! - A pod owned by a Job (or with `restartPolicy: Never`/`OnFailure` and no other owner)
-//!   instead `Succeeded` at that moment, its containers terminated with reason `Completed`,
-//!   exit code 0: a Job's work takes the ready delay.
+//! - A pod owned by a Job instead `Succeeded` at that moment, its containers terminated
+//!   with reason `Completed`, exit code 0: a Job's work takes the ready delay. Other pods
+//!   run until deleted, whatever their `restartPolicy` (a runner's work has no known end).
 //! - A pod bound to a node that no longer exists is deleted (the pod garbage collector's
 //!   `gcOrphaned`; the real one waits for a 40 s quarantine first), so its controller makes a
 //!   new one that the scheduler places again.
@@ -33,20 +33,14 @@ fn node_ip(node: &Value) -> Option<String> {
         .map(String::from)
 }
 
+/// Does the pod's work end? Only a Job's pods are known to: any other pod (a runner's,
+/// restartPolicy `Never` or not) runs until something stops it.
 fn runs_to_completion(pod: &Value) -> bool {
-    let owner_kind = pod
-        .pointer("/metadata/ownerReferences")
+    pod.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .and_then(|refs| refs.iter().find(|r| r["controller"] == json!(true)))
-        .and_then(|r| r["kind"].as_str());
-    match owner_kind {
-        Some("Job") => true,
-        Some(_) => false,
-        None => matches!(
-            pod.pointer("/spec/restartPolicy").and_then(Value::as_str),
-            Some("Never" | "OnFailure")
-        ),
-    }
+        .and_then(|r| r["kind"].as_str())
+        == Some("Job")
 }
 
 fn cond(t: &str, status: &str, reason: Option<&str>, at: &str) -> Value {

@@ -15,6 +15,8 @@
 //!   ready delay has passed; pods bound to a node that is gone are deleted (pod GC).
 //! - [`karpenter`]: NodeClaims and Nodes for pods no node fits but a NodePool admits;
 //!   empty nodes removed after `consolidateAfter`.
+//! - [`arc`]: the runner pods an AutoscalingRunnerSet keeps with no job queued
+//!   (`minRunners`), as ARC's scale-set controller makes them.
 //!
 //! Rules kept by all of them:
 //! - Every object they create goes through the API's own create path (defaulting, schema
@@ -24,6 +26,7 @@
 //!   writes nothing and `reconcile` terminates.
 
 pub mod addons;
+pub mod arc;
 pub mod karpenter;
 pub mod kubelet;
 pub mod nodes;
