@@ -6,7 +6,8 @@
 //!
 //! It speaks the real Kubernetes REST API over plain HTTP on 127.0.0.1 for what spar (through
 //! the `kube` crate) and `kubectl` use: discovery, OpenAPI v3 paths, CRUD, watch, server-side
-//! apply with managed fields, merge/JSON/strategic patches, dry-run, finalizers, namespace and
+//! apply with managed fields, merge/JSON/strategic patches, the `scale` subresource, JSON and
+//! (for built-in kinds) Kubernetes protobuf bodies and answers, dry-run, finalizers, namespace and
 //! CRD lifecycles, strict validation against the official Kubernetes JSON schemas
 //! (`kubernetes-validate`) and CRD schemas, and synthetic readiness for workloads.
 //!
@@ -35,7 +36,9 @@ pub mod managed;
 pub mod openapi;
 pub mod ops;
 pub mod patch;
+pub mod protobuf;
 pub mod readiness;
+pub mod scale;
 pub mod schema;
 pub mod selectors;
 pub mod store;
@@ -132,6 +135,7 @@ impl Simulator {
             None => locate_schemas(&cfg.k8s_version)?,
         };
         let schemas = Arc::new(schema::Schemas::load(&dir)?);
+        let proto = Arc::new(protobuf::Table::new(Some(&schemas)));
         let addr_text = format!("127.0.0.1:{}", cfg.port);
         let listener = tokio::net::TcpListener::bind(&addr_text)
             .await
@@ -154,6 +158,7 @@ impl Simulator {
             server_addr: addr.to_string(),
             k8s_version: cfg.k8s_version.trim_start_matches('v').to_string(),
             shutdown: shutdown_rx.clone(),
+            proto,
         });
         let controllers = tokio::spawn(controller::run(state.clone(), notify, shutdown_rx.clone()));
         let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
