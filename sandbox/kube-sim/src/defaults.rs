@@ -177,11 +177,18 @@ pub fn apply(group: &str, kind: &str, o: &mut Value, old: Option<&Value>, alloc_
                 set_default(s, "replicas", json!(1));
                 set_default(s, "revisionHistoryLimit", json!(10));
                 set_default(s, "progressDeadlineSeconds", json!(600));
-                set_default(
-                    s,
-                    "strategy",
-                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
-                );
+                // `strategy: {}` (what kubectl create deployment sends) is defaulted field by field
+                let strategy = s.entry("strategy").or_insert_with(|| json!({}));
+                if let Some(st) = obj(strategy) {
+                    set_default(st, "type", json!("RollingUpdate"));
+                    if st.get("type") == Some(&json!("RollingUpdate")) {
+                        let ru = st.entry("rollingUpdate").or_insert_with(|| json!({}));
+                        if let Some(ru) = obj(ru) {
+                            set_default(ru, "maxSurge", json!("25%"));
+                            set_default(ru, "maxUnavailable", json!("25%"));
+                        }
+                    }
+                }
                 default_template(s);
             }
         }

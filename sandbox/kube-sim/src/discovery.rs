@@ -10,7 +10,7 @@
 //!   which clients treat as "not supported" and fall back from, as with an older server.
 //! - Custom resource groups appear once their CRD is established and vanish with it.
 //! - Each resource lists its real scope, kind, singular name, short names, categories, verbs,
-//!   and its `status` subresource when it has one.
+//!   and its `status` subresource when it has one (`scale` too, as `autoscaling/v1` `Scale`).
 
 use crate::kinds::{Kinds, ResourceType};
 use serde_json::{Value, json};
@@ -108,6 +108,18 @@ pub fn resources(kinds: &Kinds, group: &str, version: &str) -> Option<Value> {
                 "singularName": "",
                 "namespaced": t.namespaced,
                 "kind": t.kind,
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
+        if crate::scale::has_scale(t) {
+            // the scale client finds the Scale's group/version here
+            list.push(json!({
+                "name": format!("{}/scale", t.plural),
+                "singularName": "",
+                "namespaced": t.namespaced,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
                 "verbs": ["get", "patch", "update"],
             }));
         }

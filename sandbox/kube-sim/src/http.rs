@@ -8,7 +8,11 @@
 //! Rules kept here:
 //! - Every error is a `Status` body with the matching HTTP code; unknown paths are 404
 //!   `the server could not find the requested resource`.
-//! - `Accept: ...;as=Table` gets a `Table` for get and list; everything else JSON.
+//! - `Accept: ...;as=Table` gets a `Table` for get and list (always JSON). Built-in kinds are
+//!   read from `application/vnd.kubernetes.protobuf` bodies and answered in protobuf (objects,
+//!   lists, `Status` errors, watch frames) when `Accept` prefers it (see `protobuf`); custom
+//!   resources are JSON only, as on a real server (415 for a protobuf body).
+//! - `scale` is served for Deployments, ReplicaSets and StatefulSets (see `scale`).
 //! - Warnings (dropped unknown fields) go out as `Warning: 299 - "..."` headers.
 //! - A watch starts with synthetic ADDED events for the current objects when no (or "0")
 //!   resourceVersion is given, else replays the log after that version (an ERROR event with a
@@ -21,6 +25,8 @@ use crate::error::ApiError;
 use crate::kinds::ResourceType;
 use crate::openapi;
 use crate::ops::{Params, Resp, State};
+use crate::protobuf::{self, Accept};
+use crate::scale;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::EventType;
 use crate::table;
@@ -42,6 +48,8 @@ pub struct Shared {
     pub server_addr: String,
     pub k8s_version: String,
     pub shutdown: watch::Receiver<bool>,
+    /// The Kubernetes protobuf messages (from `k8s-pb`), for protobuf bodies and answers.
+    pub proto: Arc<protobuf::Table>,
 }
 
 fn json_response(code: u16, body: &Value, warnings: &[String]) -> Response {
@@ -60,6 +68,50 @@ fn json_response(code: u16, body: &Value, warnings: &[String]) -> Response {
 
 fn error_response(e: &ApiError) -> Response {
     json_response(e.code(), &e.to_status(), &[])
+}
+
+/// How answers of one request are encoded: JSON, or protobuf for built-in kinds when asked.
+#[derive(Clone)]
+struct Answer {
+    accept: Accept,
+    /// The request is about a custom resource (no protobuf form).
+    custom: bool,
+    proto: Arc<protobuf::Table>,
+}
+
+impl Answer {
+    fn protobuf(&self) -> bool {
+        self.accept.protobuf() && !self.custom
+    }
+
+    /// An object (or list, or Status) answer.
+    fn send(&self, code: u16, body: &Value, warnings: &[String]) -> Response {
+        if self.custom && self.accept == Accept::ProtobufOnly {
+            // a real server offers custom resources in JSON only
+            return json_response(
+                406,
+                &ApiError::NotAcceptable {
+                    message: "only the following media types are accepted: application/json, application/yaml".into(),
+                }
+                .to_status(),
+                &[],
+            );
+        }
+        if self.protobuf()
+            && let Ok(bytes) = protobuf::encode_envelope(&self.proto, body)
+        {
+            let mut r = json_response(code, &Value::Null, warnings);
+            *r.body_mut() = Body::from(bytes);
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(protobuf::MEDIA_TYPE));
+            return r;
+        }
+        json_response(code, body, warnings)
+    }
+
+    fn error(&self, e: &ApiError) -> Response {
+        self.send(e.code(), &e.to_status(), &[])
+    }
 }
 
 fn not_found_path() -> Response {
@@ -168,6 +220,24 @@ fn body_json(body: &[u8]) -> Result<Value, ApiError> {
             "the body of the request was in an unknown format - accepted media types include: application/json: {e}"
         ))
     })
+}
+
+/// A request body as JSON: protobuf bodies of built-in kinds are decoded from their envelope.
+fn body_value(headers: &HeaderMap, body: &[u8], rt: &ResourceType, proto: &protobuf::Table) -> Result<Value, ApiError> {
+    if !protobuf::request_is_protobuf(&content_type(headers)) {
+        return body_json(body);
+    }
+    if rt.is_custom() {
+        return Err(ApiError::UnsupportedMediaType {
+            message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml".into(),
+        });
+    }
+    if body.is_empty() {
+        return Ok(Value::Null);
+    }
+    protobuf::decode_envelope(proto, body)
+        .map(|d| d.object)
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// What a resource URL names.
@@ -327,8 +397,15 @@ pub async fn handle(shared: Arc<Shared>, req: Request) -> Response {
         resolve(&st, group, version, rest)
     };
     let Some(t) = target else { return not_found_path() };
+    let answer = Answer {
+        accept: Accept::parse(parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())),
+        custom: t.rt.is_custom(),
+        proto: shared.proto.clone(),
+    };
     let is_watch = watch_path || matches!(q.get("watch").map(String::as_str), Some("true") | Some("1"));
-    let sub_ok = t.sub.is_empty() || (t.sub == "status" && t.rt.status_subresource);
+    let sub_ok = t.sub.is_empty()
+        || (t.sub == "status" && t.rt.status_subresource)
+        || (t.sub == "scale" && scale::has_scale(&t.rt));
     if !sub_ok {
         return not_found_path();
     }
@@ -342,7 +419,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request) -> Response {
                 None => sel,
             });
         }
-        return start_watch(shared, t.rt, t.namespace, p, &q);
+        return start_watch(shared, t.rt, t.namespace, p, &q, answer);
     }
     let result = dispatch(&shared, &method, &t, &p, &parts.headers, &body, &q);
     match result {
@@ -350,9 +427,12 @@ pub async fn handle(shared: Arc<Shared>, req: Request) -> Response {
             if method != Method::GET {
                 shared.notify.notify_one();
             }
-            json_response(resp.code, &resp.body, &resp.warnings)
+            if wants_table(&parts.headers) && method == Method::GET {
+                return json_response(resp.code, &resp.body, &resp.warnings);
+            }
+            answer.send(resp.code, &resp.body, &resp.warnings)
         }
-        Err(e) => error_response(&e),
+        Err(e) => answer.error(&e),
     }
 }
 
@@ -405,11 +485,19 @@ fn dispatch(
                     rt.plural
                 )));
             }
-            st.create(&rt, &ns, body_json(body)?, p)
+            st.create(&rt, &ns, body_value(headers, body, &rt, &shared.proto)?, p)
         }
         (None, &Method::DELETE) => {
-            let opts = body_json(body)?;
+            let opts = body_value(headers, body, &rt, &shared.proto)?;
             st.delete_collection(&rt, t.namespace.as_deref(), &opts, p)
+        }
+        (Some(name), &Method::GET) if t.sub == "scale" => scale::get(&st, &rt, &ns, name),
+        (Some(name), &Method::PUT) if t.sub == "scale" => {
+            let body = body_value(headers, body, &rt, &shared.proto)?;
+            scale::put(&mut st, &rt, &ns, name, &body, p)
+        }
+        (Some(name), &Method::PATCH) if t.sub == "scale" => {
+            scale::patch(&mut st, &rt, &ns, name, &content_type(headers), body, p)
         }
         (Some(name), &Method::GET) => {
             let obj = st.get(&rt, &ns, name)?;
@@ -427,10 +515,17 @@ fn dispatch(
                 warnings: vec![],
             })
         }
-        (Some(name), &Method::PUT) => st.update(&rt, &ns, name, &t.sub, body_json(body)?, p),
+        (Some(name), &Method::PUT) => st.update(
+            &rt,
+            &ns,
+            name,
+            &t.sub,
+            body_value(headers, body, &rt, &shared.proto)?,
+            p,
+        ),
         (Some(name), &Method::PATCH) => st.patch(&rt, &ns, name, &t.sub, &content_type(headers), body, p),
         (Some(name), &Method::DELETE) if t.sub.is_empty() => {
-            let opts = body_json(body)?;
+            let opts = body_value(headers, body, &rt, &shared.proto)?;
             st.delete(&rt, &ns, name, &opts, p)
         }
         _ => Err(ApiError::method_not_allowed(format!(
@@ -447,16 +542,45 @@ fn event_line(kind: &str, object: &Value) -> Bytes {
     Bytes::from(s)
 }
 
+/// Watch events as JSON lines, or as length-prefixed protobuf `WatchEvent` frames.
+struct WatchEncoder {
+    proto: Option<Arc<protobuf::Table>>,
+}
+
+impl WatchEncoder {
+    fn event(&self, kind: &str, object: &Value) -> Bytes {
+        match &self.proto {
+            Some(t) => match protobuf::watch_frame(t, kind, object) {
+                Ok(frame) => Bytes::from(frame),
+                Err(e) => {
+                    let status = ApiError::internal(format!("cannot encode watch event: {e}")).to_status();
+                    Bytes::from(protobuf::watch_frame(t, "ERROR", &status).unwrap_or_default())
+                }
+            },
+            None => event_line(kind, object),
+        }
+    }
+}
+
 fn start_watch(
     shared: Arc<Shared>,
     rt: Arc<ResourceType>,
     ns: Option<String>,
     p: Params,
     q: &HashMap<String, String>,
+    answer: Answer,
 ) -> Response {
+    let enc = WatchEncoder {
+        proto: answer.protobuf().then(|| answer.proto.clone()),
+    };
+    let ct = if enc.proto.is_some() {
+        protobuf::WATCH_MEDIA_TYPE
+    } else {
+        "application/json"
+    };
     let ls = match p.label_selector.as_deref().map(LabelSelector::parse).transpose() {
         Ok(l) => l.unwrap_or_default(),
-        Err(e) => return error_response(&ApiError::bad_request(e)),
+        Err(e) => return answer.error(&ApiError::bad_request(e)),
     };
     let fs = match p
         .field_selector
@@ -465,7 +589,7 @@ fn start_watch(
         .transpose()
     {
         Ok(f) => f.unwrap_or_default(),
-        Err(e) => return error_response(&ApiError::bad_request(e)),
+        Err(e) => return answer.error(&ApiError::bad_request(e)),
     };
     let rv_param = q.get("resourceVersion").cloned().unwrap_or_default();
     let send_initial = q.get("sendInitialEvents").map(String::as_str) == Some("true");
@@ -493,23 +617,23 @@ fn start_watch(
         if rv_param.is_empty() || rv_param == "0" || send_initial {
             for (k, o) in st.store.list(&rt.group, &rt.plural, ns.as_deref()) {
                 if matches(k, o) {
-                    initial.push(event_line("ADDED", &State::present(&rt, o)));
+                    initial.push(enc.event("ADDED", &State::present(&rt, o)));
                 }
             }
             if send_initial {
                 let bm = json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": {"resourceVersion": now_rv.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}});
-                initial.push(event_line("BOOKMARK", &bm));
+                initial.push(enc.event("BOOKMARK", &bm));
             }
             (rx, now_rv)
         } else {
             let Ok(from) = rv_param.parse::<u64>() else {
-                return error_response(&ApiError::bad_request(format!("invalid resource version: {rv_param}")));
+                return answer.error(&ApiError::bad_request(format!("invalid resource version: {rv_param}")));
             };
             match st.store.events_since(from) {
                 Some(events) => {
                     for ev in events {
                         if matches(&ev.key, &ev.object) {
-                            initial.push(event_line(ev.kind.as_str(), &State::present(&rt, &ev.object)));
+                            initial.push(enc.event(ev.kind.as_str(), &State::present(&rt, &ev.object)));
                         }
                     }
                 }
@@ -517,7 +641,7 @@ fn start_watch(
                     let e = ApiError::Gone {
                         message: format!("too old resource version: {from} ({now_rv})"),
                     };
-                    initial.push(event_line("ERROR", &e.to_status()));
+                    initial.push(enc.event("ERROR", &e.to_status()));
                 }
             }
             (rx, now_rv.max(from))
@@ -541,13 +665,13 @@ fn start_watch(
                         }
                         last_rv = ev.rv;
                         let kind = match ev.kind { EventType::Added => "ADDED", EventType::Modified => "MODIFIED", EventType::Deleted => "DELETED" };
-                        if tx.send(Ok(event_line(kind, &State::present(&rt, &ev.object)))).await.is_err() {
+                        if tx.send(Ok(enc.event(kind, &State::present(&rt, &ev.object)))).await.is_err() {
                             return;
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         let e = ApiError::Gone { message: "too old resource version: watch fell behind".into() };
-                        let _ = tx.send(Ok(event_line("ERROR", &e.to_status()))).await;
+                        let _ = tx.send(Ok(enc.event("ERROR", &e.to_status()))).await;
                         return;
                     }
                     Err(_) => return,
@@ -561,7 +685,7 @@ fn start_watch(
     let stream = tokio_stream::wrappers::ReceiverStream::new(body_rx);
     let mut r = Response::new(Body::from_stream(stream));
     r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
     r

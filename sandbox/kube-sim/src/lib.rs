@@ -6,7 +6,8 @@
 //!
 //! It speaks the real Kubernetes REST API over plain HTTP on 127.0.0.1 for what spar (through
 //! the `kube` crate) and `kubectl` use: discovery, OpenAPI v3 paths, CRUD, watch, server-side
-//! apply with managed fields, merge/JSON/strategic patches, dry-run, finalizers, namespace and
+//! apply with managed fields, merge/JSON/strategic patches, the `scale` subresource, JSON and
+//! (for built-in kinds) Kubernetes protobuf bodies and answers, dry-run, finalizers, namespace and
 //! CRD lifecycles, strict validation against the official Kubernetes JSON schemas
 //! (`kubernetes-validate`) and CRD schemas including their CEL rules
 //! (`x-kubernetes-validations`); and a cluster that runs: Nodes (static, or joined
@@ -44,6 +45,8 @@ pub mod managed;
 pub mod openapi;
 pub mod ops;
 pub mod patch;
+pub mod protobuf;
+pub mod scale;
 pub mod schema;
 pub mod selectors;
 pub mod store;
@@ -153,6 +156,7 @@ impl Simulator {
             None => locate_schemas(&cfg.k8s_version)?,
         };
         let schemas = Arc::new(schema::Schemas::load(&dir)?);
+        let proto = Arc::new(protobuf::Table::new(Some(&schemas)));
         let addr_text = format!("127.0.0.1:{}", cfg.port);
         let listener = tokio::net::TcpListener::bind(&addr_text)
             .await
@@ -176,6 +180,7 @@ impl Simulator {
             server_addr: addr.to_string(),
             k8s_version: cfg.k8s_version.trim_start_matches('v').to_string(),
             shutdown: shutdown_rx.clone(),
+            proto,
         });
         let cloud = cfg.aws_endpoint.clone().map(|endpoint| {
             tokio::spawn(cloud::run(

@@ -85,6 +85,15 @@ impl Schemas {
         self.defs.get("$defs").and_then(|d| d.get(name))
     }
 
+    /// Every definition name.
+    pub fn def_names(&self) -> impl Iterator<Item = &String> {
+        self.defs
+            .get("$defs")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|d| d.keys())
+    }
+
     /// The (cached) validator of a definition.
     pub fn validator(&self, name: &str) -> Result<Arc<jsonschema::Validator>, String> {
         if let Some(v) = self.validators.lock().expect("validator cache").get(name) {

@@ -466,3 +466,201 @@ async fn kubectl_sees_nodes_pods_and_rollouts() {
     assert_eq!(j.stdout, "0/2 nodes are available: 2 Insufficient cpu.", "{}", j.stderr);
     sim.handle.shutdown().await;
 }
+
+/// The request and answer media types kubectl logged at `-v=8` for `verb` requests: every
+/// `Content-Type:` header line that follows a `"<VERB> http..."` request line, in order.
+fn content_types(stderr: &str, verb: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut in_request = false;
+    for line in stderr.lines() {
+        if line.contains(&format!("\"{verb} http")) || line.contains(&format!("] {verb} http")) {
+            in_request = true;
+        } else if line.contains("\"GET http") || line.contains("] GET http") {
+            in_request = verb == "GET";
+        }
+        if in_request && let Some(i) = line.find("Content-Type: ") {
+            out.push(
+                line[i + "Content-Type: ".len()..]
+                    .trim()
+                    .trim_end_matches('"')
+                    .to_string(),
+            );
+        }
+    }
+    out
+}
+
+/// kubectl sent a protobuf body (and got a protobuf answer) for a `verb` request.
+fn assert_protobuf(out: &Out, verb: &str) {
+    let types = content_types(&out.stderr, verb);
+    assert!(
+        types
+            .iter()
+            .filter(|t| t.starts_with("application/vnd.kubernetes.protobuf"))
+            .count()
+            >= 2,
+        "kubectl did not send and receive protobuf on {verb}: content types {types:?}\n{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_imperative_commands_over_protobuf() {
+    if skip() {
+        return;
+    }
+    let sim = Sim::start().await;
+    let (_dir, home) = setup(&sim);
+    let run = |args: &'static [&'static str]| {
+        let home = home.clone();
+        async move {
+            let out = kubectl(&home, args, None).await;
+            assert!(out.ok, "kubectl {args:?} failed: {}", out.stderr);
+            out
+        }
+    };
+
+    let ns = run(&["create", "namespace", "tmp-ns", "-v=8"]).await;
+    assert!(ns.stdout.contains("namespace/tmp-ns created"), "{}", ns.stdout);
+    assert_protobuf(&ns, "POST");
+
+    let cm = run(&[
+        "create",
+        "configmap",
+        "cfg",
+        "--from-literal=mode=fast",
+        "-n",
+        "tmp-ns",
+        "-v=8",
+    ])
+    .await;
+    assert!(cm.stdout.contains("configmap/cfg created"), "{}", cm.stdout);
+    assert_protobuf(&cm, "POST");
+    let mode = run(&["get", "configmap", "cfg", "-n", "tmp-ns", "-o", "jsonpath={.data.mode}"]).await;
+    assert_eq!(mode.stdout, "fast");
+
+    let sec = run(&[
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "--from-literal=password=s3cr3t!",
+        "-n",
+        "tmp-ns",
+        "-v=8",
+    ])
+    .await;
+    assert_protobuf(&sec, "POST");
+    let pw = run(&[
+        "get",
+        "secret",
+        "creds",
+        "-n",
+        "tmp-ns",
+        "-o",
+        "jsonpath={.data.password}",
+    ])
+    .await;
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(pw.stdout.trim())
+        .unwrap();
+    assert_eq!(decoded, b"s3cr3t!");
+    let ty = run(&["get", "secret", "creds", "-n", "tmp-ns", "-o", "jsonpath={.type}"]).await;
+    assert_eq!(ty.stdout, "Opaque");
+
+    let dep = run(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.27",
+        "--replicas=2",
+        "-n",
+        "tmp-ns",
+        "-v=8",
+    ])
+    .await;
+    assert!(dep.stdout.contains("deployment.apps/web created"), "{}", dep.stdout);
+    assert_protobuf(&dep, "POST");
+    let get_dep = |home: PathBuf| async move {
+        let j = kubectl(&home, &["get", "deployment", "web", "-n", "tmp-ns", "-o", "json"], None).await;
+        assert!(j.ok, "{}", j.stderr);
+        serde_json::from_str::<Value>(&j.stdout).unwrap()
+    };
+    let d = get_dep(home.clone()).await;
+    assert_eq!(d["spec"]["replicas"], Value::from(2));
+    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.27");
+    assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
+
+    let sc = run(&["scale", "deployment", "web", "--replicas=3", "-n", "tmp-ns", "-v=8"]).await;
+    assert!(sc.stdout.contains("deployment.apps/web scaled"), "{}", sc.stdout);
+    assert!(
+        sc.stderr.contains("/deployments/web/scale"),
+        "scale went through the subresource"
+    );
+    assert_eq!(get_dep(home.clone()).await["spec"]["replicas"], Value::from(3));
+
+    let lb = run(&["label", "deployment", "web", "tier=frontend", "-n", "tmp-ns"]).await;
+    assert!(lb.stdout.contains("deployment.apps/web labeled"), "{}", lb.stdout);
+    let an = run(&["annotate", "deployment", "web", "note=hello", "-n", "tmp-ns"]).await;
+    assert!(an.stdout.contains("deployment.apps/web annotated"), "{}", an.stdout);
+    let d = get_dep(home.clone()).await;
+    assert_eq!(d["metadata"]["labels"]["tier"], "frontend");
+    assert_eq!(d["metadata"]["annotations"]["note"], "hello");
+
+    let sp = run(&[
+        "patch",
+        "deployment",
+        "web",
+        "-n",
+        "tmp-ns",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:1.28"}]}}}}"#,
+    ])
+    .await;
+    assert!(sp.stdout.contains("deployment.apps/web patched"), "{}", sp.stdout);
+    let mp = run(&[
+        "patch",
+        "deployment",
+        "web",
+        "-n",
+        "tmp-ns",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"labels":{"merged":"yes"}}}"#,
+    ])
+    .await;
+    assert!(mp.stdout.contains("patched"), "{}", mp.stdout);
+    let jp = run(&[
+        "patch",
+        "deployment",
+        "web",
+        "-n",
+        "tmp-ns",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/replicas","value":4}]"#,
+    ])
+    .await;
+    assert!(jp.stdout.contains("patched"), "{}", jp.stdout);
+    let d = get_dep(home.clone()).await;
+    let containers = d["spec"]["template"]["spec"]["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1, "strategic merge keyed on name: {containers:?}");
+    assert_eq!(containers[0]["image"], "nginx:1.28");
+    assert_eq!(d["metadata"]["labels"]["merged"], "yes");
+    assert_eq!(d["spec"]["replicas"], Value::from(4));
+
+    let del = run(&[
+        "delete",
+        "deployment/web",
+        "configmap/cfg",
+        "secret/creds",
+        "-n",
+        "tmp-ns",
+    ])
+    .await;
+    assert!(del.stdout.contains("deployment.apps \"web\" deleted"), "{}", del.stdout);
+    let dn = run(&["delete", "namespace", "tmp-ns"]).await;
+    assert!(dn.stdout.contains("namespace \"tmp-ns\" deleted"), "{}", dn.stdout);
+    sim.handle.shutdown().await;
+}
