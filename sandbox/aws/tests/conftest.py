@@ -206,3 +206,17 @@ def wait_until(predicate, timeout=15.0, step=0.2):
             return True
         time.sleep(step)
     return False
+
+
+def signed_get(server, path):
+    """GET `path` signed with SigV4 for eks (as an EKS client would sign it); the status."""
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    req = AWSRequest(method="GET", url=server.url + path)
+    SigV4Auth(Credentials("testing", "testing"), "eks", REGION).add_auth(req)
+    with urllib.request.urlopen(urllib.request.Request(server.url + path, headers=dict(req.headers))) as resp:
+        return resp.status

@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import REGION, Server, error_code, trust, uniq, wait_until
+from conftest import REGION, Server, error_code, signed_get, trust, uniq, wait_until
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # eksfront, for the unit tests
 
@@ -173,18 +173,6 @@ def test_injected_faults_do_not_apply(eks, server, cluster):
     finally:
         server.request("DELETE", "/sandbox-api/faults")
 
-
-def signed_get(server, path):
-    import urllib.request
-
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    req = AWSRequest(method="GET", url=server.url + path)
-    SigV4Auth(Credentials("testing", "testing"), "eks", REGION).add_auth(req)
-    with urllib.request.urlopen(urllib.request.Request(server.url + path, headers=dict(req.headers))) as resp:
-        return resp.status
 
 
 def test_reset_empties_the_view():

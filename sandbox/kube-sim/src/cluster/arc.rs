@@ -30,23 +30,15 @@ const SCALE_SET_NAME: &str = "actions.github.com/scale-set-name";
 const SCALE_SET_NAMESPACE: &str = "actions.github.com/scale-set-namespace";
 const SPEC_HASH: &str = "sim.spar.dev/runner-spec-hash";
 
-fn controller_running(st: &State) -> bool {
-    st.store.list("", "pods", None).any(|(_, p)| {
-        p.pointer("/metadata/labels/app.kubernetes.io~1name")
-            .and_then(Value::as_str)
-            == Some("gha-rs-controller")
-            && p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
-            && !deleting(p)
-    })
-}
-
 fn suffix() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..5].to_string()
 }
 
 /// Keeps every AutoscalingRunnerSet's minimum runners.
 pub fn reconcile(st: &mut State) {
-    if st.kinds.preferred(GROUP, "autoscalingrunnersets").is_none() || !controller_running(st) {
+    if st.kinds.preferred(GROUP, "autoscalingrunnersets").is_none()
+        || !super::component_running(st, "gha-rs-controller")
+    {
         return;
     }
     let ix = PodIndex::build(st);

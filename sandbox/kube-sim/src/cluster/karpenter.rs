@@ -49,17 +49,6 @@ use std::time::{Duration, Instant};
 
 const MANAGER: &str = "karpenter";
 
-/// Is a Karpenter controller pod Running?
-fn controller_running(st: &State) -> bool {
-    st.store.list("", "pods", None).any(|(_, p)| {
-        p.pointer("/metadata/labels/app.kubernetes.io~1name")
-            .and_then(Value::as_str)
-            == Some("karpenter")
-            && p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
-            && !deleting(p)
-    })
-}
-
 /// A Go duration (`30s`, `1m`, `1h30m`, `0s`); `None` for anything else (`Never`).
 pub fn go_duration(s: &str) -> Option<Duration> {
     if s == "0" {
@@ -154,7 +143,7 @@ fn pool_cpu_in_use(st: &State, pool: &str) -> u64 {
 /// Provisions for unschedulable pods and removes empty nodes; returns the next moment a
 /// node becomes removable.
 pub fn reconcile(st: &mut State) -> Deadline {
-    if st.kinds.preferred("karpenter.sh", "nodepools").is_none() || !controller_running(st) {
+    if st.kinds.preferred("karpenter.sh", "nodepools").is_none() || !super::component_running(st, "karpenter") {
         return None;
     }
     let mut pools: Vec<Pool> = Vec::new();

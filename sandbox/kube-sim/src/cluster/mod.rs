@@ -193,6 +193,18 @@ pub fn terminal(pod: &Value) -> bool {
     )
 }
 
+/// Does a Running pod labelled `app.kubernetes.io/name=<name>` exist (a controller that is
+/// up, for the components that stand in for one)?
+pub fn component_running(st: &State, name: &str) -> bool {
+    st.store.list("", "pods", None).any(|(_, p)| {
+        p.pointer("/metadata/labels/app.kubernetes.io~1name")
+            .and_then(Value::as_str)
+            == Some(name)
+            && p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
+            && !deleting(p)
+    })
+}
+
 /// Is the pod Ready (condition `Ready=True`)?
 pub fn pod_ready(pod: &Value) -> bool {
     condition_true(pod, "Ready")
