@@ -52,7 +52,7 @@ pub use node::{
     CandidateNode, EVICTION_HARD_MEMORY_MIB, NodeShape, ShapeError, ShapeKind, allocatable, kube_reserved_memory_mib,
     kube_reserved_milli_cpu, node_quantities,
 };
-pub use place::{HowMany, Placement, Placer, ShapePlacement, how_many_fit, place, place_all};
+pub use place::{HowMany, NodesNeeded, Placement, Placer, ShapePlacement, how_many_fit, place, place_all};
 pub use pod::{
     LabelRequirement, NodeSelectorTerm, NodeTaint, Operator, PodRequirements, PodTemplate, TaintEffect, Toleration,
     TolerationOperator, WorkloadKind, daemonset_tolerations, pod_templates, requests,
@@ -265,6 +265,47 @@ mod tests {
             (h.instance_type, h.pods_per_node, h.nodes, h.total),
             ("m6i.4xlarge", 15, None, None)
         );
+    }
+
+    #[test]
+    fn nodes_needed_packs_pods_after_the_daemonsets() {
+        let pool = NodeShape::from_node_pool(&runner_pool(&["c6id"], &["on-demand"])).expect("pool");
+        let small = PodRequirements::from_spec(&runner_spec("2")).expect("pod");
+        let large = PodRequirements::from_spec(&runner_spec("4")).expect("pod");
+        let placer = Placer::new(std::slice::from_ref(&pool), &[]).expect("placer");
+        // c6id.2xlarge leaves 7.91 CPU: 3 small runners a node, so 7 need 3 nodes.
+        assert_eq!(
+            placer.nodes_needed("dagger-large", "c6id.2xlarge", &[(&small, 7)]),
+            NodesNeeded::Nodes(3)
+        );
+        // Largest first: 4+2 and 4+2 share two nodes, the third small runner needs a third.
+        assert_eq!(
+            placer.nodes_needed("dagger-large", "c6id.2xlarge", &[(&small, 3), (&large, 2)]),
+            NodesNeeded::Nodes(3)
+        );
+        assert_eq!(
+            placer.nodes_needed("dagger-large", "c6id.2xlarge", &[(&small, 0)]),
+            NodesNeeded::Nodes(0)
+        );
+        // A DaemonSet taking 1 CPU and 4 GiB leaves 11.03 GiB: memory allows 2 runners a node.
+        let mut agent = requesting("1", "4Gi");
+        agent["tolerations"] = json!([{"operator": "Exists"}]);
+        let agent = template("DaemonSet engine", WorkloadKind::DaemonSet, agent);
+        let placer = Placer::new(std::slice::from_ref(&pool), &[agent]).expect("placer");
+        assert_eq!(
+            placer.nodes_needed("dagger-large", "c6id.2xlarge", &[(&small, 7)]),
+            NodesNeeded::Nodes(4)
+        );
+        // A type the pool does not have, and a pod the pool's taint keeps out.
+        assert_eq!(
+            placer.nodes_needed("dagger-large", "m6i.large", &[(&small, 1)]),
+            NodesNeeded::NoSuchType
+        );
+        let stranger = PodRequirements::from_spec(&requesting("1", "1Gi")).expect("pod");
+        assert!(matches!(
+            placer.nodes_needed("dagger-large", "c6id.2xlarge", &[(&small, 1), (&stranger, 1)]),
+            NodesNeeded::DoesNotFit { group: 1, .. }
+        ));
     }
 
     #[test]

@@ -18,9 +18,11 @@
 //!   overhead, [`Placer::place`] reads a pod spec once into [`PodRequirements`] and runs only
 //!   the filters per candidate; [`place`] is the one-off convenience.
 //!
-//! Not modelled: pods already running (other than DaemonSets), bin-packing several
-//! replicas onto one node (each replica is judged on an empty node), Karpenter's choice
-//! among fitting types (price, weight), and zones.
+//! - [`Placer::nodes_needed`] packs many pods onto nodes of one type first-fit decreasing
+//!   (for cost estimates); placement itself judges each replica on an empty node.
+//!
+//! Not modelled: pods already running (other than DaemonSets), Karpenter's choice among
+//! fitting types (price, weight), and zones.
 
 use super::filter::{Resource, Shortfall, Unfit, WithLabel, check_resources, check_taints, matches_node_affinity};
 use super::node::{CandidateNode, NodeShape};
@@ -254,6 +256,70 @@ impl<'a> Placer<'a> {
             }
         }
         best
+    }
+}
+
+/// What [`Placer::nodes_needed`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodesNeeded {
+    /// Nodes of the type the pods were packed onto (0 for no pods).
+    Nodes(u64),
+    /// The shape has no such instance type.
+    NoSuchType,
+    /// A pod of this group does not fit an empty node of the type, and why.
+    DoesNotFit { group: usize, reason: Unfit },
+}
+
+impl Placer<'_> {
+    /// How many nodes of `instance_type` in shape `shape` run `pods` (each requirements and
+    /// a count) together, packed first-fit in decreasing order of CPU then memory request
+    /// onto nodes that start with the DaemonSets landing there (for each pod, the first
+    /// capacity-type variant it fits, as [`Placer::place`] judges; a node's overhead is the
+    /// largest among its pods' variants). First-fit decreasing uses at most 11/9 of the
+    /// optimum plus one node, so this is an estimate a little on the high side, never low.
+    pub fn nodes_needed(&self, shape: &str, instance_type: &str, pods: &[(&PodRequirements, u64)]) -> NodesNeeded {
+        let Some(s) = self.shapes.iter().find(|s| s.shape.name == shape) else {
+            return NodesNeeded::NoSuchType;
+        };
+        let Some(n) = s.nodes.iter().find(|n| n.instance_type.name == instance_type) else {
+            return NodesNeeded::NoSuchType;
+        };
+        let mut overhead = Resources::ZERO;
+        let mut order = Vec::new();
+        for (group, (pod, count)) in pods.iter().enumerate() {
+            if *count == 0 {
+                continue;
+            }
+            let fitted = check_taints(pod, &s.shape.taints).and_then(|()| fit_node(n, pod));
+            match fitted {
+                Ok(v) => {
+                    overhead.milli_cpu = overhead.milli_cpu.max(v.daemonset_use.milli_cpu);
+                    overhead.memory_bytes = overhead.memory_bytes.max(v.daemonset_use.memory_bytes);
+                    overhead.pods = overhead.pods.max(v.daemonset_use.pods);
+                    order.push((pod.requests, *count));
+                }
+                Err(reason) => return NodesNeeded::DoesNotFit { group, reason },
+            }
+        }
+        order.sort_by_key(|p| std::cmp::Reverse((p.0.milli_cpu, p.0.memory_bytes)));
+        let capacity = n.node.allocatable.minus(overhead);
+        let mut nodes: Vec<Resources> = Vec::new();
+        for (req, count) in order {
+            let one = Resources { pods: 1, ..req };
+            for _ in 0..count {
+                let fits = |used: &Resources| {
+                    let after = used.plus(one);
+                    after.milli_cpu <= capacity.milli_cpu
+                        && after.memory_bytes <= capacity.memory_bytes
+                        && after.pods <= capacity.pods
+                };
+                match nodes.iter_mut().find(|used| fits(used)) {
+                    Some(used) => *used = used.plus(one),
+                    None => nodes.push(one),
+                }
+            }
+        }
+        NodesNeeded::Nodes(nodes.len() as u64)
     }
 }
 

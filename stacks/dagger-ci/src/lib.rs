@@ -102,25 +102,23 @@ pub fn define(s: &mut Stack) -> spar::Result<()> {
         support_type: cfg.cluster.support_type.clone(),
         critical_type: cfg.critical_nodes.instance_types[0].clone(),
         critical_nodes: cfg.critical_nodes.desired.max(0) as u32,
+        critical_root_gib: cost::NODEGROUP_DEFAULT_DISK_GIB,
         nat_gateways: network.nat_gateways as u32,
+        runner_root_gib: cfg.karpenter.node_class.root_volume_gib,
+        pool_cpu_limit: cfg.karpenter.node_pool.limit_cpu,
         runner_groups: cfg
             .arc
             .runner_groups
             .iter()
-            .map(|g| {
-                let cpu = g
-                    .cpu
-                    .as_deref()
-                    .and_then(cost::cpu_cores)
-                    .unwrap_or(cfg.cost.runner_vcpu);
-                (g.name.clone(), g.min_runners, g.max_runners, cpu)
-            })
+            .map(|g| (g.name.clone(), g.min_runners, g.max_runners))
             .collect(),
-        pool_cpu_limit: cfg.karpenter.node_pool.limit_cpu,
         cfg: cfg.cost.clone(),
     };
+    // The runner pods, DaemonSets and node shapes are read from what was declared, when
+    // the command runs (rendering local charts is not paid by every plan).
+    let declared = s.resources().to_vec();
     s.command("cost", "estimate the stack's monthly cost", move || {
-        cost::report(&cost_input)
+        cost::report(&cost_input, &declared)
     });
 
     s.export("cluster_name", &cluster.name)?;

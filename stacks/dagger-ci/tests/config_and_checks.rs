@@ -178,6 +178,15 @@ fn each_broken_invariant_fails_its_check() {
             vec![("version = \"1.35\"", "version = \"1.99\"")],
             "spar's Karpenter compatibility table has no EKS 1.99",
         ),
+        // Upstream's matrix lists 1.36 from Karpenter 1.13 on.
+        (
+            "versions",
+            vec![
+                ("version = \"1.35\"", "version = \"1.36\""),
+                ("[engine]", "[karpenter]\nversion = \"1.12.0\"\n\n[engine]"),
+            ],
+            "EKS 1.36 needs Karpenter >= 1.13.0, but karpenter.version is 1.12.0",
+        ),
         // 13. A NodePool grace period that is no duration.
         (
             "disruption",
@@ -213,6 +222,13 @@ fn each_broken_invariant_fails_its_check() {
         "[arc]\nmode = \"legacy\"\nlegacy_repositories = [\"app\"]\nscale_set_version = \"0.13.0\"",
     )]);
     assert!(failed(&legacy).is_empty(), "{:#?}", failed(&legacy));
+}
+
+#[test]
+fn eks_1_36_is_in_the_karpenter_table() {
+    // Karpenter 1.14.1 (the default) supports 1.36: no `versions` failure.
+    let failed = failed(&sandbox_with(&[("version = \"1.35\"", "version = \"1.36\"")]));
+    assert!(!failed.iter().any(|(n, _)| n == "versions"), "{failed:?}");
 }
 
 #[test]

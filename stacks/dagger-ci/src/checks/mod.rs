@@ -14,7 +14,7 @@ mod placement;
 mod runners;
 mod shape;
 mod wiring;
-mod workloads;
+pub(crate) mod workloads;
 
 use serde_json::Value;
 use spar::Stack;
@@ -81,8 +81,9 @@ pub fn is_nvme_family(f: &str) -> bool {
 }
 
 /// The lowest Karpenter release supporting each EKS version (Karpenter's compatibility
-/// matrix, `website/content/en/v1.14/upgrading/compatibility.md`).
-pub(crate) const KARPENTER_MIN: [(&str, &str); 7] = [
+/// matrix, `website/content/en/{docs,preview,v1.14}/upgrading/compatibility.md` of
+/// aws/karpenter-provider-aws at commit 1d927085, which lists 1.36 from Karpenter 1.13).
+pub(crate) const KARPENTER_MIN: [(&str, &str); 8] = [
     ("1.29", "0.34.0"),
     ("1.30", "0.37.0"),
     ("1.31", "1.0.5"),
@@ -90,6 +91,7 @@ pub(crate) const KARPENTER_MIN: [(&str, &str); 7] = [
     ("1.33", "1.5.0"),
     ("1.34", "1.6.0"),
     ("1.35", "1.9.0"),
+    ("1.36", "1.13.0"),
 ];
 
 pub(crate) fn version_tuple(v: &str) -> Vec<u64> {
