@@ -126,6 +126,11 @@ pub enum ProviderError {
     Cancelled,
     #[error("no resource kind named `{0}` is known to this program")]
     UnknownKind(String),
+    /// The kind refuses the change as planned, because the cloud would refuse it or it
+    /// would break what runs (from [`ResourceProvider::preview`]): planning fails with this
+    /// message, where any other preview error is only a warning.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl ProviderError {
@@ -252,10 +257,17 @@ pub trait ResourceProvider: Send + Sync + 'static {
     }
 
     /// Lines a plan shows under a create or an update of this kind, beyond its property
-    /// diff: a chart lists the objects a new rendering adds and removes. `old_outputs` is
-    /// `None` for a create. Called only with fully known inputs (secrets in the clear, as
-    /// `create` gets them); must not change anything; an error becomes a plan warning.
-    async fn preview(&self, _inputs: &Value, _old_outputs: Option<&Value>) -> Result<Vec<String>, ProviderError> {
+    /// diff: a chart lists the objects a new rendering adds and removes; an EKS cluster
+    /// the steps of a version upgrade. `old_outputs` is `None` for a create. Called only
+    /// with fully known inputs (secrets in the clear, as `create` gets them); may read,
+    /// must not change anything. [`ProviderError::Refused`] fails the plan (a change the
+    /// cloud would refuse halfway); any other error becomes a plan warning.
+    async fn preview(
+        &self,
+        _ctx: &OpContext,
+        _inputs: &Value,
+        _old_outputs: Option<&Value>,
+    ) -> Result<Vec<String>, ProviderError> {
         Ok(Vec::new())
     }
 

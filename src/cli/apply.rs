@@ -98,7 +98,7 @@ async fn plan_confirm_execute(
                 }
             }
             let mut plan = session.plan_locked(locked, opts)?;
-            session.preview(&mut plan, &locked.snapshot).await;
+            session.preview(&mut plan, &locked.snapshot).await?;
             print!("{}", render::text(&plan, render::Style { color: ctx.color }));
             let go = !plan.has_changes()
                 || yes

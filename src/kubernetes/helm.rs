@@ -606,7 +606,12 @@ impl ResourceProvider for ChartProvider {
         &self.schema
     }
 
-    async fn preview(&self, inputs: &Value, old_outputs: Option<&Value>) -> Result<Vec<String>, ProviderError> {
+    async fn preview(
+        &self,
+        _ctx: &OpContext,
+        inputs: &Value,
+        old_outputs: Option<&Value>,
+    ) -> Result<Vec<String>, ProviderError> {
         let i = ChartInputs::parse(inputs)?;
         let objects = render(&i).await?;
         let rendered: Vec<Value> = objects

@@ -11,7 +11,6 @@ pub mod state_cmds;
 
 use serde_json::Value;
 
-use crate::Result;
 use crate::apply::{self, ApplyReport, ExecuteOptions};
 use crate::graph::DesiredGraph;
 use crate::plan::diff::{self, PlanOptions};
@@ -19,6 +18,7 @@ use crate::plan::{Op, Plan, planfile};
 use crate::provider::Registry;
 use crate::state::{Snapshot, StateLock, StateStore};
 use crate::value;
+use crate::{Error, Result};
 
 /// A program's desired graph with its stack's state.
 pub struct Session {
@@ -54,7 +54,7 @@ impl Session {
                 .errors;
         }
         let mut plan = diff::plan(&self.program, &self.stack, &self.graph, &snap, &self.registry, opts)?;
-        self.preview(&mut plan, &snap).await;
+        self.preview(&mut plan, &snap).await?;
         if snap.resources.len() > 10_000 {
             // Freeing a large state takes a noticeable fraction of a plan; nobody waits for it.
             std::thread::spawn(move || drop(snap));
@@ -67,8 +67,10 @@ impl Session {
     }
 
     /// Adds each kind's preview notes to the creates and updates of `plan` whose inputs are
-    /// fully known (see [`crate::provider::ResourceProvider::preview`]).
-    pub async fn preview(&self, plan: &mut Plan, snap: &Snapshot) {
+    /// fully known (see [`crate::provider::ResourceProvider::preview`]); fails when a kind
+    /// refuses its change.
+    pub async fn preview(&self, plan: &mut Plan, snap: &Snapshot) -> Result<()> {
+        let stack = self.stack_id();
         let mut jobs = Vec::new();
         for (i, c) in plan.changes.iter().enumerate() {
             if !matches!(c.op, Op::Create | Op::Update) {
@@ -82,17 +84,21 @@ impl Session {
             };
             let inputs = value::strip_secrets(after);
             let old = snap.get(&c.address).map(|r| value::strip_secrets(&r.outputs));
-            jobs.push(async move { (i, provider.preview(&inputs, old.as_ref()).await) });
+            let ctx = crate::provider::OpContext::detached(c.address.clone()).in_stack(&stack);
+            jobs.push(async move { (i, provider.preview(&ctx, &inputs, old.as_ref()).await) });
         }
+        let mut refused = None;
         for (i, r) in futures::future::join_all(jobs).await {
+            let address = plan.changes[i].address.clone();
             match r {
                 Ok(notes) => plan.changes[i].notes.extend(notes),
-                Err(e) => {
-                    let a = plan.changes[i].address.clone();
-                    plan.warnings.push(format!("could not preview `{a}`: {e}"));
+                Err(source @ crate::provider::ProviderError::Refused(_)) => {
+                    refused.get_or_insert(Error::Provider { address, source });
                 }
+                Err(e) => plan.warnings.push(format!("could not preview `{address}`: {e}")),
             }
         }
+        refused.map_or(Ok(()), Err)
     }
 
     /// Takes the lock, loads state, folds any journal into it and resolves operations an

@@ -4,7 +4,10 @@
 //! values (JSON text, compared as JSON so formatting is not drift), the service-account role
 //! and tags change in place (UpdateAddon, awaited through DescribeUpdate and the add-on's
 //! return to ACTIVE); conflicts with fields EKS manages are resolved by OVERWRITE unless
-//! the user says otherwise; a version left unset is EKS's default and never drift; the
+//! the user says otherwise; a version left unset is EKS's default and never drift; with
+//! `default_version_for(k8s)` the version is the one DescribeAddonVersions marks default
+//! for that Kubernetes version, resolved at create and update (a new `k8s`, such as the
+//! cluster's version output after an upgrade, updates the add-on); the
 //! id is `<cluster>:<add-on>`; create waits for ACTIVE; delete waits until it is gone, and
 //! so does reading a DELETING add-on (reported gone only once it is, as a node group).
 
@@ -34,6 +37,8 @@ pub struct Addon {
     cluster_name: Input<String>,
     addon_name: String,
     addon_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kubernetes_version: Option<Input<String>>,
     configuration_values: Option<Value>,
     service_account_role_arn: Option<Input<String>>,
     resolve_conflicts: String,
@@ -46,6 +51,7 @@ impl Addon {
             cluster_name: cluster_name.into(),
             addon_name: addon_name.into(),
             addon_version: None,
+            kubernetes_version: None,
             configuration_values: None,
             service_account_role_arn: None,
             resolve_conflicts: "OVERWRITE".into(),
@@ -54,6 +60,14 @@ impl Addon {
     }
     pub fn version(mut self, v: &str) -> Self {
         self.addon_version = Some(v.into());
+        self
+    }
+    /// Runs EKS's default version of the add-on for this Kubernetes version (the one
+    /// DescribeAddonVersions marks `defaultVersion` for it), resolved at create and update;
+    /// given the cluster's version output (`cluster.version()`), a control-plane upgrade
+    /// moves the add-on after it. An explicit [`Addon::version`] wins.
+    pub fn default_version_for(mut self, kubernetes_version: impl Into<Input<String>>) -> Self {
+        self.kubernetes_version = Some(kubernetes_version.into());
         self
     }
     /// The add-on's configuration (its JSON schema is DescribeAddonConfiguration's).
@@ -91,6 +105,8 @@ struct AddonInputs {
     addon_name: String,
     #[serde(default)]
     addon_version: Option<String>,
+    #[serde(default)]
+    kubernetes_version: Option<String>,
     #[serde(default)]
     configuration_values: Option<Value>,
     #[serde(default)]
@@ -132,6 +148,44 @@ async fn describe(
 
 fn outputs(a: &aws_sdk_eks::types::Addon) -> Value {
     json!({"arn": a.addon_arn(), "version": a.addon_version()})
+}
+
+impl AddonInputs {
+    /// The version to ask EKS for: the explicit one, else the default for
+    /// `kubernetes_version` (DescribeAddonVersions), else none (EKS's default for the
+    /// cluster's current version).
+    async fn wanted_version(&self, ctx: &OpContext) -> Result<Option<String>, ProviderError> {
+        if self.addon_version.is_some() {
+            return Ok(self.addon_version.clone());
+        }
+        let Some(k8s) = &self.kubernetes_version else {
+            return Ok(None);
+        };
+        let eks = &context::clients().await.eks;
+        let out = call(ctx, "DescribeAddonVersions", Retry::TRANSIENT, || {
+            eks.describe_addon_versions()
+                .addon_name(&self.addon_name)
+                .kubernetes_version(k8s)
+                .send()
+        })
+        .await?;
+        let default = out
+            .addons()
+            .iter()
+            .flat_map(|a| a.addon_versions())
+            .find(|v| {
+                v.compatibilities()
+                    .iter()
+                    .any(|c| c.cluster_version() == Some(k8s.as_str()) && c.default_version())
+            })
+            .and_then(|v| v.addon_version().map(String::from));
+        default.map(Some).ok_or_else(|| {
+            ProviderError::msg(format!(
+                "DescribeAddonVersions: EKS names no default version of {} for Kubernetes {k8s}",
+                self.addon_name
+            ))
+        })
+    }
 }
 
 fn config_text(v: &Option<Value>) -> Option<String> {
@@ -189,6 +243,7 @@ impl ResourceProvider for AddonProvider {
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: AddonInputs = parse(inputs)?;
+        let version = i.wanted_version(ctx).await?;
         let eks = &context::clients().await.eks;
         let t: HashMap<String, String> = tags(&i.tags, ctx);
         call(
@@ -199,7 +254,7 @@ impl ResourceProvider for AddonProvider {
                 eks.create_addon()
                     .cluster_name(&i.cluster_name)
                     .addon_name(&i.addon_name)
-                    .set_addon_version(i.addon_version.clone())
+                    .set_addon_version(version.clone())
                     .set_configuration_values(config_text(&i.configuration_values))
                     .set_service_account_role_arn(i.service_account_role_arn.clone())
                     .resolve_conflicts(ResolveConflicts::from(i.resolve_conflicts.as_str()))
@@ -235,9 +290,7 @@ impl ResourceProvider for AddonProvider {
             .configuration_values()
             .filter(|c| !c.trim().is_empty())
             .map(|c| serde_json::from_str::<Value>(c).unwrap_or_else(|_| Value::String(c.to_string())));
-        Ok(Some(ReadResult {
-            id: id.to_string(),
-            inputs: json!({
+        let mut live = json!({
                 "cluster_name": cluster,
                 "addon_name": name,
                 "addon_version": unless_unset(inputs, "addon_version", json!(a.addon_version())),
@@ -245,7 +298,14 @@ impl ResourceProvider for AddonProvider {
                 "service_account_role_arn": a.service_account_role_arn(),
                 "resolve_conflicts": inputs.get("resolve_conflicts").cloned().unwrap_or(json!("OVERWRITE")),
                 "tags": from_tags(a.tags()),
-            }),
+        });
+        // What the program asked for, kept: the add-on itself knows only its version.
+        if let Some(k8s) = inputs.get("kubernetes_version") {
+            live["kubernetes_version"] = k8s.clone();
+        }
+        Ok(Some(ReadResult {
+            id: id.to_string(),
+            inputs: live,
             outputs: outputs(&a),
         }))
     }
@@ -256,13 +316,21 @@ impl ResourceProvider for AddonProvider {
         id: &str,
         old: &Value,
         new: &Value,
-        _old_outputs: &Value,
+        old_outputs: &Value,
     ) -> Result<Value, ProviderError> {
         let o: AddonInputs = parse(old)?;
         let n: AddonInputs = parse(new)?;
         let (cluster, name) = split_addon_id(id)?;
         let eks = &context::clients().await.eks;
-        if o.addon_version != n.addon_version
+        let version = if o.addon_version != n.addon_version || o.kubernetes_version != n.kubernetes_version {
+            n.wanted_version(ctx).await?
+        } else {
+            None
+        };
+        // The default for a new Kubernetes version may be the version already running.
+        let running = old_outputs.get("version").and_then(Value::as_str);
+        let version_changes = version.as_deref().is_some_and(|v| running != Some(v));
+        if version_changes
             || o.configuration_values != n.configuration_values
             || o.service_account_role_arn != n.service_account_role_arn
         {
@@ -270,7 +338,7 @@ impl ResourceProvider for AddonProvider {
                 eks.update_addon()
                     .cluster_name(cluster)
                     .addon_name(name)
-                    .set_addon_version(n.addon_version.clone())
+                    .set_addon_version(version.clone())
                     .configuration_values(config_text(&n.configuration_values).unwrap_or_default())
                     .service_account_role_arn(n.service_account_role_arn.clone().unwrap_or_default())
                     .resolve_conflicts(ResolveConflicts::from(n.resolve_conflicts.as_str()))

@@ -301,6 +301,89 @@ fn next_minor(from: &str, to: &str) -> Option<String> {
     (fa == ta && tb > fb + 1).then(|| format!("{fa}.{}", fb + 1))
 }
 
+/// How far kubelets may lag the API server: three minor versions since Kubernetes 1.28
+/// (kubernetes.io/releases/version-skew-policy), which EKS enforces on UpdateClusterVersion
+/// for managed node groups.
+const KUBELET_SKEW: u32 = 3;
+
+fn minor_of(v: &str) -> Option<(u32, u32)> {
+    let (a, b) = v.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// What a version change from `live` to `target` does, given the cluster's node groups
+/// (name, Kubernetes version): the plan's notes, or why EKS would refuse it (a downgrade;
+/// a step that would leave a node group more than [`KUBELET_SKEW`] minors behind, which
+/// EKS refuses halfway through the upgrade). Versions that do not parse are left to EKS.
+fn version_upgrade(live: &str, target: &str, node_groups: &[(String, String)]) -> Result<Vec<String>, String> {
+    let (Some(from), Some(to)) = (minor_of(live), minor_of(target)) else {
+        return Ok(Vec::new());
+    };
+    if from == to {
+        return Ok(Vec::new());
+    }
+    if to < from || to.0 != from.0 {
+        return Err(format!(
+            "EKS cannot move a cluster from Kubernetes {live} to {target} (a cluster is never downgraded); set `version` back to {live} or newer"
+        ));
+    }
+    let steps: Vec<String> = (from.1..=to.1).map(|m| format!("{}.{m}", from.0)).collect();
+    let mut notes = vec![format!(
+        "control plane: Kubernetes {} ({} update{}, one minor version at a time)",
+        steps.join(" -> "),
+        steps.len() - 1,
+        if steps.len() == 2 { "" } else { "s" }
+    )];
+    for (name, version) in node_groups {
+        let Some(ng) = minor_of(version) else { continue };
+        if ng.0 == to.0 && ng.1 + KUBELET_SKEW < to.1 {
+            let furthest = format!("{}.{}", to.0, ng.1 + KUBELET_SKEW);
+            return Err(format!(
+                "node group `{name}` runs Kubernetes {version}, more than {KUBELET_SKEW} minor versions behind {target}: EKS refuses to move the control plane past {furthest} until the node group is updated; upgrade to {furthest} first, let the node group follow, then go on"
+            ));
+        }
+        notes.push(format!(
+            "node group `{name}` runs {version}: within {KUBELET_SKEW} minor versions of every step"
+        ));
+    }
+    Ok(notes)
+}
+
+/// The cluster's managed node groups with their Kubernetes versions.
+async fn node_group_versions(ctx: &OpContext, cluster: &str) -> Result<Vec<(String, String)>, ProviderError> {
+    let eks = &context::clients().await.eks;
+    let mut names = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = call0(ctx, "ListNodegroups", || {
+            eks.list_nodegroups()
+                .cluster_name(cluster)
+                .set_next_token(token.clone())
+                .send()
+        })
+        .await?;
+        names.extend(out.nodegroups().iter().cloned());
+        token = out.next_token().map(String::from);
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut versions = Vec::new();
+    for name in names {
+        let out = call_found(ctx, "DescribeNodegroup", || {
+            eks.describe_nodegroup()
+                .cluster_name(cluster)
+                .nodegroup_name(&name)
+                .send()
+        })
+        .await?;
+        if let Some(v) = out.and_then(|o| o.nodegroup().and_then(|n| n.version().map(String::from))) {
+            versions.push((name, v));
+        }
+    }
+    Ok(versions)
+}
+
 /// EKS's answer to a CreateCluster whose role IAM has not yet propagated: an
 /// InvalidParameterException "Role with arn: ... could not be assumed because it does not
 /// exist or the trusted entities is not correct" (bug found by `tests/aws_retries.rs`: every
@@ -329,6 +412,31 @@ impl ResourceProvider for ClusterProvider {
             d.replace_paths.push(key);
         }
         d
+    }
+
+    /// A version change: the control-plane steps and the node groups' skew, read from
+    /// the live cluster; refused when EKS would refuse it (see [`version_upgrade`]).
+    async fn preview(
+        &self,
+        ctx: &OpContext,
+        inputs: &Value,
+        old_outputs: Option<&Value>,
+    ) -> Result<Vec<String>, ProviderError> {
+        let Some(name) = old_outputs.and_then(|o| o["name"].as_str()) else {
+            return Ok(Vec::new());
+        };
+        let i: ClusterInputs = parse(inputs)?;
+        let Some(target) = i.version.as_deref() else {
+            return Ok(Vec::new());
+        };
+        let Some(live) = describe(ctx, name).await?.and_then(|c| c.version().map(String::from)) else {
+            return Ok(Vec::new());
+        };
+        if live == target {
+            return Ok(Vec::new());
+        }
+        let groups = node_group_versions(ctx, name).await?;
+        version_upgrade(&live, target, &groups).map_err(ProviderError::Refused)
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
@@ -624,6 +732,39 @@ mod tests {
             "Subnets specified must be in at least two different AZs"
         )));
         assert!(!super::role_not_assumable_yet(&answer("Invalid cluster name: 'x y'")));
+    }
+
+    #[test]
+    fn version_upgrades_step_and_refuse_what_eks_refuses() {
+        let groups = |v: &str| vec![("critical".to_string(), v.to_string())];
+        assert_eq!(
+            super::version_upgrade("1.34", "1.35", &groups("1.34")).unwrap(),
+            [
+                "control plane: Kubernetes 1.34 -> 1.35 (1 update, one minor version at a time)",
+                "node group `critical` runs 1.34: within 3 minor versions of every step",
+            ]
+        );
+        assert_eq!(
+            super::version_upgrade("1.32", "1.35", &groups("1.32")).unwrap()[0],
+            "control plane: Kubernetes 1.32 -> 1.33 -> 1.34 -> 1.35 (3 updates, one minor version at a time)"
+        );
+        assert!(
+            super::version_upgrade("1.35", "1.35", &groups("1.31"))
+                .unwrap()
+                .is_empty()
+        );
+        // Four minors: the step to 1.35 would leave 1.31 nodes four behind.
+        let e = super::version_upgrade("1.31", "1.35", &groups("1.31")).unwrap_err();
+        assert!(
+            e.starts_with("node group `critical` runs Kubernetes 1.31, more than 3 minor versions behind 1.35"),
+            "{e}"
+        );
+        assert!(e.contains("past 1.34"), "{e}");
+        let e = super::version_upgrade("1.35", "1.34", &[]).unwrap_err();
+        assert!(
+            e.starts_with("EKS cannot move a cluster from Kubernetes 1.35 to 1.34"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub struct Nodegroup {
     desired_size: i32,
     labels: BTreeMap<String, String>,
     taints: Vec<NodeTaint>,
-    version: Option<String>,
+    version: Option<Input<String>>,
     update_config: Option<UpdateConfig>,
     launch_template: Option<LaunchTemplateRef>,
     tags: BTreeMap<String, Input<String>>,
@@ -151,7 +151,10 @@ impl Nodegroup {
         self.taints.sort();
         self
     }
-    pub fn version(mut self, v: &str) -> Self {
+    /// The Kubernetes version (`1.35`), or the cluster's (`cluster.version()`), so that a
+    /// control-plane upgrade is followed by the nodes (UpdateNodegroupVersion, after the
+    /// cluster's update, since the reference orders them); EKS's default when unset.
+    pub fn version(mut self, v: impl Into<Input<String>>) -> Self {
         self.version = Some(v.into());
         self
     }
@@ -558,14 +561,20 @@ impl ResourceProvider for NodegroupProvider {
         id: &str,
         old: &Value,
         new: &Value,
-        _old_outputs: &Value,
+        old_outputs: &Value,
     ) -> Result<Value, ProviderError> {
         let o: NodegroupInputs = parse(old)?;
         let n: NodegroupInputs = parse(new)?;
         n.check()?;
         let (cluster, name) = split_group_id(id)?;
         let eks = &context::clients().await.eks;
-        let new_version = n.version.as_ref().filter(|v| o.version.as_ref() != Some(*v));
+        // A version the nodes already run (one the program now names for the first time)
+        // is no update: EKS refuses an UpdateNodegroupVersion that changes nothing.
+        let running = old_outputs.get("version").and_then(Value::as_str);
+        let new_version = n
+            .version
+            .as_ref()
+            .filter(|v| o.version.as_ref() != Some(*v) && running != Some(v.as_str()));
         // Only a new version of the same template is an update (the diff replaces otherwise).
         let new_template = match (&o.launch_template, &n.launch_template) {
             (Some(a), Some(b)) if a.id == b.id && a.version != b.version => Some(b),

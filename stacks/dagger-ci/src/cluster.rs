@@ -200,7 +200,12 @@ impl Cluster {
         let mut addons = Vec::new();
         let mut early = Vec::new();
         for addon in ["vpc-cni", "kube-proxy", "eks-pod-identity-agent"] {
-            let h = s.add(&format!("addon-{addon}"), Addon::new(eks.name(), addon))?;
+            // EKS's default version for the cluster's Kubernetes version: an upgrade of the
+            // control plane is followed by the add-ons, then by the node group.
+            let h = s.add(
+                &format!("addon-{addon}"),
+                Addon::new(eks.name(), addon).default_version_for(eks.version()),
+            )?;
             early.push(h.address().clone());
             addons.push(addon.to_string());
         }
@@ -231,6 +236,7 @@ impl Cluster {
             .name("critical")
             .instance_types(&types)
             .ami_type(&ami)
+            .version(eks.version())
             .scaling(nodes.min, nodes.desired, nodes.max)
             .label(&critical_label.0, &critical_label.1)
             .taint(&nodes.taint_key, Some("true"), "NO_SCHEDULE");
@@ -246,7 +252,9 @@ impl Cluster {
         let coredns_tolerations = vec![toleration_exists(&nodes.taint_key)];
         let coredns = s.add_with(
             "addon-coredns",
-            Addon::new(eks.name(), "coredns").configuration(json!({ "tolerations": coredns_tolerations })),
+            Addon::new(eks.name(), "coredns")
+                .default_version_for(eks.version())
+                .configuration(json!({ "tolerations": coredns_tolerations })),
             ResourceOptions::new().depends_on(nodegroup.address()),
         )?;
         addons.push("coredns".into());

@@ -929,3 +929,223 @@ async fn the_flagship_stack_applies_and_goes_away_under_a_throttling_cloud() {
     assert!(left.is_empty(), "left in the simulator: {left:?}");
     sim.shutdown().await;
 }
+
+/// An EKS client for the emulator.
+async fn eks_client(url: &str) -> aws_sdk_eks::Client {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_eks::config::Credentials::new(
+            "testing", "testing", None, None, "e2e",
+        ))
+        .load()
+        .await;
+    aws_sdk_eks::Client::new(&config)
+}
+
+/// (cluster version, critical node group version, each add-on's version and EKS's default
+/// for the cluster's version).
+async fn eks_versions(url: &str) -> (String, String, Vec<(String, String, String)>) {
+    let eks = eks_client(url).await;
+    let cluster = "dagger-ci-sandbox";
+    let c = eks.describe_cluster().name(cluster).send().await.unwrap();
+    let version = c.cluster().and_then(|c| c.version()).unwrap().to_string();
+    let ng = eks
+        .describe_nodegroup()
+        .cluster_name(cluster)
+        .nodegroup_name("critical")
+        .send()
+        .await
+        .unwrap();
+    let ng_version = ng.nodegroup().and_then(|n| n.version()).unwrap().to_string();
+    let mut addons = Vec::new();
+    for name in ["vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns"] {
+        let a = eks
+            .describe_addon()
+            .cluster_name(cluster)
+            .addon_name(name)
+            .send()
+            .await
+            .unwrap();
+        let running = a.addon().and_then(|a| a.addon_version()).unwrap().to_string();
+        let versions = eks
+            .describe_addon_versions()
+            .addon_name(name)
+            .kubernetes_version(&version)
+            .send()
+            .await
+            .unwrap();
+        let default = versions
+            .addons()
+            .iter()
+            .flat_map(|a| a.addon_versions())
+            .find(|v| {
+                v.compatibilities()
+                    .iter()
+                    .any(|c| c.cluster_version() == Some(version.as_str()) && c.default_version())
+            })
+            .and_then(|v| v.addon_version())
+            .unwrap()
+            .to_string();
+        addons.push((name.to_string(), running, default));
+    }
+    (version, ng_version, addons)
+}
+
+/// `cluster.version` 1.34 -> 1.35: the plan shows the control plane's step, then the
+/// add-ons (EKS's default for 1.35), then the critical node group (following the cluster's
+/// version); an apply killed (SIGKILL) while the control plane is UPDATING is resumed by the
+/// next apply, which brings every part to 1.35; a downgrade is refused at plan time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_eks_upgrade_goes_in_order_and_a_killed_one_resumes() {
+    use std::os::unix::process::ExitStatusExt as _;
+
+    let (sim, env) = start_sandbox(100).await;
+    let env = std::sync::Arc::new(env);
+    let e = env.clone();
+    tokio::task::spawn_blocking(move || {
+        e.config(&[("version = \"1.35\"", "version = \"1.34\"")]);
+        let out = e.ok(&["apply", "--yes"]);
+        assert!(out.contains("Apply complete"), "{out}");
+    })
+    .await
+    .unwrap();
+    let (v, ng, addons) = eks_versions(&env.aws).await;
+    assert_eq!((v.as_str(), ng.as_str()), ("1.34", "1.34"));
+    for (name, running, default) in &addons {
+        assert_eq!(running, default, "{name} runs EKS's default for 1.34");
+    }
+    let old_addons = addons;
+
+    // The upgrade's plan, in the order it runs.
+    let e = env.clone();
+    let plan = tokio::task::spawn_blocking(move || {
+        e.config(&[]);
+        let (changes, plan) = e.plan();
+        assert_eq!(
+            changes,
+            updates(&[
+                "cluster/eks",
+                "cluster/addon-vpc-cni",
+                "cluster/addon-kube-proxy",
+                "cluster/addon-eks-pod-identity-agent",
+                "cluster/critical-nodes",
+                "cluster/addon-coredns",
+            ]),
+            "{plan}"
+        );
+        let text = e.ok(&["plan"]);
+        assert!(
+            text.contains("control plane: Kubernetes 1.34 -> 1.35 (1 update, one minor version at a time)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("node group `critical` runs 1.34: within 3 minor versions of every step"),
+            "{text}"
+        );
+        plan
+    })
+    .await
+    .unwrap();
+    let at = |address: &str| {
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|c| c["address"] == address)
+            .unwrap_or_else(|| panic!("{address} not in the plan"))
+    };
+    assert!(at("cluster/eks") < at("cluster/addon-kube-proxy"));
+    assert!(at("cluster/addon-kube-proxy") < at("cluster/critical-nodes"));
+    assert!(at("cluster/addon-vpc-cni") < at("cluster/critical-nodes"));
+    assert!(at("cluster/critical-nodes") < at("cluster/addon-coredns"));
+
+    // Every update is held 3 s; the apply is killed while the control plane is UPDATING.
+    post_json(&env.aws, "POST", "/sandbox-api/config", r#"{"update_seconds": 3}"#);
+    let mut child = {
+        let e = env.clone();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dagger-ci"));
+        cmd.current_dir(root())
+            .args(["--stack", "sandbox", "--state-dir"])
+            .arg(e.dir.path().join("state"))
+            .args(["apply", "--yes"])
+            .env("SPAR_CONFIG_DIR", e.dir.path().join("config"))
+            .env("AWS_ENDPOINT_URL", &e.aws)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("SPAR_KUBE_SANDBOX_URL", &e.kube)
+            .env("NO_COLOR", "1")
+            .env_remove("CARGO_MANIFEST_DIR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd.spawn().unwrap()
+    };
+    let eks = eks_client(&env.aws).await;
+    let started = std::time::Instant::now();
+    loop {
+        let c = eks.describe_cluster().name("dagger-ci-sandbox").send().await.unwrap();
+        let status = c.cluster().and_then(|c| c.status()).map(|s| s.as_str().to_string());
+        if status.as_deref() == Some("UPDATING") {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the apply ended before the control plane was seen UPDATING"
+        );
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the control plane never went UPDATING"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the kill landed on a running apply: {status:?}"
+    );
+    let (v, ng, _) = eks_versions(&env.aws).await;
+    assert_eq!(ng, "1.34", "killed before the node group moved (cluster at {v})");
+
+    // The next apply resumes: it finishes what was left, in the same order.
+    let e = env.clone();
+    tokio::task::spawn_blocking(move || {
+        let out = e.ok(&["apply", "--yes"]);
+        assert!(out.contains("Apply complete"), "{out}");
+        let (changes, _) = e.plan();
+        assert!(changes.is_empty(), "{changes:?}");
+    })
+    .await
+    .unwrap();
+    let (v, ng, addons) = eks_versions(&env.aws).await;
+    assert_eq!((v.as_str(), ng.as_str()), ("1.35", "1.35"));
+    for ((name, running, default), (_, old, _)) in addons.iter().zip(&old_addons) {
+        assert_eq!(running, default, "{name} runs EKS's default for 1.35");
+        if name == "kube-proxy" {
+            assert_ne!(running, old, "kube-proxy follows the Kubernetes minor version");
+        }
+    }
+
+    // A downgrade is refused before anything changes.
+    post_json(&env.aws, "POST", "/sandbox-api/config", r#"{"update_seconds": 0}"#);
+    let e = env.clone();
+    tokio::task::spawn_blocking(move || {
+        e.config(&[("version = \"1.35\"", "version = \"1.34\"")]);
+        let out = e.run(&["plan"]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("EKS cannot move a cluster from Kubernetes 1.35 to 1.34"),
+            "{err}"
+        );
+        e.config(&[]);
+        e.ok(&["destroy", "--yes"]);
+    })
+    .await
+    .unwrap();
+    let left = aws_leftovers(&env.aws).await;
+    assert!(left.is_empty(), "left in the AWS emulator: {left:?}");
+    sim.shutdown().await;
+}
