@@ -33,22 +33,112 @@ pub enum PathSeg {
 #[serde(transparent)]
 pub struct Path(pub Vec<PathSeg>);
 
+/// Text that is not a path, from [`Path::try_parse`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{text}` is not a value path ({message} at character {at}); write keys as `a.b`, indexes as `[0]`, and keys with other characters as `[\"kubernetes.io/name\"]`"
+)]
+pub struct PathError {
+    pub text: String,
+    pub at: usize,
+    pub message: &'static str,
+}
+
 impl Path {
-    /// Parses the dotted form used in schemas and options (`tags.Name`, `spec.*.image`).
-    /// `*` matches any key or index. Keys containing dots cannot be written this way;
-    /// schemas name their parent instead.
+    /// Parses a path, as [`Path::try_parse`]; text that is not one (an unclosed bracket)
+    /// is read the old way, split at every dot, so a literal in code never fails.
     pub fn parse(text: &str) -> Path {
-        if text.is_empty() {
-            return Path(Vec::new());
+        Path::try_parse(text).unwrap_or_else(|_| {
+            Path(
+                text.split('.')
+                    .map(|s| match s.parse::<usize>() {
+                        Ok(i) => PathSeg::Index(i),
+                        Err(_) => PathSeg::Key(s.to_string()),
+                    })
+                    .collect(),
+            )
+        })
+    }
+
+    /// Parses the form [`Path`]'s `Display` writes, so that every path round-trips:
+    /// - keys joined by dots (`tags.Name`, `spec.template`); a key is any text without `.`,
+    ///   `[` or `]`, and one of digits only is an index (`containers.0` = `containers[0]`);
+    /// - `[N]`, an index; `*`, any key or index (`spec.*.image`);
+    /// - `["..."]`, a key written as a JSON string, for keys with dots, brackets, quotes or
+    ///   nothing at all (`metadata.labels["app.kubernetes.io/name"]`,
+    ///   `tags["kubernetes.io/role/elb"]`).
+    ///
+    /// The empty text is the empty path (the whole value).
+    pub fn try_parse(text: &str) -> Result<Path, PathError> {
+        let err = |at: usize, message: &'static str| PathError {
+            text: text.to_string(),
+            at,
+            message,
+        };
+        let b = text.as_bytes();
+        let mut segs = Vec::new();
+        let mut i = 0;
+        let mut expect_key = true; // at the start, or after a dot
+        while i < b.len() {
+            match b[i] {
+                b'[' => {
+                    if let Some(rest) = text.get(i + 1..)
+                        && rest.starts_with('"')
+                    {
+                        // A JSON string: find its closing quote (skipping escapes).
+                        let start = i + 1;
+                        let mut j = start + 1;
+                        while j < b.len() && b[j] != b'"' {
+                            j += if b[j] == b'\\' { 2 } else { 1 };
+                        }
+                        if j >= b.len() {
+                            return Err(err(start, "an unterminated string"));
+                        }
+                        let key: String =
+                            serde_json::from_str(&text[start..=j]).map_err(|_| err(start, "a bad string"))?;
+                        if b.get(j + 1) != Some(&b']') {
+                            return Err(err(j + 1, "a string not followed by `]`"));
+                        }
+                        segs.push(PathSeg::Key(key));
+                        i = j + 2;
+                    } else {
+                        let close = text[i..]
+                            .find(']')
+                            .map(|k| i + k)
+                            .ok_or_else(|| err(i, "an unclosed `[`"))?;
+                        let inner = &text[i + 1..close];
+                        segs.push(match inner {
+                            "*" => PathSeg::Key("*".into()),
+                            _ => {
+                                PathSeg::Index(inner.parse().map_err(|_| err(i + 1, "an index that is not a number"))?)
+                            }
+                        });
+                        i = close + 1;
+                    }
+                    expect_key = false;
+                }
+                b'.' if !expect_key => {
+                    i += 1;
+                    expect_key = true;
+                    if i == b.len() {
+                        return Err(err(i, "nothing after a dot"));
+                    }
+                }
+                b'.' | b']' => return Err(err(i, "an empty key")),
+                _ if expect_key => {
+                    let end = text[i..].find(['.', '[', ']']).map_or(b.len(), |k| i + k);
+                    let key = &text[i..end];
+                    segs.push(match key.parse::<usize>() {
+                        Ok(n) if key.bytes().all(|c| c.is_ascii_digit()) => PathSeg::Index(n),
+                        _ => PathSeg::Key(key.to_string()),
+                    });
+                    i = end;
+                    expect_key = false;
+                }
+                _ => return Err(err(i, "a key not after a dot")),
+            }
         }
-        Path(
-            text.split('.')
-                .map(|s| match s.parse::<usize>() {
-                    Ok(i) => PathSeg::Index(i),
-                    Err(_) => PathSeg::Key(s.to_string()),
-                })
-                .collect(),
-        )
+        Ok(Path(segs))
     }
 
     pub fn child_key(&self, key: &str) -> Path {
@@ -88,7 +178,7 @@ impl std::fmt::Display for Path {
                 PathSeg::Index(i) => {
                     let _ = write!(out, "[{i}]");
                 }
-                PathSeg::Key(k) if is_plain_key(k) => {
+                PathSeg::Key(k) if k == "*" || is_plain_key(k) => {
                     if !out.is_empty() {
                         out.push('.');
                     }
@@ -103,8 +193,12 @@ impl std::fmt::Display for Path {
     }
 }
 
+/// A key written bare: letters, digits, `_` and `-`, not all digits (that would read back
+/// as an index).
 fn is_plain_key(k: &str) -> bool {
-    !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !k.is_empty()
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && !k.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Returns the marker kind of a value (`"secret"`, `"output"`, ...), if it is one.
@@ -612,6 +706,63 @@ fn eval(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn key(k: &str) -> PathSeg {
+        PathSeg::Key(k.into())
+    }
+
+    #[test]
+    fn paths_name_keys_with_dots_and_read_their_own_display() {
+        let p = Path::try_parse(r#"metadata.labels["app.kubernetes.io/name"]"#).unwrap();
+        assert_eq!(p.0, [key("metadata"), key("labels"), key("app.kubernetes.io/name")]);
+        assert_eq!(p.to_string(), r#"metadata.labels["app.kubernetes.io/name"]"#);
+        let p = Path::parse(r#"tags["kubernetes.io/role/elb"]"#);
+        assert_eq!(p.0, [key("tags"), key("kubernetes.io/role/elb")]);
+        // Indexes both ways; `*` both ways.
+        assert_eq!(
+            Path::parse("spec.containers.0.image"),
+            Path::parse("spec.containers[0].image")
+        );
+        assert_eq!(
+            Path::parse("spec.containers[0].image").to_string(),
+            "spec.containers[0].image"
+        );
+        assert_eq!(Path::parse("spec.*.image").0[1], key("*"));
+        assert_eq!(Path::parse("spec[*].image").0[1], key("*"));
+        // A key of digits is written as a string, so it does not come back as an index.
+        let p = Path(vec![key("data"), key("0")]);
+        assert_eq!(p.to_string(), r#"data["0"]"#);
+        assert_eq!(Path::parse(&p.to_string()), p);
+        // Keys other than [A-Za-z0-9_-] still read bare, as before (`tags.spar:address`).
+        assert_eq!(Path::parse("tags.spar:address").0[1], key("spar:address"));
+        assert_eq!(Path::parse("").0, []);
+        for bad in ["a.", ".a", "a..b", "a[", "a[x]", r#"a["b"#, r#"a["b"c"#, "a]b", "a[0]b"] {
+            let e = Path::try_parse(bad).unwrap_err();
+            assert!(
+                e.to_string().starts_with(&format!("`{bad}` is not a value path")),
+                "{e}"
+            );
+        }
+    }
+
+    /// Any key at all, or an index.
+    fn seg() -> impl Strategy<Value = PathSeg> {
+        prop_oneof![
+            any::<usize>().prop_map(PathSeg::Index),
+            ".*".prop_map(PathSeg::Key),
+            "[a-z0-9./\\[\\]\"*-]{0,12}".prop_map(PathSeg::Key),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_path_reads_back_its_display(segs in proptest::collection::vec(seg(), 0..6)) {
+            let p = Path(segs);
+            let text = p.to_string();
+            prop_assert_eq!(Path::try_parse(&text), Ok(p.clone()), "display: {}", text);
+        }
+    }
 
     #[test]
     fn secrets_are_cut_out_of_messages() {

@@ -66,7 +66,8 @@ impl<R> Handle<R> {
         Output::reference(self.address.clone(), "$id")
     }
 
-    /// The output at `path` (dotted) of this resource.
+    /// The output at `path` of this resource: `arn`, `status.addresses[0]`,
+    /// `tags["kubernetes.io/role/elb"]` (see [`crate::value::Path::try_parse`]).
     pub fn output<T: DeserializeOwned>(&self, path: &str) -> Output<T> {
         Output::reference(self.address.clone(), path)
     }

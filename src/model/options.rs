@@ -62,7 +62,8 @@ impl ResourceOptions {
         self
     }
 
-    /// Ignore changes under `path` (dotted, `*` for any key).
+    /// Ignore changes under `path`: `tags.Name`, `*` for any key, `[0]` for an index,
+    /// `labels["app.kubernetes.io/name"]` for a key with dots (see [`Path::try_parse`]).
     pub fn ignore_changes(mut self, path: &str) -> Self {
         self.ignore_changes.push(Path::parse(path));
         self
