@@ -35,6 +35,7 @@ pub mod builtin;
 pub mod cli;
 pub mod error;
 pub mod graph;
+mod kinds;
 #[cfg(feature = "kubernetes")]
 pub mod kubernetes;
 pub mod model;

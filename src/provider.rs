@@ -313,17 +313,6 @@ impl Registry {
         Self::default()
     }
 
-    /// The kinds spar ships.
-    pub fn builtin() -> Self {
-        let mut r = Registry::new();
-        crate::builtin::register(&mut r);
-        #[cfg(feature = "aws")]
-        crate::aws::register(&mut r);
-        #[cfg(feature = "kubernetes")]
-        crate::kubernetes::register(&mut r);
-        r
-    }
-
     pub fn register(&mut self, provider: Arc<dyn ResourceProvider>) {
         self.kinds.insert(provider.kind().to_string(), provider);
     }

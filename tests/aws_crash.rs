@@ -1124,7 +1124,7 @@ fn two_processes_on_one_s3_state_never_both_write() {
     eks_holds();
     let bucket = "spar-two-processes";
     support::run(async {
-        let s3 = spar::state::s3::client().await;
+        let s3 = spar::aws::context::s3_client().await;
         s3.create_bucket().bucket(bucket).send().await.unwrap();
         s3.put_bucket_versioning()
             .bucket(bucket)

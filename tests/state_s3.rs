@@ -28,7 +28,7 @@ use spar::state::{
 use support::run;
 
 async fn s3() -> &'static aws_sdk_s3::Client {
-    spar::state::s3::client().await
+    spar::aws::context::s3_client().await
 }
 
 /// Creates `name` with versioning on (tests never share a bucket, so they run in parallel).
@@ -49,7 +49,11 @@ async fn versioned_bucket(name: &str) -> String {
 }
 
 async fn backend(bucket: &str, prefix: &str) -> Arc<S3Backend> {
-    Arc::new(S3Backend::connect(bucket, prefix).await.expect("the backend connects"))
+    Arc::new(
+        S3Backend::connect(s3().await.clone(), bucket, prefix)
+            .await
+            .expect("the backend connects"),
+    )
 }
 
 fn store(b: Arc<S3Backend>) -> StateStore {
@@ -442,14 +446,20 @@ fn journal_objects_survive_a_crash_and_replay_on_the_next_load() {
 #[test]
 fn a_missing_or_unversioned_bucket_is_a_clear_error() {
     run(async {
-        let err = S3Backend::connect("spar-no-such-bucket", "x").await.err().unwrap();
+        let err = S3Backend::connect(s3().await.clone(), "spar-no-such-bucket", "x")
+            .await
+            .err()
+            .unwrap();
         assert!(
             matches!(&err, S3Error::NoSuchBucket { bucket, .. } if bucket == "spar-no-such-bucket"),
             "{err:?}"
         );
         let msg = err.to_string();
         assert!(msg.contains("`spar-no-such-bucket` does not exist"), "{msg}");
-        let err = S3Backend::from_url("s3://spar-no-such-bucket/a/b").await.err().unwrap();
+        let err = S3Backend::from_url(s3().await.clone(), "s3://spar-no-such-bucket/a/b")
+            .await
+            .err()
+            .unwrap();
         assert!(matches!(err, S3Error::NoSuchBucket { .. }), "{err:?}");
 
         // A bucket deleted under a running backend: the call names it too.
@@ -468,7 +478,10 @@ fn a_missing_or_unversioned_bucket_is_a_clear_error() {
             .send()
             .await
             .unwrap();
-        let err = S3Backend::connect("spar-state-unversioned", "x").await.err().unwrap();
+        let err = S3Backend::connect(s3().await.clone(), "spar-state-unversioned", "x")
+            .await
+            .err()
+            .unwrap();
         assert!(matches!(err, S3Error::NotVersioned { .. }), "{err:?}");
         assert!(err.to_string().contains("put-bucket-versioning"), "{err}");
     })

@@ -80,3 +80,23 @@ pub async fn ec2() -> &'static aws_sdk_ec2::Client {
 pub async fn iam() -> &'static aws_sdk_iam::Client {
     &clients().await.iam
 }
+
+/// The S3 client for state backends, built once from the process's configuration
+/// ([`sdk_config`]). The SDK's standard retries stay on: state calls have no progress view
+/// to report spar-side retries to, and every state write is conditional and checked
+/// (`crate::state::s3`), so a retried PUT cannot do harm.
+pub async fn s3_client() -> &'static aws_sdk_s3::Client {
+    static CLIENT: OnceCell<aws_sdk_s3::Client> = OnceCell::const_new();
+    CLIENT
+        .get_or_init(|| async {
+            let cfg = sdk_config().await;
+            let mut b = aws_sdk_s3::config::Builder::from(cfg);
+            // An emulator or an S3-compatible store on a plain host (`127.0.0.1:PORT`)
+            // cannot serve `BUCKET.host` names.
+            if cfg.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some() {
+                b = b.force_path_style(true);
+            }
+            aws_sdk_s3::Client::from_conf(b.build())
+        })
+        .await
+}

@@ -203,7 +203,8 @@ async fn configure_aws(_settings: &SparSettings) {}
 
 #[cfg(feature = "aws")]
 async fn remote_backend(url: &str) -> anyhow::Result<Arc<dyn StateBackend>> {
-    Ok(Arc::new(crate::state::S3Backend::from_url(url).await?))
+    let client = crate::aws::context::s3_client().await.clone();
+    Ok(Arc::new(crate::state::S3Backend::from_url(client, url).await?))
 }
 
 #[cfg(not(feature = "aws"))]

@@ -56,7 +56,11 @@ impl Session {
         let mut plan = diff::plan(&self.program, &self.stack, &self.graph, &snap, &self.registry, opts)?;
         self.preview(&mut plan, &snap).await?;
         if snap.resources.len() > 10_000 {
-            // Freeing a large state takes a noticeable fraction of a plan; nobody waits for it.
+            // Freeing a large state (every resource's JSON) takes a noticeable fraction of a
+            // plan, and nothing after this needs it: a detached thread frees it while the
+            // plan is shown, and the process may exit before it finishes. Not tokio's
+            // blocking pool: dropping the runtime waits for those tasks, so the CLI would
+            // wait for the free after all.
             std::thread::spawn(move || drop(snap));
         }
         for (a, e) in unreadable {

@@ -4,14 +4,16 @@
 //! Rules kept here: every file is created with mode 0600; a snapshot is written to a temp
 //! file, fsynced, and renamed over the old one (the directory is fsynced too), and the old
 //! snapshot is hard-linked into the history first, which costs no copy; the lock is a file
-//! created exclusively, so exactly one process can hold it.
+//! created exclusively, so exactly one process can hold it; file work (reads, decoding a
+//! snapshot, writes and fsyncs) runs on tokio's blocking pool, never on the async workers
+//! (two on a 2-CPU machine), so a save or a journal fsync does not stall provider calls.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -25,7 +27,8 @@ const HISTORY_KEEP: usize = 50;
 /// State in a local directory.
 pub struct LocalBackend {
     dir: PathBuf,
-    journal: Mutex<Option<File>>,
+    /// The open journal, shared with the blocking task that appends to it.
+    journal: Arc<Mutex<Option<File>>>,
     written: AtomicU64,
 }
 
@@ -33,7 +36,7 @@ impl LocalBackend {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         LocalBackend {
             dir: dir.into(),
-            journal: Mutex::new(None),
+            journal: Arc::new(Mutex::new(None)),
             written: AtomicU64::new(0),
         }
     }
@@ -59,27 +62,43 @@ impl LocalBackend {
     }
 
     fn ensure_dir(&self) -> Result<(), StateError> {
-        fs::create_dir_all(&self.dir).map_err(|e| StateError::io(&self.dir.display().to_string(), e))
+        ensure_dir(&self.dir)
     }
+}
 
-    fn prune_history(&self) {
-        let Ok(entries) = fs::read_dir(self.history_dir()) else {
-            return;
-        };
-        let mut serials: Vec<(u64, PathBuf)> = entries
-            .flatten()
-            .filter_map(|e| {
-                let p = e.path();
-                let serial = p.file_stem()?.to_str()?.parse().ok()?;
-                Some((serial, p))
-            })
-            .collect();
-        serials.sort();
-        let excess = serials.len().saturating_sub(HISTORY_KEEP);
-        for (_, p) in serials.into_iter().take(excess) {
-            let _ = fs::remove_file(p);
-        }
+/// Keeps the newest [`HISTORY_KEEP`] entries of `history`.
+fn prune_history(history: &Path) {
+    let Ok(entries) = fs::read_dir(history) else {
+        return;
+    };
+    let mut serials: Vec<(u64, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            let serial = p.file_stem()?.to_str()?.parse().ok()?;
+            Some((serial, p))
+        })
+        .collect();
+    serials.sort();
+    let excess = serials.len().saturating_sub(HISTORY_KEEP);
+    for (_, p) in serials.into_iter().take(excess) {
+        let _ = fs::remove_file(p);
     }
+}
+
+fn ensure_dir(dir: &Path) -> Result<(), StateError> {
+    fs::create_dir_all(dir).map_err(|e| StateError::io(&dir.display().to_string(), e))
+}
+
+/// Runs file work on tokio's blocking pool; `what` names the file in the error when the
+/// task itself fails (a panic).
+async fn blocking<T: Send + 'static>(
+    what: String,
+    work: impl FnOnce() -> Result<T, StateError> + Send + 'static,
+) -> Result<T, StateError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(StateError::io(&what, format!("file task failed: {e}"))))
 }
 
 /// Creates `path` with mode 0600, failing if it exists, and writes `bytes` durably.
@@ -108,65 +127,93 @@ impl StateBackend for LocalBackend {
     }
 
     async fn read_snapshot(&self) -> Result<Option<Vec<u8>>, StateError> {
-        read_opt(&self.snapshot_path())
+        let path = self.snapshot_path();
+        blocking(path.display().to_string(), move || read_opt(&path)).await
     }
 
     async fn load_snapshot(&self, source: &str) -> Result<Option<Snapshot>, StateError> {
-        Snapshot::decode_file(&self.snapshot_path(), source)
+        let path = self.snapshot_path();
+        let source = source.to_string();
+        blocking(path.display().to_string(), move || {
+            Snapshot::decode_file(&path, &source)
+        })
+        .await
     }
 
     async fn write_snapshot(&self, bytes: &[u8], serial: u64) -> Result<(), StateError> {
-        self.ensure_dir()?;
+        let dir = self.dir.clone();
         let target = self.snapshot_path();
+        let hist = self.history_dir();
         let name = target.display().to_string();
-        let tmp = self.dir.join(format!("snapshot.json.tmp-{}", std::process::id()));
-        let _ = fs::remove_file(&tmp);
-        write_new_private(&tmp, bytes).map_err(|e| StateError::io(&name, e))?;
-        if target.exists() {
-            let hist = self.history_dir();
-            fs::create_dir_all(&hist).map_err(|e| StateError::io(&hist.display().to_string(), e))?;
-            let entry = hist.join(format!("{}.json", serial.saturating_sub(1)));
-            let _ = fs::remove_file(&entry);
-            fs::hard_link(&target, &entry).map_err(|e| StateError::io(&entry.display().to_string(), e))?;
-        }
-        fs::rename(&tmp, &target).map_err(|e| StateError::io(&name, e))?;
-        sync_dir(&self.dir).map_err(|e| StateError::io(&name, e))?;
-        self.written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        self.prune_history();
+        let bytes_len = bytes.len() as u64;
+        let bytes = bytes.to_vec();
+        blocking(name.clone(), move || {
+            ensure_dir(&dir)?;
+            let tmp = dir.join(format!("snapshot.json.tmp-{}", std::process::id()));
+            let _ = fs::remove_file(&tmp);
+            write_new_private(&tmp, &bytes).map_err(|e| StateError::io(&name, e))?;
+            if target.exists() {
+                fs::create_dir_all(&hist).map_err(|e| StateError::io(&hist.display().to_string(), e))?;
+                let entry = hist.join(format!("{}.json", serial.saturating_sub(1)));
+                let _ = fs::remove_file(&entry);
+                fs::hard_link(&target, &entry).map_err(|e| StateError::io(&entry.display().to_string(), e))?;
+            }
+            fs::rename(&tmp, &target).map_err(|e| StateError::io(&name, e))?;
+            sync_dir(&dir).map_err(|e| StateError::io(&name, e))?;
+            prune_history(&hist);
+            Ok(())
+        })
+        .await?;
+        self.written.fetch_add(bytes_len, Ordering::Relaxed);
         Ok(())
     }
 
     async fn read_journal(&self) -> Result<Option<Vec<u8>>, StateError> {
-        read_opt(&self.journal_path())
+        let path = self.journal_path();
+        blocking(path.display().to_string(), move || read_opt(&path)).await
     }
 
     async fn reset_journal(&self, header: &[u8]) -> Result<(), StateError> {
-        self.ensure_dir()?;
+        let dir = self.dir.clone();
         let path = self.journal_path();
         let name = path.display().to_string();
-        let tmp = self.dir.join("journal.jsonl.tmp");
-        let _ = fs::remove_file(&tmp);
-        write_new_private(&tmp, header).map_err(|e| StateError::io(&name, e))?;
-        fs::rename(&tmp, &path).map_err(|e| StateError::io(&name, e))?;
-        sync_dir(&self.dir).map_err(|e| StateError::io(&name, e))?;
-        let f = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|e| StateError::io(&name, e))?;
-        *self.journal.lock().expect("journal mutex") = Some(f);
-        self.written.fetch_add(header.len() as u64, Ordering::Relaxed);
+        let header = header.to_vec();
+        let journal = self.journal.clone();
+        let len = header.len() as u64;
+        blocking(name.clone(), move || {
+            ensure_dir(&dir)?;
+            let tmp = dir.join("journal.jsonl.tmp");
+            let _ = fs::remove_file(&tmp);
+            write_new_private(&tmp, &header).map_err(|e| StateError::io(&name, e))?;
+            fs::rename(&tmp, &path).map_err(|e| StateError::io(&name, e))?;
+            sync_dir(&dir).map_err(|e| StateError::io(&name, e))?;
+            let f = OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(|e| StateError::io(&name, e))?;
+            *journal.lock().expect("journal mutex") = Some(f);
+            Ok(())
+        })
+        .await?;
+        self.written.fetch_add(len, Ordering::Relaxed);
         Ok(())
     }
 
     async fn append_journal(&self, bytes: &[u8]) -> Result<(), StateError> {
         let name = self.journal_path().display().to_string();
-        let mut guard = self.journal.lock().expect("journal mutex");
-        let f = guard
-            .as_mut()
-            .ok_or_else(|| StateError::io(&name, "journal not started"))?;
-        f.write_all(bytes).map_err(|e| StateError::io(&name, e))?;
-        f.sync_data().map_err(|e| StateError::io(&name, e))?;
-        self.written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let journal = self.journal.clone();
+        let len = bytes.len() as u64;
+        let bytes = bytes.to_vec();
+        blocking(name.clone(), move || {
+            let mut guard = journal.lock().expect("journal mutex");
+            let f = guard
+                .as_mut()
+                .ok_or_else(|| StateError::io(&name, "journal not started"))?;
+            f.write_all(&bytes).map_err(|e| StateError::io(&name, e))?;
+            f.sync_data().map_err(|e| StateError::io(&name, e))
+        })
+        .await?;
+        self.written.fetch_add(len, Ordering::Relaxed);
         Ok(())
     }
 

@@ -44,7 +44,6 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, Delete, ObjectIdentifier};
 use futures::{StreamExt, TryStreamExt};
-use tokio::sync::OnceCell;
 
 use crate::state::StateError;
 use crate::state::backend::{HistoryEntry, LockInfo, StateBackend};
@@ -177,26 +176,6 @@ fn check_prefix(prefix: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The S3 client state backends use, built once from the process's shared AWS
-/// configuration ([`crate::aws::context::sdk_config`]). The SDK's standard retries stay on:
-/// state calls have no progress view to report spar-side retries to, and every write is
-/// conditional and checked (see the module doc), so a retried PUT cannot do harm.
-pub async fn client() -> &'static Client {
-    static CLIENT: OnceCell<Client> = OnceCell::const_new();
-    CLIENT
-        .get_or_init(|| async {
-            let cfg = crate::aws::context::sdk_config().await;
-            let mut b = aws_sdk_s3::config::Builder::from(cfg);
-            // An emulator or an S3-compatible store on a plain host (`127.0.0.1:PORT`)
-            // cannot serve `BUCKET.host` names.
-            if cfg.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some() {
-                b = b.force_path_style(true);
-            }
-            Client::from_conf(b.build())
-        })
-        .await
-}
-
 /// What this backend knows of the snapshot object, for the compare-and-swap.
 #[derive(Debug, Clone, PartialEq)]
 enum Seen {
@@ -225,9 +204,10 @@ pub struct S3Backend {
 }
 
 impl S3Backend {
-    /// A backend for `s3://bucket/prefix` on the shared client ([`client`]), after checking
+    /// A backend for `s3://bucket/prefix` on `client` (the CLI hands over the one built from
+    /// the process's AWS configuration, `crate::aws::context::s3_client`), after checking
     /// the names, that the bucket exists and that it is versioned.
-    pub async fn connect(bucket: &str, prefix: &str) -> Result<Self, S3Error> {
+    pub async fn connect(client: Client, bucket: &str, prefix: &str) -> Result<Self, S3Error> {
         let url = format!("s3://{bucket}/{prefix}");
         let bad = |reason: String| S3Error::BadUrl {
             url: url.clone(),
@@ -236,15 +216,15 @@ impl S3Backend {
         check_bucket_name(bucket).map_err(bad)?;
         let prefix = prefix.trim_matches('/');
         check_prefix(prefix).map_err(bad)?;
-        let backend = S3Backend::with_client(client().await.clone(), bucket, prefix);
+        let backend = S3Backend::with_client(client, bucket, prefix);
         backend.check_bucket().await?;
         Ok(backend)
     }
 
     /// [`parse_s3_url`] then [`S3Backend::connect`]: what `--backend s3://...` calls.
-    pub async fn from_url(url: &str) -> Result<Self, S3Error> {
+    pub async fn from_url(client: Client, url: &str) -> Result<Self, S3Error> {
         let (bucket, prefix) = parse_s3_url(url)?;
-        S3Backend::connect(&bucket, &prefix).await
+        S3Backend::connect(client, &bucket, &prefix).await
     }
 
     /// A backend on a given client, with no checks (names are taken as they are).
