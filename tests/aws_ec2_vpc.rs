@@ -430,3 +430,52 @@ fn subnet_lifecycle_update_replace_drift_import_find() {
         assert!(!vpc_exists(&vpc_id).await);
     });
 }
+
+/// `--replace` on an unchanged VPC and its subnet: the subnet (delete-before-replace, since
+/// its CIDR is taken) goes first, a new VPC is made before the old one is deleted, and the
+/// new subnet lands in the new VPC; the emulator holds only the new objects.
+#[test]
+fn replace_on_request_makes_new_objects_and_deletes_the_old() {
+    run(async {
+        let s = Stage::new();
+        let program = |st: &mut spar::Stack| {
+            let vpc = st.add("net/vpc", Vpc::new("10.41.0.0/16"))?;
+            st.add("net/subnet", Subnet::new(vpc.vpc_id(), "10.41.1.0/24").az("us-east-1a"))?;
+            Ok(())
+        };
+        s.apply(program).await;
+        let (old_vpc, old_subnet) = (s.id("net/vpc").await, s.id("net/subnet").await);
+        assert!(quiet(&s.plan(program).await));
+        let opts = spar::plan::diff::PlanOptions {
+            replace: vec!["net/vpc".into()],
+            ..Default::default()
+        };
+        let (plan, report) = s
+            .session(program)
+            .apply_program(&opts, &spar::apply::ExecuteOptions::default())
+            .await
+            .expect("apply runs");
+        assert!(report.succeeded(), "{:?}", report.failures().collect::<Vec<_>>());
+        assert_eq!(op(&plan, "net/vpc"), Op::Replace);
+        assert_eq!(
+            op(&plan, "net/subnet"),
+            Op::Replace,
+            "its vpc_id is known only after apply"
+        );
+        let (new_vpc, new_subnet) = (s.id("net/vpc").await, s.id("net/subnet").await);
+        assert_ne!(new_vpc, old_vpc);
+        assert_ne!(new_subnet, old_subnet);
+        assert!(!vpc_exists(&old_vpc).await, "the old VPC is deleted");
+        assert!(vpc_exists(&new_vpc).await);
+        let sn = ec2()
+            .await
+            .describe_subnets()
+            .subnet_ids(&new_subnet)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sn.subnets()[0].vpc_id(), Some(new_vpc.as_str()));
+        assert!(quiet(&s.plan(program).await));
+        s.destroy().await;
+    });
+}

@@ -803,3 +803,38 @@ fn no_color_keeps_the_live_view_without_colour() {
     assert!(drawn.contains("slow/wait-0 creating (fixture:Wait) 1s"), "{drawn}");
     assert!(drawn.contains(SLOW_SUMMARY), "{drawn}");
 }
+
+#[test]
+fn replace_rotates_a_password_and_refuses_an_unknown_address() {
+    let f = Fixture::new();
+    ok(&f.run(&["apply", "--yes"]));
+    let before = std::fs::read_to_string(f.path("files/secret")).unwrap();
+    let stdout = ok(&f.run(&["plan", "--replace", "token"]));
+    assert!(stdout.contains("replacement requested with --replace"), "{stdout}");
+    assert!(
+        stdout.contains("Plan: 0 to create, 1 to update, 1 to replace, 0 to delete."),
+        "the password and the file holding it: {stdout}"
+    );
+    assert!(!stdout.contains(&before), "no secret in the plan: {stdout}");
+    ok(&f.run(&["apply", "--yes", "--replace", "token"]));
+    let after = std::fs::read_to_string(f.path("files/secret")).unwrap();
+    assert_eq!(after.len(), 16);
+    assert_ne!(after, before, "a new password was generated and written");
+    assert_eq!(f.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
+
+    let state = std::fs::read(f.snapshot_path()).unwrap();
+    for args in [
+        &["plan", "--replace", "ghost"][..],
+        &["apply", "--yes", "--replace", "ghost"],
+    ] {
+        let out = f.run(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("error: --replace `ghost`: the program declares no resource at that address"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(std::fs::read(f.snapshot_path()).unwrap(), state, "nothing changed");
+}

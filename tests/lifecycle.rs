@@ -1057,3 +1057,148 @@ async fn an_update_whose_wait_timed_out_is_recorded_unfinished_and_sent_again() 
     let plan = h.plan(sized(2)).await;
     assert_eq!(ops(&plan), [("a".to_string(), Op::Same)]);
 }
+
+fn replacing(addresses: &[&str]) -> PlanOptions {
+    PlanOptions {
+        replace: addresses.iter().map(|a| a.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn replace_requested_replaces_an_unchanged_resource_in_its_kinds_order() {
+    let h = Harness::new();
+    let program = |dbr: bool| {
+        move |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+            let a = s.add_with(
+                "a",
+                FakeResource::new(p).set("name", "a"),
+                ResourceOptions::new().delete_before_replace(dbr),
+            )?;
+            s.add(
+                "b",
+                FakeResource::new(p).set("name", "b").set_output("parent", &a.arn()),
+            )?;
+            s.add("c", FakeResource::new(p).set("name", "c"))?;
+            Ok(())
+        }
+    };
+    h.apply(program(false)).await;
+    let old_a = h.world.object_at("a")[0].id.clone();
+    // Nothing changed: without --replace, no changes.
+    assert!(!h.plan(program(false)).await.has_changes());
+    let plan = h
+        .session(program(false))
+        .unwrap()
+        .plan(&replacing(&["a"]), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        ops(&plan),
+        vec![
+            ("a".into(), Op::Replace),
+            ("b".into(), Op::Update),
+            ("c".into(), Op::Same)
+        ]
+    );
+    let a = plan.get(&"a".parse().unwrap()).unwrap();
+    assert_eq!(
+        a.replace_reason.as_deref(),
+        Some("replacement requested with --replace")
+    );
+    let text = spar::plan::render::text(&plan, spar::plan::render::Style { color: false });
+    assert!(text.contains("replacement requested with --replace"), "{text}");
+
+    // Create-before-delete: the new object, then the dependent, then the old one goes.
+    h.world.clear_calls();
+    let (_, report) = h
+        .apply_with(program(false), &replacing(&["a"]), &ExecuteOptions::default())
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    let calls = h.world.calls();
+    let (create_a, update_b, delete_a) = (
+        call(&calls, "create", "a"),
+        call(&calls, "update", "b"),
+        call(&calls, "delete", "a"),
+    );
+    assert!(
+        create_a.end < update_b.start && update_b.end < delete_a.start,
+        "{calls:#?}"
+    );
+    assert_eq!(delete_a.id.as_deref(), Some(old_a.as_str()));
+    assert_eq!(count(&calls, "create"), 1, "only `a` is made again: {calls:#?}");
+    let new_a = h.world.object_at("a")[0].id.clone();
+    assert_ne!(new_a, old_a);
+    assert_eq!(
+        h.world.object_at("b")[0].inputs["parent"],
+        json!(format!("arn:fake:fake:Thing:{new_a}"))
+    );
+    // Done: the next plan is empty again.
+    assert!(!h.plan(program(false)).await.has_changes());
+
+    // Delete-before-replace when the resource says so.
+    h.apply(program(true)).await;
+    h.world.clear_calls();
+    let (_, report) = h
+        .apply_with(program(true), &replacing(&["a"]), &ExecuteOptions::default())
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    let calls = h.world.calls();
+    assert!(
+        call(&calls, "delete", "a").end < call(&calls, "create", "a").start,
+        "{calls:#?}"
+    );
+    assert_eq!(h.world.objects().len(), 3);
+}
+
+#[tokio::test]
+async fn replace_refuses_what_it_cannot_replace_and_changes_nothing() {
+    let h = Harness::new();
+    let program = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        s.add_with(
+            "db",
+            FakeResource::new(p).set("name", "db"),
+            ResourceOptions::new().protect(),
+        )?;
+        s.add("web", FakeResource::new(p).set("name", "web"))?;
+        Ok(())
+    };
+    h.apply(program).await;
+    let with_new = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        program(s, p)?;
+        s.add("new", FakeResource::new(p).set("name", "new"))?;
+        Ok(())
+    };
+    let before = h.snapshot().await;
+    h.world.clear_calls();
+    for (addresses, says) in [
+        (
+            vec!["nope"],
+            "--replace `nope`: the program declares no resource at that address",
+        ),
+        (
+            vec!["new"],
+            "--replace `new`: it does not exist yet, so there is nothing to replace",
+        ),
+        (vec!["db"], "`db` is protected and this plan would replace it"),
+    ] {
+        let err = h
+            .session(with_new)
+            .unwrap()
+            .apply_program(&replacing(&addresses), &ExecuteOptions::default())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    let opts = PlanOptions {
+        targets: vec!["web".into()],
+        ..replacing(&["db"])
+    };
+    let err = h.session(program).unwrap().plan(&opts, false).await.unwrap_err();
+    assert!(
+        err.to_string().contains("outside the --target/--exclude scope"),
+        "{err}"
+    );
+    assert!(h.world.calls().is_empty());
+    assert_eq!(h.snapshot().await, before);
+}

@@ -55,6 +55,7 @@ pub async fn destroy(
         targets,
         excludes: Vec::new(),
         for_saving: false,
+        replace: Vec::new(),
     };
     plan_confirm_execute(ctx, &session, &opts, false, yes, parallelism).await
 }

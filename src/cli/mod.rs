@@ -56,6 +56,10 @@ pub struct PlanArgs {
     /// Leave this address or component (and what depends on it) alone; repeatable.
     #[arg(long = "exclude", value_name = "ADDRESS")]
     pub excludes: Vec<String>,
+    /// Replace this resource although its inputs did not change (a wedged node group, a
+    /// password to rotate); repeatable.
+    #[arg(long = "replace", value_name = "ADDRESS")]
+    pub replace: Vec<String>,
     /// Read live objects first, so drift shows in the plan.
     #[arg(long)]
     pub refresh: bool,

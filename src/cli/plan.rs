@@ -13,6 +13,7 @@ pub(crate) fn plan_options(args: &PlanArgs, destroy: bool) -> PlanOptions {
         targets: args.targets.clone(),
         excludes: args.excludes.clone(),
         for_saving: false,
+        replace: args.replace.clone(),
     }
 }
 

@@ -11,7 +11,9 @@
 //! - resources in state but not in the program are deleted, dependents first; a
 //!   protected resource is never planned for delete or replace: the plan fails instead;
 //! - `--target` narrows the plan to the targets and what they depend on; `--exclude`
-//!   removes the excluded resources and everything that depends on them.
+//!   removes the excluded resources and everything that depends on them;
+//! - `--replace` makes an existing, declared resource a replacement whatever its diff
+//!   says, through the same path as an input-forced one (order, dependents, protection).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -36,6 +38,8 @@ pub struct PlanOptions {
     /// Record the program's fingerprint, so the plan can be saved and applied later.
     /// (It hashes the whole desired graph: skipped for plans that are only shown.)
     pub for_saving: bool,
+    /// Replace these resources although their inputs did not change (`--replace`).
+    pub replace: Vec<String>,
 }
 
 /// Why no plan could be made.
@@ -52,6 +56,14 @@ pub enum PlanError {
     },
     #[error("--target `{0}` matches no resource in the program or the state")]
     NoSuchTarget(String),
+    #[error(
+        "--replace `{0}`: the program declares no resource at that address; give the address of a declared resource (`state list` lists those that exist)"
+    )]
+    NoSuchReplace(String),
+    #[error("--replace `{0}`: it does not exist yet, so there is nothing to replace; this plan creates it")]
+    ReplaceNotCreated(String),
+    #[error("--replace `{0}` is outside the --target/--exclude scope of this plan; target it too")]
+    ReplaceOutOfScope(String),
 }
 
 fn matches(address: &Address, patterns: &[String]) -> bool {
@@ -139,6 +151,20 @@ pub fn plan(
         }
     }
     let considered = |a: &Address| in_scope.as_ref().is_none_or(|s| s.contains(a)) && !excluded.contains(a);
+    let mut forced: HashSet<Address> = HashSet::new();
+    for text in &opts.replace {
+        let found = text.parse::<Address>().ok().filter(|a| desired.contains(a));
+        let Some(a) = found else {
+            return Err(PlanError::NoSuchReplace(text.clone()));
+        };
+        if state.get(&a).is_none() {
+            return Err(PlanError::ReplaceNotCreated(text.clone()));
+        }
+        if !considered(&a) {
+            return Err(PlanError::ReplaceOutOfScope(text.clone()));
+        }
+        forced.insert(a);
+    }
 
     let mut ops: HashMap<Address, Op> = HashMap::with_capacity(desired.len());
     let mut changes: Vec<Change> = Vec::with_capacity(desired.len() + state.resources.len());
@@ -195,7 +221,8 @@ pub fn plan(
                     }
                 }
                 let type_changed = old.kind != r.kind;
-                let op = if type_changed || !replace_paths.is_empty() {
+                let requested = forced.contains(&r.address);
+                let op = if type_changed || requested || !replace_paths.is_empty() {
                     Op::Replace
                 } else if d.is_empty() && old.unfinished.is_none() {
                     Op::Same
@@ -230,7 +257,13 @@ pub fn plan(
                     after,
                     properties: d.changes,
                     replace_paths,
-                    replace_reason: type_changed.then(|| format!("its type changed from {} to {}", old.kind, r.kind)),
+                    replace_reason: if type_changed {
+                        Some(format!("its type changed from {} to {}", old.kind, r.kind))
+                    } else if requested {
+                        Some("replacement requested with --replace".to_string())
+                    } else {
+                        None
+                    },
                     delete_before_replace: r.options.delete_before_replace.unwrap_or(d.delete_before_replace),
                     deposed: false,
                     dependencies: r.dependencies.clone(),
