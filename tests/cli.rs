@@ -838,3 +838,171 @@ fn replace_rotates_a_password_and_refuses_an_unknown_address() {
     }
     assert_eq!(std::fs::read(f.snapshot_path()).unwrap(), state, "nothing changed");
 }
+
+/// The JSON events of one run: every line of stdout parsed.
+fn events(out: &std::process::Output) -> Vec<serde_json::Value> {
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
+
+#[test]
+fn apply_and_destroy_json_print_one_event_per_line_and_no_secret() {
+    let f = Fixture::new();
+    let out = f.run(&["apply", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("pass --yes too"), "{}", text(&out.stderr));
+
+    let out = f.run(&["apply", "--json", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let secret = std::fs::read_to_string(f.path("files/secret")).unwrap();
+    assert!(!text(&out.stdout).contains(&secret), "no secret in the events");
+    let ev = events(&out);
+    assert_eq!(ev[0]["event"], "plan");
+    assert_eq!(ev[0]["plan"]["summary"]["create"], 5);
+    let of = |kind: &str| ev.iter().filter(|e| e["event"] == kind).collect::<Vec<_>>();
+    assert_eq!(of("started").len(), 5);
+    let done = of("done");
+    assert_eq!(done.len(), 5);
+    for d in &done {
+        assert_eq!(d["op"], "create");
+        assert!(d["id"].as_str().is_some_and(|id| !id.is_empty()), "{d}");
+        assert!(d["elapsed_seconds"].as_f64().is_some(), "{d}");
+    }
+    // Each resource started before it was done.
+    for d in &done {
+        let at = |kind: &str| {
+            ev.iter()
+                .position(|e| e["event"] == kind && e["address"] == d["address"])
+        };
+        assert!(at("started") < at("done"), "{ev:?}");
+    }
+    let summary = ev.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["command"], "apply");
+    assert_eq!(summary["succeeded"], true);
+    assert_eq!(summary["done"], 5);
+    assert_eq!(summary["outputs"]["token"], "(sensitive value)");
+
+    let out = f.run(&["destroy", "--json", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ev = events(&out);
+    assert_eq!(
+        ev.iter()
+            .filter(|e| e["event"] == "done" && e["op"] == "delete")
+            .count(),
+        5
+    );
+    assert_eq!(ev.last().unwrap()["command"], "destroy");
+    assert!(!f.path("files/a").exists());
+}
+
+#[test]
+fn expect_no_changes_passes_an_empty_plan_and_refuses_any_other() {
+    let f = Fixture::new();
+    let out = f.run(&["apply", "--yes", "--expect-no-changes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!f.path("files/a").exists(), "nothing was applied");
+    ok(&f.run(&["apply", "--yes"]));
+    let state = std::fs::read(f.snapshot_path()).unwrap();
+    ok(&f.run(&["apply", "--yes", "--expect-no-changes"]));
+    assert_eq!(
+        std::fs::read(f.snapshot_path()).unwrap(),
+        state,
+        "an empty plan writes nothing"
+    );
+
+    let out = f.run_with(
+        &["apply", "--yes", "--expect-no-changes"],
+        &[("SPAR_FIXTURE_EXTRA", "1")],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: --expect-no-changes: the plan is not empty (1 to create, 0 to update, 0 to replace, 0 to delete: extra)"),
+        "{stderr}"
+    );
+    assert!(!f.path("files/extra").exists());
+    assert_eq!(std::fs::read(f.snapshot_path()).unwrap(), state, "nothing changed");
+    assert!(!f.path("state/lock.json").exists(), "the lock is released");
+}
+
+#[test]
+fn state_pull_push_and_unprotect() {
+    let f = Fixture::new();
+    ok(&f.run(&["apply", "--yes"]));
+    // pull: the stored bytes.
+    let pulled = f.run(&["state", "pull"]);
+    assert!(pulled.status.success());
+    assert_eq!(pulled.stdout, std::fs::read(f.snapshot_path()).unwrap());
+    let at_1 = f.path("pulled-1.json");
+    std::fs::write(&at_1, &pulled.stdout).unwrap();
+
+    // A teammate's copy of the state moves on (serial 2) with one more file.
+    let other = f.path("state-other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::copy(f.snapshot_path(), other.join("snapshot.json")).unwrap();
+    std::fs::copy(f.path("state.key"), f.path("state-other.key")).unwrap();
+    let other_dir = other.display().to_string();
+    let out = f.run_with(
+        &["--state-dir", &other_dir, "apply", "--yes"],
+        &[("SPAR_FIXTURE_EXTRA", "1")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let newer = f.path("pulled-2.json");
+    std::fs::write(&newer, f.run(&["--state-dir", &other_dir, "state", "pull"]).stdout).unwrap();
+
+    // Pushing the older one is refused; the newer one is taken.
+    let before = std::fs::read(f.snapshot_path()).unwrap();
+    let out = f.run(&["state", "push", &at_1.display().to_string()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is serial 1, not newer than the stack's serial 1"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(f.snapshot_path()).unwrap(), before);
+    let stdout = ok(&f.run(&["state", "push", &newer.display().to_string()]));
+    assert!(stdout.contains("the state is now serial 3 (was 1)"), "{stdout}");
+    let listed = ok(&f.run(&["state", "list"]));
+    assert!(listed.contains("extra\tlocal:File"), "{listed}");
+    // With --force, an older one too (it becomes the next serial).
+    let stdout = ok(&f.run(&["state", "push", "--force", &at_1.display().to_string()]));
+    assert!(stdout.contains("the state is now serial 4 (was 3)"), "{stdout}");
+    assert!(!ok(&f.run(&["state", "list"])).contains("extra"));
+
+    // Another stack's state (another lineage, though sealed with the same key) is refused.
+    let g = Fixture::new();
+    std::fs::copy(f.path("state.key"), g.path("state.key")).unwrap();
+    ok(&g.run(&["apply", "--yes"]));
+    ok(&g.run_with(&["apply", "--yes"], &[("SPAR_FIXTURE_EXTRA", "1")]));
+    let foreign = f.path("foreign.json");
+    std::fs::write(&foreign, g.run(&["state", "pull"]).stdout).unwrap();
+    let out = f.run(&["state", "push", &foreign.display().to_string()]);
+    assert!(
+        text(&out.stderr).contains("it is another stack's state"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A file that is not a snapshot.
+    std::fs::write(f.path("junk.json"), b"{\"x\": 1}").unwrap();
+    let out = f.run(&["state", "push", &f.path("junk.json").display().to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not a spar state file"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // unprotect: nothing here is protected.
+    let out = ok(&f.run(&["state", "unprotect", "a"]));
+    assert!(out.contains("a was not protected; nothing changed."), "{out}");
+    let out = f.run(&["state", "unprotect", "ghost"]);
+    assert!(
+        text(&out.stderr).contains("`ghost` is not in state"),
+        "{}",
+        text(&out.stderr)
+    );
+}

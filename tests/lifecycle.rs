@@ -1202,3 +1202,35 @@ async fn replace_refuses_what_it_cannot_replace_and_changes_nothing() {
     assert!(h.world.calls().is_empty());
     assert_eq!(h.snapshot().await, before);
 }
+
+#[tokio::test]
+async fn state_unprotect_lets_a_protected_resource_left_the_program_go() {
+    let h = Harness::new();
+    h.apply(|s, p| {
+        s.add_with(
+            "db",
+            FakeResource::new(p).set("name", "db"),
+            ResourceOptions::new().protect(),
+        )?;
+        Ok(())
+    })
+    .await;
+    let gone = |_: &mut spar::Stack, _: &Arc<FakeProvider>| Ok(());
+    let err = h
+        .session(gone)
+        .unwrap()
+        .plan(&PlanOptions::default(), false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("`db` is protected"), "{err}");
+    let session = h.session(gone).unwrap();
+    assert!(session.state_unprotect(&"db".parse().unwrap()).await.unwrap());
+    assert!(
+        !session.state_unprotect(&"db".parse().unwrap()).await.unwrap(),
+        "already clear"
+    );
+    let (plan, report) = h.apply(gone).await;
+    assert_eq!(ops(&plan), vec![("db".into(), Op::Delete)]);
+    assert!(report.succeeded());
+    assert!(h.world.objects().is_empty());
+}

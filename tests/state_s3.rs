@@ -514,3 +514,67 @@ fn s3_urls_parse_into_bucket_and_prefix_or_say_what_is_wrong() {
     bad("s3://bucket/a/../b", "`..` segment");
     bad("s3://bucket/a?versionId=1", "query or fragment");
 }
+
+#[test]
+fn state_pull_and_push_through_s3() {
+    run(async {
+        let b = versioned_bucket("spar-state-push").await;
+        let dir = tempfile::tempdir().unwrap();
+        let session = |st: StateStore, length: u32| {
+            let mut stack = Stack::new("s3-test", "dev", StackConfig::empty(dir.path().join("dev.toml")));
+            stack.add("pw", spar::builtin::random::Password::new(length)).unwrap();
+            let (graph, registry) = stack.into_graph().unwrap();
+            Session {
+                program: "s3-test".into(),
+                stack: "dev".into(),
+                graph,
+                registry,
+                store: st,
+            }
+        };
+        let s = session(store(backend(&b, "push/dev").await), 16);
+        s.apply_program(&PlanOptions::default(), &ExecuteOptions::default())
+            .await
+            .unwrap();
+        // pull: the object's bytes, secrets sealed.
+        let pulled = s.state_pull().await.unwrap();
+        let raw = s3()
+            .await
+            .get_object()
+            .bucket(&b)
+            .key("push/dev/snapshot.json")
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        assert_eq!(pulled, raw.to_vec());
+        let password = s.state_show(&"pw".parse().unwrap()).await.unwrap();
+        assert_eq!(password["outputs"]["result"], "(sensitive value)");
+        let at_1 = dir.path().join("at-1.json");
+        std::fs::write(&at_1, &pulled).unwrap();
+
+        // The state moves on (a longer password: a replacement), then the old copy is refused.
+        let s2 = session(store(backend(&b, "push/dev").await), 20);
+        s2.apply_program(&PlanOptions::default(), &ExecuteOptions::default())
+            .await
+            .unwrap();
+        let err = s2.state_push(&at_1, false).await.unwrap_err().to_string();
+        assert!(
+            err.contains("is serial 1, not newer than the stack's serial 2"),
+            "{err}"
+        );
+        // Forced, it becomes serial 3 with the old content, and is a new object version.
+        assert_eq!(s2.state_push(&at_1, true).await.unwrap(), (2, 3));
+        let (snap, _) = s2.store.load().await.unwrap();
+        assert_eq!(snap.serial, 3);
+        assert_eq!(snap.get(&"pw".parse().unwrap()).unwrap().inputs["length"], json!(16));
+        assert!(keys(&b, "push/dev/lock.json").await.is_empty(), "the lock is released");
+        // The versions it replaced stay in the bucket's history.
+        let history: Vec<u64> = s2.state_history().await.unwrap().iter().map(|h| h.serial).collect();
+        assert_eq!(history, [1, 2]);
+    })
+}

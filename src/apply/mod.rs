@@ -48,6 +48,8 @@ pub use steps::{Step, StepGraph};
 pub trait ApplyEvents: Send + Sync {
     fn step_started(&self, step: &Step, kind: &str);
     fn step_progress(&self, address: &Address, message: &str);
+    /// The id the resource has after a step that succeeded, just before `step_finished`.
+    fn step_id(&self, _step: &Step, _id: &str) {}
     fn step_finished(&self, step: &Step, status: &StepStatus, elapsed: Duration);
 }
 
@@ -221,6 +223,12 @@ pub async fn execute(
                 let Some(joined) = joined else { break };
                 // Steps catch their own panics and are never aborted, so joining cannot fail.
                 let (i, st, elapsed) = joined.expect("a step task neither panics nor is aborted");
+                if st == StepStatus::Done {
+                    let id = shared.snapshot.lock().expect("snapshot mutex").get(&steps[i].address).map(|r| r.id.clone());
+                    if let Some(id) = id {
+                        shared.events.step_id(&steps[i], &id);
+                    }
+                }
                 shared.events.step_finished(&steps[i], &st, elapsed);
                 let ok = matches!(st, StepStatus::Done | StepStatus::Unchanged);
                 status[i] = Some((st, elapsed));

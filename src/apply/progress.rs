@@ -2,9 +2,10 @@
 //!
 //! On a terminal, a live view lists each step in flight with its elapsed time and latest
 //! progress message, above the lines of finished steps; elsewhere (CI logs, pipes), one
-//! plain line per event. Rules kept here: nothing here prints a value, only addresses,
-//! kinds, timings and provider progress messages; both views write to stderr so stdout
-//! stays clean for `--json`.
+//! plain line per event; with `--json`, one JSON object per event on stdout
+//! ([`JsonView`]). Rules kept here: nothing here prints a value, only addresses, kinds,
+//! ids, timings, provider progress messages and (already redacted) errors; the two views
+//! for people write to stderr so stdout stays clean.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -146,5 +147,73 @@ impl ApplyEvents for LiveView {
         }
         let _ = self.multi.println(line);
         let _ = std::io::stderr().flush();
+    }
+}
+
+/// One JSON object per line on stdout for each event, for CI: `started` (address, type,
+/// op), `progress` (address, message), `done` (address, op, id, elapsed_seconds), `failed`
+/// (address, op, error), `skipped` (address, op, because), `not_started`. The CLI adds the
+/// `summary` at the end. Lines are written whole, one at a time.
+pub struct JsonView {
+    out: Mutex<()>,
+    ids: Mutex<HashMap<(Address, StepKind), String>>,
+}
+
+impl JsonView {
+    pub fn new() -> Self {
+        JsonView {
+            out: Mutex::new(()),
+            ids: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Writes one event line.
+    pub fn emit(&self, event: &serde_json::Value) {
+        let _guard = self.out.lock().expect("view mutex");
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{event}");
+        let _ = stdout.flush();
+    }
+}
+
+impl Default for JsonView {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ApplyEvents for JsonView {
+    fn step_started(&self, step: &Step, kind: &str) {
+        self.emit(&serde_json::json!({
+            "event": "started", "address": step.address, "type": kind, "op": step.kind,
+        }));
+    }
+    fn step_progress(&self, address: &Address, message: &str) {
+        self.emit(&serde_json::json!({"event": "progress", "address": address, "message": message}));
+    }
+    fn step_id(&self, step: &Step, id: &str) {
+        self.ids
+            .lock()
+            .expect("view mutex")
+            .insert((step.address.clone(), step.kind), id.to_string());
+    }
+    fn step_finished(&self, step: &Step, status: &StepStatus, elapsed: Duration) {
+        let (address, op) = (&step.address, step.kind);
+        let event = match status {
+            StepStatus::Done | StepStatus::Unchanged => {
+                let id = self.ids.lock().expect("view mutex").remove(&(address.clone(), op));
+                serde_json::json!({
+                    "event": "done", "address": address, "op": op, "id": id,
+                    "unchanged": *status == StepStatus::Unchanged,
+                    "elapsed_seconds": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+                })
+            }
+            StepStatus::Failed(m) => serde_json::json!({"event": "failed", "address": address, "op": op, "error": m}),
+            StepStatus::Skipped { because } => {
+                serde_json::json!({"event": "skipped", "address": address, "op": op, "because": because})
+            }
+            StepStatus::NotStarted => serde_json::json!({"event": "not_started", "address": address, "op": op}),
+        };
+        self.emit(&event);
     }
 }

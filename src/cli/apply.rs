@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::apply::progress::{LiveView, PlainView};
+use crate::apply::progress::{JsonView, LiveView, PlainView};
 use crate::apply::{ApplyEvents, ApplyReport, ExecuteOptions, StepStatus};
 use crate::cli::plan::plan_options;
 use crate::cli::{Context, Exit, PlanArgs};
@@ -15,14 +15,67 @@ use crate::ops::{Locked, Session};
 use crate::plan::diff::PlanOptions;
 use crate::plan::{Plan, planfile, render};
 
+/// How an apply or destroy runs and reports.
+#[derive(Debug, Clone, Copy)]
+pub struct How {
+    pub yes: bool,
+    pub parallelism: usize,
+    /// JSON events on stdout instead of the plan text and the live view.
+    pub json: bool,
+    /// Refuse, changing nothing, when the plan is not empty.
+    pub expect_no_changes: bool,
+}
+
+/// Shows the plan: its text, or a `plan` event with `--json` (secrets redacted either way).
+fn show_plan(ctx: &Context, plan: &Plan, how: How) {
+    if how.json {
+        JsonView::new().emit(&serde_json::json!({"event": "plan", "plan": render::json(plan)}));
+    } else {
+        print!("{}", render::text(plan, render::Style { color: ctx.color }));
+    }
+}
+
+/// The `--expect-no-changes` refusal for a plan that would change something.
+fn expected_no_changes(plan: &Plan) -> crate::Error {
+    let s = plan.summary();
+    let first: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.op != crate::plan::Op::Same)
+        .take(5)
+        .map(|c| c.address.to_string())
+        .collect();
+    let more = plan.changes.iter().filter(|c| c.op != crate::plan::Op::Same).count() - first.len();
+    let outputs = if plan.outputs_changed.is_empty() {
+        String::new()
+    } else {
+        format!(", outputs {}", plan.outputs_changed.join(", "))
+    };
+    crate::Error::Usage(format!(
+        "--expect-no-changes: the plan is not empty ({} to create, {} to update, {} to replace, {} to delete: {}{}{outputs}); nothing was changed",
+        s.create,
+        s.update,
+        s.replace,
+        s.delete,
+        first.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        },
+    ))
+}
+
 pub async fn run(
     ctx: &Context,
     define: fn(&mut Stack) -> crate::Result<()>,
     planfile_path: Option<&Path>,
     args: &PlanArgs,
-    yes: bool,
-    parallelism: usize,
+    how: How,
 ) -> anyhow::Result<u8> {
+    if how.json && !how.yes && planfile_path.is_none() {
+        return Err(crate::Error::Usage("apply --json has no prompt to confirm at: pass --yes too".into()).into());
+    }
     // A saved plan passed the checks (or waived them) when it was made.
     let session = match planfile_path {
         Some(_) => ctx.session(define).await?,
@@ -31,13 +84,16 @@ pub async fn run(
     match planfile_path {
         Some(path) => {
             let plan = planfile::load(path, session.store.key())?;
-            print!("{}", render::text(&plan, render::Style { color: ctx.color }));
+            show_plan(ctx, &plan, how);
+            if how.expect_no_changes && plan.has_changes() {
+                return Err(expected_no_changes(&plan).into());
+            }
             // A saved plan was reviewed when it was made: apply it without asking again.
-            execute(ctx, &session, &plan, Run::Saved(path), parallelism).await
+            execute(ctx, &session, &plan, Run::Saved(path), how).await
         }
         None => {
             let opts = plan_options(args, false);
-            plan_confirm_execute(ctx, &session, &opts, args.refresh, yes, parallelism).await
+            plan_confirm_execute(ctx, &session, &opts, args.refresh, how).await
         }
     }
 }
@@ -46,9 +102,11 @@ pub async fn destroy(
     ctx: &Context,
     define: fn(&mut Stack) -> crate::Result<()>,
     targets: Vec<String>,
-    yes: bool,
-    parallelism: usize,
+    how: How,
 ) -> anyhow::Result<u8> {
+    if how.json && !how.yes {
+        return Err(crate::Error::Usage("destroy --json has no prompt to confirm at: pass --yes too".into()).into());
+    }
     let session = ctx.session(define).await?;
     let opts = PlanOptions {
         destroy: true,
@@ -57,7 +115,7 @@ pub async fn destroy(
         for_saving: false,
         replace: Vec::new(),
     };
-    plan_confirm_execute(ctx, &session, &opts, false, yes, parallelism).await
+    plan_confirm_execute(ctx, &session, &opts, false, how).await
 }
 
 async fn plan_confirm_execute(
@@ -65,9 +123,9 @@ async fn plan_confirm_execute(
     session: &Session,
     opts: &PlanOptions,
     refresh: bool,
-    yes: bool,
-    parallelism: usize,
+    how: How,
 ) -> anyhow::Result<u8> {
+    let (yes, parallelism) = (how.yes, how.parallelism);
     let mut locked = session.lock_for(if opts.destroy { "destroy" } else { "apply" }).await?;
     for m in &locked.recovered {
         eprintln!("recovered: {m}");
@@ -100,7 +158,10 @@ async fn plan_confirm_execute(
             }
             let mut plan = session.plan_locked(locked, opts)?;
             session.preview(&mut plan, &locked.snapshot).await?;
-            print!("{}", render::text(&plan, render::Style { color: ctx.color }));
+            show_plan(ctx, &plan, how);
+            if how.expect_no_changes && plan.has_changes() {
+                return Err(expected_no_changes(&plan));
+            }
             let go = !plan.has_changes()
                 || yes
                 || tokio::task::spawn_blocking(move || confirm(verb))
@@ -136,7 +197,7 @@ async fn plan_confirm_execute(
         Some(Ok((plan, true))) => plan,
     };
     // Even without changes, an apply records outputs and options.
-    execute(ctx, session, &plan, Run::Locked(Box::new(locked)), parallelism).await
+    execute(ctx, session, &plan, Run::Locked(Box::new(locked)), how).await
 }
 
 fn confirm(verb: &str) -> bool {
@@ -158,13 +219,8 @@ enum Run<'a> {
     Saved(&'a Path),
 }
 
-async fn execute(
-    ctx: &Context,
-    session: &Session,
-    plan: &Plan,
-    run: Run<'_>,
-    parallelism: usize,
-) -> anyhow::Result<u8> {
+async fn execute(ctx: &Context, session: &Session, plan: &Plan, run: Run<'_>, how: How) -> anyhow::Result<u8> {
+    let parallelism = how.parallelism;
     let cancel = CancellationToken::new();
     let abort = CancellationToken::new();
     let watcher = {
@@ -189,9 +245,11 @@ async fn execute(
             }
         })
     };
-    let events: Arc<dyn ApplyEvents> = match LiveView::if_drawable() {
-        Some(live) => Arc::new(live),
-        None => Arc::new(PlainView::new()),
+    let json = how.json.then(|| Arc::new(JsonView::new()));
+    let events: Arc<dyn ApplyEvents> = match (&json, LiveView::if_drawable()) {
+        (Some(j), _) => j.clone(),
+        (None, Some(live)) => Arc::new(live),
+        (None, None) => Arc::new(PlainView::new()),
     };
     let opts = ExecuteOptions {
         parallelism,
@@ -205,6 +263,21 @@ async fn execute(
     };
     watcher.abort();
     let report = report?;
+    if let Some(j) = &json {
+        let outputs = if report.succeeded() && !report.interrupted {
+            crate::value::redact(&serde_json::to_value(session.outputs().await?)?)
+        } else {
+            serde_json::Value::Null
+        };
+        j.emit(&summary_event(plan, &report, outputs));
+        return Ok(if report.interrupted {
+            130
+        } else if report.succeeded() {
+            0
+        } else {
+            1
+        });
+    }
     print_summary(ctx, plan, &report);
     if report.interrupted {
         return Ok(130);
@@ -220,6 +293,29 @@ async fn execute(
         }
     }
     Ok(0)
+}
+
+/// The `summary` event: the counts of the text summary, as data, with the stack's outputs
+/// (secrets redacted) after a successful run.
+fn summary_event(plan: &Plan, report: &ApplyReport, outputs: serde_json::Value) -> serde_json::Value {
+    let failed: Vec<serde_json::Value> = report
+        .failures()
+        .map(|(a, m)| serde_json::json!({"address": a, "error": m}))
+        .collect();
+    serde_json::json!({
+        "event": "summary",
+        "command": if plan.destroy { "destroy" } else { "apply" },
+        "succeeded": report.succeeded() && !report.interrupted,
+        "interrupted": report.interrupted,
+        "done": report.count(|s| matches!(s, StepStatus::Done)),
+        "unchanged": report.count(|s| matches!(s, StepStatus::Unchanged)),
+        "failed": failed,
+        "skipped": report.count(|s| matches!(s, StepStatus::Skipped { .. })),
+        "not_started": report.count(|s| matches!(s, StepStatus::NotStarted)),
+        "retried_calls": report.retried_calls,
+        "elapsed_seconds": (report.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        "outputs": outputs,
+    })
 }
 
 fn print_summary(ctx: &Context, plan: &Plan, report: &ApplyReport) {

@@ -99,6 +99,12 @@ pub enum Command {
         /// How many provider calls may run at once.
         #[arg(long, default_value_t = 16)]
         parallelism: usize,
+        /// Fail, changing nothing, if the plan is not empty (CI: "prod matches main").
+        #[arg(long)]
+        expect_no_changes: bool,
+        /// One JSON object per line per event on stdout instead of the live view (needs --yes).
+        #[arg(long)]
+        json: bool,
     },
     /// Delete everything the stack manages.
     Destroy {
@@ -108,6 +114,9 @@ pub enum Command {
         yes: bool,
         #[arg(long, default_value_t = 16)]
         parallelism: usize,
+        /// One JSON object per line per event on stdout instead of the live view (needs --yes).
+        #[arg(long)]
+        json: bool,
     },
     /// Read every live object into state and report drift.
     Refresh {
@@ -186,6 +195,19 @@ pub enum StateCommand {
     },
     /// List the snapshots kept in the history.
     History,
+    /// Clear the protect flag recorded in state (the program's option applies again at the
+    /// next apply).
+    Unprotect { address: String },
+    /// Print the stack's state snapshot to stdout, as stored (secrets stay sealed).
+    Pull,
+    /// Replace the stack's state with a snapshot file (one `state pull` wrote, edited or
+    /// not): refused unless its lineage is the stack's and its serial is newer.
+    Push {
+        file: PathBuf,
+        /// Push although the lineage differs or the serial is not newer.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// An error the CLI prints and maps to an exit code.
@@ -256,12 +278,31 @@ async fn dispatch(
             plan,
             yes,
             parallelism,
-        } => apply::run(&ctx, define, planfile.as_deref(), &plan, yes, parallelism).await,
+            expect_no_changes,
+            json,
+        } => {
+            let how = apply::How {
+                yes,
+                parallelism,
+                json,
+                expect_no_changes,
+            };
+            apply::run(&ctx, define, planfile.as_deref(), &plan, how).await
+        }
         Command::Destroy {
             targets,
             yes,
             parallelism,
-        } => apply::destroy(&ctx, define, targets, yes, parallelism).await,
+            json,
+        } => {
+            let how = apply::How {
+                yes,
+                parallelism,
+                json,
+                expect_no_changes: false,
+            };
+            apply::destroy(&ctx, define, targets, how).await
+        }
         Command::Refresh { parallelism } => refresh::run(&ctx, define, parallelism).await,
         Command::Import { kind, address, id } => import::run(&ctx, define, &kind, &address, &id).await,
         Command::State(cmd) => state::run(&ctx, define, cmd).await,

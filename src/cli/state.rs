@@ -1,4 +1,4 @@
-//! `state list|show|rm|mv|unlock|history`.
+//! `state list|show|rm|mv|unlock|history|unprotect|pull|push`.
 
 use crate::cli::{Context, StateCommand};
 use crate::model::stack::Stack;
@@ -35,6 +35,26 @@ pub async fn run(ctx: &Context, define: fn(&mut Stack) -> crate::Result<()>, cmd
             for h in session.state_history().await? {
                 println!("{}\tserial {}\t{} bytes", h.name, h.serial, h.bytes);
             }
+        }
+        StateCommand::Unprotect { address } => {
+            if session.state_unprotect(&address.parse()?).await? {
+                println!(
+                    "{address} is no longer protected in state (its program's `protect` option applies again at the next apply)."
+                );
+            } else {
+                println!("{address} was not protected; nothing changed.");
+            }
+        }
+        StateCommand::Pull => {
+            use std::io::Write as _;
+            let bytes = session.state_pull().await?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)?;
+            out.flush()?;
+        }
+        StateCommand::Push { file, force } => {
+            let (from, to) = session.state_push(&file, force).await?;
+            println!("Pushed {}: the state is now serial {to} (was {from}).", file.display());
         }
     }
     Ok(0)

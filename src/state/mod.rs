@@ -194,7 +194,8 @@ impl StateStore {
         Ok((snap, replayed))
     }
 
-    fn open(&self, snap: &mut Snapshot) -> Result<(), StateError> {
+    /// Opens every sealed value of `snap` with this store's key.
+    pub fn open(&self, snap: &mut Snapshot) -> Result<(), StateError> {
         for r in snap.resources.values_mut() {
             open_in_place(&self.key, &mut r.inputs)?;
             open_in_place(&self.key, &mut r.outputs)?;
@@ -216,6 +217,13 @@ impl StateStore {
     /// journal it supersedes.
     pub async fn save(&self, snap: &mut Snapshot) -> Result<(), StateError> {
         snap.serial += 1;
+        let sealed = self.sealed(snap);
+        self.backend.write_snapshot(&sealed.encode(), snap.serial).await?;
+        self.backend.clear_journal().await
+    }
+
+    /// `snap` with every secret sealed, as it is written.
+    pub fn sealed(&self, snap: &Snapshot) -> Snapshot {
         let mut sealed = snap.clone();
         for r in sealed.resources.values_mut() {
             r.inputs = self.key.seal(&r.inputs);
@@ -231,8 +239,7 @@ impl StateStore {
         for v in sealed.outputs.values_mut() {
             *v = self.key.seal(v);
         }
-        self.backend.write_snapshot(&sealed.encode(), snap.serial).await?;
-        self.backend.clear_journal().await
+        sealed
     }
 
     /// Takes the stack lock for `operation`.
