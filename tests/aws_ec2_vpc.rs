@@ -479,3 +479,53 @@ fn replace_on_request_makes_new_objects_and_deletes_the_old() {
         s.destroy().await;
     });
 }
+
+/// Drift made with the SDK (as the console or another tool would): the refresh-only
+/// preview shows the property and writes nothing; accepted, exactly that is written.
+#[test]
+fn refresh_only_shows_drift_made_outside_and_writes_it_when_accepted() {
+    run(async {
+        let s = Stage::new();
+        let program = |st: &mut spar::Stack| {
+            st.add("net/vpc", Vpc::new("10.42.0.0/16"))?;
+            Ok(())
+        };
+        s.apply(program).await;
+        let id = s.id("net/vpc").await;
+        ec2()
+            .await
+            .modify_vpc_attribute()
+            .vpc_id(&id)
+            .enable_dns_hostnames(aws_sdk_ec2::types::AttributeBooleanValue::builder().value(true).build())
+            .send()
+            .await
+            .unwrap();
+        let before = s.snapshot().await;
+        let session = s.session(program);
+        let report = session.refresh_preview(&[], 4).await.unwrap();
+        assert_eq!(report.drifted.len(), 1, "{report:?}");
+        let (addr, changes) = &report.drifted[0];
+        assert_eq!(addr.as_str(), "net/vpc");
+        let c = changes
+            .iter()
+            .find(|c| c.path.to_string() == "enable_dns_hostnames")
+            .expect("the attribute");
+        assert_eq!(
+            (c.before.clone(), c.after.clone()),
+            (Some(json!(false)), Some(json!(true)))
+        );
+        assert_eq!(s.snapshot().await, before, "the preview wrote nothing");
+        let run = session.refresh_begin(&[], 4).await.unwrap();
+        assert!(run.accept().await.unwrap());
+        let after = s.snapshot().await;
+        assert_eq!(
+            after.get(&"net/vpc".parse().unwrap()).unwrap().inputs["enable_dns_hostnames"],
+            json!(true)
+        );
+        // The program still says false: the next plan puts it back.
+        assert_eq!(op(&s.plan(program).await, "net/vpc"), Op::Update);
+        s.apply(program).await;
+        assert!(!dns_hostnames(&id).await);
+        s.destroy().await;
+    });
+}

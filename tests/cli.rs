@@ -120,10 +120,40 @@ fn drift_in_a_local_file_shows_and_is_repaired() {
         "{}",
         text(&out.stdout)
     );
-    let stdout = ok(&f.run(&["refresh"]));
+    // Reviewed before it is written: plan --refresh-only shows it and writes nothing.
+    let state = std::fs::read(f.snapshot_path()).unwrap();
+    let out = f.run(&["plan", "--refresh-only", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("~ a changed outside spar:"), "{stdout}");
     assert!(
-        stdout.contains("~ a drifted") && stdout.contains("1 drifted"),
+        stdout.contains("content: \"a\\n\" -> \"edited by hand\\n\""),
         "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read(f.snapshot_path()).unwrap(),
+        state,
+        "plan --refresh-only writes nothing"
+    );
+    // refresh asks first: without a terminal and without --yes, nothing is written.
+    let out = f.run(&["refresh"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("~ a changed outside spar:"), "shown first");
+    assert!(text(&out.stderr).contains("pass --yes"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(f.snapshot_path()).unwrap(), state);
+    assert!(!f.path("state/lock.json").exists());
+    // --target narrows what is read.
+    let stdout = ok(&f.run(&["plan", "--refresh-only", "--target", "copies"]));
+    assert!(stdout.contains("No changes outside spar"), "{stdout}");
+    let stdout = ok(&f.run(&["refresh", "--yes"]));
+    assert!(
+        stdout.contains("~ a changed outside spar") && stdout.contains("1 drifted") && stdout.contains("State updated"),
+        "{stdout}"
+    );
+    assert_ne!(std::fs::read(f.snapshot_path()).unwrap(), state);
+    assert_eq!(
+        f.run(&["plan", "--refresh-only", "--detailed-exitcode"]).status.code(),
+        Some(0)
     );
     ok(&f.run(&["apply", "--yes"]));
     assert_eq!(std::fs::read_to_string(f.path("files/a")).unwrap(), "a\n");
@@ -138,8 +168,30 @@ fn drift_in_a_local_file_shows_and_is_repaired() {
         "in octal: {}",
         text(&out.stdout)
     );
-    let stdout = ok(&f.run(&["refresh"]));
-    assert!(stdout.contains("mode: 0600 -> 0644"), "in octal: {stdout}");
+    let out = f.run(&["apply", "--refresh-only", "--yes", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ev = events(&out);
+    assert_eq!(ev[0]["event"], "drift");
+    assert_eq!(ev[0]["address"], "secret");
+    assert_eq!(ev[0]["changes"][0]["path"], "mode");
+    assert_eq!(
+        (
+            ev[0]["changes"][0]["before"].clone(),
+            ev[0]["changes"][0]["after"].clone()
+        ),
+        (serde_json::json!(0o600), serde_json::json!(0o644))
+    );
+    let summary = ev.last().unwrap();
+    assert_eq!(
+        (
+            summary["event"].as_str(),
+            summary["drifted"].as_u64(),
+            summary["written"].as_bool()
+        ),
+        (Some("summary"), Some(1), Some(true))
+    );
+    let secret = std::fs::read_to_string(f.path("files/secret")).unwrap();
+    assert!(!text(&out.stdout).contains(&secret), "no secret in the events");
     ok(&f.run(&["apply", "--refresh", "--yes"]));
     let mode = std::fs::metadata(f.path("files/secret")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);

@@ -1234,3 +1234,101 @@ async fn state_unprotect_lets_a_protected_resource_left_the_program_go() {
     assert!(report.succeeded());
     assert!(h.world.objects().is_empty());
 }
+
+#[tokio::test]
+async fn drift_is_shown_by_a_preview_and_written_only_when_accepted() {
+    let h = Harness::new();
+    let program = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        s.add("a", FakeResource::new(p).set("name", "a").set("size", 1))?;
+        s.add("b", FakeResource::new(p).set("name", "b"))?;
+        s.add("c", FakeResource::new(p).set("name", "c"))?;
+        Ok(())
+    };
+    h.apply(program).await;
+    let id = |addr: &str| h.world.object_at(addr)[0].id.clone();
+    h.world.tamper(&id("a"), |inputs| inputs["size"] = json!(7));
+    h.world.remove(&id("b"));
+    let before = h.snapshot().await;
+    let session = h.session(program).unwrap();
+
+    // The preview shows the property and the object gone, and writes nothing.
+    let report = session.refresh_preview(&[], 4).await.unwrap();
+    assert_eq!(report.drifted.len(), 1);
+    let (addr, changes) = &report.drifted[0];
+    assert_eq!(addr.as_str(), "a");
+    assert_eq!(changes[0].path.to_string(), "size");
+    assert_eq!(
+        (changes[0].before.clone(), changes[0].after.clone()),
+        (Some(json!(1)), Some(json!(7)))
+    );
+    assert_eq!(report.gone.iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["b"]);
+    assert_eq!(h.snapshot().await, before, "a preview writes nothing");
+
+    // Targeted: only what is asked for is read.
+    let report = session.refresh_preview(&["a".into()], 4).await.unwrap();
+    assert_eq!((report.read, report.gone.len()), (1, 0));
+    let err = session.refresh_preview(&["ghost".into()], 4).await.unwrap_err();
+    assert!(
+        err.to_string().contains("--target `ghost` matches nothing in state"),
+        "{err}"
+    );
+
+    // Discarded: nothing written, the lock released.
+    let run = session.refresh_begin(&[], 4).await.unwrap();
+    assert!(run.report.has_drift());
+    run.discard().await.unwrap();
+    assert_eq!(h.snapshot().await, before);
+
+    // Accepted: exactly what was read is written.
+    let run = session.refresh_begin(&[], 4).await.unwrap();
+    assert!(run.accept().await.unwrap());
+    let after = h.snapshot().await;
+    assert_eq!(after.get(&"a".parse().unwrap()).unwrap().inputs["size"], json!(7));
+    assert!(after.get(&"b".parse().unwrap()).is_none());
+    assert_eq!(after.serial, before.serial + 1);
+    // Nothing left to accept: nothing is written.
+    let run = session.refresh_begin(&[], 4).await.unwrap();
+    assert!(!run.report.has_drift());
+    assert!(!run.accept().await.unwrap());
+    assert_eq!(h.snapshot().await.serial, after.serial);
+    // The program still says size 1 and declares b: the next plan puts them back.
+    let plan = h.plan(program).await;
+    assert_eq!(
+        ops(&plan),
+        vec![
+            ("a".into(), Op::Update),
+            ("b".into(), Op::Create),
+            ("c".into(), Op::Same)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_with_an_unreadable_object_cannot_be_accepted() {
+    let world = FakeWorld::new();
+    let provider = FakeProvider::new("fake:Thing", world.clone());
+    let h = Harness::with_provider(provider, world);
+    h.apply(|s, p| {
+        s.add("a", FakeResource::new(p).set("name", "a"))?;
+        Ok(())
+    })
+    .await;
+    let id = h.world.object_at("a")[0].id.clone();
+    h.world.tamper(&id, |inputs| inputs["name"] = json!("z"));
+    // A kind the program no longer registers cannot read its object.
+    let mut snap = h.snapshot().await;
+    snap.get_mut(&"a".parse().unwrap()).unwrap().kind = "fake:Gone".into();
+    let store = h.store();
+    store.save(&mut snap).await.unwrap();
+    let before = h.snapshot().await;
+    let session = h.session(|_, _| Ok(())).unwrap();
+    let run = session.refresh_begin(&[], 4).await.unwrap();
+    assert_eq!(run.report.errors.len(), 1);
+    let err = run.accept().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("could not be read back, so nothing was written"),
+        "{err}"
+    );
+    assert_eq!(h.snapshot().await, before);
+}

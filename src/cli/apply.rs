@@ -200,7 +200,7 @@ async fn plan_confirm_execute(
     execute(ctx, session, &plan, Run::Locked(Box::new(locked)), how).await
 }
 
-fn confirm(verb: &str) -> bool {
+pub(crate) fn confirm(verb: &str) -> bool {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         eprintln!("error: {verb} needs confirmation and stdin is not a terminal; pass --yes to proceed without asking");

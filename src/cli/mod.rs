@@ -63,6 +63,10 @@ pub struct PlanArgs {
     /// Read live objects first, so drift shows in the plan.
     #[arg(long)]
     pub refresh: bool,
+    /// Only read live objects and show what changed outside spar (`plan`), or accept that
+    /// into state after confirmation (`apply`); no resource is changed.
+    #[arg(long, conflicts_with_all = ["refresh", "replace", "excludes"])]
+    pub refresh_only: bool,
     /// Go ahead although this check of the program fails; repeatable (`check` lists them).
     #[arg(long = "waive", value_name = "CHECK")]
     pub waive: Vec<String>,
@@ -118,8 +122,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Read every live object into state and report drift.
+    /// Read live objects, show what changed outside spar, and accept it into state after
+    /// confirmation (as `apply --refresh-only`).
     Refresh {
+        /// Only this address or component; repeatable.
+        #[arg(long = "target", value_name = "ADDRESS")]
+        targets: Vec<String>,
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// One JSON object per line per event on stdout (needs --yes).
+        #[arg(long)]
+        json: bool,
         #[arg(long, default_value_t = 16)]
         parallelism: usize,
     },
@@ -272,7 +285,50 @@ async fn dispatch(
             json,
             out,
             detailed_exitcode,
+        } if plan.refresh_only => {
+            if destroy || out.is_some() {
+                return Err(crate::Error::Usage(
+                    "plan --refresh-only changes no resource, so it takes neither --destroy nor --out".into(),
+                )
+                .into());
+            }
+            let args = refresh::RefreshArgs {
+                targets: plan.targets.clone(),
+                yes: false,
+                json,
+                parallelism: 16,
+            };
+            refresh::preview(&ctx, define, &args, detailed_exitcode).await
+        }
+        Command::Plan {
+            plan,
+            destroy,
+            json,
+            out,
+            detailed_exitcode,
         } => plan::run(&ctx, define, &plan, destroy, json, out.as_deref(), detailed_exitcode).await,
+        Command::Apply {
+            planfile,
+            plan,
+            yes,
+            parallelism,
+            expect_no_changes,
+            json,
+        } if plan.refresh_only => {
+            if planfile.is_some() || expect_no_changes {
+                return Err(crate::Error::Usage(
+                    "apply --refresh-only reads live objects into state; it takes neither a plan file nor --expect-no-changes".into(),
+                )
+                .into());
+            }
+            let args = refresh::RefreshArgs {
+                targets: plan.targets.clone(),
+                yes,
+                json,
+                parallelism,
+            };
+            refresh::run(&ctx, define, &args).await
+        }
         Command::Apply {
             planfile,
             plan,
@@ -303,7 +359,20 @@ async fn dispatch(
             };
             apply::destroy(&ctx, define, targets, how).await
         }
-        Command::Refresh { parallelism } => refresh::run(&ctx, define, parallelism).await,
+        Command::Refresh {
+            targets,
+            yes,
+            json,
+            parallelism,
+        } => {
+            let args = refresh::RefreshArgs {
+                targets,
+                yes,
+                json,
+                parallelism,
+            };
+            refresh::run(&ctx, define, &args).await
+        }
         Command::Import { kind, address, id } => import::run(&ctx, define, &kind, &address, &id).await,
         Command::State(cmd) => state::run(&ctx, define, cmd).await,
         Command::Output {
