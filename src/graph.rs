@@ -1,6 +1,7 @@
 //! The desired graph: every resource a program declares, with its dependency edges.
 //!
 //! Rules kept here: addresses are unique; every reference points at a declared resource;
+//! an alias is an address no resource is declared at, claimed by one resource only;
 //! the graph is acyclic, and a cycle is reported as the addresses that form it, in order;
 //! `resources` is kept in a topological order (dependencies first, ties broken by
 //! declaration order), which every later stage relies on.
@@ -57,6 +58,22 @@ pub enum GraphError {
     Cycle(Vec<Address>),
     #[error("stack output `{output}` references `{missing}`, which the program does not declare")]
     DanglingOutput { output: String, missing: Address },
+    #[error("`{address}` has the alias `{alias}`, which is not an address ({reason})")]
+    BadAlias {
+        address: Address,
+        alias: String,
+        reason: String,
+    },
+    #[error(
+        "`{address}` has the alias `{alias}`, but the program still declares `{alias}`; an alias names an address the program no longer uses"
+    )]
+    AliasDeclared { address: Address, alias: Address },
+    #[error("`{first}` and `{second}` both have the alias `{alias}`; one old address can move to one new address only")]
+    AliasClaimedTwice {
+        alias: Address,
+        first: Address,
+        second: Address,
+    },
 }
 
 fn format_cycle(c: &[Address]) -> String {
@@ -100,6 +117,33 @@ impl DesiredGraph {
         for (i, r) in resources.iter().enumerate() {
             if index.insert(r.address.clone(), i).is_some() {
                 return Err(GraphError::Duplicate(r.address.clone()));
+            }
+        }
+        let mut claimed: HashMap<Address, Address> = HashMap::new();
+        for r in &resources {
+            for text in &r.options.aliases {
+                let alias: Address = text
+                    .parse()
+                    .map_err(|e: crate::address::AddressError| GraphError::BadAlias {
+                        address: r.address.clone(),
+                        alias: text.clone(),
+                        reason: e.to_string(),
+                    })?;
+                if index.contains_key(&alias) {
+                    return Err(GraphError::AliasDeclared {
+                        address: r.address.clone(),
+                        alias,
+                    });
+                }
+                if let Some(first) = claimed.insert(alias.clone(), r.address.clone())
+                    && first != r.address
+                {
+                    return Err(GraphError::AliasClaimedTwice {
+                        alias,
+                        first,
+                        second: r.address.clone(),
+                    });
+                }
             }
         }
         let mut g: DiGraph<usize, ()> = DiGraph::with_capacity(resources.len(), resources.len());

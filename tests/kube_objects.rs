@@ -754,3 +754,63 @@ async fn delete_propagation_background_foreground_orphan_reach_the_server() {
     assert!(env.snapshot().await.resources.is_empty());
     env.sim.shutdown().await;
 }
+
+/// A renamed object (by alias) is moved in state: no request changes it in the cluster
+/// (its uid and resourceVersion stay), no step runs, and state has the new address.
+#[tokio::test]
+async fn an_object_renamed_by_alias_is_moved_not_recreated() {
+    let env = KubeEnv::start().await;
+    let program = |address: &'static str, alias: Option<&'static str>| {
+        move |s: &mut spar::Stack, p: &spar::Handle<kubernetes::KubeProvider>| {
+            let options = alias.map_or_else(ResourceOptions::new, |a| ResourceOptions::new().alias(a));
+            s.add_with(
+                address,
+                kubernetes::config_map(p, Some("default"), "settings", data(&[("a", "1")])),
+                options,
+            )?;
+            Ok(())
+        }
+    };
+    let (_, report) = env.apply(program("app/settings", None)).await;
+    assert!(report.succeeded(), "{:?}", failures(&report));
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), "default");
+    let before = cms.get("settings").await.unwrap().metadata;
+    let id = env
+        .snapshot()
+        .await
+        .get(&"app/settings".parse().unwrap())
+        .unwrap()
+        .id
+        .clone();
+
+    let plan = env.plan(program("config/settings", Some("app/settings"))).await;
+    let c = plan.get(&"config/settings".parse().unwrap()).unwrap();
+    assert_eq!(
+        (c.op, c.moved_from.as_ref().map(|a| a.to_string())),
+        (Op::Same, Some("app/settings".into()))
+    );
+    assert!(plan.changes.iter().all(|c| c.op == Op::Same), "{:?}", ops(&plan));
+    let recorder = Arc::new(Recorder::default());
+    let (_, report) = env
+        .apply_with(
+            program("config/settings", Some("app/settings")),
+            &spar::plan::diff::PlanOptions::default(),
+            recorder.clone(),
+        )
+        .await;
+    assert!(report.succeeded(), "{:?}", failures(&report));
+    assert!(report.outcomes.is_empty(), "no step ran: {:?}", report.outcomes);
+    let after = cms.get("settings").await.unwrap().metadata;
+    assert_eq!(
+        (after.uid, after.resource_version),
+        (before.uid, before.resource_version)
+    );
+    let snap = env.snapshot().await;
+    assert_eq!(snap.get(&"config/settings".parse().unwrap()).unwrap().id, id);
+    assert!(snap.get(&"app/settings".parse().unwrap()).is_none());
+    assert!(
+        !env.plan(program("config/settings", Some("app/settings")))
+            .await
+            .has_changes()
+    );
+}

@@ -1332,3 +1332,286 @@ async fn a_refresh_with_an_unreadable_object_cannot_be_accepted() {
     );
     assert_eq!(h.snapshot().await, before);
 }
+
+#[tokio::test]
+async fn an_alias_moves_a_resource_without_a_call_and_updates_when_inputs_changed() {
+    let h = Harness::new();
+    h.apply(|s, p| {
+        let a = s.add("a", FakeResource::new(p).set("name", "a").set("size", 1))?;
+        s.add(
+            "b",
+            FakeResource::new(p).set("name", "b").set_output("parent", &a.arn()),
+        )?;
+        Ok(())
+    })
+    .await;
+    let id = h.world.object_at("a")[0].id.clone();
+    let renamed = |size: u32| {
+        move |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+            let a = s.add_with(
+                "db/main",
+                FakeResource::new(p).set("name", "a").set("size", size),
+                ResourceOptions::new().alias("a"),
+            )?;
+            s.add(
+                "b",
+                FakeResource::new(p).set("name", "b").set_output("parent", &a.arn()),
+            )?;
+            Ok(())
+        }
+    };
+    let plan = h.plan(renamed(1)).await;
+    assert_eq!(ops(&plan), vec![("db/main".into(), Op::Same), ("b".into(), Op::Same)]);
+    let moved = plan.get(&"db/main".parse().unwrap()).unwrap();
+    assert_eq!(moved.moved_from.as_ref().map(|a| a.as_str()), Some("a"));
+    assert!(plan.has_changes());
+    let text = spar::plan::render::text(&plan, spar::plan::render::Style { color: false });
+    assert!(text.contains("~ moved from a"), "{text}");
+    assert!(
+        text.contains("Plan: 0 to create, 0 to update, 0 to replace, 0 to delete. 1 moved."),
+        "{text}"
+    );
+
+    h.world.clear_calls();
+    let (_, report) = h.apply(renamed(1)).await;
+    assert!(report.succeeded());
+    assert!(h.world.calls().is_empty(), "{:#?}", h.world.calls());
+    let snap = h.snapshot().await;
+    assert_eq!(snap.get(&"db/main".parse().unwrap()).unwrap().id, id);
+    assert!(snap.get(&"a".parse().unwrap()).is_none());
+    assert_eq!(
+        snap.get(&"b".parse().unwrap()).unwrap().dependencies,
+        vec!["db/main".parse::<spar::Address>().unwrap()]
+    );
+    assert!(!h.plan(renamed(1)).await.has_changes());
+
+    // Renamed back with a changed input: moved and updated in one, by one update call.
+    let back = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        let a = s.add_with(
+            "a",
+            FakeResource::new(p).set("name", "a").set("size", 2),
+            ResourceOptions::new().alias("db/main"),
+        )?;
+        s.add(
+            "b",
+            FakeResource::new(p).set("name", "b").set_output("parent", &a.arn()),
+        )?;
+        Ok(())
+    };
+    h.world.clear_calls();
+    let (plan, report) = h.apply(back).await;
+    assert_eq!(ops(&plan)[0], ("a".into(), Op::Update));
+    assert!(report.succeeded());
+    let calls = h.world.calls();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    assert_eq!((calls[0].op, calls[0].address.as_str()), ("update", "a"));
+    assert_eq!(h.world.object_at("a")[0].id, id);
+}
+
+#[tokio::test]
+async fn a_component_alias_moves_everything_under_it() {
+    let h = Harness::new();
+    let program = |name: &'static str, old: Option<&'static str>| {
+        move |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+            let body = |s: &mut spar::Stack| {
+                s.add("vpc", FakeResource::new(p).set("name", "vpc"))?;
+                s.component("subnets", |s| {
+                    s.add("a", FakeResource::new(p).set("name", "sa"))?;
+                    s.add("b", FakeResource::new(p).set("name", "sb"))?;
+                    Ok(())
+                })
+            };
+            match old {
+                Some(old) => s.component_with_alias(name, old, body),
+                None => s.component(name, body),
+            }
+        }
+    };
+    h.apply(program("net", None)).await;
+    h.world.clear_calls();
+    let (plan, report) = h.apply(program("network", Some("net"))).await;
+    assert!(report.succeeded());
+    let moves: Vec<(String, String)> = plan
+        .changes
+        .iter()
+        .filter_map(|c| c.moved_from.as_ref().map(|f| (f.to_string(), c.address.to_string())))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            ("net/vpc".to_string(), "network/vpc".to_string()),
+            ("net/subnets/a".to_string(), "network/subnets/a".to_string()),
+            ("net/subnets/b".to_string(), "network/subnets/b".to_string()),
+        ]
+    );
+    assert!(h.world.calls().is_empty());
+    let addrs: Vec<String> = h.snapshot().await.resources.keys().map(|a| a.to_string()).collect();
+    assert_eq!(addrs, ["network/subnets/a", "network/subnets/b", "network/vpc"]);
+}
+
+#[tokio::test]
+async fn bad_aliases_are_refused_naming_both_addresses() {
+    let h = Harness::new();
+    h.apply(|s, p| {
+        s.add("a", FakeResource::new(p).set("name", "a"))?;
+        s.add("b", FakeResource::new(p).set("name", "b"))?;
+        Ok(())
+    })
+    .await;
+    let before = h.snapshot().await;
+    // An alias naming an address still declared.
+    let err = h
+        .session(|s, p| {
+            s.add("a", FakeResource::new(p).set("name", "a"))?;
+            s.add_with(
+                "c",
+                FakeResource::new(p).set("name", "b"),
+                ResourceOptions::new().alias("a"),
+            )?;
+            Ok(())
+        })
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("`c` has the alias `a`, but the program still declares `a`"),
+        "{err}"
+    );
+    // Two resources claiming one alias.
+    let err = h
+        .session(|s, p| {
+            s.add_with(
+                "x",
+                FakeResource::new(p).set("name", "a"),
+                ResourceOptions::new().alias("a"),
+            )?;
+            s.add_with(
+                "y",
+                FakeResource::new(p).set("name", "b"),
+                ResourceOptions::new().alias("a"),
+            )?;
+            Ok(())
+        })
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("`x` and `y` both have the alias `a`"), "{err}");
+    // Not an address.
+    let err = h
+        .session(|s, p| {
+            s.add_with(
+                "x",
+                FakeResource::new(p).set("name", "a"),
+                ResourceOptions::new().alias("no good"),
+            )?;
+            Ok(())
+        })
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("has the alias `no good`, which is not an address"),
+        "{err}"
+    );
+    // Both the new address and its alias in state.
+    let err = h
+        .session(|s, p| {
+            s.add_with(
+                "b",
+                FakeResource::new(p).set("name", "b"),
+                ResourceOptions::new().alias("a"),
+            )?;
+            Ok(())
+        })
+        .unwrap()
+        .plan(&PlanOptions::default(), false)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("`b` and its alias `a` are both in state"),
+        "{err}"
+    );
+    // Two aliases of one resource in state.
+    let err = h
+        .session(|s, p| {
+            s.add_with(
+                "z",
+                FakeResource::new(p).set("name", "a"),
+                ResourceOptions::new().alias("a").alias("b"),
+            )?;
+            Ok(())
+        })
+        .unwrap()
+        .plan(&PlanOptions::default(), false)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("`z` has two aliases in state, `a` and `b`"),
+        "{err}"
+    );
+    assert_eq!(h.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn a_move_survives_a_run_that_dies_after_it() {
+    let world = FakeWorld::new();
+    let h = Harness::with_provider(FakeProvider::new("fake:Thing", world.clone()), world.clone());
+    h.apply(|s, p| {
+        s.add("a", FakeResource::new(p).set("name", "a"))?;
+        s.add("b", FakeResource::new(p).set("name", "b").set("size", 1))?;
+        Ok(())
+    })
+    .await;
+    let id = world.object_at("a")[0].id.clone();
+    let renamed = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        s.add_with(
+            "moved/a",
+            FakeResource::new(p).set("name", "a"),
+            ResourceOptions::new().alias("a"),
+        )?;
+        s.add("b", FakeResource::new(p).set("name", "b").set("size", 2))?;
+        Ok(())
+    };
+    // The update of b makes its change, then the "process" dies before recording it.
+    let crashed = Arc::new(tokio::sync::Notify::new());
+    let signal = crashed.clone();
+    let crashing = FakeProvider::new("fake:Thing", world.clone()).stall_after(move |op, _| {
+        let stall = op == "update";
+        if stall {
+            signal.notify_one();
+        }
+        stall
+    });
+    let dying = Harness {
+        world: world.clone(),
+        provider: Arc::new(crashing),
+        dir: h.dir,
+        stack: h.stack,
+    };
+    let session = dying.session(renamed).unwrap();
+    let task = tokio::spawn(async move {
+        session
+            .apply_program(&PlanOptions::default(), &ExecuteOptions::default())
+            .await
+    });
+    crashed.notified().await;
+    task.abort();
+    let _ = task.await;
+
+    // The next run replays the journal: the move is there, once; b's update is resolved.
+    let fresh = Harness {
+        world: world.clone(),
+        provider: Arc::new(FakeProvider::new("fake:Thing", world.clone())),
+        dir: dying.dir,
+        stack: dying.stack,
+    };
+    fresh.session(renamed).unwrap().state_unlock(true).await.unwrap();
+    let (snap, replayed) = fresh.store().load().await.unwrap();
+    assert!(replayed);
+    assert_eq!(snap.get(&"moved/a".parse().unwrap()).unwrap().id, id);
+    assert!(snap.get(&"a".parse().unwrap()).is_none());
+    let (_, report) = fresh.apply(renamed).await;
+    assert!(report.succeeded());
+    assert!(!fresh.plan(renamed).await.has_changes());
+    assert_eq!(world.objects().len(), 2, "nothing made twice, nothing lost");
+    assert_eq!(world.object_at("moved/a").len() + world.object_at("a").len(), 1);
+}

@@ -862,3 +862,114 @@ fn without_the_kill_switch_the_regression_cases_fail() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Renames by alias.
+
+/// `model`'s program with each slot in `renamed` at `n<i>` (alias `r<i>`'s address), and
+/// everything under the component `outer` (renamed from `old_outer` when given).
+fn define_renamed(
+    model: &Model,
+    s: &mut spar::Stack,
+    p: &Arc<FakeProvider>,
+    renamed: &BTreeSet<usize>,
+    outer: &str,
+    old_outer: Option<&str>,
+) -> spar::Result<()> {
+    let body = |s: &mut spar::Stack| -> spar::Result<()> {
+        let mut handles: Vec<Option<Handle<FakeResource>>> = vec![None; SLOTS];
+        for (i, n) in model.slots.iter().enumerate() {
+            let Some(n) = n else { continue };
+            let mut r = FakeResource::new(p)
+                .set("name", format!("{}-{}", address(i), n.name))
+                .set("size", n.size);
+            for &d in &n.deps {
+                let h = handles[d].as_ref().expect("lower slots are declared first");
+                r = r.set_output(&format!("dep{d}"), &h.arn());
+            }
+            let mut options = if n.delete_first {
+                ResourceOptions::new().delete_before_replace(true)
+            } else {
+                ResourceOptions::new()
+            };
+            let name = if renamed.contains(&i) {
+                // The old address, under the old component name.
+                options = options.alias(&format!("{}/{}", old_outer.unwrap_or(outer), address(i)));
+                format!("n{i}")
+            } else {
+                address(i)
+            };
+            handles[i] = Some(s.add_with(&name, r, options)?);
+        }
+        Ok(())
+    };
+    match old_outer {
+        Some(old) => s.component_with_alias(outer, old, body),
+        None => s.component(outer, body),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Renames expressed as aliases (of resources, of their component, or both) move
+    /// state: the plan moves each renamed resource and changes nothing else, the apply
+    /// makes no provider call at all, and state then holds the same ids at the new
+    /// addresses, with a fresh plan empty.
+    #[test]
+    fn renames_by_alias_make_no_provider_call(
+        initial in initial_graph(),
+        renamed in prop::collection::btree_set(0usize..MAX_INITIAL, 0..10),
+        rename_component in any::<bool>(),
+        parallelism in parallelism(),
+    ) {
+        let rt = runtime();
+        let h = Harness::new();
+        let model = Model::initial(&initial);
+        let none = BTreeSet::new();
+        let (_, report) = rt.block_on(h.apply_with(
+            |s, p| define_renamed(&model, s, p, &none, "c0", None),
+            &PlanOptions::default(),
+            &exec(parallelism),
+        ));
+        prop_assert!(report.succeeded());
+        let before: BTreeMap<String, String> = rt
+            .block_on(h.snapshot())
+            .resources
+            .values()
+            .map(|r| (r.address.to_string(), r.id.clone()))
+            .collect();
+        let renamed: BTreeSet<usize> = renamed.into_iter().filter(|i| model.slots[*i].is_some()).collect();
+        let outer = if rename_component { "c1" } else { "c0" };
+        let old_outer = rename_component.then_some("c0");
+        let program = |s: &mut spar::Stack, p: &Arc<FakeProvider>| define_renamed(&model, s, p, &renamed, outer, old_outer);
+        let new_address = |old: &str| {
+            let name = old.trim_start_matches("c0/");
+            let i: usize = name.trim_start_matches('r').parse().unwrap();
+            let name = if renamed.contains(&i) { format!("n{i}") } else { name.to_string() };
+            format!("{outer}/{name}")
+        };
+
+        let plan = rt.block_on(h.plan(program));
+        prop_assert!(not_same(&plan).is_empty(), "a rename changes nothing: {:?}", not_same(&plan));
+        let moved = plan.changes.iter().filter(|c| c.moved_from.is_some()).count();
+        let expected_moves = if rename_component { before.len() } else { renamed.len() };
+        prop_assert_eq!(moved, expected_moves);
+
+        h.world.clear_calls();
+        let (_, report) = rt.block_on(h.apply_with(program, &PlanOptions::default(), &exec(parallelism)));
+        prop_assert!(report.succeeded());
+        let calls = h.world.calls();
+        prop_assert!(calls.is_empty(), "no provider call for a rename: {:?}", calls);
+        let after: BTreeMap<String, String> = rt
+            .block_on(h.snapshot())
+            .resources
+            .values()
+            .map(|r| (r.address.to_string(), r.id.clone()))
+            .collect();
+        let expected: BTreeMap<String, String> = before.iter().map(|(a, id)| (new_address(a), id.clone())).collect();
+        prop_assert_eq!(after, expected);
+        let plan = rt.block_on(h.plan(program));
+        prop_assert!(!plan.has_changes(), "a fresh plan is empty: {:?}", plan.changes);
+    }
+}

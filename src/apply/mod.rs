@@ -166,6 +166,34 @@ pub async fn execute(
     opts: &ExecuteOptions,
 ) -> (Snapshot, ApplyReport) {
     let started = Instant::now();
+    // Moves first, each journaled (durably) before the snapshot changes, so that every
+    // step sees the resource at its new address and a crash loses no move.
+    let mut snapshot = snapshot;
+    for c in &plan.changes {
+        let Some(from) = &c.moved_from else { continue };
+        if snapshot.get(from).is_none() {
+            continue;
+        }
+        let entry = JournalEntry::Moved {
+            from: from.clone(),
+            to: c.address.clone(),
+        };
+        if let Err(e) = journal.append(&entry).await {
+            // Nothing runs: the steps would look for the resource where it is not yet.
+            let report = ApplyReport {
+                outcomes: vec![StepOutcome {
+                    address: c.address.clone(),
+                    kind: StepKind::Update,
+                    status: StepStatus::Failed(format!("its move from `{from}` could not be journaled: {e}")),
+                    elapsed: Duration::ZERO,
+                }],
+                elapsed: started.elapsed(),
+                ..ApplyReport::default()
+            };
+            return (snapshot, report);
+        }
+        snapshot.move_resource(from, &c.address);
+    }
     let step_graph = StepGraph::build(plan);
     let dependents = step_graph.dependents();
     let shared = Arc::new(Shared {

@@ -32,6 +32,10 @@ pub struct ResourceOptions {
     pub delete_before_replace: Option<bool>,
     #[serde(default, skip_serializing_if = "is_default_timeouts")]
     pub timeouts: Timeouts,
+    /// Addresses this resource had before (a rename): state found at one of them is this
+    /// resource's, moved rather than deleted and created again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -66,6 +70,14 @@ impl ResourceOptions {
     /// `labels["app.kubernetes.io/name"]` for a key with dots (see [`Path::try_parse`]).
     pub fn ignore_changes(mut self, path: &str) -> Self {
         self.ignore_changes.push(Path::parse(path));
+        self
+    }
+
+    /// The address this resource had before it was renamed (`old-component/old-name`);
+    /// repeatable. The plan shows `moved from` it, and apply records the move without any
+    /// provider call (see the README's "Renames").
+    pub fn alias(mut self, old_address: &str) -> Self {
+        self.aliases.push(old_address.to_string());
         self
     }
 

@@ -29,6 +29,8 @@ pub struct Stack {
     name: String,
     config: StackConfig,
     path: Vec<String>,
+    /// For each level of `path`, the name that component had before, if it was renamed.
+    path_aliases: Vec<Option<String>>,
     resources: Vec<DesiredResource>,
     seen: HashSet<Address>,
     transforms: Vec<Transform>,
@@ -54,6 +56,7 @@ impl Stack {
             name: name.to_string(),
             config,
             path: Vec::new(),
+            path_aliases: Vec::new(),
             resources: Vec::new(),
             seen: HashSet::new(),
             transforms: Vec::new(),
@@ -121,6 +124,12 @@ impl Stack {
         if self.registry.get(&kind).is_err() {
             self.registry.register(resource.provider());
         }
+        let mut options = options;
+        for old in self.component_aliases(name) {
+            if !options.aliases.contains(&old) {
+                options.aliases.push(old);
+            }
+        }
         self.resources
             .push(DesiredResource::new(address.clone(), kind, inputs, options));
         Ok(Handle::new(address))
@@ -128,12 +137,58 @@ impl Stack {
 
     /// Runs `f` with every resource it declares placed under the component `name`.
     pub fn component<T>(&mut self, name: &str, f: impl FnOnce(&mut Stack) -> crate::Result<T>) -> crate::Result<T> {
+        self.component_inner(name, None, f)
+    }
+
+    /// As [`Stack::component`], for a component renamed from `old_name`: every resource
+    /// declared under it (nested components too) gets the address it had under the old
+    /// name as an alias, so the rename moves them in state instead of replacing them.
+    pub fn component_with_alias<T>(
+        &mut self,
+        name: &str,
+        old_name: &str,
+        f: impl FnOnce(&mut Stack) -> crate::Result<T>,
+    ) -> crate::Result<T> {
+        Address::new(&self.path, old_name)?;
+        self.component_inner(name, Some(old_name.to_string()), f)
+    }
+
+    fn component_inner<T>(
+        &mut self,
+        name: &str,
+        old_name: Option<String>,
+        f: impl FnOnce(&mut Stack) -> crate::Result<T>,
+    ) -> crate::Result<T> {
         // Validate the segment up front so the error names the component.
         Address::new(&self.path, name)?;
         self.path.push(name.to_string());
+        self.path_aliases.push(old_name);
         let r = f(self);
         self.path.pop();
+        self.path_aliases.pop();
         r
+    }
+
+    /// The addresses a resource named `name` here had under the renamed components above
+    /// it: every combination of old and new names of the renamed levels (a rename of an
+    /// outer and an inner component may have been applied one at a time), but the current.
+    fn component_aliases(&self, name: &str) -> Vec<String> {
+        let renamed: Vec<usize> = (0..self.path.len())
+            .filter(|&i| self.path_aliases[i].is_some())
+            .take(4)
+            .collect();
+        let mut out = Vec::new();
+        for mask in 1..(1u32 << renamed.len()) {
+            let mut path = self.path.clone();
+            for (bit, &level) in renamed.iter().enumerate() {
+                if mask & (1 << bit) != 0 {
+                    path[level] = self.path_aliases[level].clone().expect("renamed level");
+                }
+            }
+            path.push(name.to_string());
+            out.push(path.join("/"));
+        }
+        out
     }
 
     /// Adds a [`Component`] under its own name.

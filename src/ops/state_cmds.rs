@@ -62,19 +62,9 @@ impl Session {
             if locked.snapshot.get(to).is_some() {
                 return Err(Error::Usage(format!("`{to}` is already in state")));
             }
-            let mut r = locked
-                .snapshot
-                .remove(from)
-                .ok_or_else(|| Error::Usage(format!("`{from}` is not in state")))?;
-            r.address = to.clone();
-            for other in locked.snapshot.resources.values_mut() {
-                for d in &mut other.dependencies {
-                    if d == from {
-                        *d = to.clone();
-                    }
-                }
+            if !locked.snapshot.move_resource(from, to) {
+                return Err(Error::Usage(format!("`{from}` is not in state")));
             }
-            locked.snapshot.upsert(r);
             self.store.save(&mut locked.snapshot).await?;
             Ok(())
         }

@@ -13,7 +13,10 @@
 //! - `--target` narrows the plan to the targets and what they depend on; `--exclude`
 //!   removes the excluded resources and everything that depends on them;
 //! - `--replace` makes an existing, declared resource a replacement whatever its diff
-//!   says, through the same path as an input-forced one (order, dependents, protection).
+//!   says, through the same path as an input-forced one (order, dependents, protection);
+//! - a declared resource not in state whose alias is in state is moved from it: its
+//!   change carries `moved_from`, its op is what the diff against the moved state says,
+//!   and the old address is never planned for delete.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -64,6 +67,18 @@ pub enum PlanError {
     ReplaceNotCreated(String),
     #[error("--replace `{0}` is outside the --target/--exclude scope of this plan; target it too")]
     ReplaceOutOfScope(String),
+    #[error(
+        "`{address}` and its alias `{alias}` are both in state: it cannot be moved from `{alias}`; `state rm` the one that is stale, or drop the alias"
+    )]
+    AliasAndAddressInState { address: Address, alias: Address },
+    #[error(
+        "`{address}` has two aliases in state, `{first}` and `{second}`: it can be moved from one only; `state rm` the stale one"
+    )]
+    TwoAliasesInState {
+        address: Address,
+        first: Address,
+        second: Address,
+    },
 }
 
 fn matches(address: &Address, patterns: &[String]) -> bool {
@@ -170,8 +185,38 @@ pub fn plan(
     let mut changes: Vec<Change> = Vec::with_capacity(desired.len() + state.resources.len());
     let mut file_modes: BTreeMap<String, Vec<Path>> = BTreeMap::new();
 
+    // Moves: a declared resource not in state takes the state found at one of its aliases.
+    let mut moved_from: HashMap<Address, Address> = HashMap::new();
     for r in &desired.resources {
-        let old = state.get(&r.address);
+        let mut found: Option<Address> = None;
+        for text in &r.options.aliases {
+            let Ok(alias) = text.parse::<Address>() else { continue };
+            if state.get(&alias).is_none() {
+                continue;
+            }
+            if state.get(&r.address).is_some() {
+                return Err(PlanError::AliasAndAddressInState {
+                    address: r.address.clone(),
+                    alias,
+                });
+            }
+            if let Some(first) = found.replace(alias.clone()) {
+                return Err(PlanError::TwoAliasesInState {
+                    address: r.address.clone(),
+                    first,
+                    second: alias,
+                });
+            }
+        }
+        if let Some(alias) = found {
+            moved_from.insert(r.address.clone(), alias);
+        }
+    }
+    let moved_away: HashSet<Address> = moved_from.values().cloned().collect();
+
+    for r in &desired.resources {
+        let moved = moved_from.get(&r.address);
+        let old = state.get(&r.address).or_else(|| moved.and_then(|m| state.get(m)));
         if !considered(&r.address) {
             // Out of scope: left as it is; its outputs resolve from state if it exists.
             ops.insert(r.address.clone(), if old.is_some() { Op::Same } else { Op::Create });
@@ -183,7 +228,7 @@ pub fn plan(
         })?;
         let schema = provider.schema();
         let lookup = |a: &Address, path: &str| -> Result<Resolved, ResolveError> {
-            lookup_planned(a, path, &ops, state, registry)
+            lookup_planned(a, path, &ops, state, registry, &moved_from)
         };
         let mut after =
             value::resolve(&r.inputs, &lookup, &desired.transforms).map_err(|source| PlanError::Resolve {
@@ -204,6 +249,7 @@ pub fn plan(
                 replace_reason: None,
                 delete_before_replace: false,
                 deposed: false,
+                moved_from: None,
                 dependencies: r.dependencies.clone(),
                 previous_dependencies: Vec::new(),
             },
@@ -266,6 +312,7 @@ pub fn plan(
                     },
                     delete_before_replace: r.options.delete_before_replace.unwrap_or(d.delete_before_replace),
                     deposed: false,
+                    moved_from: None,
                     dependencies: r.dependencies.clone(),
                     previous_dependencies: old.dependencies.clone(),
                 }
@@ -274,6 +321,8 @@ pub fn plan(
         if change.op != Op::Same && !schema.file_modes.is_empty() && !file_modes.contains_key(&r.kind) {
             file_modes.insert(r.kind.clone(), schema.file_modes.clone());
         }
+        let mut change = change;
+        change.moved_from = moved.cloned();
         ops.insert(r.address.clone(), change.op);
         changes.push(change);
     }
@@ -284,7 +333,7 @@ pub fn plan(
     let gone: Vec<&crate::state::ResourceState> = state
         .resources
         .values()
-        .filter(|r| !desired.contains(&r.address))
+        .filter(|r| !desired.contains(&r.address) && !moved_away.contains(&r.address))
         .collect();
     let scope = delete_scope(&gone, &opts.targets, &opts.excludes);
     let gone: Vec<&crate::state::ResourceState> = gone.into_iter().filter(|r| scope.contains(&r.address)).collect();
@@ -308,6 +357,7 @@ pub fn plan(
             replace_reason: None,
             delete_before_replace: false,
             deposed: false,
+            moved_from: None,
             dependencies: r.dependencies.clone(),
             previous_dependencies: Vec::new(),
         });
@@ -328,13 +378,15 @@ pub fn plan(
             replace_reason: None,
             delete_before_replace: false,
             deposed: true,
+            moved_from: None,
             dependencies: Vec::new(),
             previous_dependencies: Vec::new(),
         });
     }
 
-    let lookup =
-        |a: &Address, path: &str| -> Result<Resolved, ResolveError> { lookup_planned(a, path, &ops, state, registry) };
+    let lookup = |a: &Address, path: &str| -> Result<Resolved, ResolveError> {
+        lookup_planned(a, path, &ops, state, registry, &moved_from)
+    };
     let mut outputs = std::collections::BTreeMap::new();
     let mut outputs_changed = Vec::new();
     for (name, v) in &desired.outputs {
@@ -391,9 +443,11 @@ fn lookup_planned(
     ops: &HashMap<Address, Op>,
     state: &Snapshot,
     registry: &Registry,
+    moved_from: &HashMap<Address, Address>,
 ) -> Result<Resolved, ResolveError> {
     let op = ops.get(a).copied().unwrap_or(Op::Create);
-    let Some(r) = state.get(a) else {
+    // A moved resource's outputs are in state at its old address until apply moves them.
+    let Some(r) = state.get(a).or_else(|| moved_from.get(a).and_then(|m| state.get(m))) else {
         return Ok(Resolved::Unknown);
     };
     match op {

@@ -78,6 +78,10 @@ pub struct Change {
     /// True for the leftover old object of an interrupted replacement.
     #[serde(default, skip_serializing_if = "is_false")]
     pub deposed: bool,
+    /// The address the resource is moved from (one of its aliases, where state holds it):
+    /// apply records the move before anything else, and `op` says what else changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<Address>,
     /// The resource's dependencies (new ones for creates and updates, stored ones for
     /// deletes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -100,6 +104,9 @@ pub struct Summary {
     pub replace: usize,
     pub delete: usize,
     pub same: usize,
+    /// Resources moved to a new address (counted with their op as well).
+    #[serde(default)]
+    pub moved: usize,
 }
 
 /// A whole plan.
@@ -143,13 +150,16 @@ impl Plan {
                 Op::Delete => s.delete += 1,
                 Op::Same => s.same += 1,
             }
+            if c.moved_from.is_some() {
+                s.moved += 1;
+            }
         }
         s
     }
 
-    /// True when applying would change something (outputs included).
+    /// True when applying would change something (moves and outputs included).
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.op != Op::Same) || !self.outputs_changed.is_empty()
+        self.changes.iter().any(|c| c.op != Op::Same || c.moved_from.is_some()) || !self.outputs_changed.is_empty()
     }
 
     pub fn get(&self, address: &Address) -> Option<&Change> {

@@ -110,7 +110,10 @@ fn property_line(style: &Style, c: &PropertyChange, forces: bool, file_modes: &[
 }
 
 fn render_change(out: &mut String, style: &Style, c: &Change, indent: &str, file_modes: &[Path]) {
-    let symbol = c.op.symbol(c.delete_before_replace);
+    let symbol = match (c.op, &c.moved_from) {
+        (Op::Same, Some(_)) => "~",
+        _ => c.op.symbol(c.delete_before_replace),
+    };
     let name = if c.deposed {
         format!("{} (old object {})", c.address.name(), c.id.as_deref().unwrap_or("?"))
     } else {
@@ -124,6 +127,9 @@ fn render_change(out: &mut String, style: &Style, c: &Change, indent: &str, file
         style.dim(&c.kind)
     );
     let pad = format!("{indent}      ");
+    if let Some(from) = &c.moved_from {
+        let _ = writeln!(out, "{pad}{}", style.op(Op::Update, &format!("~ moved from {from}")));
+    }
     match c.op {
         Op::Create => {
             let mut ls = Vec::new();
@@ -168,8 +174,13 @@ fn render_change(out: &mut String, style: &Style, c: &Change, indent: &str, file
 /// The summary line.
 pub fn summary_line(plan: &Plan) -> String {
     let s = plan.summary();
+    let moved = if s.moved > 0 {
+        format!(" {} moved.", s.moved)
+    } else {
+        String::new()
+    };
     format!(
-        "Plan: {} to create, {} to update, {} to replace, {} to delete.",
+        "Plan: {} to create, {} to update, {} to replace, {} to delete.{moved}",
         s.create, s.update, s.replace, s.delete
     )
 }
@@ -200,7 +211,11 @@ pub fn text(plan: &Plan, style: Style) -> String {
     // One group per component, in order of first appearance; plan order within a group.
     let mut groups: Vec<(&str, Vec<&Change>)> = Vec::new();
     let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for c in plan.changes.iter().filter(|c| c.op != Op::Same) {
+    for c in plan
+        .changes
+        .iter()
+        .filter(|c| c.op != Op::Same || c.moved_from.is_some())
+    {
         let comp = c.address.component_path();
         let i = *index.entry(comp).or_insert_with(|| {
             groups.push((comp, Vec::new()));

@@ -75,6 +75,12 @@ pub enum JournalEntry {
         seq: u64,
         error: String,
     },
+    /// A resource moved to a new address (a rename by alias), recorded before any step of
+    /// the run; replay moves it the same way.
+    Moved {
+        from: Address,
+        to: Address,
+    },
 }
 
 /// Parses journal bytes into entries.
@@ -120,6 +126,9 @@ pub fn replay(snap: &mut Snapshot, entries: &[JournalEntry]) -> bool {
     for e in &entries[1..] {
         match e {
             JournalEntry::Header { .. } | JournalEntry::Unsettled { .. } => {}
+            JournalEntry::Moved { from, to } => {
+                snap.move_resource(from, to);
+            }
             JournalEntry::Begin { seq, .. } => {
                 begun.insert(*seq, e);
             }

@@ -179,6 +179,38 @@ impl Snapshot {
         self.resources.remove(address)
     }
 
+    /// Moves the resource at `from` to `to`, and every reference to `from` with it (the
+    /// dependencies other resources record, deposed objects, pending operations). False,
+    /// changing nothing, when there is none at `from` or one is already at `to`.
+    pub fn move_resource(&mut self, from: &Address, to: &Address) -> bool {
+        if self.resources.contains_key(to) {
+            return false;
+        }
+        let Some(mut r) = self.resources.remove(from) else {
+            return false;
+        };
+        r.address = to.clone();
+        self.resources.insert(to.clone(), r);
+        for other in self.resources.values_mut() {
+            for d in &mut other.dependencies {
+                if d == from {
+                    *d = to.clone();
+                }
+            }
+        }
+        for d in &mut self.deposed {
+            if &d.address == from {
+                d.address = to.clone();
+            }
+        }
+        for p in &mut self.pending {
+            if &p.address == from {
+                p.address = to.clone();
+            }
+        }
+        true
+    }
+
     /// Encodes the snapshot as file bytes with its checksum.
     pub fn encode(&self) -> Vec<u8> {
         let body = serde_json::to_vec(self).expect("a snapshot serializes");
