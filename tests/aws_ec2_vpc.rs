@@ -529,3 +529,110 @@ fn refresh_only_shows_drift_made_outside_and_writes_it_when_accepted() {
         s.destroy().await;
     });
 }
+
+/// `import --file`'s engine against the emulator: a VPC, a security group and an IAM role
+/// made with the SDK, as another tool would, are adopted in one run (or none, when one id
+/// does not exist), and a program that does not declare them cannot delete them.
+#[test]
+fn many_objects_made_elsewhere_are_imported_in_one_run_and_guarded() {
+    use spar::ops::import::ImportEntry;
+    run(async {
+        let vpc = ec2()
+            .await
+            .create_vpc()
+            .cidr_block("10.43.0.0/16")
+            .send()
+            .await
+            .unwrap();
+        let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+        let sg = ec2()
+            .await
+            .create_security_group()
+            .group_name("spar-import-sg")
+            .description("made by hand")
+            .vpc_id(&vpc_id)
+            .send()
+            .await
+            .unwrap();
+        let sg_id = sg.group_id().unwrap().to_string();
+        support::iam()
+            .await
+            .create_role()
+            .role_name("spar-import-role")
+            .assume_role_policy_document(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+            )
+            .send()
+            .await
+            .unwrap();
+        let entries = |role: &str| {
+            vec![
+                ImportEntry {
+                    kind: "aws:ec2:Vpc".into(),
+                    address: "net/vpc".into(),
+                    id: vpc_id.clone(),
+                },
+                ImportEntry {
+                    kind: "aws:ec2:SecurityGroup".into(),
+                    address: "net/sg".into(),
+                    id: sg_id.clone(),
+                },
+                ImportEntry {
+                    kind: "aws:iam:Role".into(),
+                    address: "iam/role".into(),
+                    id: role.into(),
+                },
+            ]
+        };
+        let s = Stage::new();
+        let empty = |_: &mut spar::Stack| Ok(());
+        let err = s
+            .session(empty)
+            .import_many(&entries("spar-no-such-role"), 4)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("`iam/role`"), "{err}");
+        assert!(s.snapshot().await.resources.is_empty(), "none imported");
+
+        let adopted = s
+            .session(empty)
+            .import_many(&entries("spar-import-role"), 4)
+            .await
+            .unwrap();
+        assert_eq!(adopted.len(), 3);
+        let snap = s.snapshot().await;
+        assert_eq!(
+            snap.get(&"net/vpc".parse().unwrap()).unwrap().inputs["cidr_block"],
+            json!("10.43.0.0/16")
+        );
+        assert_eq!(snap.get(&"net/sg".parse().unwrap()).unwrap().id, sg_id);
+        assert_eq!(snap.get(&"iam/role".parse().unwrap()).unwrap().id, "spar-import-role");
+        let err = s
+            .session(empty)
+            .plan(&spar::plan::diff::PlanOptions::default(), false)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("was imported and is protected until the program declares it"),
+            "{err}"
+        );
+        assert!(vpc_exists(&vpc_id).await);
+        // Clean up by hand (they were never the program's).
+        ec2()
+            .await
+            .delete_security_group()
+            .group_id(&sg_id)
+            .send()
+            .await
+            .unwrap();
+        ec2().await.delete_vpc().vpc_id(&vpc_id).send().await.unwrap();
+        support::iam()
+            .await
+            .delete_role()
+            .role_name("spar-import-role")
+            .send()
+            .await
+            .unwrap();
+    });
+}

@@ -1058,3 +1058,67 @@ fn state_pull_push_and_unprotect() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn import_file_adopts_many_in_one_run_and_guards_what_is_undeclared() {
+    let f = Fixture::new();
+    ok(&f.run(&["apply", "--yes"]));
+    ok(&f.run(&["state", "rm", "copies"]));
+    std::fs::write(f.path("files/by-hand"), "made by hand\n").unwrap();
+    let entry = |address: &str, path: &std::path::Path| {
+        format!(
+            "[[import]]\nkind = \"local:File\"\naddress = \"{address}\"\nid = \"{}\"\n\n",
+            path.display()
+        )
+    };
+    let imports = f.path("imports.toml");
+    // One entry that does not exist: nothing is imported.
+    std::fs::write(
+        &imports,
+        entry("copies/copy-0", &f.path("files/copy-0")) + &entry("extra", &f.path("files/nope")),
+    )
+    .unwrap();
+    let state = std::fs::read(f.snapshot_path()).unwrap();
+    let out = f.run(&["import", "--file", imports.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!((out.status.code(), stderr.lines().count()), (Some(1), 1), "{stderr}");
+    assert!(stderr.contains("`extra`: no local:File with id"), "{stderr}");
+    assert_eq!(std::fs::read(f.snapshot_path()).unwrap(), state);
+    // A bad entry is named before anything is read.
+    std::fs::write(&imports, "[[import]]\nkind = \"local:File\"\naddress = \"x\"\n").unwrap();
+    let out = f.run(&["import", "--file", imports.to_str().unwrap()]);
+    assert!(
+        text(&out.stderr).contains("import #1 (`x`): missing field `id`"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Two declared copies and one file the program does not declare.
+    std::fs::write(
+        &imports,
+        entry("copies/copy-0", &f.path("files/copy-0"))
+            + &entry("copies/copy-1", &f.path("files/copy-1"))
+            + &entry("by-hand", &f.path("files/by-hand")),
+    )
+    .unwrap();
+    let stdout = ok(&f.run(&["import", "--file", imports.to_str().unwrap()]));
+    assert!(stdout.contains("Imported copies/copy-0 (local:File"), "{stdout}");
+    assert!(
+        stdout.contains("Imported by-hand (local:File") && stdout.contains("protected until the program declares it"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("3 object(s) imported"), "{stdout}");
+    // The next apply cannot delete the undeclared one.
+    let out = f.run(&["apply", "--yes"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`by-hand` was imported and is protected until the program declares it"),
+        "{stderr}"
+    );
+    assert!(f.path("files/by-hand").exists());
+    // Forgotten, the rest plans clean.
+    ok(&f.run(&["state", "rm", "by-hand"]));
+    assert_eq!(f.run(&["plan", "--detailed-exitcode"]).status.code(), Some(0));
+    assert!(f.path("files/by-hand").exists());
+}

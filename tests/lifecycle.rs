@@ -1615,3 +1615,110 @@ async fn a_move_survives_a_run_that_dies_after_it() {
     assert_eq!(world.objects().len(), 2, "nothing made twice, nothing lost");
     assert_eq!(world.object_at("moved/a").len() + world.object_at("a").len(), 1);
 }
+
+fn entry(kind: &str, address: &str, id: &str) -> spar::ops::import::ImportEntry {
+    spar::ops::import::ImportEntry {
+        kind: kind.into(),
+        address: address.into(),
+        id: id.into(),
+    }
+}
+
+#[tokio::test]
+async fn import_many_adopts_all_or_none_and_protects_what_is_not_declared() {
+    let h = Harness::new();
+    let declared = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        s.add("web", FakeResource::new(p).set("name", "web"))?;
+        Ok(())
+    };
+    h.apply(declared).await;
+    let db = h.world.insert("fake:Thing", "by-hand-1", json!({"name": "db"}));
+    let cache = h.world.insert("fake:Thing", "by-hand-2", json!({"name": "cache"}));
+    let session = h.session(declared).unwrap();
+
+    // Refused before anything is read: each names its entry.
+    for (entries, says) in [
+        (
+            vec![entry("fake:Thing", "db", &db), entry("fake:Thing", "db", &cache)],
+            "import #2 (`db`): `db` is listed twice",
+        ),
+        (
+            vec![entry("fake:Nope", "db", &db)],
+            "import #1 (`db`): no resource kind named `fake:Nope`",
+        ),
+        (vec![entry("fake:Thing", "no good", &db)], "import #1 (`no good`)"),
+    ] {
+        let err = session.import_many(&entries, 4).await.unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    let err = session
+        .import_many(&[entry("fake:Thing", "web", &db)], 4)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("`web` is already in state"), "{err}");
+    // One object missing: none is imported.
+    let before = h.snapshot().await;
+    let err = session
+        .import_many(
+            &[entry("fake:Thing", "db", &db), entry("fake:Thing", "cache", "fake-999")],
+            4,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`cache`: no fake:Thing with id `fake-999` exists, so nothing was imported"),
+        "{err}"
+    );
+    assert_eq!(h.snapshot().await, before);
+    assert!(h.world.calls().iter().all(|c| c.op == "read" || c.op == "create"));
+
+    // Both, in one save.
+    let adopted = session
+        .import_many(
+            &[entry("fake:Thing", "db", &db), entry("fake:Thing", "cache", &cache)],
+            4,
+        )
+        .await
+        .unwrap();
+    assert_eq!(adopted.len(), 2);
+    assert_eq!(h.snapshot().await.serial, before.serial + 1);
+    assert!(adopted.iter().all(|r| r.options.protect && r.options.imported));
+
+    // The program does not declare them: no plan deletes them.
+    let err = h
+        .session(declared)
+        .unwrap()
+        .plan(&PlanOptions::default(), false)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`cache` was imported and is protected until the program declares it"),
+        "{err}"
+    );
+    // Declared: adopted with the program's options; then removing it deletes it as usual.
+    let with_db = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        declared(s, p)?;
+        s.add("db", FakeResource::new(p).set("name", "db"))?;
+        s.add("cache", FakeResource::new(p).set("name", "cache"))?;
+        Ok(())
+    };
+    h.world.clear_calls();
+    let (plan, report) = h.apply(with_db).await;
+    assert!(report.succeeded());
+    assert!(!plan.changes.iter().any(|c| c.op != Op::Same), "{:?}", ops(&plan));
+    assert!(h.world.calls().is_empty(), "adopting what matches makes no call");
+    let snap = h.snapshot().await;
+    assert!(!snap.get(&"db".parse().unwrap()).unwrap().options.imported);
+    let (plan, report) = h
+        .apply(|s, p| {
+            declared(s, p)?;
+            s.add("db", FakeResource::new(p).set("name", "db"))?;
+            Ok(())
+        })
+        .await;
+    assert!(report.succeeded());
+    assert_eq!(ops(&plan).last().unwrap(), &("cache".into(), Op::Delete));
+    assert!(h.world.objects().iter().all(|o| o.id != cache));
+}

@@ -395,6 +395,7 @@ pub(crate) fn stored_options(o: &crate::model::options::ResourceOptions) -> Stor
         retain_on_delete: o.retain_on_delete,
         delete_before_replace: o.delete_before_replace,
         timeouts: o.timeouts.clone(),
+        imported: false,
     }
 }
 

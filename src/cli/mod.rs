@@ -136,14 +136,21 @@ pub enum Command {
         #[arg(long, default_value_t = 16)]
         parallelism: usize,
     },
-    /// Adopt an existing object into state.
+    /// Adopt existing objects into state: one (`KIND ADDRESS ID`) or many (`--file`).
     Import {
         /// The resource kind, such as `local:File`.
-        kind: String,
+        #[arg(required_unless_present = "file", requires_all = ["address", "id"])]
+        kind: Option<String>,
         /// The address to record it at.
-        address: String,
+        address: Option<String>,
         /// The object's id.
-        id: String,
+        id: Option<String>,
+        /// A TOML file of `[[import]]` tables (kind, address, id), adopted in one locked run,
+        /// all or none.
+        #[arg(long, value_name = "FILE", conflicts_with = "kind")]
+        file: Option<PathBuf>,
+        #[arg(long, default_value_t = 16)]
+        parallelism: usize,
     },
     /// Inspect or edit state.
     #[command(subcommand)]
@@ -373,7 +380,20 @@ async fn dispatch(
             };
             refresh::run(&ctx, define, &args).await
         }
-        Command::Import { kind, address, id } => import::run(&ctx, define, &kind, &address, &id).await,
+        Command::Import {
+            kind,
+            address,
+            id,
+            file,
+            parallelism,
+        } => {
+            let what = match (file, kind, address, id) {
+                (Some(f), ..) => import::What::File(f),
+                (None, Some(kind), Some(address), Some(id)) => import::What::One { kind, address, id },
+                _ => unreachable!("clap requires KIND ADDRESS ID or --file"),
+            };
+            import::run(&ctx, define, what, parallelism).await
+        }
         Command::State(cmd) => state::run(&ctx, define, cmd).await,
         Command::Output {
             name,

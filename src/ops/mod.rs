@@ -5,6 +5,7 @@
 //! snapshot before a new one starts; read-only operations (plan, list, show, output) take
 //! no lock and never write.
 
+pub mod import;
 pub mod recover;
 pub mod refresh;
 pub mod state_cmds;

@@ -1,4 +1,4 @@
-//! Refresh and import: reading live objects into state.
+//! Refresh: reading live objects into state.
 //!
 //! Rules kept here: a read that fails leaves that resource's state as it was and is
 //! reported; an object found gone is removed from state and reported; secrets read back
@@ -235,64 +235,5 @@ impl Session {
             }
         }
         Ok(())
-    }
-
-    /// Adopts an existing object of `kind` with `id` at `address`.
-    pub async fn import(&self, kind: &str, address: &Address, id: &str) -> Result<ResourceState> {
-        let provider = self.registry.get(kind).map_err(|source| Error::Provider {
-            address: address.clone(),
-            source,
-        })?;
-        if let Some(d) = self.graph.get(address)
-            && d.kind != kind
-        {
-            return Err(Error::Usage(format!(
-                "the program declares `{address}` as {}, not {kind}",
-                d.kind
-            )));
-        }
-        let mut locked = self.lock_for("import").await?;
-        let result = async {
-            if locked.snapshot.get(address).is_some() {
-                return Err(Error::Usage(format!(
-                    "`{address}` is already in state; `state rm` it first to import another object there"
-                )));
-            }
-            let ctx = OpContext::detached(address.clone()).in_stack(&self.stack_id());
-            let live = provider
-                .read(&ctx, id, &serde_json::Value::Null, &serde_json::Value::Null)
-                .await
-                .map_err(|source| Error::Provider {
-                    address: address.clone(),
-                    source,
-                })?
-                .ok_or_else(|| Error::Usage(format!("no {kind} with id `{id}` exists")))?;
-            let mut outputs = live.outputs;
-            value::mark_secret_paths(&mut outputs, &provider.schema().secret_outputs);
-            let desired = self.graph.get(address);
-            let r = ResourceState {
-                address: address.clone(),
-                kind: kind.to_string(),
-                id: live.id,
-                inputs: match desired {
-                    // Keep secrets declared secret by the program secret once imported.
-                    Some(d) => value::copy_secret_marks(&d.inputs, live.inputs),
-                    None => live.inputs,
-                },
-                outputs,
-                dependencies: desired.map(|d| d.dependencies.clone()).unwrap_or_default(),
-                provider: crate::apply::provider_of(kind),
-                options: desired
-                    .map(|d| crate::apply::stored_options(&d.options))
-                    .unwrap_or_default(),
-                unfinished: None,
-            };
-            locked.snapshot.upsert(r.clone());
-            self.store.save(&mut locked.snapshot).await?;
-            Ok(r)
-        }
-        .await;
-        locked.lock.release().await?;
-        result
     }
 }

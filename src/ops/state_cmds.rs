@@ -106,6 +106,7 @@ impl Session {
                 return Ok(false);
             }
             r.options.protect = false;
+            r.options.imported = false;
             self.store.save(&mut locked.snapshot).await?;
             Ok(true)
         }

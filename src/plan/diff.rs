@@ -72,6 +72,10 @@ pub enum PlanError {
     )]
     AliasAndAddressInState { address: Address, alias: Address },
     #[error(
+        "`{0}` was imported and is protected until the program declares it, so this plan will not delete it; declare it, or `state rm {0}` to forget it (the object stays), or `state unprotect {0}` to let it be deleted"
+    )]
+    ImportedNotDeclared(Address),
+    #[error(
         "`{address}` has two aliases in state, `{first}` and `{second}`: it can be moved from one only; `state rm` the stale one"
     )]
     TwoAliasesInState {
@@ -338,6 +342,9 @@ pub fn plan(
     let scope = delete_scope(&gone, &opts.targets, &opts.excludes);
     let gone: Vec<&crate::state::ResourceState> = gone.into_iter().filter(|r| scope.contains(&r.address)).collect();
     for r in reverse_dependency_order(&gone) {
+        if r.options.protect && r.options.imported {
+            return Err(PlanError::ImportedNotDeclared(r.address.clone()));
+        }
         if r.options.protect {
             return Err(PlanError::Protected {
                 address: r.address.clone(),

@@ -40,6 +40,9 @@ pub struct StoredOptions {
     pub delete_before_replace: Option<bool>,
     #[serde(default, skip_serializing_if = "is_default_timeouts")]
     pub timeouts: Timeouts,
+    /// Adopted by `import` and not declared by the program yet: protected until it is.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub imported: bool,
 }
 
 fn is_false(b: &bool) -> bool {
