@@ -28,6 +28,9 @@ pub struct DesiredResource {
     pub options: ResourceOptions,
     /// Referenced resources and `depends_on`, sorted, without repeats.
     pub dependencies: Vec<Address>,
+    /// A lookup (data source): `inputs` are its query; it is read, never managed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lookup: bool,
 }
 
 impl DesiredResource {
@@ -43,6 +46,7 @@ impl DesiredResource {
             inputs,
             options,
             dependencies: deps,
+            lookup: false,
         }
     }
 }

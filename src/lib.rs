@@ -52,7 +52,7 @@ pub use error::{Error, Result};
 pub use model::options::ResourceOptions;
 pub use model::secret::Secret;
 pub use model::stack::Stack;
-pub use model::{Component, Handle, Input, Output, Resource};
+pub use model::{Component, Handle, Input, Lookup, Output, Resource};
 
 /// What a stack program needs in scope.
 pub mod prelude {

@@ -295,6 +295,14 @@ pub trait ResourceProvider: Send + Sync + 'static {
 
     async fn delete(&self, ctx: &OpContext, id: &str, inputs: &Value, outputs: &Value) -> Result<(), ProviderError>;
 
+    /// The ids of the existing objects matching `query` (a lookup, or data source: the
+    /// kind's own query shape, such as `{"tags": {...}}`); the engine requires exactly one
+    /// and reads it with [`ResourceProvider::read`] (inputs and outputs `null`), so a
+    /// looked-up object has the outputs a created one has. Must not change anything.
+    async fn lookup(&self, _ctx: &OpContext, _query: &Value) -> Result<Vec<String>, ProviderError> {
+        Err(ProviderError::Failed(format!("{} has no lookup", self.kind())))
+    }
+
     /// Finds an object that an interrupted create of `ctx.address` may have made, other
     /// than those in `ctx.tracked_ids`.
     async fn find(&self, _ctx: &OpContext, _inputs: &Value) -> Result<Option<Created>, ProviderError> {

@@ -315,6 +315,23 @@ impl ResourceProvider for FakeProvider {
         Ok(created)
     }
 
+    /// Every object of this kind whose inputs hold each field of `query` with its value.
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<String>, ProviderError> {
+        self.call("lookup", ctx, None, || {
+            let wanted = query.as_object().cloned().unwrap_or_default();
+            Ok(self
+                .world
+                .objects
+                .lock()
+                .expect("world mutex")
+                .values()
+                .filter(|o| o.kind == self.kind && wanted.iter().all(|(k, v)| o.inputs.get(k) == Some(v)))
+                .map(|o| o.id.clone())
+                .collect())
+        })
+        .await
+    }
+
     async fn read(
         &self,
         ctx: &OpContext,
@@ -452,6 +469,42 @@ impl Resource for FakeResource {
     }
     fn provider(&self) -> Arc<dyn ResourceProvider> {
         self.provider.clone()
+    }
+}
+
+/// A lookup of fake objects: those whose inputs hold every field set here.
+#[derive(Clone)]
+pub struct FakeLookup(FakeResource);
+
+impl FakeLookup {
+    pub fn new(provider: &Arc<FakeProvider>) -> Self {
+        FakeLookup(FakeResource::new(provider))
+    }
+
+    /// Matches objects whose input `key` is `v`.
+    pub fn matching(self, key: &str, v: impl serde::Serialize) -> Self {
+        FakeLookup(self.0.set(key, v))
+    }
+
+    /// Matches objects whose input `key` is an output of another resource.
+    pub fn matching_output<T>(self, key: &str, o: &Output<T>) -> Self {
+        FakeLookup(self.0.set_output(key, o))
+    }
+}
+
+impl serde::Serialize for FakeLookup {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl crate::model::Lookup for FakeLookup {
+    type Resource = FakeResource;
+    fn kind(&self) -> String {
+        self.0.provider.kind.clone()
+    }
+    fn provider(&self) -> Arc<dyn ResourceProvider> {
+        self.0.provider.clone()
     }
 }
 

@@ -1722,3 +1722,125 @@ async fn import_many_adopts_all_or_none_and_protects_what_is_not_declared() {
     assert_eq!(ops(&plan).last().unwrap(), &("cache".into(), Op::Delete));
     assert!(h.world.objects().iter().all(|o| o.id != cache));
 }
+
+#[tokio::test]
+async fn a_lookup_is_read_on_every_plan_never_changed_and_feeds_its_outputs() {
+    use spar::testing::FakeLookup;
+    let h = Harness::new();
+    let outside = h.world.insert(
+        "fake:Thing",
+        "made-elsewhere",
+        json!({"name": "shared-vpc", "cidr": "10.0.0.0/16"}),
+    );
+    let program = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        let vpc = s.lookup("net/vpc", FakeLookup::new(p).matching("name", "shared-vpc"))?;
+        s.add(
+            "subnet",
+            FakeResource::new(p).set("name", "subnet").set_output("vpc", &vpc.arn()),
+        )?;
+        Ok(())
+    };
+    let plan = h.plan(program).await;
+    assert_eq!(
+        ops(&plan),
+        vec![("net/vpc".into(), Op::Read), ("subnet".into(), Op::Create)]
+    );
+    let vpc = plan.get(&"net/vpc".parse().unwrap()).unwrap();
+    assert_eq!(vpc.id.as_deref(), Some(outside.as_str()));
+    assert_eq!(plan.summary().read, 1);
+    let text = spar::plan::render::text(&plan, spar::plan::render::Style { color: false });
+    assert!(
+        text.contains("<= vpc") && text.contains("(read, not managed)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Plan: 1 to create, 0 to update, 0 to replace, 0 to delete. 1 read."),
+        "{text}"
+    );
+    // The dependent gets the looked-up object's output, known at plan time.
+    let subnet = plan.get(&"subnet".parse().unwrap()).unwrap();
+    assert_eq!(
+        subnet.after.as_ref().unwrap()["vpc"],
+        json!(format!("arn:fake:fake:Thing:{outside}"))
+    );
+
+    h.world.clear_calls();
+    let (_, report) = h.apply(program).await;
+    assert!(report.succeeded());
+    let calls = h.world.calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.address.as_str() == "net/vpc" && !matches!(c.op, "lookup" | "read")),
+        "a lookup is never created, updated or deleted: {calls:#?}"
+    );
+    assert_eq!(
+        h.world.object_at("subnet")[0].inputs["vpc"],
+        json!(format!("arn:fake:fake:Thing:{outside}"))
+    );
+    let stored = h.snapshot().await;
+    assert!(stored.get(&"net/vpc".parse().unwrap()).unwrap().options.lookup);
+
+    // Read again on every plan: a change outside shows at once, as an update of the user.
+    h.world.tamper(&outside, |i| i["cidr"] = json!("10.9.0.0/16"));
+    let plan = h.plan(program).await;
+    assert!(!plan.has_changes(), "reading is not a change");
+    // Not a change for --detailed-exitcode or has_changes, and an empty apply leaves the
+    // object alone; destroy forgets the lookup without deleting the object.
+    h.world.clear_calls();
+    let (plan, report) = h.destroy().await;
+    assert!(report.succeeded());
+    assert_eq!(ops(&plan), vec![("subnet".into(), Op::Delete)]);
+    assert!(h.world.calls().iter().all(|c| c.address.as_str() != "net/vpc"));
+    assert!(
+        h.world.objects().iter().any(|o| o.id == outside),
+        "the looked-up object stays"
+    );
+    assert!(h.snapshot().await.resources.is_empty(), "and is forgotten");
+}
+
+#[tokio::test]
+async fn a_lookup_matching_nothing_or_several_fails_the_plan_naming_it() {
+    use spar::testing::FakeLookup;
+    let h = Harness::new();
+    h.world.insert("fake:Thing", "x1", json!({"name": "dup"}));
+    h.world.insert("fake:Thing", "x2", json!({"name": "dup"}));
+    for (name, says) in [
+        (
+            "none-such",
+            "lookup `vpc` (fake:Thing) found nothing matching {\"name\":\"none-such\"}",
+        ),
+        (
+            "dup",
+            "lookup `vpc` (fake:Thing) found 2 objects matching {\"name\":\"dup\"}",
+        ),
+    ] {
+        let err = h
+            .session(move |s, p| {
+                s.lookup("vpc", FakeLookup::new(p).matching("name", name))?;
+                Ok(())
+            })
+            .unwrap()
+            .plan(&PlanOptions::default(), false)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    // A query using what exists only after apply cannot be read at plan time.
+    let err = h
+        .session(|s, p| {
+            let a = s.add("a", FakeResource::new(p).set("name", "a"))?;
+            s.lookup("vpc", FakeLookup::new(p).matching_output("name", &a.arn()))?;
+            Ok(())
+        })
+        .unwrap()
+        .plan(&PlanOptions::default(), false)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("lookup `vpc` uses values known only after apply (of `a`)"),
+        "{err}"
+    );
+    assert!(h.snapshot().await.resources.is_empty());
+}

@@ -654,7 +654,10 @@ fn recover_and_check(h: &Harness, model: &Model, kill: &Kill, exec: &ExecuteOpti
     let (recovered, report) = rt.block_on(async {
         let locked = session.lock_for("apply").await.expect("lock and recover");
         let recovered = locked.recovered.clone();
-        let plan = session.plan_locked(&locked, &PlanOptions::default()).expect("plan");
+        let plan = session
+            .plan_locked(&locked, &PlanOptions::default())
+            .await
+            .expect("plan");
         let report = session.apply(&plan, locked, exec).await.expect("apply");
         (recovered, report)
     });

@@ -234,7 +234,7 @@ fn a_second_apply_of_the_same_stack_is_refused_while_the_first_holds_the_lock() 
             ),
         }
         // The first applies and releases; then the second sees its state and has nothing to do.
-        let plan = first.plan_locked(&held, &PlanOptions::default()).unwrap();
+        let plan = first.plan_locked(&held, &PlanOptions::default()).await.unwrap();
         let report = first.apply(&plan, held, &ExecuteOptions::default()).await.unwrap();
         assert!(report.succeeded());
         let (plan, _) = second

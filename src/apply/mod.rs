@@ -194,6 +194,7 @@ pub async fn execute(
         }
         snapshot.move_resource(from, &c.address);
     }
+    record_reads(plan, graph, &mut snapshot);
     let step_graph = StepGraph::build(plan);
     let dependents = step_graph.dependents();
     let shared = Arc::new(Shared {
@@ -336,6 +337,7 @@ fn critical_path_lengths(steps: &[Step], dependents: &[Vec<usize>]) -> Vec<usize
 /// What an apply with no provider calls still records: new dependencies and options of
 /// unchanged resources, and the stack outputs.
 pub fn settle_without_steps(plan: &Plan, graph: &DesiredGraph, snap: &mut Snapshot) {
+    record_reads(plan, graph, snap);
     settle_unchanged(plan, graph, snap);
     record_outputs(graph, snap);
 }
@@ -359,6 +361,37 @@ fn skip_dependents(
         shared.events.step_finished(&steps[d], &st, Duration::ZERO);
         status[d] = Some((st, Duration::ZERO));
         stack.extend(dependents[d].iter().copied());
+    }
+}
+
+/// What the plan's lookups read goes into state (so references, `output` and later
+/// runs see it), marked `lookup`; a lookup in state the plan did not read (gone from the
+/// program, or a destroy) is forgotten, never deleted. No provider call, no journal: a
+/// lookup is read again by every plan, so a crash loses nothing.
+pub fn record_reads(plan: &Plan, graph: &DesiredGraph, snap: &mut Snapshot) {
+    let read: std::collections::HashSet<&Address> = plan
+        .changes
+        .iter()
+        .filter(|c| c.op == Op::Read)
+        .map(|c| &c.address)
+        .collect();
+    snap.resources.retain(|a, r| !r.options.lookup || read.contains(a));
+    for c in plan.changes.iter().filter(|c| c.op == Op::Read) {
+        let Some(d) = graph.get(&c.address) else { continue };
+        snap.upsert(ResourceState {
+            address: c.address.clone(),
+            kind: c.kind.clone(),
+            id: c.id.clone().unwrap_or_default(),
+            inputs: c.after.clone().unwrap_or(Value::Null),
+            outputs: c.read.clone().unwrap_or(Value::Null),
+            dependencies: d.dependencies.clone(),
+            provider: provider_of(&c.kind),
+            options: StoredOptions {
+                lookup: true,
+                ..StoredOptions::default()
+            },
+            unfinished: None,
+        });
     }
 }
 
@@ -396,6 +429,7 @@ pub(crate) fn stored_options(o: &crate::model::options::ResourceOptions) -> Stor
         delete_before_replace: o.delete_before_replace,
         timeouts: o.timeouts.clone(),
         imported: false,
+        lookup: false,
     }
 }
 

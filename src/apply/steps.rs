@@ -55,7 +55,7 @@ impl StepGraph {
 
         for (i, c) in plan.changes.iter().enumerate() {
             match (c.op, c.deposed) {
-                (Op::Same, _) => {}
+                (Op::Same | Op::Read, _) => {}
                 (Op::Create, _) => {
                     producer.insert(&c.address, push(&mut steps, StepKind::Create, i));
                 }

@@ -41,11 +41,11 @@ fn expected_no_changes(plan: &Plan) -> crate::Error {
     let first: Vec<String> = plan
         .changes
         .iter()
-        .filter(|c| c.op != crate::plan::Op::Same)
+        .filter(|c| c.op.is_change())
         .take(5)
         .map(|c| c.address.to_string())
         .collect();
-    let more = plan.changes.iter().filter(|c| c.op != crate::plan::Op::Same).count() - first.len();
+    let more = plan.changes.iter().filter(|c| c.op.is_change()).count() - first.len();
     let outputs = if plan.outputs_changed.is_empty() {
         String::new()
     } else {
@@ -156,7 +156,7 @@ async fn plan_confirm_execute(
                     )));
                 }
             }
-            let mut plan = session.plan_locked(locked, opts)?;
+            let mut plan = session.plan_locked(locked, opts).await?;
             session.preview(&mut plan, &locked.snapshot).await?;
             show_plan(ctx, &plan, how);
             if how.expect_no_changes && plan.has_changes() {

@@ -28,6 +28,19 @@ pub trait Resource: Serialize {
     fn provider(&self) -> Arc<dyn ResourceProvider>;
 }
 
+/// A lookup (data source) of an existing object of kind `Resource`: its query,
+/// serialized, is what [`ResourceProvider::lookup`] matches. Declared with
+/// [`Stack::lookup`](crate::Stack::lookup), which returns a `Handle<Self::Resource>` whose
+/// outputs are the object's, read on every plan; the object is never managed.
+pub trait Lookup: Serialize {
+    /// The kind the looked-up object is, whose outputs the handle gives.
+    type Resource;
+    /// The type name, such as `aws:ec2:Vpc`.
+    fn kind(&self) -> String;
+    /// The provider that finds and reads it.
+    fn provider(&self) -> Arc<dyn ResourceProvider>;
+}
+
 /// A handle to a declared resource, from which its outputs are referenced.
 pub struct Handle<R> {
     address: Address,

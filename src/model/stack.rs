@@ -135,6 +135,31 @@ impl Stack {
         Ok(Handle::new(address))
     }
 
+    /// Declares a lookup named `name` in the current component: the existing object its
+    /// query matches (exactly one, or the plan fails naming it) is read on every plan and
+    /// its outputs are the handle's, as a created resource's would be. The plan shows it
+    /// as `<= read`; it is never created, changed or deleted.
+    pub fn lookup<L: crate::model::Lookup>(&mut self, name: &str, query: L) -> crate::Result<Handle<L::Resource>> {
+        let address = Address::new(&self.path, name)?;
+        if !self.seen.insert(address.clone()) {
+            return Err(GraphError::Duplicate(address).into());
+        }
+        let (inputs, transforms) = recording_transforms(self.transforms.len(), || serde_json::to_value(&query));
+        let inputs = inputs.map_err(|e| Error::Inputs {
+            address: address.clone(),
+            message: e.to_string(),
+        })?;
+        self.transforms.extend(transforms);
+        let kind = query.kind();
+        if self.registry.get(&kind).is_err() {
+            self.registry.register(query.provider());
+        }
+        let mut r = DesiredResource::new(address.clone(), kind, inputs, ResourceOptions::default());
+        r.lookup = true;
+        self.resources.push(r);
+        Ok(Handle::new(address))
+    }
+
     /// Runs `f` with every resource it declares placed under the component `name`.
     pub fn component<T>(&mut self, name: &str, f: impl FnOnce(&mut Stack) -> crate::Result<T>) -> crate::Result<T> {
         self.component_inner(name, None, f)

@@ -54,7 +54,16 @@ impl Session {
                 .await
                 .errors;
         }
-        let mut plan = diff::plan(&self.program, &self.stack, &self.graph, &snap, &self.registry, opts)?;
+        let reads = self.read_lookups(&snap, opts.destroy).await?;
+        let mut plan = diff::plan_with_reads(
+            &self.program,
+            &self.stack,
+            &self.graph,
+            &snap,
+            &self.registry,
+            opts,
+            &reads,
+        )?;
         self.preview(&mut plan, &snap).await?;
         if snap.resources.len() > 10_000 {
             // Freeing a large state (every resource's JSON) takes a noticeable fraction of a
@@ -132,16 +141,100 @@ impl Session {
         Ok((snap, recovered))
     }
 
-    /// Plans against the locked state.
-    pub fn plan_locked(&self, locked: &Locked, opts: &PlanOptions) -> Result<Plan> {
-        Ok(diff::plan(
+    /// Plans against the locked state (reading the program's lookups first).
+    pub async fn plan_locked(&self, locked: &Locked, opts: &PlanOptions) -> Result<Plan> {
+        let reads = self.read_lookups(&locked.snapshot, opts.destroy).await?;
+        Ok(diff::plan_with_reads(
             &self.program,
             &self.stack,
             &self.graph,
             &locked.snapshot,
             &self.registry,
             opts,
+            &reads,
         )?)
+    }
+
+    /// Reads every lookup the program declares (none for a destroy), in graph order:
+    /// its query is resolved (from state, and from lookups read before it), the kind
+    /// finds the matching objects, exactly one must match, and it is read as an import
+    /// would read it. A query not known before apply, no match or several: an error
+    /// naming the lookup.
+    pub async fn read_lookups(&self, snap: &Snapshot, destroy: bool) -> Result<diff::Reads> {
+        let mut reads = diff::Reads::new();
+        if destroy {
+            return Ok(reads);
+        }
+        for r in self.graph.resources.iter().filter(|r| r.lookup) {
+            let provider = self.registry.get(&r.kind).map_err(|source| Error::Provider {
+                address: r.address.clone(),
+                source,
+            })?;
+            let resolve = |a: &crate::address::Address, path: &str| {
+                if let Some(found) = reads.get(a) {
+                    return match path {
+                        "$id" => Ok(value::Resolved::Known(serde_json::Value::String(found.id.clone()))),
+                        _ => Ok(value::get_path(&found.outputs, &value::Path::parse(path))
+                            .cloned()
+                            .map_or(value::Resolved::Unknown, value::Resolved::Known)),
+                    };
+                }
+                match snap.get(a) {
+                    Some(st) => diff::resolve_from_state(st, a, path),
+                    None => Ok(value::Resolved::Unknown),
+                }
+            };
+            let query = value::resolve(&r.inputs, &resolve, &self.graph.transforms)
+                .map_err(|e| Error::Usage(format!("lookup `{}`: its query cannot be resolved: {e}", r.address)))?;
+            if value::contains_unknown(&query) {
+                return Err(Error::Usage(format!(
+                    "lookup `{}` uses values known only after apply (of {}); a lookup is read when planning, so its query may use only what exists already",
+                    r.address,
+                    r.dependencies
+                        .iter()
+                        .map(|d| format!("`{d}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            let query = value::strip_secrets(&query);
+            let ctx = crate::provider::OpContext::detached(r.address.clone()).in_stack(&self.stack_id());
+            let failed = |source| Error::Provider {
+                address: r.address.clone(),
+                source,
+            };
+            let ids = provider.lookup(&ctx, &query).await.map_err(failed)?;
+            let id = match ids.as_slice() {
+                [one] => one.clone(),
+                [] => {
+                    return Err(Error::Usage(format!(
+                        "lookup `{}` ({}) found nothing matching {query}; check the query, the account and the region",
+                        r.address, r.kind
+                    )));
+                }
+                many => {
+                    return Err(Error::Usage(format!(
+                        "lookup `{}` ({}) found {} objects matching {query} ({}); narrow the query to one",
+                        r.address,
+                        r.kind,
+                        many.len(),
+                        many.join(", ")
+                    )));
+                }
+            };
+            let found = provider
+                .read(&ctx, &id, &serde_json::Value::Null, &serde_json::Value::Null)
+                .await
+                .map_err(failed)?
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "lookup `{}` ({}): `{id}` matched but is gone; plan again",
+                        r.address, r.kind
+                    ))
+                })?;
+            reads.insert(r.address.clone(), found);
+        }
+        Ok(reads)
     }
 
     /// Applies `plan` to the locked state, saves the result and releases the lock.
@@ -188,7 +281,7 @@ impl Session {
         let locked = self
             .lock_for(if plan_opts.destroy { "destroy" } else { "apply" })
             .await?;
-        let plan = match self.plan_locked(&locked, plan_opts) {
+        let plan = match self.plan_locked(&locked, plan_opts).await {
             Ok(p) => p,
             Err(e) => {
                 locked.lock.release().await?;

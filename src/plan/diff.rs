@@ -75,6 +75,8 @@ pub enum PlanError {
         "`{0}` was imported and is protected until the program declares it, so this plan will not delete it; declare it, or `state rm {0}` to forget it (the object stays), or `state unprotect {0}` to let it be deleted"
     )]
     ImportedNotDeclared(Address),
+    #[error("lookup `{0}` was not read before planning; plan through a Session, which reads lookups")]
+    LookupNotRead(Address),
     #[error(
         "`{address}` has two aliases in state, `{first}` and `{second}`: it can be moved from one only; `state rm` the stale one"
     )]
@@ -131,7 +133,10 @@ fn delete_scope(gone: &[&crate::state::ResourceState], targets: &[String], exclu
     scope
 }
 
-/// Plans `graph` against `state`.
+/// What the program's lookups read at plan time, by address.
+pub type Reads = BTreeMap<Address, crate::provider::ReadResult>;
+
+/// Plans `graph` against `state` (a program without lookups).
 pub fn plan(
     program: &str,
     stack: &str,
@@ -139,6 +144,19 @@ pub fn plan(
     state: &Snapshot,
     registry: &Registry,
     opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    plan_with_reads(program, stack, graph, state, registry, opts, &Reads::new())
+}
+
+/// Plans `graph` against `state`, with what its lookups read (`Session::read_lookups`).
+pub fn plan_with_reads(
+    program: &str,
+    stack: &str,
+    graph: &DesiredGraph,
+    state: &Snapshot,
+    registry: &Registry,
+    opts: &PlanOptions,
+    reads: &Reads,
 ) -> Result<Plan, PlanError> {
     let empty = DesiredGraph::default();
     let desired = if opts.destroy { &empty } else { graph };
@@ -218,7 +236,53 @@ pub fn plan(
     }
     let moved_away: HashSet<Address> = moved_from.values().cloned().collect();
 
+    // Lookups read before planning, as stored resources, for references to resolve from.
+    let read_states: HashMap<Address, crate::state::ResourceState> = reads
+        .iter()
+        .map(|(a, r)| {
+            (
+                a.clone(),
+                crate::state::ResourceState {
+                    address: a.clone(),
+                    kind: String::new(),
+                    id: r.id.clone(),
+                    inputs: r.inputs.clone(),
+                    outputs: r.outputs.clone(),
+                    dependencies: Vec::new(),
+                    provider: String::new(),
+                    options: Default::default(),
+                    unfinished: None,
+                },
+            )
+        })
+        .collect();
+
     for r in &desired.resources {
+        if r.lookup {
+            let found = reads
+                .get(&r.address)
+                .ok_or_else(|| PlanError::LookupNotRead(r.address.clone()))?;
+            ops.insert(r.address.clone(), Op::Read);
+            changes.push(Change {
+                notes: Vec::new(),
+                address: r.address.clone(),
+                kind: r.kind.clone(),
+                op: Op::Read,
+                id: Some(found.id.clone()),
+                before: None,
+                after: Some(r.inputs.clone()),
+                read: Some(found.outputs.clone()),
+                properties: Vec::new(),
+                replace_paths: Vec::new(),
+                replace_reason: None,
+                delete_before_replace: false,
+                deposed: false,
+                moved_from: None,
+                dependencies: r.dependencies.clone(),
+                previous_dependencies: Vec::new(),
+            });
+            continue;
+        }
         let moved = moved_from.get(&r.address);
         let old = state.get(&r.address).or_else(|| moved.and_then(|m| state.get(m)));
         if !considered(&r.address) {
@@ -232,7 +296,7 @@ pub fn plan(
         })?;
         let schema = provider.schema();
         let lookup = |a: &Address, path: &str| -> Result<Resolved, ResolveError> {
-            lookup_planned(a, path, &ops, state, registry, &moved_from)
+            lookup_planned(a, path, &ops, state, registry, &moved_from, &read_states)
         };
         let mut after =
             value::resolve(&r.inputs, &lookup, &desired.transforms).map_err(|source| PlanError::Resolve {
@@ -251,6 +315,7 @@ pub fn plan(
                 properties: Vec::new(),
                 replace_paths: Vec::new(),
                 replace_reason: None,
+                read: None,
                 delete_before_replace: false,
                 deposed: false,
                 moved_from: None,
@@ -307,6 +372,7 @@ pub fn plan(
                     after,
                     properties: d.changes,
                     replace_paths,
+                    read: None,
                     replace_reason: if type_changed {
                         Some(format!("its type changed from {} to {}", old.kind, r.kind))
                     } else if requested {
@@ -337,7 +403,8 @@ pub fn plan(
     let gone: Vec<&crate::state::ResourceState> = state
         .resources
         .values()
-        .filter(|r| !desired.contains(&r.address) && !moved_away.contains(&r.address))
+        // A lookup left in state is forgotten by apply, never deleted.
+        .filter(|r| !desired.contains(&r.address) && !moved_away.contains(&r.address) && !r.options.lookup)
         .collect();
     let scope = delete_scope(&gone, &opts.targets, &opts.excludes);
     let gone: Vec<&crate::state::ResourceState> = gone.into_iter().filter(|r| scope.contains(&r.address)).collect();
@@ -362,6 +429,7 @@ pub fn plan(
             properties: Vec::new(),
             replace_paths: Vec::new(),
             replace_reason: None,
+            read: None,
             delete_before_replace: false,
             deposed: false,
             moved_from: None,
@@ -383,6 +451,7 @@ pub fn plan(
             properties: Vec::new(),
             replace_paths: Vec::new(),
             replace_reason: None,
+            read: None,
             delete_before_replace: false,
             deposed: true,
             moved_from: None,
@@ -392,7 +461,7 @@ pub fn plan(
     }
 
     let lookup = |a: &Address, path: &str| -> Result<Resolved, ResolveError> {
-        lookup_planned(a, path, &ops, state, registry, &moved_from)
+        lookup_planned(a, path, &ops, state, registry, &moved_from, &read_states)
     };
     let mut outputs = std::collections::BTreeMap::new();
     let mut outputs_changed = Vec::new();
@@ -451,14 +520,21 @@ fn lookup_planned(
     state: &Snapshot,
     registry: &Registry,
     moved_from: &HashMap<Address, Address>,
+    read_states: &HashMap<Address, crate::state::ResourceState>,
 ) -> Result<Resolved, ResolveError> {
     let op = ops.get(a).copied().unwrap_or(Op::Create);
+    if op == Op::Read {
+        return match read_states.get(a) {
+            Some(r) => resolve_from_state(r, a, path),
+            None => Ok(Resolved::Unknown),
+        };
+    }
     // A moved resource's outputs are in state at its old address until apply moves them.
     let Some(r) = state.get(a).or_else(|| moved_from.get(a).and_then(|m| state.get(m))) else {
         return Ok(Resolved::Unknown);
     };
     match op {
-        Op::Create | Op::Replace | Op::Delete => return Ok(Resolved::Unknown),
+        Op::Create | Op::Replace | Op::Delete | Op::Read => return Ok(Resolved::Unknown),
         Op::Update => {
             let p = Path::parse(path);
             let volatile = registry

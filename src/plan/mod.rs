@@ -28,6 +28,8 @@ pub enum Op {
     Update,
     Replace,
     Delete,
+    /// A lookup: read at plan time, never a change.
+    Read,
 }
 
 impl Op {
@@ -40,7 +42,13 @@ impl Op {
             Op::Replace if delete_before_replace => "-/+",
             Op::Replace => "+/-",
             Op::Delete => "-",
+            Op::Read => "<=",
         }
+    }
+
+    /// True for the ops that change something (not `Same`, not `Read`).
+    pub fn is_change(self) -> bool {
+        !matches!(self, Op::Same | Op::Read)
     }
 }
 
@@ -60,6 +68,9 @@ pub struct Change {
     /// Desired inputs (after), with `(known after apply)` markers where not known yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Value>,
+    /// What a lookup read: the object's outputs (`Op::Read` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<Value>,
     /// Changed properties (updates and replaces).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub properties: Vec<PropertyChange>,
@@ -107,6 +118,9 @@ pub struct Summary {
     /// Resources moved to a new address (counted with their op as well).
     #[serde(default)]
     pub moved: usize,
+    /// Lookups read (never changes).
+    #[serde(default)]
+    pub read: usize,
 }
 
 /// A whole plan.
@@ -149,6 +163,7 @@ impl Plan {
                 Op::Replace => s.replace += 1,
                 Op::Delete => s.delete += 1,
                 Op::Same => s.same += 1,
+                Op::Read => s.read += 1,
             }
             if c.moved_from.is_some() {
                 s.moved += 1;
@@ -159,7 +174,7 @@ impl Plan {
 
     /// True when applying would change something (moves and outputs included).
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.op != Op::Same || c.moved_from.is_some()) || !self.outputs_changed.is_empty()
+        self.changes.iter().any(|c| c.op.is_change() || c.moved_from.is_some()) || !self.outputs_changed.is_empty()
     }
 
     pub fn get(&self, address: &Address) -> Option<&Change> {

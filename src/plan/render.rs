@@ -34,6 +34,7 @@ impl Style {
             Op::Replace => "35",
             Op::Delete => "31",
             Op::Same => "2",
+            Op::Read => "36",
         };
         self.paint(code, text)
     }
@@ -160,6 +161,11 @@ fn render_change(out: &mut String, style: &Style, c: &Change, indent: &str, file
             }
         }
         Op::Same => {}
+        Op::Read => {
+            if let Some(id) = &c.id {
+                let _ = writeln!(out, "{pad}{}", style.dim(&format!("id: {id} (read, not managed)")));
+            }
+        }
     }
     for n in &c.notes {
         let op = match n.chars().next() {
@@ -179,8 +185,13 @@ pub fn summary_line(plan: &Plan) -> String {
     } else {
         String::new()
     };
+    let read = if s.read > 0 {
+        format!(" {} read.", s.read)
+    } else {
+        String::new()
+    };
     format!(
-        "Plan: {} to create, {} to update, {} to replace, {} to delete.{moved}",
+        "Plan: {} to create, {} to update, {} to replace, {} to delete.{moved}{read}",
         s.create, s.update, s.replace, s.delete
     )
 }
@@ -201,6 +212,16 @@ pub fn text(plan: &Plan, style: Style) -> String {
         style.bold(&format!("spar {verb}: {} (stack {})", plan.program, plan.stack))
     );
     if !plan.has_changes() {
+        for c in plan.changes.iter().filter(|c| c.op == Op::Read) {
+            let _ = writeln!(
+                out,
+                "\n  {} {}  {}\n        {}",
+                style.op(Op::Read, " <="),
+                style.bold(c.address.as_str()),
+                style.dim(&c.kind),
+                style.dim(&format!("id: {} (read, not managed)", c.id.as_deref().unwrap_or("?")))
+            );
+        }
         let _ = writeln!(
             out,
             "\nNo changes. The infrastructure matches the program ({} resources).",

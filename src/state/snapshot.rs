@@ -43,6 +43,9 @@ pub struct StoredOptions {
     /// Adopted by `import` and not declared by the program yet: protected until it is.
     #[serde(default, skip_serializing_if = "is_false")]
     pub imported: bool,
+    /// Recorded by a lookup: read on every plan, forgotten (never deleted) when gone.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lookup: bool,
 }
 
 fn is_false(b: &bool) -> bool {
