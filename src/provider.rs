@@ -295,11 +295,19 @@ pub trait ResourceProvider: Send + Sync + 'static {
 
     async fn delete(&self, ctx: &OpContext, id: &str, inputs: &Value, outputs: &Value) -> Result<(), ProviderError>;
 
-    /// The ids of the existing objects matching `query` (a lookup, or data source: the
-    /// kind's own query shape, such as `{"tags": {...}}`); the engine requires exactly one
-    /// and reads it with [`ResourceProvider::read`] (inputs and outputs `null`), so a
-    /// looked-up object has the outputs a created one has. Must not change anything.
-    async fn lookup(&self, _ctx: &OpContext, _query: &Value) -> Result<Vec<String>, ProviderError> {
+    /// The outputs a create would return when they follow from `inputs` alone, with no
+    /// call (a connection described by its inputs); `None` for kinds whose outputs the
+    /// cloud decides. Lets a lookup use a resource declared in the same program before
+    /// it exists.
+    fn planned_outputs(&self, _inputs: &Value) -> Option<Value> {
+        None
+    }
+
+    /// The existing objects matching `query` (a lookup, or data source: the kind's own
+    /// query shape, such as `{"tags": {...}}`), each read as `read` reads it, so a
+    /// looked-up object has the outputs a created one has; the engine requires exactly
+    /// one. Must not change anything.
+    async fn lookup(&self, _ctx: &OpContext, _query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
         Err(ProviderError::Failed(format!("{} has no lookup", self.kind())))
     }
 

@@ -316,7 +316,7 @@ impl ResourceProvider for FakeProvider {
     }
 
     /// Every object of this kind whose inputs hold each field of `query` with its value.
-    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<String>, ProviderError> {
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
         self.call("lookup", ctx, None, || {
             let wanted = query.as_object().cloned().unwrap_or_default();
             Ok(self
@@ -326,7 +326,11 @@ impl ResourceProvider for FakeProvider {
                 .expect("world mutex")
                 .values()
                 .filter(|o| o.kind == self.kind && wanted.iter().all(|(k, v)| o.inputs.get(k) == Some(v)))
-                .map(|o| o.id.clone())
+                .map(|o| ReadResult {
+                    id: o.id.clone(),
+                    inputs: o.inputs.clone(),
+                    outputs: self.outputs(&o.id, &o.inputs),
+                })
                 .collect())
         })
         .await

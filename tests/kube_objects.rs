@@ -814,3 +814,59 @@ async fn an_object_renamed_by_alias_is_moved_not_recreated() {
             .has_changes()
     );
 }
+
+/// A ConfigMap made outside spar is looked up through the declared provider: its live
+/// data feeds a managed object, it is never changed, and a missing one fails the plan.
+#[tokio::test]
+async fn an_object_made_elsewhere_is_looked_up_and_feeds_another() {
+    let env = KubeEnv::start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), "default");
+    let made = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some("cluster-info-by-hand".into()),
+            ..Default::default()
+        },
+        data: Some(data(&[("region", "eu-west-1")])),
+        ..Default::default()
+    };
+    cms.create(&Default::default(), &made).await.unwrap();
+    let before = cms.get("cluster-info-by-hand").await.unwrap().metadata.resource_version;
+    let program = |name: &'static str| {
+        move |s: &mut spar::Stack, p: &spar::Handle<kubernetes::KubeProvider>| {
+            let info = s.lookup(
+                "found/info",
+                Object::lookup(p, "v1", "ConfigMap", Some("default"), name),
+            )?;
+            let region: spar::Output<String> = info.output("object.data.region");
+            s.add(
+                "copied",
+                Object::dynamic(
+                    p,
+                    json!({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": "copied", "namespace": "default"},
+                           "data": {"region": region}}),
+                ),
+            )?;
+            Ok(())
+        }
+    };
+    let plan = env.plan(program("cluster-info-by-hand")).await;
+    assert_eq!(plan.get(&"found/info".parse().unwrap()).unwrap().op, Op::Read);
+    let (_, report) = env.apply(program("cluster-info-by-hand")).await;
+    assert!(report.succeeded(), "{:?}", failures(&report));
+    let copied = cms.get("copied").await.unwrap();
+    assert_eq!(copied.data.unwrap()["region"], "eu-west-1");
+    let after = cms.get("cluster-info-by-hand").await.unwrap().metadata.resource_version;
+    assert_eq!(after, before, "the looked-up object is not changed");
+    let err = env
+        .session(program("no-such-map"))
+        .unwrap()
+        .plan(&spar::plan::diff::PlanOptions::default(), false)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("lookup `found/info` (kubernetes:Object) found nothing"),
+        "{err}"
+    );
+}

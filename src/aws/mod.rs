@@ -22,6 +22,7 @@ pub mod eks;
 pub mod events;
 pub mod iam;
 pub mod lifecycle;
+pub mod lookup;
 pub mod sqs;
 pub mod tags;
 

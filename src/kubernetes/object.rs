@@ -148,6 +148,51 @@ impl<M> Object<M> {
     }
 }
 
+/// A lookup of an existing object (made by another tool, a controller, the cluster
+/// itself), for [`crate::Stack::lookup`]: its handle's outputs are the identity outputs a
+/// declared object has, plus `object`, the live object as the API server serves it
+/// (without `metadata.managedFields`), such as `handle.output::<String>("object.data.key")`.
+#[derive(Serialize)]
+pub struct ObjectLookup {
+    provider: Output<Connection>,
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<Input<String>>,
+    name: Input<String>,
+}
+
+impl Object {
+    /// The object `kind` (`apiVersion`, say `v1`) named `name`, in `namespace` for
+    /// namespaced kinds, in the cluster `provider` connects to.
+    pub fn lookup(
+        provider: &Handle<KubeProvider>,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: impl Into<Input<String>>,
+    ) -> ObjectLookup {
+        ObjectLookup {
+            provider: provider.connection(),
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            namespace: namespace.map(|n| Input::from(n.to_string())),
+            name: name.into(),
+        }
+    }
+}
+
+impl crate::model::Lookup for ObjectLookup {
+    type Resource = Object;
+    fn kind(&self) -> String {
+        KIND.into()
+    }
+    fn provider(&self) -> Arc<dyn ResourceProvider> {
+        Arc::new(ObjectProvider::new())
+    }
+}
+
 impl<M: Serialize> Resource for Object<M> {
     fn kind(&self) -> String {
         KIND.into()
@@ -974,6 +1019,41 @@ impl ResourceProvider for ObjectProvider {
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let (id, outputs) = self.apply(ctx, inputs).await?;
         Ok(Created { id, outputs })
+    }
+
+    /// The object an [`ObjectLookup`] names, if it exists (one at most: it is named).
+    async fn lookup(&self, _ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let conn: Connection = serde_json::from_value(query["provider"].clone())
+            .map_err(|e| ProviderError::msg(format!("kubernetes:Object lookup: its provider: {e}")))?;
+        let mut manifest = json!({
+            "apiVersion": query["apiVersion"],
+            "kind": query["kind"],
+            "metadata": {"name": query["name"]},
+        });
+        if let Some(ns) = query["namespace"].as_str() {
+            manifest["metadata"]["namespace"] = json!(ns);
+        }
+        let mut t = target_of(&manifest, None)?;
+        let Ok(bound) = bind(&conn, &mut t, Placement::default()).await? else {
+            return Ok(Vec::new());
+        };
+        let live = match bound.api.get_opt(&t.name).await {
+            Ok(Some(o)) => o,
+            Ok(None) => return Ok(Vec::new()),
+            Err(e) => return Err(api_error("reading", &t, e)),
+        };
+        let ns = bound.namespace.as_deref();
+        let mut object = serde_json::to_value(&live).map_err(|e| ProviderError::msg(e.to_string()))?;
+        if let Some(m) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("managedFields");
+        }
+        let mut outputs = outputs_of(&t, ns, &live);
+        outputs["object"] = object;
+        Ok(vec![ReadResult {
+            id: id_of(&t, ns),
+            inputs: query.clone(),
+            outputs,
+        }])
     }
 
     async fn read(

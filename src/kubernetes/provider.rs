@@ -244,6 +244,11 @@ impl ResourceProvider for KubeProviderProvider {
         &self.schema
     }
 
+    /// The connection follows from the inputs (only the server version needs a call).
+    fn planned_outputs(&self, inputs: &Value) -> Option<Value> {
+        parse(inputs).ok().map(|i| outputs(&i.connection, None))
+    }
+
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i = parse(inputs)?;
         let version = if i.verify {

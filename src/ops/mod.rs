@@ -155,11 +155,26 @@ impl Session {
         )?)
     }
 
+    /// The outputs the declared resource at `a` will have, when its kind knows them from
+    /// its inputs (resolved from state) before it exists ([`crate::provider::ResourceProvider::planned_outputs`]).
+    fn planned_outputs(&self, a: &crate::address::Address, snap: &Snapshot) -> Option<serde_json::Value> {
+        let d = self.graph.get(a).filter(|d| !d.lookup)?;
+        let provider = self.registry.get(&d.kind).ok()?;
+        let from_state = |b: &crate::address::Address, path: &str| match snap.get(b) {
+            Some(st) => diff::resolve_from_state(st, b, path),
+            None => Ok(value::Resolved::Unknown),
+        };
+        let inputs = value::resolve(&d.inputs, &from_state, &self.graph.transforms).ok()?;
+        if value::contains_unknown(&inputs) {
+            return None;
+        }
+        provider.planned_outputs(&value::strip_secrets(&inputs))
+    }
+
     /// Reads every lookup the program declares (none for a destroy), in graph order:
     /// its query is resolved (from state, and from lookups read before it), the kind
-    /// finds the matching objects, exactly one must match, and it is read as an import
-    /// would read it. A query not known before apply, no match or several: an error
-    /// naming the lookup.
+    /// finds and reads the matching objects, and exactly one must match. A query not known
+    /// before apply, no match or several: an error naming the lookup.
     pub async fn read_lookups(&self, snap: &Snapshot, destroy: bool) -> Result<diff::Reads> {
         let mut reads = diff::Reads::new();
         if destroy {
@@ -178,6 +193,14 @@ impl Session {
                             .cloned()
                             .map_or(value::Resolved::Unknown, value::Resolved::Known)),
                     };
+                }
+                if let Some(out) = self.planned_outputs(a, snap) {
+                    return Ok(match path {
+                        "$id" => value::Resolved::Unknown,
+                        _ => value::get_path(&out, &value::Path::parse(path))
+                            .cloned()
+                            .map_or(value::Resolved::Unknown, value::Resolved::Known),
+                    });
                 }
                 match snap.get(a) {
                     Some(st) => diff::resolve_from_state(st, a, path),
@@ -203,35 +226,25 @@ impl Session {
                 address: r.address.clone(),
                 source,
             };
-            let ids = provider.lookup(&ctx, &query).await.map_err(failed)?;
-            let id = match ids.as_slice() {
-                [one] => one.clone(),
-                [] => {
+            let mut found = provider.lookup(&ctx, &query).await.map_err(failed)?;
+            let found = match found.len() {
+                1 => found.remove(0),
+                0 => {
                     return Err(Error::Usage(format!(
                         "lookup `{}` ({}) found nothing matching {query}; check the query, the account and the region",
                         r.address, r.kind
                     )));
                 }
-                many => {
+                n => {
+                    let ids: Vec<&str> = found.iter().map(|f| f.id.as_str()).collect();
                     return Err(Error::Usage(format!(
-                        "lookup `{}` ({}) found {} objects matching {query} ({}); narrow the query to one",
+                        "lookup `{}` ({}) found {n} objects matching {query} ({}); narrow the query to one",
                         r.address,
                         r.kind,
-                        many.len(),
-                        many.join(", ")
+                        ids.join(", ")
                     )));
                 }
             };
-            let found = provider
-                .read(&ctx, &id, &serde_json::Value::Null, &serde_json::Value::Null)
-                .await
-                .map_err(failed)?
-                .ok_or_else(|| {
-                    Error::Usage(format!(
-                        "lookup `{}` ({}): `{id}` matched but is gone; plan again",
-                        r.address, r.kind
-                    ))
-                })?;
             reads.insert(r.address.clone(), found);
         }
         Ok(reads)

@@ -66,6 +66,14 @@ impl SecurityGroup {
     }
 }
 
+impl SecurityGroup {
+    /// An existing security group, by id, by name and VPC, or by tags
+    /// (`SecurityGroup::lookup().vpc_id(vpc.vpc_id()).name("default")`).
+    pub fn lookup() -> crate::aws::lookup::Ec2Lookup<SecurityGroup> {
+        crate::aws::lookup::Ec2Lookup::for_kind(GROUP_KIND, std::sync::Arc::new(SecurityGroupProvider::new()))
+    }
+}
+
 impl Handle<SecurityGroup> {
     /// The group id (`sg-...`).
     pub fn group_id(&self) -> Output<String> {
@@ -169,6 +177,24 @@ impl ResourceProvider for SecurityGroupProvider {
             id,
             outputs: group_outputs(&g).await,
         })
+    }
+
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let q = crate::aws::lookup::Ec2Query::parse(query, GROUP_KIND)?;
+        let ec2 = &context::clients().await.ec2;
+        let out = call0(ctx, "DescribeSecurityGroups", || {
+            ec2.describe_security_groups()
+                .set_group_ids(q.id.clone().map(|i| vec![i]))
+                .set_filters(Some(q.filters()))
+                .send()
+        })
+        .await?;
+        let ids: Vec<String> = out
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(String::from))
+            .collect();
+        crate::aws::lookup::read_each(self, ctx, ids).await
     }
 
     async fn read(

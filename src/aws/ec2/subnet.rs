@@ -62,6 +62,14 @@ impl Subnet {
     }
 }
 
+impl Subnet {
+    /// An existing subnet, by id, or by tags and VPC
+    /// (`Subnet::lookup().vpc_id(vpc.vpc_id()).tag("kubernetes.io/role/internal-elb", "1")`).
+    pub fn lookup() -> crate::aws::lookup::Ec2Lookup<Subnet> {
+        crate::aws::lookup::Ec2Lookup::for_kind(KIND, std::sync::Arc::new(SubnetProvider::new()))
+    }
+}
+
 impl Handle<Subnet> {
     /// The subnet id (`subnet-...`).
     pub fn subnet_id(&self) -> Output<String> {
@@ -180,6 +188,24 @@ impl ResourceProvider for SubnetProvider {
         };
         let outputs = finish.await;
         created_or_undone(self, ctx, inputs, id, outputs, IfCancelled::Undo).await
+    }
+
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let q = crate::aws::lookup::Ec2Query::parse(query, KIND)?;
+        let ec2 = &context::clients().await.ec2;
+        let out = call0(ctx, "DescribeSubnets", || {
+            ec2.describe_subnets()
+                .set_subnet_ids(q.id.clone().map(|i| vec![i]))
+                .set_filters(Some(q.filters()))
+                .send()
+        })
+        .await?;
+        let ids: Vec<String> = out
+            .subnets()
+            .iter()
+            .filter_map(|v| v.subnet_id().map(String::from))
+            .collect();
+        crate::aws::lookup::read_each(self, ctx, ids).await
     }
 
     async fn read(

@@ -57,6 +57,14 @@ impl Vpc {
     }
 }
 
+impl Vpc {
+    /// An existing VPC, by id or tags (`Vpc::lookup().tag("Name", "main")`), for
+    /// [`crate::Stack::lookup`].
+    pub fn lookup() -> crate::aws::lookup::Ec2Lookup<Vpc> {
+        crate::aws::lookup::Ec2Lookup::for_kind(KIND, std::sync::Arc::new(VpcProvider::new()))
+    }
+}
+
 impl Handle<Vpc> {
     /// The VPC id (`vpc-...`).
     pub fn vpc_id(&self) -> Output<String> {
@@ -223,6 +231,20 @@ impl ResourceProvider for VpcProvider {
         };
         let outputs = finish.await;
         created_or_undone(self, ctx, inputs, id, outputs, IfCancelled::Undo).await
+    }
+
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let q = crate::aws::lookup::Ec2Query::parse(query, KIND)?;
+        let ec2 = &context::clients().await.ec2;
+        let out = call0(ctx, "DescribeVpcs", || {
+            ec2.describe_vpcs()
+                .set_vpc_ids(q.id.clone().map(|i| vec![i]))
+                .set_filters(Some(q.filters()))
+                .send()
+        })
+        .await?;
+        let ids: Vec<String> = out.vpcs().iter().filter_map(|v| v.vpc_id().map(String::from)).collect();
+        crate::aws::lookup::read_each(self, ctx, ids).await
     }
 
     async fn read(

@@ -135,6 +135,26 @@ impl Cluster {
 }
 
 impl Handle<Cluster> {
+    /// The cluster's subnets (a looked-up cluster's, say).
+    pub fn subnet_ids(&self) -> Output<Vec<String>> {
+        self.output("subnet_ids")
+    }
+    /// The security groups given to the cluster (besides the one EKS made).
+    pub fn security_group_ids(&self) -> Output<Vec<String>> {
+        self.output("security_group_ids")
+    }
+}
+
+impl Cluster {
+    /// An existing EKS cluster by name (made with eksctl, Terraform or the console); its
+    /// handle gives the outputs a created one has (endpoint, CA, version, VPC, cluster
+    /// security group, OIDC issuer).
+    pub fn lookup(name: impl Into<Input<String>>) -> crate::aws::lookup::NamedLookup<Cluster> {
+        crate::aws::lookup::NamedLookup::for_kind(KIND, std::sync::Arc::new(ClusterProvider::new()), name.into())
+    }
+}
+
+impl Handle<Cluster> {
     pub fn name(&self) -> Output<String> {
         self.output("name")
     }
@@ -243,6 +263,9 @@ fn outputs(c: &aws_sdk_eks::types::Cluster) -> Value {
         "vpc_id": vpc.and_then(|v| v.vpc_id()),
         "version": c.version(),
         "platform_version": c.platform_version(),
+        "subnet_ids": vpc.map(|v| v.subnet_ids()).unwrap_or_default(),
+        "security_group_ids": vpc.map(|v| v.security_group_ids()).unwrap_or_default(),
+        "status": c.status().map(|s| s.as_str()),
     })
 }
 
@@ -484,6 +507,12 @@ impl ResourceProvider for ClusterProvider {
         .await?;
         let made = wait_active(ctx, &name, CREATE_WAIT).await.map(|c| outputs(&c));
         created_or_undone(self, ctx, inputs, name, made, IfCancelled::Keep).await
+    }
+
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let name = crate::aws::lookup::query_name(query, KIND)?;
+        let ids: Vec<String> = describe(ctx, &name).await?.map(|_| name).into_iter().collect();
+        crate::aws::lookup::read_each(self, ctx, ids).await
     }
 
     async fn read(

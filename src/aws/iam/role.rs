@@ -83,6 +83,13 @@ impl Role {
     }
 }
 
+impl Role {
+    /// An existing IAM role by name.
+    pub fn lookup(name: impl Into<Input<String>>) -> crate::aws::lookup::NamedLookup<Role> {
+        crate::aws::lookup::NamedLookup::for_kind(ROLE_KIND, std::sync::Arc::new(RoleProvider::new()), name.into())
+    }
+}
+
 impl Handle<Role> {
     /// The role name (also its id).
     pub fn name(&self) -> Output<String> {
@@ -170,6 +177,12 @@ impl ResourceProvider for RoleProvider {
             id: name,
             outputs: role_outputs(role),
         })
+    }
+
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let name = crate::aws::lookup::query_name(query, ROLE_KIND)?;
+        let ids: Vec<String> = get_role(ctx, &name).await?.map(|_| name).into_iter().collect();
+        crate::aws::lookup::read_each(self, ctx, ids).await
     }
 
     async fn read(
