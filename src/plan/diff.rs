@@ -409,10 +409,13 @@ pub fn plan_with_reads(
     let scope = delete_scope(&gone, &opts.targets, &opts.excludes);
     let gone: Vec<&crate::state::ResourceState> = gone.into_iter().filter(|r| scope.contains(&r.address)).collect();
     for r in reverse_dependency_order(&gone) {
-        if r.options.protect && r.options.imported {
-            return Err(PlanError::ImportedNotDeclared(r.address.clone()));
-        }
-        if r.options.protect {
+        // An imported object the program has not declared yet is guarded against a program
+        // that simply lacks it; `destroy` asks for everything the stack holds, it included.
+        if r.options.imported {
+            if !opts.destroy {
+                return Err(PlanError::ImportedNotDeclared(r.address.clone()));
+            }
+        } else if r.options.protect {
             return Err(PlanError::Protected {
                 address: r.address.clone(),
                 action: "delete",
