@@ -10,6 +10,9 @@
 //!    its watch event. Target: with the pods, each within 1.25x of without (a busy cluster
 //!    answers as fast as an idle one).
 //!
+//! 3. `store list`: the list of 100 ConfigMaps in-process (no HTTP), without and with the
+//!    pods, to tell the store's share of the `api` list figure from the HTTP path's.
+//!
 //! Each figure is a median; the targets are checked and printed, never asserted.
 
 use serde_json::{Value, json};
@@ -49,6 +52,47 @@ fn bind_bench(schemas: Arc<Schemas>) -> (Duration, usize) {
         runs.push(start.elapsed());
     }
     (median(runs), bound)
+}
+
+/// `State::list` and JSON serialization of 100 ConfigMaps, with no pods and with 2,000
+/// bound pods.
+fn store_list_bench(schemas: Arc<Schemas>) {
+    let settings = Settings {
+        ready_delay: Duration::ZERO,
+        nodes: 50,
+        node_instance_type: "m6i.2xlarge".into(),
+        k8s_version: "1.35".into(),
+    };
+    let mut st = State::new(settings, schemas);
+    for i in 0..100 {
+        create_as(&mut st, "bench", "", "configmaps", "default",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cm-{i}")}, "data": {"k": "v"}})).expect("cm");
+    }
+    let rt = st.kinds().by_resource("", "v1", "configmaps").unwrap();
+    let p = spar_kube_sim::ops::Params::default();
+    let time = |st: &State| {
+        let mut v = Vec::new();
+        for _ in 0..300 {
+            let t = Instant::now();
+            let out = st.list(&rt, Some("default"), &p).unwrap();
+            let text = serde_json::to_vec(&out).unwrap();
+            std::hint::black_box(text);
+            v.push(t.elapsed());
+        }
+        median(v)
+    };
+    let before = time(&st);
+    for i in 0..2000 {
+        create_as(&mut st, "bench", "", "pods", "default", pod(i)).expect("pod");
+    }
+    scheduler::reconcile(&mut st);
+    let after = time(&st);
+    println!(
+        "store list: 100 ConfigMaps listed and serialized in-process: {:.3} ms with no pods, {:.3} ms with 2,000 pods: {:.2}x",
+        before.as_secs_f64() * 1e3,
+        after.as_secs_f64() * 1e3,
+        after.as_secs_f64() / before.as_secs_f64()
+    );
 }
 
 struct Api {
@@ -182,6 +226,10 @@ async fn api_bench() -> ([Duration; 3], [Duration; 3], Duration) {
 }
 
 fn main() {
+    store_list_bench(Arc::new(
+        Schemas::load(&locate_schemas("1.35").expect("schemas")).expect("load"),
+    ));
+
     let schemas = Arc::new(Schemas::load(&locate_schemas("1.35").expect("schemas")).expect("load"));
     let (bind, bound) = bind_bench(schemas);
     println!(
