@@ -1,6 +1,7 @@
 //! The desired graph: every resource a program declares, with its dependency edges.
 //!
-//! Rules kept here: addresses are unique; every reference points at a declared resource;
+//! Rules kept here: every problem is reported, not only the first (`GraphError::Many`);
+//! addresses are unique; every reference points at a declared resource;
 //! an alias is an address no resource is declared at, claimed by one resource only;
 //! the graph is acyclic, and a cycle is reported as the addresses that form it, in order;
 //! `resources` is kept in a topological order (dependencies first, ties broken by
@@ -78,6 +79,29 @@ pub enum GraphError {
         first: Address,
         second: Address,
     },
+    /// Every problem of a program with several, so that one run names them all.
+    #[error("{} problems in the program: {}", .0.len(), format_many(.0))]
+    Many(Vec<GraphError>),
+}
+
+fn format_many(errors: &[GraphError]) -> String {
+    errors
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("({}) {e}", i + 1))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl GraphError {
+    /// One error for `errors`: the only one, or [`GraphError::Many`].
+    pub fn all(mut errors: Vec<GraphError>) -> Result<(), GraphError> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(GraphError::Many(errors)),
+        }
+    }
 }
 
 fn format_cycle(c: &[Address]) -> String {
@@ -117,32 +141,41 @@ impl DesiredGraph {
         outputs: BTreeMap<String, Value>,
         transforms: Vec<Transform>,
     ) -> Result<Self, GraphError> {
+        // Every problem is collected, so a program with several is told of all at once.
+        let mut errors = Vec::new();
         let mut index: HashMap<Address, usize> = HashMap::with_capacity(resources.len());
         for (i, r) in resources.iter().enumerate() {
-            if index.insert(r.address.clone(), i).is_some() {
-                return Err(GraphError::Duplicate(r.address.clone()));
+            if index.contains_key(&r.address) {
+                errors.push(GraphError::Duplicate(r.address.clone()));
+            } else {
+                index.insert(r.address.clone(), i);
             }
         }
         let mut claimed: HashMap<Address, Address> = HashMap::new();
         for r in &resources {
             for text in &r.options.aliases {
-                let alias: Address = text
-                    .parse()
-                    .map_err(|e: crate::address::AddressError| GraphError::BadAlias {
-                        address: r.address.clone(),
-                        alias: text.clone(),
-                        reason: e.to_string(),
-                    })?;
+                let alias: Address = match text.parse() {
+                    Ok(a) => a,
+                    Err(e) => {
+                        errors.push(GraphError::BadAlias {
+                            address: r.address.clone(),
+                            alias: text.clone(),
+                            reason: format!("{e}"),
+                        });
+                        continue;
+                    }
+                };
                 if index.contains_key(&alias) {
-                    return Err(GraphError::AliasDeclared {
+                    errors.push(GraphError::AliasDeclared {
                         address: r.address.clone(),
                         alias,
                     });
+                    continue;
                 }
                 if let Some(first) = claimed.insert(alias.clone(), r.address.clone())
                     && first != r.address
                 {
-                    return Err(GraphError::AliasClaimedTwice {
+                    errors.push(GraphError::AliasClaimedTwice {
                         alias,
                         first,
                         second: r.address.clone(),
@@ -155,10 +188,11 @@ impl DesiredGraph {
         for (i, r) in resources.iter().enumerate() {
             for d in &r.dependencies {
                 let Some(&j) = index.get(d) else {
-                    return Err(GraphError::Dangling {
+                    errors.push(GraphError::Dangling {
                         address: r.address.clone(),
                         missing: d.clone(),
                     });
+                    continue;
                 };
                 g.add_edge(nodes[j], nodes[i], ());
             }
@@ -167,13 +201,20 @@ impl DesiredGraph {
             let mut refs = Vec::new();
             value::collect_refs(v, &mut refs);
             if let Some(missing) = refs.into_iter().find(|a| !index.contains_key(a)) {
-                return Err(GraphError::DanglingOutput {
+                errors.push(GraphError::DanglingOutput {
                     output: name.clone(),
                     missing,
                 });
             }
         }
-        let order = topo_order(&g, &resources)?;
+        let order = match topo_order(&g, &resources) {
+            Ok(order) => order,
+            Err(cycle) => {
+                errors.push(cycle);
+                Vec::new()
+            }
+        };
+        GraphError::all(errors)?;
         let mut slots: Vec<Option<DesiredResource>> = resources.into_iter().map(Some).collect();
         let resources: Vec<DesiredResource> = order
             .iter()

@@ -1844,3 +1844,43 @@ async fn a_lookup_matching_nothing_or_several_fails_the_plan_naming_it() {
     );
     assert!(h.snapshot().await.resources.is_empty());
 }
+
+#[tokio::test]
+async fn every_mistake_of_a_program_is_named_in_one_run() {
+    let h = Harness::new();
+    let err = h
+        .session(|s, p| {
+            let a = s.add("a", FakeResource::new(p).set("name", "a"))?;
+            s.add("a", FakeResource::new(p).set("name", "again"))?;
+            s.add_with(
+                "b",
+                FakeResource::new(p).set("name", "b"),
+                ResourceOptions::new().depends_on(&"ghost".parse().unwrap()),
+            )?;
+            s.add_with(
+                "c",
+                FakeResource::new(p).set_output("x", &a.arn()),
+                ResourceOptions::new().alias("a"),
+            )?;
+            s.add_with(
+                "d",
+                FakeResource::new(p).set("name", "d"),
+                ResourceOptions::new().depends_on(&"phantom".parse().unwrap()),
+            )?;
+            Ok(())
+        })
+        .err()
+        .expect("refused");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("4 problems in the program: (1) two resources are declared at address `a`"),
+        "{text}"
+    );
+    for part in [
+        "`b` references `ghost`",
+        "`c` has the alias `a`, but the program still declares `a`",
+        "`d` references `phantom`",
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+}

@@ -1,7 +1,8 @@
 //! The `Stack` builder: what a program's `define` function writes into.
 //!
 //! Rules kept here: every resource gets its address from the current component path and
-//! its name, and a second resource at the same address is an error naming it; a resource's
+//! its name, and a second resource at the same address is an error naming it, reported
+//! with every other problem of the program when it is finished; a resource's
 //! dependencies are the resources its inputs reference plus its `depends_on`; output
 //! transforms are numbered in declaration order, so the same program always yields the
 //! same desired graph.
@@ -38,6 +39,9 @@ pub struct Stack {
     registry: Registry,
     checks: Vec<Check>,
     commands: Vec<StackCommand>,
+    /// Problems found while declaring (a second resource at an address), reported with
+    /// the graph's own by [`Stack::into_program`], so one run names every mistake.
+    errors: Vec<GraphError>,
 }
 
 /// A finished program: its validated graph, kinds, checks and commands.
@@ -64,6 +68,7 @@ impl Stack {
             registry: Registry::builtin(),
             checks: Vec::new(),
             commands: Vec::new(),
+            errors: Vec::new(),
         }
     }
 
@@ -112,7 +117,9 @@ impl Stack {
     ) -> crate::Result<Handle<R>> {
         let address = Address::new(&self.path, name)?;
         if !self.seen.insert(address.clone()) {
-            return Err(GraphError::Duplicate(address).into());
+            // Reported by `into_program` with every other problem; the program goes on.
+            self.errors.push(GraphError::Duplicate(address.clone()));
+            return Ok(Handle::new(address));
         }
         let (inputs, transforms) = recording_transforms(self.transforms.len(), || serde_json::to_value(&resource));
         let inputs = inputs.map_err(|e| Error::Inputs {
@@ -142,7 +149,9 @@ impl Stack {
     pub fn lookup<L: crate::model::Lookup>(&mut self, name: &str, query: L) -> crate::Result<Handle<L::Resource>> {
         let address = Address::new(&self.path, name)?;
         if !self.seen.insert(address.clone()) {
-            return Err(GraphError::Duplicate(address).into());
+            // Reported by `into_program` with every other problem; the program goes on.
+            self.errors.push(GraphError::Duplicate(address.clone()));
+            return Ok(Handle::new(address));
         }
         let (inputs, transforms) = recording_transforms(self.transforms.len(), || serde_json::to_value(&query));
         let inputs = inputs.map_err(|e| Error::Inputs {
@@ -292,7 +301,20 @@ impl Stack {
 
     /// Finishes the program: the validated graph with its checks and commands.
     pub fn into_program(self) -> Result<Program, GraphError> {
-        let graph = DesiredGraph::build(self.resources, self.outputs, self.transforms)?;
+        let built = DesiredGraph::build(self.resources, self.outputs, self.transforms);
+        let mut errors = self.errors;
+        let graph = match built {
+            Ok(g) if errors.is_empty() => g,
+            Ok(_) => return Err(GraphError::all(errors).expect_err("errors is not empty")),
+            Err(GraphError::Many(more)) => {
+                errors.extend(more);
+                return Err(GraphError::all(errors).expect_err("errors is not empty"));
+            }
+            Err(e) => {
+                errors.push(e);
+                return Err(GraphError::all(errors).expect_err("errors is not empty"));
+            }
+        };
         Ok(Program {
             graph,
             registry: self.registry,
