@@ -118,8 +118,24 @@ pub struct ReadResult {
 /// A provider failure, with the message to show the user.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum ProviderError {
+    /// Any other failure.
     #[error("{0}")]
     Failed(String),
+    /// The object does not exist (any more): a delete that meets it is done.
+    #[error("{0}")]
+    NotFound(String),
+    /// Another operation or owner holds the object (in use, a conflicting change).
+    #[error("{0}")]
+    Conflict(String),
+    /// The cloud kept throttling after spar's own retries.
+    #[error("{0}")]
+    Throttled(String),
+    /// The cloud refused the inputs as invalid: retrying the same call cannot help.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// An account limit or quota is reached.
+    #[error("{0}")]
+    Quota(String),
     #[error("timed out after {after:?} waiting for {what}")]
     Timeout { what: String, after: Duration },
     #[error("cancelled")]
@@ -136,6 +152,22 @@ pub enum ProviderError {
 impl ProviderError {
     pub fn msg(m: impl std::fmt::Display) -> Self {
         ProviderError::Failed(m.to_string())
+    }
+
+    /// The kind of failure by its variant, for messages and JSON (`not_found`, ...).
+    pub fn category(&self) -> &'static str {
+        match self {
+            ProviderError::Failed(_) => "failed",
+            ProviderError::NotFound(_) => "not_found",
+            ProviderError::Conflict(_) => "conflict",
+            ProviderError::Throttled(_) => "throttled",
+            ProviderError::InvalidInput(_) => "invalid_input",
+            ProviderError::Quota(_) => "quota",
+            ProviderError::Timeout { .. } => "timeout",
+            ProviderError::Cancelled => "cancelled",
+            ProviderError::UnknownKind(_) => "unknown_kind",
+            ProviderError::Refused(_) => "refused",
+        }
     }
 }
 

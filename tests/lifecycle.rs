@@ -1884,3 +1884,30 @@ async fn every_mistake_of_a_program_is_named_in_one_run() {
         assert!(text.contains(part), "{part} in {text}");
     }
 }
+
+#[tokio::test]
+async fn a_delete_that_finds_the_object_gone_is_done() {
+    let world = FakeWorld::new();
+    let provider = FakeProvider::new("fake:Thing", world.clone()).on_delete(|a, _| {
+        if a.as_str() == "b" {
+            Err(ProviderError::NotFound(format!("{a}: no such thing")))
+        } else {
+            Ok(())
+        }
+    });
+    let h = Harness::with_provider(provider, world);
+    h.apply(|s, p| {
+        s.add("a", FakeResource::new(p).set("name", "a"))?;
+        s.add("b", FakeResource::new(p).set("name", "b"))?;
+        Ok(())
+    })
+    .await;
+    let (_, report) = h
+        .apply(|s, p| {
+            s.add("a", FakeResource::new(p).set("name", "a"))?;
+            Ok(())
+        })
+        .await;
+    assert!(report.succeeded(), "{report:?}");
+    assert!(h.snapshot().await.get(&"b".parse().unwrap()).is_none());
+}

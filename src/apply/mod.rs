@@ -758,7 +758,7 @@ async fn run_step(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
                 ctx.progress("retained (retain_on_delete): forgotten, not deleted");
                 Ok((None, None))
             } else {
-                bounded(
+                match bounded(
                     ctx.timeout,
                     provider.delete(
                         &ctx,
@@ -768,8 +768,16 @@ async fn run_step(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
                     ),
                 )
                 .await
-                .map(|_| (None, None))
-                .map_err(|e| redact(&redact(&e.to_string(), &inputs), &outputs))
+                {
+                    Ok(()) => Ok((None, None)),
+                    // Already gone (deleted outside spar, or by a run that died before
+                    // recording it): the delete is done.
+                    Err(ProviderError::NotFound(_)) => {
+                        ctx.progress("already gone");
+                        Ok((None, None))
+                    }
+                    Err(e) => Err(redact(&redact(&e.to_string(), &inputs), &outputs)),
+                }
             };
             shared.end(seq, &result).await?;
             result?;

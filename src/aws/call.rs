@@ -144,11 +144,44 @@ pub fn ok_if_gone<T>(r: Result<T, AwsError>) -> Result<(), ProviderError> {
 }
 
 impl From<AwsError> for ProviderError {
+    /// By the error code AWS answered with, never by its message.
     fn from(e: AwsError) -> Self {
         if e.cancelled {
-            ProviderError::Cancelled
+            return ProviderError::Cancelled;
+        }
+        let text = e.to_string();
+        let code = e.code.as_deref().unwrap_or_default();
+        if e.is_not_found() {
+            ProviderError::NotFound(text)
+        } else if is_throttling(code) {
+            ProviderError::Throttled(text)
+        } else if code.contains("LimitExceeded") || code.contains("QuotaExceeded") || code == "AddressLimitExceeded" {
+            ProviderError::Quota(text)
+        } else if matches!(
+            code,
+            "ResourceInUseException"
+                | "DependencyViolation"
+                | "DeleteConflict"
+                | "ConflictException"
+                | "IncorrectState"
+                | "InvalidRequestException"
+                | "EntityAlreadyExists"
+                | "ResourceAlreadyExistsException"
+                | "QueueAlreadyExists"
+        ) || code.ends_with(".Duplicate")
+            || code.ends_with(".InUse")
+        {
+            ProviderError::Conflict(text)
+        } else if code.starts_with("InvalidParameter")
+            || code.starts_with("Invalid") && !code.ends_with("NotFound")
+            || matches!(
+                code,
+                "ValidationError" | "ValidationException" | "MalformedPolicyDocument" | "MissingParameter"
+            )
+        {
+            ProviderError::InvalidInput(text)
         } else {
-            ProviderError::Failed(e.to_string())
+            ProviderError::Failed(text)
         }
     }
 }
@@ -601,5 +634,40 @@ mod tests {
         let (r, _) = drive(&ctx, Retry::TRANSIENT, |_| throttled()).await;
         assert!(matches!(ProviderError::from(r.unwrap_err()), ProviderError::Cancelled));
         assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn aws_errors_become_the_variant_their_code_says() {
+        let of = |code: &str| {
+            ProviderError::from(AwsError {
+                op: "Op",
+                code: Some(code.to_string()),
+                message: "the message".into(),
+                status: Some(400),
+                transient: false,
+                cancelled: false,
+            })
+            .category()
+        };
+        for (code, want) in [
+            ("InvalidVpcID.NotFound", "not_found"),
+            ("NoSuchEntity", "not_found"),
+            ("ResourceNotFoundException", "not_found"),
+            ("ThrottlingException", "throttled"),
+            ("RequestLimitExceeded", "throttled"),
+            ("VpcLimitExceeded", "quota"),
+            ("AddressLimitExceeded", "quota"),
+            ("ServiceQuotaExceededException", "quota"),
+            ("DependencyViolation", "conflict"),
+            ("ResourceInUseException", "conflict"),
+            ("InvalidGroup.Duplicate", "conflict"),
+            ("InvalidParameterValue", "invalid_input"),
+            ("InvalidParameterException", "invalid_input"),
+            ("ValidationError", "invalid_input"),
+            ("MalformedPolicyDocument", "invalid_input"),
+            ("InternalFailureX", "failed"),
+        ] {
+            assert_eq!(of(code), want, "{code}");
+        }
     }
 }

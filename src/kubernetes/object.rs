@@ -526,13 +526,17 @@ fn api_error(action: &str, t: &Target, e: kube::Error) -> ProviderError {
                 s.message
             ))
         }
-        kube::Error::Api(s) => ProviderError::msg(format!(
-            "{action} {}: {} ({} {})",
-            t.describe(),
-            s.message,
-            s.code,
-            s.reason
-        )),
+        kube::Error::Api(s) => {
+            let text = format!("{action} {}: {} ({} {})", t.describe(), s.message, s.code, s.reason);
+            // By the status the API server answered with, never by its message.
+            match s.code {
+                404 => ProviderError::NotFound(text),
+                409 => ProviderError::Conflict(text),
+                429 => ProviderError::Throttled(text),
+                400 | 422 => ProviderError::InvalidInput(text),
+                _ => ProviderError::Failed(text),
+            }
+        }
         other => ProviderError::msg(format!("{action} {}: {other}", t.describe())),
     }
 }
