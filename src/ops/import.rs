@@ -7,6 +7,8 @@
 //! in one save. An object the program does not declare yet is recorded protected and
 //! `imported`, so no plan deletes it until the program declares it (whose options then
 //! apply) or the user unprotects or forgets it. Secrets the program marks stay secret.
+//! [`declarations`] writes, for each object adopted, the Rust statement that would declare
+//! it (each kind's [`crate::provider::ResourceProvider::declaration`]), for `import` to print.
 
 use futures::StreamExt as _;
 use serde::Deserialize;
@@ -74,6 +76,34 @@ pub fn parse_imports(text: &str, file: &str) -> Result<Vec<ImportEntry>> {
                     e.message()
                 ))
             })
+        })
+        .collect()
+}
+
+/// The Rust declaration of an adopted object, from its live inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declaration {
+    pub address: Address,
+    /// The component its address puts it in (`network` for `network/vpc`), empty at the
+    /// top: the statement belongs inside `stack.component("network", |stack| ...)`.
+    pub component: String,
+    /// `stack.add("vpc", ec2::Vpc::new(...))?;` (a `// comment` line first when the
+    /// reader must fill something in), or `None` when its kind cannot write one.
+    pub code: Option<String>,
+}
+
+/// The declaration of each object in `adopted`, in order, written by its kind from the
+/// live inputs (secret values are never written out).
+pub fn declarations(registry: &crate::provider::Registry, adopted: &[ResourceState]) -> Vec<Declaration> {
+    adopted
+        .iter()
+        .map(|r| Declaration {
+            address: r.address.clone(),
+            component: r.address.component_path().to_string(),
+            code: registry
+                .get(&r.kind)
+                .ok()
+                .and_then(|p| p.declaration(r.address.name(), &r.inputs)),
         })
         .collect()
 }
