@@ -125,10 +125,11 @@ impl Session {
         let checked = self.check_imports(entries)?;
         let mut locked = self.lock_for("import").await?;
         let result = async {
-            for (_, address, _) in &checked {
+            for (i, (_, address, _)) in checked.iter().enumerate() {
                 if locked.snapshot.get(address).is_some() {
                     return Err(Error::Usage(format!(
-                        "`{address}` is already in state; `state rm` it first to import another object there"
+                        "import #{} (`{address}`): `{address}` is already in state; `state rm` it first to import another object there, or drop the entry",
+                        i + 1
                     )));
                 }
             }
@@ -145,19 +146,26 @@ impl Session {
             .buffered(parallelism.max(1))
             .collect()
             .await;
+            // Every read that failed or found nothing is named, and then nothing is imported.
+            let failed: Vec<String> = reads
+                .iter()
+                .filter_map(|(e, address, _, read)| match read {
+                    Ok(Some(_)) => None,
+                    Ok(None) => Some(format!("`{address}`: no {} with id `{}` exists", e.kind, e.id)),
+                    Err(err) => Some(format!("`{address}`: {err}")),
+                })
+                .collect();
+            if !failed.is_empty() {
+                return Err(Error::Usage(format!(
+                    "{}; so nothing was imported (fix or drop those entries and import again)",
+                    failed.join("; ")
+                )));
+            }
             let mut adopted = Vec::new();
             for (e, address, provider, read) in reads {
-                let live = read
-                    .map_err(|source| Error::Provider {
-                        address: address.clone(),
-                        source,
-                    })?
-                    .ok_or_else(|| {
-                        Error::Usage(format!(
-                            "`{address}`: no {} with id `{}` exists, so nothing was imported",
-                            e.kind, e.id
-                        ))
-                    })?;
+                let Ok(Some(live)) = read else {
+                    unreachable!("every read succeeded")
+                };
                 let mut outputs = live.outputs;
                 value::mark_secret_paths(&mut outputs, &provider.schema().secret_outputs);
                 let desired = self.graph.get(address);
@@ -221,7 +229,9 @@ impl Session {
                 )));
             }
             if !seen.insert(address.clone()) {
-                return Err(Error::Usage(format!("{which}: `{address}` is listed twice")));
+                return Err(Error::Usage(format!(
+                    "{which}: `{address}` is listed twice; keep one entry per address"
+                )));
             }
             out.push((e, address, provider.clone()));
         }
