@@ -210,6 +210,7 @@ fn vpc_import_and_find_by_ownership_tag() {
             .import("aws:ec2:Vpc", &"vpc_imported".parse().unwrap(), &id)
             .await
             .unwrap();
+        support::assert_declarable(&imported);
         assert_eq!(imported.id, id);
         assert_eq!(
             imported.inputs,
@@ -616,6 +617,7 @@ id = "{role}"
 
         let session = s.session(empty);
         let adopted = session.import_many(&file("spar-import-role"), 4).await.unwrap();
+        adopted.iter().for_each(support::assert_declarable);
         assert_eq!(adopted.len(), 4);
         let snap = s.snapshot().await;
         let at = |a: &str| snap.get(&a.parse().unwrap()).unwrap().clone();
