@@ -213,10 +213,10 @@ impl Session {
             let address: Address = e
                 .address
                 .parse()
-                .map_err(|err| Error::Usage(format!("{which}: {err}")))?;
+                .map_err(|err| Error::Usage(format!("{which}: {err}; fix its address")))?;
             let provider = self.registry.get(&e.kind).map_err(|_| {
                 Error::Usage(format!(
-                    "{which}: no resource kind named `{}` is known to this program (kinds look like aws:ec2:Vpc)",
+                    "{which}: no resource kind named `{}` is known to this program; fix its kind (kinds look like aws:ec2:Vpc)",
                     e.kind
                 ))
             })?;
@@ -224,7 +224,7 @@ impl Session {
                 && d.kind != e.kind
             {
                 return Err(Error::Usage(format!(
-                    "{which}: the program declares `{address}` as {}, not {}",
+                    "{which}: the program declares `{address}` as {}, not {}; give that kind or another address",
                     d.kind, e.kind
                 )));
             }
