@@ -11,6 +11,7 @@
 //!   options, components, configuration and the [`Stack`] builder.
 //! - [`graph`]: the validated desired graph (cycles, duplicates, dangling references).
 //! - [`provider`]: the contract every resource kind implements, and the registry.
+//! - [`declaration`]: Rust literals and builder chains the kinds write their declarations with.
 //! - [`builtin`]: `local:File` and `random:Password`.
 //! - `aws` (feature `aws`): AWS resource kinds (ec2, iam, eks, sqs, events).
 //! - `kubernetes` (feature `kubernetes`): the Kubernetes provider resource, objects and Helm
@@ -33,6 +34,7 @@ pub mod apply;
 pub mod aws;
 pub mod builtin;
 pub mod cli;
+pub mod declaration;
 pub mod error;
 pub mod graph;
 mod kinds;

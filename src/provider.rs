@@ -335,6 +335,16 @@ pub trait ResourceProvider: Send + Sync + 'static {
         None
     }
 
+    /// The Rust statement that declares an object with `inputs` (as `read` returns them)
+    /// at `name` with this kind's builder, such as
+    /// `stack.add("vpc", ec2::Vpc::new("10.0.0.0/16").dns_hostnames(true))?;`, written with
+    /// the names [`crate::declaration::PRELUDE`] brings into scope; a setter whose value is
+    /// the builder's default is left out. `None` when the kind has no builder for these
+    /// inputs. `import` prints it for each object it adopts.
+    fn declaration(&self, _name: &str, _inputs: &Value) -> Option<String> {
+        None
+    }
+
     /// The existing objects matching `query` (a lookup, or data source: the kind's own
     /// query shape, such as `{"tags": {...}}`), each read as `read` reads it, so a
     /// looked-up object has the outputs a created one has; the engine requires exactly

@@ -127,10 +127,12 @@ fn internet_gateway_attach_move_drift_delete() {
             st.add("igw_found", InternetGateway::detached())?;
             Ok(())
         };
-        s.session(detached)
+        let imported = s
+            .session(detached)
             .import("aws:ec2:InternetGateway", &"igw_found".parse().unwrap(), &made_id)
             .await
             .unwrap();
+        support::assert_declarable(&imported);
         assert!(quiet(&s.plan(detached).await));
         s.destroy().await;
         assert!(igw(&made_id).await.is_none());
@@ -384,6 +386,7 @@ fn association_and_eip_replace_and_import() {
             .import("aws:ec2:Eip", &"as/ip".parse().unwrap(), &alloc)
             .await
             .unwrap();
+        support::assert_declarable(&imported);
         assert_eq!(imported.inputs, json!({"tags": {}}));
         assert_eq!(imported.outputs["public_ip"], made.public_ip().unwrap());
         let plan = s
@@ -718,6 +721,7 @@ fn s3_gateway_endpoint() {
             .import("aws:ec2:VpcEndpoint", &"ep/imported".parse().unwrap(), &made_id)
             .await
             .unwrap();
+        support::assert_declarable(&imported);
         assert_eq!(
             imported.inputs,
             json!({"vpc_id": vpc, "service_name": "com.amazonaws.us-east-1.s3",
@@ -902,6 +906,7 @@ fn network_objects_made_out_of_band_import_drift_replace() {
                 .await
                 .unwrap_or_else(|e| panic!("import {address}: {e}"));
             assert_eq!(imported.id, id, "{address}");
+            support::assert_declarable(&imported);
         }
         assert_eq!(
             s.snapshot().await.get(&"ob/nat".parse().unwrap()).unwrap().inputs,

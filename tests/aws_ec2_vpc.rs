@@ -210,6 +210,7 @@ fn vpc_import_and_find_by_ownership_tag() {
             .import("aws:ec2:Vpc", &"vpc_imported".parse().unwrap(), &id)
             .await
             .unwrap();
+        support::assert_declarable(&imported);
         assert_eq!(imported.id, id);
         assert_eq!(
             imported.inputs,
@@ -530,12 +531,14 @@ fn refresh_only_shows_drift_made_outside_and_writes_it_when_accepted() {
     });
 }
 
-/// `import --file`'s engine against the emulator: a VPC, a security group and an IAM role
-/// made with the SDK, as another tool would, are adopted in one run (or none, when one id
-/// does not exist), and a program that does not declare them cannot delete them.
+/// `import --file` against the emulator: a VPC, a subnet, a security group and an IAM
+/// role made with the SDK, as another tool would, listed in an imports file, are adopted in
+/// one run (or none, when one id does not exist); each gets its declaration from its live
+/// inputs; a program that does not declare them cannot delete them, and the program made of
+/// the printed declarations adopts them with no change at all.
 #[test]
 fn many_objects_made_elsewhere_are_imported_in_one_run_and_guarded() {
-    use spar::ops::import::ImportEntry;
+    use spar::aws::{ec2, iam};
     run(async {
         let vpc = ec2()
             .await
@@ -545,6 +548,16 @@ fn many_objects_made_elsewhere_are_imported_in_one_run_and_guarded() {
             .await
             .unwrap();
         let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+        let subnet = ec2()
+            .await
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block("10.43.1.0/24")
+            .availability_zone("us-east-1b")
+            .send()
+            .await
+            .unwrap();
+        let subnet_id = subnet.subnet().unwrap().subnet_id().unwrap().to_string();
         let sg = ec2()
             .await
             .create_security_group()
@@ -565,60 +578,131 @@ fn many_objects_made_elsewhere_are_imported_in_one_run_and_guarded() {
             .send()
             .await
             .unwrap();
-        let entries = |role: &str| {
-            vec![
-                ImportEntry {
-                    kind: "aws:ec2:Vpc".into(),
-                    address: "net/vpc".into(),
-                    id: vpc_id.clone(),
-                },
-                ImportEntry {
-                    kind: "aws:ec2:SecurityGroup".into(),
-                    address: "net/sg".into(),
-                    id: sg_id.clone(),
-                },
-                ImportEntry {
-                    kind: "aws:iam:Role".into(),
-                    address: "iam/role".into(),
-                    id: role.into(),
-                },
-            ]
-        };
         let s = Stage::new();
+        let file = |role: &str| {
+            let text = format!(
+                r#"
+[[import]]
+kind = "aws:ec2:Vpc"
+address = "net/vpc"
+id = "{vpc_id}"
+
+[[import]]
+kind = "aws:ec2:Subnet"
+address = "net/subnet"
+id = "{subnet_id}"
+
+[[import]]
+kind = "aws:ec2:SecurityGroup"
+address = "net/sg"
+id = "{sg_id}"
+
+[[import]]
+kind = "aws:iam:Role"
+address = "ci-role"
+id = "{role}"
+"#
+            );
+            spar::ops::import::parse_imports(&text, "imports.toml").unwrap()
+        };
         let empty = |_: &mut spar::Stack| Ok(());
         let err = s
             .session(empty)
-            .import_many(&entries("spar-no-such-role"), 4)
+            .import_many(&file("spar-no-such-role"), 4)
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("`iam/role`"), "{err}");
+        assert!(err.to_string().contains("`ci-role`"), "{err}");
+        assert!(err.to_string().contains("nothing was imported"), "{err}");
         assert!(s.snapshot().await.resources.is_empty(), "none imported");
 
-        let adopted = s
-            .session(empty)
-            .import_many(&entries("spar-import-role"), 4)
-            .await
-            .unwrap();
-        assert_eq!(adopted.len(), 3);
+        let session = s.session(empty);
+        let adopted = session.import_many(&file("spar-import-role"), 4).await.unwrap();
+        adopted.iter().for_each(support::assert_declarable);
+        assert_eq!(adopted.len(), 4);
         let snap = s.snapshot().await;
+        let at = |a: &str| snap.get(&a.parse().unwrap()).unwrap().clone();
+        assert_eq!(at("net/vpc").inputs["cidr_block"], json!("10.43.0.0/16"));
+        assert_eq!(at("net/subnet").id, subnet_id);
+        assert_eq!(at("net/subnet").inputs["availability_zone"], json!("us-east-1b"));
+        assert_eq!(at("net/sg").id, sg_id);
+        assert_eq!(at("ci-role").id, "spar-import-role");
+        assert!(snap.resources.values().all(|r| r.options.protect && r.options.imported));
+
+        // The declaration of each, from its live inputs (defaults left out).
+        let printed: Vec<(String, String)> = spar::ops::import::declarations(&session.registry, &adopted)
+            .into_iter()
+            .map(|d| (d.component, d.code.expect("every kind writes one")))
+            .collect();
         assert_eq!(
-            snap.get(&"net/vpc".parse().unwrap()).unwrap().inputs["cidr_block"],
-            json!("10.43.0.0/16")
+            printed,
+            vec![
+                ("net".to_string(), r#"stack.add("vpc", ec2::Vpc::new("10.43.0.0/16"))?;"#.to_string()),
+                (
+                    "net".to_string(),
+                    format!(r#"stack.add("subnet", ec2::Subnet::new("{vpc_id}", "10.43.1.0/24").az("us-east-1b"))?;"#)
+                ),
+                (
+                    "net".to_string(),
+                    format!(
+                        r#"stack.add("sg", ec2::SecurityGroup::new("{vpc_id}").name("spar-import-sg").description("made by hand"))?;"#
+                    )
+                ),
+                (
+                    String::new(),
+                    r#"stack.add("ci-role", iam::Role::assumed_by_service("ec2.amazonaws.com").name("spar-import-role"))?;"#
+                        .to_string()
+                ),
+            ]
         );
-        assert_eq!(snap.get(&"net/sg".parse().unwrap()).unwrap().id, sg_id);
-        assert_eq!(snap.get(&"iam/role".parse().unwrap()).unwrap().id, "spar-import-role");
+
+        // The next apply of a program without them refuses, and deletes nothing.
         let err = s
             .session(empty)
-            .plan(&spar::plan::diff::PlanOptions::default(), false)
+            .apply_program(&Default::default(), &Default::default())
             .await
-            .unwrap_err();
+            .expect_err("refused");
         assert!(
             err.to_string()
                 .contains("was imported and is protected until the program declares it"),
             "{err}"
         );
         assert!(vpc_exists(&vpc_id).await);
-        // Clean up by hand (they were never the program's).
+        assert_eq!(s.snapshot().await, snap, "state unchanged");
+
+        // The program made of the printed declarations adopts them as they are.
+        let v = vpc_id.clone();
+        let declared = move |stack: &mut spar::Stack| {
+            stack.component("net", |stack| {
+                stack.add("vpc", ec2::Vpc::new("10.43.0.0/16"))?;
+                stack.add("subnet", ec2::Subnet::new(v.as_str(), "10.43.1.0/24").az("us-east-1b"))?;
+                stack.add(
+                    "sg",
+                    ec2::SecurityGroup::new(v.as_str())
+                        .name("spar-import-sg")
+                        .description("made by hand"),
+                )?;
+                Ok(())
+            })?;
+            stack.add(
+                "ci-role",
+                iam::Role::assumed_by_service("ec2.amazonaws.com").name("spar-import-role"),
+            )?;
+            Ok(())
+        };
+        let plan = s.apply(declared).await;
+        assert!(
+            plan.changes.iter().all(|c| c.op == Op::Same),
+            "{:?}",
+            plan.changes.iter().map(|c| (&c.address, c.op)).collect::<Vec<_>>()
+        );
+        let snap = s.snapshot().await;
+        assert!(
+            snap.resources
+                .values()
+                .all(|r| !r.options.protect && !r.options.imported)
+        );
+
+        // Clean up by hand.
         ec2()
             .await
             .delete_security_group()
@@ -626,6 +710,7 @@ fn many_objects_made_elsewhere_are_imported_in_one_run_and_guarded() {
             .send()
             .await
             .unwrap();
+        ec2().await.delete_subnet().subnet_id(&subnet_id).send().await.unwrap();
         ec2().await.delete_vpc().vpc_id(&vpc_id).send().await.unwrap();
         support::iam()
             .await

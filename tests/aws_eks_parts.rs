@@ -225,7 +225,11 @@ fn parts_made_out_of_band_import_drift_replace() {
         // Import each through its provider's read (no stored inputs).
         let import = |kind: &'static str, address: &'static str, id: String| {
             let session = s.session(program(Some(parts.clone())));
-            async move { session.import(kind, &address.parse().unwrap(), &id).await.unwrap() }
+            async move {
+                let imported = session.import(kind, &address.parse().unwrap(), &id).await.unwrap();
+                support::assert_declarable(&imported);
+                imported
+            }
         };
         let ng = import("aws:eks:Nodegroup", "parts/ng", format!("{CLUSTER}:oob")).await;
         assert_eq!(ng.inputs["name"], "oob");
@@ -530,6 +534,7 @@ fn cluster_made_out_of_band_imports_and_plans_nothing() {
             )
             .await
             .unwrap();
+        support::assert_declarable(&imported);
         assert_eq!(imported.inputs["subnet_ids"], json!(subnets));
         assert_eq!(imported.inputs["tags"], json!({"team": "ops"}));
         let plan = s.plan(oob_cluster_program(true)).await;

@@ -183,6 +183,7 @@ fn rule_and_target_import_drift_replace() {
             .import("aws:events:Rule", &"evi/rule".parse().unwrap(), "spar-test-evi-rule")
             .await
             .unwrap();
+        support::assert_declarable(&rule);
         assert_eq!(rule.inputs["name"], "spar-test-evi-rule");
         assert_eq!(rule.inputs["enabled"], true);
         assert_eq!(rule.inputs["tags"], json!({"cluster": "c2"}));
@@ -196,6 +197,7 @@ fn rule_and_target_import_drift_replace() {
             )
             .await
             .unwrap();
+        support::assert_declarable(&t);
         assert_eq!(
             t.inputs,
             json!({"rule": "spar-test-evi-rule", "target_id": "to-queue", "arn": queue_a})

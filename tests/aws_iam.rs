@@ -286,6 +286,7 @@ fn role_replace_and_import() {
             .import("aws:iam:Role", &"iam2/imported".parse().unwrap(), "spar-test-imported")
             .await
             .unwrap();
+        support::assert_declarable(&imported);
         assert_eq!(
             imported.inputs["assume_role_policy"],
             PolicyDocument::assumed_by_service("ec2.amazonaws.com").canonical()
@@ -657,6 +658,7 @@ fn iam_objects_made_out_of_band_import_drift_replace() {
                 .await
                 .unwrap_or_else(|e| panic!("import {address}: {e}"));
             assert_eq!(imported.id, id, "{address}");
+            support::assert_declarable(&imported);
         }
         let plan = s.plan(iam_out_of_band(true, false)).await;
         assert!(

@@ -382,6 +382,7 @@ fn launch_template_import_find_delete() {
             )
             .await
             .unwrap();
+        support::assert_declarable(&imported);
         assert_eq!(imported.id, id, "the id, though imported by name");
         assert_eq!(
             imported.inputs,

@@ -138,6 +138,7 @@ fn queue_lifecycle() {
             .import("aws:sqs:Queue", &"sqs/imported".parse().unwrap(), &iurl)
             .await
             .unwrap();
+        support::assert_declarable(&imported);
         assert_eq!(imported.inputs["name"], "spar-test-imported");
         assert_eq!(imported.inputs["policy"], serde_json::Value::Null);
         assert_eq!(imported.inputs["tags"], json!({"team": "ops"}));

@@ -161,3 +161,53 @@ fn a_bad_target_is_named() {
     );
     assert_eq!(std::fs::read(f.snapshot_path()).unwrap(), before);
 }
+
+#[test]
+fn a_bad_imports_file_is_refused_naming_the_entry_and_imports_nothing() {
+    let f = applied();
+    for (file, expect) in [
+        ("imports-not-toml.toml", "imports-not-toml.toml: "),
+        ("imports-empty.toml", "no [[import]] tables"),
+        ("imports-missing-id.toml", "import #1 (`extra`): missing field `id`"),
+        ("imports-unknown-key.toml", "import #1 (`extra`): unknown field `name`"),
+        ("imports-mistyped.toml", "import #1 (`extra`): invalid type"),
+        (
+            "imports-unknown-kind.toml",
+            "import #1 (`extra`): no resource kind named `local:Fiel`",
+        ),
+        ("imports-bad-address.toml", "import #1 (`no good`): "),
+        (
+            "imports-listed-twice.toml",
+            "import #2 (`extra`): `extra` is listed twice",
+        ),
+        (
+            "imports-in-state.toml",
+            "import #2 (`copies/copy-0`): `copies/copy-0` is already in state; `state rm` it first",
+        ),
+        (
+            "imports-kind-mismatch.toml",
+            "import #1 (`copies/copy-1`): the program declares `copies/copy-1` as local:File",
+        ),
+    ] {
+        let before = std::fs::read(f.snapshot_path()).unwrap();
+        let out = f.run(&["import", "--file", corpus(file).to_str().unwrap()]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{file}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{file}: one line, got: {stderr}");
+        assert!(
+            lines[0].starts_with("error: ") && lines[0].contains(expect),
+            "{file}: {stderr}"
+        );
+        assert!(
+            text(&out.stdout).is_empty(),
+            "{file}: nothing imported, nothing printed"
+        );
+        assert_eq!(
+            std::fs::read(f.snapshot_path()).unwrap(),
+            before,
+            "{file} changed the state"
+        );
+        assert!(!f.path("state/lock.json").exists(), "{file} left the lock behind");
+    }
+}

@@ -1108,6 +1108,20 @@ fn import_file_adopts_many_in_one_run_and_guards_what_is_undeclared() {
         "{stdout}"
     );
     assert!(stdout.contains("3 object(s) imported"), "{stdout}");
+    // Each object's declaration, from its live inputs, with what it needs in scope; a
+    // declared one inside its component.
+    assert!(stdout.contains("    use spar::builtin::local;\n"), "{stdout}");
+    let by_hand = format!(
+        "    stack.add(\"by-hand\", local::File::new({:?}, \"made by hand\\n\"))?;\n",
+        f.path("files/by-hand").display().to_string()
+    );
+    assert!(stdout.contains(&by_hand), "{stdout}");
+    assert!(
+        stdout.contains(
+            "    // inside stack.component(\"copies\", |stack| { ... }):\n    stack.add(\"copy-0\", local::File::new("
+        ),
+        "{stdout}"
+    );
     // The next apply cannot delete the undeclared one.
     let out = f.run(&["apply", "--yes"]);
     let stderr = text(&out.stderr);

@@ -1655,20 +1655,27 @@ async fn import_many_adopts_all_or_none_and_protects_what_is_not_declared() {
         .import_many(&[entry("fake:Thing", "web", &db)], 4)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("`web` is already in state"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("import #1 (`web`): `web` is already in state; `state rm` it first"),
+        "{err}"
+    );
     // One object missing: none is imported.
     let before = h.snapshot().await;
     let err = session
         .import_many(
-            &[entry("fake:Thing", "db", &db), entry("fake:Thing", "cache", "fake-999")],
+            &[
+                entry("fake:Thing", "db", &db),
+                entry("fake:Thing", "cache", "fake-999"),
+                entry("fake:Thing", "queue", "fake-998"),
+            ],
             4,
         )
         .await
         .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("`cache`: no fake:Thing with id `fake-999` exists, so nothing was imported"),
-        "{err}"
+    assert_eq!(
+        err.to_string(),
+        "`cache`: no fake:Thing with id `fake-999` exists; `queue`: no fake:Thing with id `fake-998` exists; so nothing was imported (fix or drop those entries and import again)"
     );
     assert_eq!(h.snapshot().await, before);
     assert!(h.world.calls().iter().all(|c| c.op == "read" || c.op == "create"));
@@ -1697,24 +1704,50 @@ async fn import_many_adopts_all_or_none_and_protects_what_is_not_declared() {
             .contains("`cache` was imported and is protected until the program declares it"),
         "{err}"
     );
-    // Declared: adopted with the program's options; then removing it deletes it as usual.
+    // Nothing was deleted by the refused plan, and nothing was called.
+    assert!(h.world.objects().iter().any(|o| o.id == db) && h.world.objects().iter().any(|o| o.id == cache));
+    assert!(h.world.calls().iter().all(|c| c.op == "read" || c.op == "create"));
+    // Declared: adopted with the program's options (here in an apply that also creates
+    // something, so through the executor); then removing it deletes it as usual.
     let with_db = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
         declared(s, p)?;
-        s.add("db", FakeResource::new(p).set("name", "db"))?;
+        s.add_with(
+            "db",
+            FakeResource::new(p).set("name", "db"),
+            ResourceOptions::new().retain_on_delete(),
+        )?;
         s.add("cache", FakeResource::new(p).set("name", "cache"))?;
+        s.add("new", FakeResource::new(p).set("name", "new"))?;
         Ok(())
     };
     h.world.clear_calls();
     let (plan, report) = h.apply(with_db).await;
     assert!(report.succeeded());
-    assert!(!plan.changes.iter().any(|c| c.op != Op::Same), "{:?}", ops(&plan));
-    assert!(h.world.calls().is_empty(), "adopting what matches makes no call");
+    assert_eq!(
+        ops(&plan)
+            .into_iter()
+            .filter(|(_, op)| *op != Op::Same)
+            .collect::<Vec<_>>(),
+        vec![("new".to_string(), Op::Create)]
+    );
+    assert!(
+        h.world.calls().iter().all(|c| c.op == "create"),
+        "adopting what matches makes no call"
+    );
     let snap = h.snapshot().await;
-    assert!(!snap.get(&"db".parse().unwrap()).unwrap().options.imported);
+    let (db_state, cache_state) = (
+        snap.get(&"db".parse().unwrap()).unwrap(),
+        snap.get(&"cache".parse().unwrap()).unwrap(),
+    );
+    for r in [db_state, cache_state] {
+        assert!(!r.options.imported && !r.options.protect, "{:?}", r.options);
+    }
+    assert!(db_state.options.retain_on_delete && !cache_state.options.retain_on_delete);
     let (plan, report) = h
         .apply(|s, p| {
             declared(s, p)?;
             s.add("db", FakeResource::new(p).set("name", "db"))?;
+            s.add("new", FakeResource::new(p).set("name", "new"))?;
             Ok(())
         })
         .await;

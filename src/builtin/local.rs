@@ -144,6 +144,10 @@ fn write_atomically(path: &Path, content: &str, mode: u32) -> Result<(), Provide
 
 #[async_trait]
 impl ResourceProvider for FileProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -219,4 +223,20 @@ impl ResourceProvider for FileProvider {
             _ => Ok(None),
         }
     }
+}
+
+/// `local::File::new(path, content)` with its mode when not `0o644`.
+fn declare(i: &Value) -> Option<crate::declaration::Expr> {
+    use crate::declaration::{Expr, int_at, only_keys, str_at, string};
+    if !only_keys(i, &["path", "content", "mode"]) {
+        return None;
+    }
+    let mode = int_at(i, "mode").unwrap_or(0o644);
+    Some(
+        Expr::new(
+            "local::File::new",
+            &[string(str_at(i, "path")?), string(str_at(i, "content")?)],
+        )
+        .call_if(mode != 0o644, "mode", &[format!("0o{mode:o}")]),
+    )
 }

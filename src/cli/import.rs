@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::cli::Context;
 use crate::model::stack::Stack;
-use crate::ops::import::{ImportEntry, parse_imports};
+use crate::ops::import::{Declaration, ImportEntry, declarations, parse_imports};
 
 /// What to import.
 pub enum What {
@@ -41,5 +41,41 @@ pub async fn run(
         "\n{} object(s) imported. Run `plan` to see how they differ from the program.",
         adopted.len()
     );
+    print!("{}", declarations_text(&declarations(&session.registry, &adopted)));
     Ok(0)
+}
+
+/// The declarations to paste into the program, with the `use` lines they need.
+fn declarations_text(decls: &[Declaration]) -> String {
+    let mut out = String::from("\nTo declare them in the program (from their live inputs):\n\n");
+    for line in crate::declaration::PRELUDE.lines() {
+        out.push_str(&format!("    {line}\n"));
+    }
+    out.push('\n');
+    if decls
+        .iter()
+        .any(|d| d.code.as_deref().is_some_and(|c| c.contains("&provider")))
+    {
+        out.push_str("    // `provider`: the handle of the kubernetes:Provider of the cluster these objects are in\n");
+    }
+    for d in decls {
+        if !d.component.is_empty() {
+            out.push_str(&format!(
+                "    // inside stack.component({:?}, |stack| {{ ... }}):\n",
+                d.component
+            ));
+        }
+        match &d.code {
+            Some(code) => {
+                for line in code.lines() {
+                    out.push_str(&format!("    {line}\n"));
+                }
+            }
+            None => out.push_str(&format!(
+                "    // `{}`: its kind cannot write a declaration for these inputs; see `state show {}`\n",
+                d.address, d.address
+            )),
+        }
+    }
+    out
 }

@@ -41,6 +41,7 @@ use super::chart_objects::{self, ChartObject};
 use super::connection::Connection;
 use super::object::{Placement, apply_manifest, delete_manifest, identity_manifest, read_manifest, wait_applied};
 use super::provider::KubeProvider;
+use crate::declaration::Expr;
 use crate::model::{Handle, Output, Resource};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -598,6 +599,10 @@ fn listed(outputs: &Value) -> Vec<Value> {
 
 #[async_trait]
 impl ResourceProvider for ChartProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -732,4 +737,52 @@ impl ResourceProvider for ChartProvider {
         let i = ChartInputs::parse(inputs)?;
         self.remove(ctx, &i.provider, &listed(outputs)).await
     }
+}
+
+/// `kubernetes::Chart::new(&provider, chart, release, namespace)` with its repository,
+/// version, values, helm command and the flags that differ from the defaults.
+fn declare(i: &Value) -> Option<Expr> {
+    use crate::declaration::{bool_at, json, only_keys, str_at, string};
+    if !only_keys(
+        i,
+        &[
+            "provider",
+            "chart",
+            "repo",
+            "version",
+            "release",
+            "namespace",
+            "values",
+            "helm",
+            "createNamespace",
+            "includeCrds",
+            "wait",
+            "force",
+        ],
+    ) {
+        return None;
+    }
+    let mut e = Expr::new(
+        "kubernetes::Chart::new",
+        &[
+            "&provider".into(),
+            string(str_at(i, "chart")?),
+            string(str_at(i, "release")?),
+            string(str_at(i, "namespace")?),
+        ],
+    )
+    .str_setter(i, "repo", "repository")?
+    .str_setter(i, "version", "version")?;
+    match i.get("values") {
+        None => {}
+        Some(v) if v == &json!({}) => {}
+        Some(v) => e = e.call("values", &[json(v)]),
+    }
+    Some(
+        e.str_setter(i, "helm", "helm")?
+            .call_if(bool_at(i, "createNamespace", false)?, "create_namespace", &[])
+            .call_if(!bool_at(i, "includeCrds", true)?, "skip_crds", &[])
+            .call_if(!bool_at(i, "wait", true)?, "no_wait", &[])
+            .call_if(bool_at(i, "force", false)?, "force", &[]),
+    )
 }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::connection::{Connection, check_sandbox_url, client_for};
+use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output, Resource};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -236,6 +237,11 @@ async fn verify(ctx: &OpContext, c: &Connection) -> Result<String, ProviderError
 
 #[async_trait]
 impl ResourceProvider for KubeProviderProvider {
+    /// Bound to `provider`, the handle the Kubernetes kinds' declarations take.
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| format!("let provider = {}", e.statement(name)))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -307,4 +313,86 @@ impl ResourceProvider for KubeProviderProvider {
     ) -> Result<(), ProviderError> {
         Ok(())
     }
+}
+
+/// `kubernetes::KubeProvider::sandbox(url)`, `eks(...)`, `kubeconfig(path, context)` or
+/// `default_kubeconfig()`, with its namespace and `no_verify()`.
+fn declare(i: &Value) -> Option<Expr> {
+    use crate::declaration::{bool_at, only_keys, string};
+    if !only_keys(
+        i,
+        &[
+            "sandboxUrl",
+            "endpoint",
+            "caData",
+            "clusterName",
+            "region",
+            "kubeconfig",
+            "context",
+            "namespace",
+            "verify",
+        ],
+    ) {
+        return None;
+    }
+    let c: Connection = serde_json::from_value(i.clone()).ok()?;
+    let e = match &c {
+        Connection {
+            sandbox_url: Some(url),
+            endpoint: None,
+            ca_data: None,
+            cluster_name: None,
+            region: None,
+            kubeconfig: None,
+            context: None,
+            ..
+        } => Expr::new("kubernetes::KubeProvider::sandbox", &[string(url)]),
+        Connection {
+            sandbox_url: None,
+            endpoint: Some(endpoint),
+            ca_data: Some(ca),
+            cluster_name: Some(cluster),
+            region: Some(region),
+            kubeconfig: None,
+            context: None,
+            ..
+        } => Expr::new(
+            "kubernetes::KubeProvider::eks",
+            &[string(endpoint), string(ca), string(cluster), string(region)],
+        ),
+        Connection {
+            sandbox_url: None,
+            endpoint: None,
+            ca_data: None,
+            cluster_name: None,
+            region: None,
+            kubeconfig: Some(path),
+            context,
+            ..
+        } => Expr::new(
+            "kubernetes::KubeProvider::kubeconfig",
+            &[
+                string(path),
+                context
+                    .as_deref()
+                    .map_or("None".into(), |c| format!("Some({})", string(c))),
+            ],
+        ),
+        Connection {
+            sandbox_url: None,
+            endpoint: None,
+            ca_data: None,
+            cluster_name: None,
+            region: None,
+            kubeconfig: None,
+            context: None,
+            ..
+        } => Expr::new("kubernetes::KubeProvider::default_kubeconfig", &[]),
+        _ => return None,
+    };
+    let e = match &c.namespace {
+        Some(ns) => e.call("namespace", &[string(ns)]),
+        None => e,
+    };
+    Some(e.call_if(!bool_at(i, "verify", true)?, "no_verify", &[]))
 }

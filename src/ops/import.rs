@@ -7,6 +7,8 @@
 //! in one save. An object the program does not declare yet is recorded protected and
 //! `imported`, so no plan deletes it until the program declares it (whose options then
 //! apply) or the user unprotects or forgets it. Secrets the program marks stay secret.
+//! [`declarations`] writes, for each object adopted, the Rust statement that would declare
+//! it (each kind's [`crate::provider::ResourceProvider::declaration`]), for `import` to print.
 
 use futures::StreamExt as _;
 use serde::Deserialize;
@@ -78,6 +80,34 @@ pub fn parse_imports(text: &str, file: &str) -> Result<Vec<ImportEntry>> {
         .collect()
 }
 
+/// The Rust declaration of an adopted object, from its live inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declaration {
+    pub address: Address,
+    /// The component its address puts it in (`network` for `network/vpc`), empty at the
+    /// top: the statement belongs inside `stack.component("network", |stack| ...)`.
+    pub component: String,
+    /// `stack.add("vpc", ec2::Vpc::new(...))?;` (a `// comment` line first when the
+    /// reader must fill something in), or `None` when its kind cannot write one.
+    pub code: Option<String>,
+}
+
+/// The declaration of each object in `adopted`, in order, written by its kind from the
+/// live inputs (secret values are never written out).
+pub fn declarations(registry: &crate::provider::Registry, adopted: &[ResourceState]) -> Vec<Declaration> {
+    adopted
+        .iter()
+        .map(|r| Declaration {
+            address: r.address.clone(),
+            component: r.address.component_path().to_string(),
+            code: registry
+                .get(&r.kind)
+                .ok()
+                .and_then(|p| p.declaration(r.address.name(), &r.inputs)),
+        })
+        .collect()
+}
+
 impl Session {
     /// Adopts an existing object of `kind` with `id` at `address`.
     pub async fn import(&self, kind: &str, address: &Address, id: &str) -> Result<ResourceState> {
@@ -95,10 +125,11 @@ impl Session {
         let checked = self.check_imports(entries)?;
         let mut locked = self.lock_for("import").await?;
         let result = async {
-            for (_, address, _) in &checked {
+            for (i, (_, address, _)) in checked.iter().enumerate() {
                 if locked.snapshot.get(address).is_some() {
                     return Err(Error::Usage(format!(
-                        "`{address}` is already in state; `state rm` it first to import another object there"
+                        "import #{} (`{address}`): `{address}` is already in state; `state rm` it first to import another object there, or drop the entry",
+                        i + 1
                     )));
                 }
             }
@@ -115,19 +146,26 @@ impl Session {
             .buffered(parallelism.max(1))
             .collect()
             .await;
+            // Every read that failed or found nothing is named, and then nothing is imported.
+            let failed: Vec<String> = reads
+                .iter()
+                .filter_map(|(e, address, _, read)| match read {
+                    Ok(Some(_)) => None,
+                    Ok(None) => Some(format!("`{address}`: no {} with id `{}` exists", e.kind, e.id)),
+                    Err(err) => Some(format!("`{address}`: {err}")),
+                })
+                .collect();
+            if !failed.is_empty() {
+                return Err(Error::Usage(format!(
+                    "{}; so nothing was imported (fix or drop those entries and import again)",
+                    failed.join("; ")
+                )));
+            }
             let mut adopted = Vec::new();
             for (e, address, provider, read) in reads {
-                let live = read
-                    .map_err(|source| Error::Provider {
-                        address: address.clone(),
-                        source,
-                    })?
-                    .ok_or_else(|| {
-                        Error::Usage(format!(
-                            "`{address}`: no {} with id `{}` exists, so nothing was imported",
-                            e.kind, e.id
-                        ))
-                    })?;
+                let Ok(Some(live)) = read else {
+                    unreachable!("every read succeeded")
+                };
                 let mut outputs = live.outputs;
                 value::mark_secret_paths(&mut outputs, &provider.schema().secret_outputs);
                 let desired = self.graph.get(address);
@@ -175,10 +213,10 @@ impl Session {
             let address: Address = e
                 .address
                 .parse()
-                .map_err(|err| Error::Usage(format!("{which}: {err}")))?;
+                .map_err(|err| Error::Usage(format!("{which}: {err}; fix its address")))?;
             let provider = self.registry.get(&e.kind).map_err(|_| {
                 Error::Usage(format!(
-                    "{which}: no resource kind named `{}` is known to this program (kinds look like aws:ec2:Vpc)",
+                    "{which}: no resource kind named `{}` is known to this program; fix its kind (kinds look like aws:ec2:Vpc)",
                     e.kind
                 ))
             })?;
@@ -186,12 +224,14 @@ impl Session {
                 && d.kind != e.kind
             {
                 return Err(Error::Usage(format!(
-                    "{which}: the program declares `{address}` as {}, not {}",
+                    "{which}: the program declares `{address}` as {}, not {}; give that kind or another address",
                     d.kind, e.kind
                 )));
             }
             if !seen.insert(address.clone()) {
-                return Err(Error::Usage(format!("{which}: `{address}` is listed twice")));
+                return Err(Error::Usage(format!(
+                    "{which}: `{address}` is listed twice; keep one entry per address"
+                )));
             }
             out.push((e, address, provider.clone()));
         }

@@ -387,3 +387,42 @@ pub fn faults() -> Vec<serde_json::Value> {
 pub fn clear_faults() {
     sandbox_api("DELETE", "/sandbox-api/faults", None);
 }
+
+/// Checks an object imported from the emulator against the declarations' fixtures: its kind
+/// writes a declaration for the inputs `read` really returned, and those inputs have the same
+/// keys as the kind's fixtures in `tests/declarations/live_inputs.json` (so the golden test's
+/// live inputs are shaped as real reads are).
+pub fn assert_declarable(imported: &spar::state::ResourceState) {
+    let registry = spar::provider::Registry::builtin();
+    let provider = registry.get(&imported.kind).unwrap();
+    assert!(
+        provider
+            .declaration(imported.address.name(), &imported.inputs)
+            .is_some(),
+        "{} writes no declaration for the inputs read from the emulator: {}",
+        imported.kind,
+        imported.inputs
+    );
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/declarations/live_inputs.json"
+    ))
+    .unwrap();
+    let fixtures: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let read = keys(&imported.inputs);
+    let mine: Vec<_> = fixtures
+        .iter()
+        .filter(|f| f["kind"] == imported.kind.as_str())
+        .collect();
+    assert!(!mine.is_empty(), "no fixture of {}", imported.kind);
+    for f in mine {
+        assert_eq!(
+            keys(&f["inputs"]),
+            read,
+            "the fixture `{}` of {} is not shaped as a real read",
+            f["name"],
+            imported.kind
+        );
+    }
+}

@@ -13,6 +13,8 @@ use aws_sdk_ec2::types::{ResourceType, State, VpcEndpointType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::declaration::Expr;
+
 use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec};
 use crate::aws::call::{Poll, call_found, call0, wait_for};
 use crate::aws::context;
@@ -122,6 +124,10 @@ async fn wait_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types:
 
 #[async_trait]
 impl ResourceProvider for VpcEndpointProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -279,4 +285,21 @@ impl ResourceProvider for VpcEndpointProvider {
                 outputs: outputs(e),
             }))
     }
+}
+
+/// `ec2::VpcEndpoint::gateway(vpc_id, service, route tables)` with its tags.
+fn declare(i: &Value) -> Option<Expr> {
+    use crate::declaration::{input_vec, only_keys, str_at, string, strs_at};
+    if !only_keys(i, &["vpc_id", "service_name", "route_table_ids", "tags"]) {
+        return None;
+    }
+    Expr::new(
+        "ec2::VpcEndpoint::gateway",
+        &[
+            string(str_at(i, "vpc_id")?),
+            string(str_at(i, "service_name")?),
+            input_vec(&strs_at(i, "route_table_ids")?),
+        ],
+    )
+    .tags(i)
 }

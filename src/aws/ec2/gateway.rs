@@ -20,6 +20,8 @@ use aws_sdk_ec2::types::{ConnectivityType, DomainType, NatGatewayState, Resource
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::declaration::{Expr, only_keys, str_at, string};
+
 use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec};
 use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone, wait_for};
 use crate::aws::context;
@@ -142,6 +144,10 @@ async fn detach(ctx: &OpContext, id: &str, vpc: &str) -> Result<(), ProviderErro
 
 #[async_trait]
 impl ResourceProvider for InternetGatewayProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare_igw(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         IGW_KIND
     }
@@ -329,6 +335,10 @@ fn eip_outputs(a: &aws_sdk_ec2::types::Address) -> Value {
 
 #[async_trait]
 impl ResourceProvider for EipProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare_eip(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         EIP_KIND
     }
@@ -541,6 +551,10 @@ async fn wait_nat_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::ty
 
 #[async_trait]
 impl ResourceProvider for NatGatewayProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare_nat(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         NAT_KIND
     }
@@ -664,4 +678,41 @@ impl ResourceProvider for NatGatewayProvider {
             outputs: nat_outputs(&n),
         }))
     }
+}
+
+/// `ec2::InternetGateway::new(vpc_id)` (or `detached()`) with its tags.
+fn declare_igw(i: &Value) -> Option<Expr> {
+    if !only_keys(i, &["vpc_id", "tags"]) {
+        return None;
+    }
+    match i.get("vpc_id") {
+        None | Some(Value::Null) => Expr::new("ec2::InternetGateway::detached", &[]),
+        Some(v) => Expr::new("ec2::InternetGateway::new", &[string(v.as_str()?)]),
+    }
+    .tags(i)
+}
+
+/// `ec2::Eip::new()` with its tags.
+fn declare_eip(i: &Value) -> Option<Expr> {
+    if !only_keys(i, &["tags"]) {
+        return None;
+    }
+    Expr::new("ec2::Eip::new", &[]).tags(i)
+}
+
+/// `ec2::NatGateway::public(subnet, allocation)` or `private(subnet)` with its tags.
+fn declare_nat(i: &Value) -> Option<Expr> {
+    if !only_keys(i, &["subnet_id", "allocation_id", "connectivity_type", "tags"]) {
+        return None;
+    }
+    let subnet = string(str_at(i, "subnet_id")?);
+    match (
+        str_at(i, "connectivity_type").unwrap_or("public"),
+        str_at(i, "allocation_id"),
+    ) {
+        ("public", Some(a)) => Expr::new("ec2::NatGateway::public", &[subnet, string(a)]),
+        ("private", None) => Expr::new("ec2::NatGateway::private", &[subnet]),
+        _ => return None,
+    }
+    .tags(i)
 }

@@ -34,6 +34,7 @@ use crate::aws::call::{AwsError, Poll, call0, wait_for};
 use crate::aws::context;
 use crate::aws::lifecycle::{provider, still_listed, wait_gone};
 use crate::aws::tags::{unique_name, user_tags};
+use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -607,6 +608,10 @@ async fn wait_visible(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types::L
 
 #[async_trait]
 impl ResourceProvider for LaunchTemplateProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -755,4 +760,91 @@ impl ResourceProvider for LaunchTemplateProvider {
             None => Ok(None),
         }
     }
+}
+
+/// `ec2::LaunchTemplate::new()` with a setter for each field the template sets: disks as
+/// `ec2::BlockDevice::ebs(...)`, metadata options as `ec2::MetadataOptions::new()...`, tag
+/// specifications as `tag_for(resource type, key, value)`.
+fn declare(i: &Value) -> Option<Expr> {
+    use crate::declaration::{input_vec, only_keys, str_at, string, strs_at};
+    if !only_keys(
+        i,
+        &[
+            "name",
+            "image_id",
+            "instance_type",
+            "key_name",
+            "security_group_ids",
+            "user_data",
+            "block_device_mappings",
+            "metadata_options",
+            "iam_instance_profile",
+            "tag_specifications",
+            "tags",
+        ],
+    ) {
+        return None;
+    }
+    let mut e = Expr::new("ec2::LaunchTemplate::new", &[])
+        .str_setter(i, "name", "name")?
+        .str_setter(i, "image_id", "image_id")?
+        .str_setter(i, "instance_type", "instance_type")?
+        .str_setter(i, "key_name", "key_name")?;
+    let groups = strs_at(i, "security_group_ids")?;
+    e = e.call_if(!groups.is_empty(), "security_group_ids", &[input_vec(&groups)]);
+    e = e.str_setter(i, "user_data", "user_data")?;
+    for d in i
+        .get("block_device_mappings")
+        .and_then(Value::as_array)
+        .map_or(&[][..], |a| a)
+    {
+        let d: BlockDevice = serde_json::from_value(d.clone()).ok()?;
+        let mut dev = Expr::new(
+            "ec2::BlockDevice::ebs",
+            &[string(&d.device_name), d.volume_size?.to_string()],
+        );
+        if let Some(t) = &d.volume_type {
+            dev = dev.call("volume_type", &[string(t)]);
+        }
+        if let Some(b) = d.encrypted {
+            dev = dev.call("encrypted", &[b.to_string()]);
+        }
+        if let Some(b) = d.delete_on_termination {
+            dev = dev.call("delete_on_termination", &[b.to_string()]);
+        }
+        e = e.call("block_device", &[dev.source().to_string()]);
+    }
+    if let Some(m) = i.get("metadata_options").filter(|m| !m.is_null()) {
+        let m: MetadataOptions = serde_json::from_value(m.clone()).ok()?;
+        let mut opts = Expr::new("ec2::MetadataOptions::new", &[]);
+        if let Some(t) = &m.http_tokens {
+            let t = match t {
+                HttpTokens::Required => "ec2::HttpTokens::Required",
+                HttpTokens::Optional => "ec2::HttpTokens::Optional",
+            };
+            opts = opts.call("http_tokens", &[t.into()]);
+        }
+        if let Some(n) = m.http_put_response_hop_limit {
+            opts = opts.call("hop_limit", &[n.to_string()]);
+        }
+        if let Some(b) = m.http_endpoint_enabled {
+            opts = opts.call("endpoint", &[b.to_string()]);
+        }
+        e = e.call("metadata_options", &[opts.source().to_string()]);
+    }
+    if let Some(p) = i.get("iam_instance_profile").filter(|p| !p.is_null()) {
+        e = match (str_at(p, "name"), str_at(p, "arn")) {
+            (Some(n), None) => e.call("iam_instance_profile_name", &[string(n)]),
+            (None, Some(a)) => e.call("iam_instance_profile_arn", &[string(a)]),
+            _ => return None,
+        };
+    }
+    if let Some(specs) = i.get("tag_specifications").and_then(Value::as_object) {
+        for (rt, tags) in specs {
+            for (k, v) in tags.as_object()? {
+                e = e.call("tag_for", &[string(rt), string(k), string(v.as_str()?)]);
+            }
+        }
+    }
+    e.tags(i)
 }

@@ -16,6 +16,8 @@ use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::declaration::{Expr, only_keys, str_at, string};
+
 use super::{WAIT, filter, from_tags, owner_filter, parse, sync_tags, tag_spec, validate_ipv4_cidr};
 use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone, wait_for};
 use crate::aws::context;
@@ -94,6 +96,10 @@ async fn table_outputs(t: &aws_sdk_ec2::types::RouteTable) -> Value {
 
 #[async_trait]
 impl ResourceProvider for RouteTableProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare_table(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         TABLE_KIND
     }
@@ -294,6 +300,10 @@ fn route_outputs(table: &str, r: &aws_sdk_ec2::types::Route) -> Value {
 
 #[async_trait]
 impl ResourceProvider for RouteProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare_route(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         ROUTE_KIND
     }
@@ -474,6 +484,10 @@ async fn live_association(
 
 #[async_trait]
 impl ResourceProvider for RouteTableAssociationProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare_association(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         ASSOCIATION_KIND
     }
@@ -567,4 +581,51 @@ impl ResourceProvider for RouteTableAssociationProvider {
                 outputs: json!({"id": id}),
             }))
     }
+}
+
+/// `ec2::RouteTable::new(vpc_id)` with its tags.
+fn declare_table(i: &Value) -> Option<Expr> {
+    if !only_keys(i, &["vpc_id", "tags"]) {
+        return None;
+    }
+    Expr::new("ec2::RouteTable::new", &[string(str_at(i, "vpc_id")?)]).tags(i)
+}
+
+/// `ec2::Route::new(table, destination)` through its gateway or NAT gateway.
+fn declare_route(i: &Value) -> Option<Expr> {
+    if !only_keys(
+        i,
+        &[
+            "route_table_id",
+            "destination_cidr_block",
+            "gateway_id",
+            "nat_gateway_id",
+        ],
+    ) {
+        return None;
+    }
+    let e = Expr::new(
+        "ec2::Route::new",
+        &[
+            string(str_at(i, "route_table_id")?),
+            string(str_at(i, "destination_cidr_block")?),
+        ],
+    );
+    match (str_at(i, "gateway_id"), str_at(i, "nat_gateway_id")) {
+        (Some(g), None) => Some(e.call("via_gateway", &[string(g)])),
+        (None, Some(n)) => Some(e.call("via_nat_gateway", &[string(n)])),
+        (None, None) => Some(e),
+        _ => None,
+    }
+}
+
+/// `ec2::RouteTableAssociation::new(table, subnet)`.
+fn declare_association(i: &Value) -> Option<Expr> {
+    if !only_keys(i, &["route_table_id", "subnet_id"]) {
+        return None;
+    }
+    Some(Expr::new(
+        "ec2::RouteTableAssociation::new",
+        &[string(str_at(i, "route_table_id")?), string(str_at(i, "subnet_id")?)],
+    ))
 }

@@ -20,6 +20,8 @@ use aws_sdk_ec2::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::declaration::{Expr, only_keys, str_at, string};
+
 use super::{WAIT, filter, from_tags, owner_filter, parse, sync_tags, tag_spec, unless_unset, validate_ipv4_cidr};
 use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone, wait_for};
 use crate::aws::context;
@@ -138,6 +140,10 @@ async fn group_outputs(g: &aws_sdk_ec2::types::SecurityGroup) -> Value {
 
 #[async_trait]
 impl ResourceProvider for SecurityGroupProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare_group(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         GROUP_KIND
     }
@@ -461,6 +467,10 @@ fn rule_outputs(r: &aws_sdk_ec2::types::SecurityGroupRule) -> Value {
 
 #[async_trait]
 impl ResourceProvider for SecurityGroupRuleProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare_rule(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         RULE_KIND
     }
@@ -614,4 +624,61 @@ impl ResourceProvider for SecurityGroupRuleProvider {
                 })
         }))
     }
+}
+
+/// `ec2::SecurityGroup::new(vpc_id)` with its name, a description other than spar's
+/// default, and its tags.
+fn declare_group(i: &Value) -> Option<Expr> {
+    if !only_keys(i, &["vpc_id", "name", "description", "tags"]) {
+        return None;
+    }
+    let description = str_at(i, "description")?;
+    Expr::new("ec2::SecurityGroup::new", &[string(str_at(i, "vpc_id")?)])
+        .str_setter(i, "name", "name")?
+        .call_if(description != "Managed by spar", "description", &[string(description)])
+        .tags(i)
+}
+
+/// `ec2::SecurityGroupRule::ingress(group)` (or `egress`) with its protocol and ports
+/// (`tcp(port)` for one TCP port), its peer, description and tags.
+fn declare_rule(i: &Value) -> Option<Expr> {
+    use crate::declaration::int_at;
+    if !only_keys(
+        i,
+        &[
+            "security_group_id",
+            "type",
+            "protocol",
+            "from_port",
+            "to_port",
+            "cidr_ipv4",
+            "source_security_group_id",
+            "description",
+            "tags",
+        ],
+    ) {
+        return None;
+    }
+    let direction = match str_at(i, "type")? {
+        d @ ("ingress" | "egress") => d,
+        _ => return None,
+    };
+    let mut e = Expr::new(
+        &format!("ec2::SecurityGroupRule::{direction}"),
+        &[string(str_at(i, "security_group_id")?)],
+    );
+    let (protocol, from, to) = (str_at(i, "protocol")?, int_at(i, "from_port")?, int_at(i, "to_port")?);
+    e = match protocol {
+        "-1" if from == -1 && to == -1 => e,
+        "-1" => return None,
+        "tcp" if from == to => e.call("tcp", &[from.to_string()]),
+        p => e.call("protocol", &[string(p), from.to_string(), to.to_string()]),
+    };
+    match (str_at(i, "cidr_ipv4"), str_at(i, "source_security_group_id")) {
+        (Some(c), None) => e = e.call("cidr", &[string(c)]),
+        (None, Some(g)) => e = e.call("group", &[string(g)]),
+        (None, None) => {}
+        _ => return None,
+    }
+    e.str_setter(i, "description", "description")?.tags(i)
 }

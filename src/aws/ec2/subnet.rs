@@ -144,6 +144,10 @@ async fn set_map_public_ip(ctx: &OpContext, id: &str, yes: bool) -> Result<(), P
 
 #[async_trait]
 impl ResourceProvider for SubnetProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -289,4 +293,32 @@ impl ResourceProvider for SubnetProvider {
             outputs: outputs(s),
         }))
     }
+}
+
+/// `ec2::Subnet::new(vpc_id, cidr)` with its AZ, public IPs and tags.
+fn declare(i: &Value) -> Option<crate::declaration::Expr> {
+    use crate::declaration::{Expr, bool_at, only_keys, str_at, string};
+    if !only_keys(
+        i,
+        &[
+            "vpc_id",
+            "cidr_block",
+            "availability_zone",
+            "map_public_ip_on_launch",
+            "tags",
+        ],
+    ) {
+        return None;
+    }
+    Expr::new(
+        "ec2::Subnet::new",
+        &[string(str_at(i, "vpc_id")?), string(str_at(i, "cidr_block")?)],
+    )
+    .str_setter(i, "availability_zone", "az")?
+    .call_if(
+        bool_at(i, "map_public_ip_on_launch", false)?,
+        "map_public_ip",
+        &["true".into()],
+    )
+    .tags(i)
 }

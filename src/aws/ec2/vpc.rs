@@ -20,6 +20,7 @@ use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec, validate_
 use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone, wait_for};
 use crate::aws::context;
 use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, still_listed, wait_gone};
+use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -198,6 +199,10 @@ async fn wait_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types:
 
 #[async_trait]
 impl ResourceProvider for VpcProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -335,4 +340,18 @@ impl ResourceProvider for VpcProvider {
             id,
         }))
     }
+}
+
+/// `ec2::Vpc::new(cidr)` with the DNS attributes that differ from the defaults and the tags.
+fn declare(i: &Value) -> Option<Expr> {
+    use crate::declaration::{bool_at, only_keys, str_at, string};
+    if !only_keys(i, &["cidr_block", "enable_dns_support", "enable_dns_hostnames", "tags"]) {
+        return None;
+    }
+    let support = bool_at(i, "enable_dns_support", true)?;
+    let hostnames = bool_at(i, "enable_dns_hostnames", false)?;
+    Expr::new("ec2::Vpc::new", &[string(str_at(i, "cidr_block")?)])
+        .call_if(!support, "dns_support", &["false".into()])
+        .call_if(hostnames, "dns_hostnames", &["true".into()])
+        .tags(i)
 }

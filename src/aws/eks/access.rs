@@ -20,6 +20,7 @@ use crate::aws::call::{Retry, call, call_found, call0, none_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
 use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, split_id};
+use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -211,6 +212,10 @@ async fn describe(
 
 #[async_trait]
 impl ResourceProvider for AccessEntryProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -368,4 +373,45 @@ impl ResourceProvider for AccessEntryProvider {
                 outputs: json!({"arn": e.access_entry_arn()}),
             }))
     }
+}
+
+/// `eks::AccessEntry::new(cluster, principal)` (or `ec2_linux_nodes`) with its groups,
+/// username, access policies and tags.
+fn declare(i: &Value) -> Option<Expr> {
+    use crate::declaration::{only_keys, str_at, str_slice, string, strs_at};
+    if !only_keys(
+        i,
+        &[
+            "cluster_name",
+            "principal_arn",
+            "type",
+            "kubernetes_groups",
+            "username",
+            "access_policies",
+            "tags",
+        ],
+    ) {
+        return None;
+    }
+    let head = match str_at(i, "type").unwrap_or("STANDARD") {
+        "STANDARD" => "eks::AccessEntry::new",
+        "EC2_LINUX" => "eks::AccessEntry::ec2_linux_nodes",
+        _ => return None,
+    };
+    let mut e = Expr::new(
+        head,
+        &[string(str_at(i, "cluster_name")?), string(str_at(i, "principal_arn")?)],
+    );
+    for g in strs_at(i, "kubernetes_groups")? {
+        e = e.call("group", &[string(g)]);
+    }
+    e = e.str_setter(i, "username", "username")?;
+    let policies: Vec<AccessPolicy> = match i.get("access_policies") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(p) => serde_json::from_value(p.clone()).ok()?,
+    };
+    for p in policies {
+        e = e.call("policy", &[string(&p.policy_arn), str_slice(&p.namespaces)]);
+    }
+    e.tags(i)
 }

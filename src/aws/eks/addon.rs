@@ -24,6 +24,7 @@ use crate::aws::call::{Poll, Retry, call, call_found, none_if_gone, wait_for};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
 use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, split_id, wait_gone};
+use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -233,6 +234,10 @@ async fn wait_deleted(ctx: &OpContext, cluster: &str, name: &str) -> Result<(), 
 
 #[async_trait]
 impl ResourceProvider for AddonProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -395,4 +400,38 @@ impl ResourceProvider for AddonProvider {
             outputs: outputs(&a),
         }))
     }
+}
+
+/// `eks::Addon::new(cluster, name)` with its version, configuration, role, conflict
+/// resolution (when not `OVERWRITE`) and tags.
+fn declare(i: &Value) -> Option<Expr> {
+    use crate::declaration::{json, only_keys, str_at, string};
+    if !only_keys(
+        i,
+        &[
+            "cluster_name",
+            "addon_name",
+            "addon_version",
+            "kubernetes_version",
+            "configuration_values",
+            "service_account_role_arn",
+            "resolve_conflicts",
+            "tags",
+        ],
+    ) {
+        return None;
+    }
+    let resolve = str_at(i, "resolve_conflicts").unwrap_or("OVERWRITE");
+    let mut e = Expr::new(
+        "eks::Addon::new",
+        &[string(str_at(i, "cluster_name")?), string(str_at(i, "addon_name")?)],
+    )
+    .str_setter(i, "addon_version", "version")?
+    .str_setter(i, "kubernetes_version", "default_version_for")?;
+    if let Some(c) = i.get("configuration_values").filter(|c| !c.is_null()) {
+        e = e.call("configuration", &[json(c)]);
+    }
+    e.str_setter(i, "service_account_role_arn", "service_account_role")?
+        .call_if(resolve != "OVERWRITE", "resolve_conflicts", &[string(resolve)])
+        .tags(i)
 }

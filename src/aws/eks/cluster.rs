@@ -35,6 +35,7 @@ use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
 use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, wait_gone};
 use crate::aws::tags::unique_name;
+use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{
     Created, DiffResult, OpContext, ProviderError, ReadResult, ResourceProvider, Schema, schema_diff,
@@ -417,6 +418,10 @@ fn role_not_assumable_yet(e: &AwsError) -> bool {
 
 #[async_trait]
 impl ResourceProvider for ClusterProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -722,6 +727,58 @@ impl ResourceProvider for ClusterProvider {
             outputs: outputs(&c),
         }))
     }
+}
+
+/// `eks::Cluster::new(role, subnets)` with each setting that differs from the builder's
+/// defaults (endpoint access, authentication mode, creator admin, support type).
+fn declare(i: &Value) -> Option<Expr> {
+    use crate::declaration::{bool_at, input_vec, only_keys, str_at, str_slice, string, strs_at};
+    if !only_keys(
+        i,
+        &[
+            "name",
+            "version",
+            "role_arn",
+            "subnet_ids",
+            "security_group_ids",
+            "endpoint_public_access",
+            "endpoint_private_access",
+            "public_access_cidrs",
+            "authentication_mode",
+            "bootstrap_cluster_creator_admin_permissions",
+            "support_type",
+            "secrets_encryption_key_arn",
+            "tags",
+        ],
+    ) {
+        return None;
+    }
+    let groups = strs_at(i, "security_group_ids")?;
+    let (public, private) = (
+        bool_at(i, "endpoint_public_access", true)?,
+        bool_at(i, "endpoint_private_access", true)?,
+    );
+    let cidrs = strs_at(i, "public_access_cidrs")?;
+    let mode = str_at(i, "authentication_mode").unwrap_or("API");
+    let admin = bool_at(i, "bootstrap_cluster_creator_admin_permissions", true)?;
+    let support = str_at(i, "support_type").unwrap_or("STANDARD");
+    Expr::new(
+        "eks::Cluster::new",
+        &[string(str_at(i, "role_arn")?), input_vec(&strs_at(i, "subnet_ids")?)],
+    )
+    .str_setter(i, "name", "name")?
+    .str_setter(i, "version", "version")?
+    .call_if(!groups.is_empty(), "security_groups", &[input_vec(&groups)])
+    .call_if(
+        !(public && private && cidrs == ["0.0.0.0/0"]),
+        "endpoint",
+        &[public.to_string(), private.to_string(), str_slice(&cidrs)],
+    )
+    .call_if(mode != "API", "authentication_mode", &[string(mode)])
+    .call_if(!admin, "bootstrap_creator_admin", &["false".into()])
+    .call_if(support != "STANDARD", "support_type", &[string(support)])
+    .str_setter(i, "secrets_encryption_key_arn", "secrets_encryption")?
+    .tags(i)
 }
 
 #[cfg(test)]

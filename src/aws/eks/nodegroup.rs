@@ -32,6 +32,7 @@ use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
 use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, split_id, wait_gone};
 use crate::aws::tags::unique_name;
+use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{
     Created, DiffResult, OpContext, ProviderError, ReadResult, ResourceProvider, Schema, schema_diff,
@@ -401,6 +402,10 @@ async fn wait_deleted(ctx: &OpContext, cluster: &str, name: &str) -> Result<(), 
 
 #[async_trait]
 impl ResourceProvider for NodegroupProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -712,4 +717,87 @@ impl ResourceProvider for NodegroupProvider {
             outputs: outputs(&g),
         }))
     }
+}
+
+/// `eks::Nodegroup::new(cluster, role, subnets)` with each setting that differs from the
+/// builder's defaults.
+fn declare(i: &Value) -> Option<Expr> {
+    use crate::declaration::{input_vec, int_at, only_keys, str_at, str_slice, string, strs_at};
+    if !only_keys(
+        i,
+        &[
+            "cluster_name",
+            "name",
+            "node_role_arn",
+            "subnet_ids",
+            "instance_types",
+            "ami_type",
+            "capacity_type",
+            "min_size",
+            "max_size",
+            "desired_size",
+            "labels",
+            "taints",
+            "version",
+            "update_config",
+            "launch_template",
+            "tags",
+        ],
+    ) {
+        return None;
+    }
+    let types = strs_at(i, "instance_types")?;
+    let capacity = str_at(i, "capacity_type").unwrap_or("ON_DEMAND");
+    let (min, desired, max) = (
+        int_at(i, "min_size")?,
+        int_at(i, "desired_size")?,
+        int_at(i, "max_size")?,
+    );
+    let mut e = Expr::new(
+        "eks::Nodegroup::new",
+        &[
+            string(str_at(i, "cluster_name")?),
+            string(str_at(i, "node_role_arn")?),
+            input_vec(&strs_at(i, "subnet_ids")?),
+        ],
+    )
+    .str_setter(i, "name", "name")?
+    .call_if(!types.is_empty(), "instance_types", &[str_slice(&types)])
+    .str_setter(i, "ami_type", "ami_type")?
+    .call_if(capacity != "ON_DEMAND", "capacity_type", &[string(capacity)])
+    .call_if(
+        (min, desired, max) != (1, 1, 1),
+        "scaling",
+        &[min.to_string(), desired.to_string(), max.to_string()],
+    );
+    for (k, v) in i.get("labels").and_then(Value::as_object).into_iter().flatten() {
+        e = e.call("label", &[string(k), string(v.as_str()?)]);
+    }
+    let taints: Vec<NodeTaint> = match i.get("taints") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(t) => serde_json::from_value(t.clone()).ok()?,
+    };
+    for t in taints {
+        let value = t
+            .value
+            .as_deref()
+            .map_or("None".to_string(), |v| format!("Some({})", string(v)));
+        e = e.call("taint", &[string(&t.key), value, string(&t.effect)]);
+    }
+    e = e.str_setter(i, "version", "version")?;
+    if let Some(u) = i.get("update_config").filter(|u| !u.is_null()) {
+        let u: UpdateConfig = serde_json::from_value(u.clone()).ok()?;
+        e = match (u.max_unavailable, u.max_unavailable_percentage) {
+            (Some(n), None) => e.call("max_unavailable", &[n.to_string()]),
+            (None, Some(p)) => e.call("max_unavailable_percentage", &[p.to_string()]),
+            _ => return None,
+        };
+    }
+    if let Some(t) = i.get("launch_template").filter(|t| !t.is_null()) {
+        e = e.call(
+            "launch_template",
+            &[string(str_at(t, "id")?), string(str_at(t, "version")?)],
+        );
+    }
+    e.tags(i)
 }

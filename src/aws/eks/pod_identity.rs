@@ -18,6 +18,7 @@ use crate::aws::call::{Retry, call, call_found, call0, none_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::parse;
 use crate::aws::lifecycle::{provider, split_id};
+use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -107,6 +108,10 @@ async fn describe(
 
 #[async_trait]
 impl ResourceProvider for PodIdentityAssociationProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -233,4 +238,23 @@ impl ResourceProvider for PodIdentityAssociationProvider {
         }
         Ok(None)
     }
+}
+
+/// `eks::PodIdentityAssociation::new(cluster, namespace, service account, role)` with its
+/// tags.
+fn declare(i: &Value) -> Option<Expr> {
+    use crate::declaration::{only_keys, str_at, string};
+    if !only_keys(i, &["cluster_name", "namespace", "service_account", "role_arn", "tags"]) {
+        return None;
+    }
+    Expr::new(
+        "eks::PodIdentityAssociation::new",
+        &[
+            string(str_at(i, "cluster_name")?),
+            string(str_at(i, "namespace")?),
+            string(str_at(i, "service_account")?),
+            string(str_at(i, "role_arn")?),
+        ],
+    )
+    .tags(i)
 }

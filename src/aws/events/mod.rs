@@ -25,6 +25,7 @@ use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
 use crate::aws::lifecycle::{provider, split_id};
 use crate::aws::tags::{apply_changes, owned_by, unique_name, user_tags, with_owner};
+use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, Registry, ResourceProvider, Schema};
 
@@ -160,6 +161,10 @@ async fn rule_tags(ctx: &OpContext, arn: &str) -> Result<Vec<Tag>, ProviderError
 
 #[async_trait]
 impl ResourceProvider for RuleProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare_rule(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         RULE_KIND
     }
@@ -348,6 +353,10 @@ async fn live_target(ctx: &OpContext, rule: &str, target_id: &str) -> Result<Opt
 
 #[async_trait]
 impl ResourceProvider for TargetProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare_target(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         TARGET_KIND
     }
@@ -422,4 +431,30 @@ impl ResourceProvider for TargetProvider {
                 outputs: json!({"target_id": target_id}),
             }))
     }
+}
+
+/// `events::Rule::new(pattern)` with its name, description, `enabled(false)` and tags.
+fn declare_rule(i: &Value) -> Option<Expr> {
+    use crate::declaration::{bool_at, json, only_keys};
+    if !only_keys(i, &["name", "description", "event_pattern", "enabled", "tags"]) {
+        return None;
+    }
+    Expr::new("events::Rule::new", &[json(i.get("event_pattern")?)])
+        .str_setter(i, "name", "name")?
+        .str_setter(i, "description", "description")?
+        .call_if(!bool_at(i, "enabled", true)?, "enabled", &["false".into()])
+        .tags(i)
+}
+
+/// `events::Target::new(rule, arn)` with its target id.
+fn declare_target(i: &Value) -> Option<Expr> {
+    use crate::declaration::{only_keys, str_at, string};
+    if !only_keys(i, &["rule", "target_id", "arn"]) {
+        return None;
+    }
+    Expr::new(
+        "events::Target::new",
+        &[string(str_at(i, "rule")?), string(str_at(i, "arn")?)],
+    )
+    .str_setter(i, "target_id", "id")
 }

@@ -243,6 +243,68 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Rust source building the document `doc` (in its canonical form) with
+/// [`PolicyDocument::new`] and the [`Statement`] builders, for a kind's declaration; `None`
+/// when the builders cannot say it.
+pub(crate) fn source(doc: &serde_json::Value) -> Option<String> {
+    use crate::declaration::string;
+    let d: PolicyDocument = serde_json::from_value(doc.clone()).ok()?;
+    if d.canonical() != *doc {
+        return None;
+    }
+    let statements: Vec<String> = d.statement.iter().map(statement_source).collect::<Option<_>>()?;
+    let src = format!("iam::PolicyDocument::new(vec![{}])", statements.join(", "));
+    Some(if d.version == version() {
+        src
+    } else {
+        format!("{{ let mut d = {src}; d.version = {}.into(); d }}", string(&d.version))
+    })
+}
+
+/// The service a trust policy lets assume a role, when it is exactly
+/// [`PolicyDocument::assumed_by_service`]'s.
+pub(crate) fn assumed_by(doc: &serde_json::Value) -> Option<String> {
+    let d: PolicyDocument = serde_json::from_value(doc.clone()).ok()?;
+    let [s] = d.statement.as_slice() else {
+        return None;
+    };
+    let services = s.principal.as_ref()?.get("Service")?;
+    let [service] = services.as_slice() else {
+        return None;
+    };
+    (PolicyDocument::assumed_by_service(service).canonical() == *doc).then(|| service.clone())
+}
+
+fn statement_source(s: &Statement) -> Option<String> {
+    use crate::declaration::{Expr, str_slice, string};
+    let head = match s.effect.as_str() {
+        "Allow" => "iam::Statement::allow",
+        "Deny" => "iam::Statement::deny",
+        _ => return None,
+    };
+    let mut e = Expr::new(head, &[str_slice(&s.action)]);
+    if let Some(sid) = &s.sid {
+        e = e.call("sid", &[string(sid)]);
+    }
+    if let Some(p) = &s.principal {
+        if p.is_empty() {
+            return None;
+        }
+        for (kind, who) in p {
+            for w in who {
+                e = e.call("principal", &[string(kind), string(w)]);
+            }
+        }
+    }
+    e = e.call_if(!s.resource.is_empty(), "resources", &[str_slice(&s.resource)]);
+    for (op, m) in &s.condition {
+        for (key, values) in m {
+            e = e.call("condition", &[string(op), string(key), str_slice(values)]);
+        }
+    }
+    Some(e.source().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ use crate::aws::context;
 use crate::aws::ec2::parse;
 use crate::aws::lifecycle::provider;
 use crate::aws::tags::apply_changes;
+use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -92,6 +93,10 @@ fn outputs(arn: &str, url: &str) -> Value {
 
 #[async_trait]
 impl ResourceProvider for OpenIdConnectProviderProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -251,4 +256,23 @@ impl ResourceProvider for OpenIdConnectProviderProvider {
         }
         Ok(None)
     }
+}
+
+/// `iam::OpenIdConnectProvider::new(url)` with its audiences (when not just
+/// `sts.amazonaws.com`), thumbprints and tags.
+fn declare(i: &Value) -> Option<Expr> {
+    use crate::declaration::{only_keys, str_at, str_slice, string, strs_at};
+    if !only_keys(i, &["url", "client_ids", "thumbprints", "tags"]) {
+        return None;
+    }
+    let clients = strs_at(i, "client_ids")?;
+    let mut e = Expr::new("iam::OpenIdConnectProvider::new", &[string(str_at(i, "url")?)]).call_if(
+        clients != ["sts.amazonaws.com"],
+        "client_ids",
+        &[str_slice(&clients)],
+    );
+    for t in strs_at(i, "thumbprints")? {
+        e = e.call("thumbprint", &[string(t)]);
+    }
+    e.tags(i)
 }

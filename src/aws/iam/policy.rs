@@ -20,6 +20,7 @@ use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
 use crate::aws::lifecycle::{provider, still_listed, wait_gone};
 use crate::aws::tags::apply_changes;
+use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -141,6 +142,10 @@ fn outputs(p: &aws_sdk_iam::types::Policy) -> Value {
 
 #[async_trait]
 impl ResourceProvider for PolicyProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -298,4 +303,18 @@ impl ResourceProvider for PolicyProvider {
             }
         }
     }
+}
+
+/// `iam::Policy::new(document)` with its name, path, description and tags.
+fn declare(i: &Value) -> Option<Expr> {
+    use crate::declaration::{only_keys, str_at, string};
+    if !only_keys(i, &["name", "path", "description", "policy", "tags"]) {
+        return None;
+    }
+    let path = str_at(i, "path").unwrap_or("/");
+    Expr::new("iam::Policy::new", &[super::document::source(i.get("policy")?)?])
+        .str_setter(i, "name", "name")?
+        .call_if(path != "/", "path", &[string(path)])
+        .str_setter(i, "description", "description")?
+        .tags(i)
 }

@@ -18,6 +18,7 @@ use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
 use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, still_listed, wait_gone};
 use crate::aws::tags::apply_changes;
+use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -134,6 +135,10 @@ async fn remove_role(ctx: &OpContext, name: &str, role: &str) -> Result<(), Prov
 
 #[async_trait]
 impl ResourceProvider for InstanceProfileProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -264,4 +269,18 @@ impl ResourceProvider for InstanceProfileProvider {
                 outputs: outputs(&p),
             }))
     }
+}
+
+/// `iam::InstanceProfile::new(role)` with its name, path and tags (a profile without a role
+/// has no builder).
+fn declare(i: &Value) -> Option<Expr> {
+    use crate::declaration::{only_keys, str_at, string};
+    if !only_keys(i, &["name", "path", "role", "tags"]) {
+        return None;
+    }
+    let path = str_at(i, "path").unwrap_or("/");
+    Expr::new("iam::InstanceProfile::new", &[string(str_at(i, "role")?)])
+        .str_setter(i, "name", "name")?
+        .call_if(path != "/", "path", &[string(path)])
+        .tags(i)
 }

@@ -22,6 +22,7 @@ use crate::aws::context;
 use crate::aws::ec2::parse;
 use crate::aws::lifecycle::{provider, split_id, still_listed, wait_gone};
 use crate::aws::tags::apply_changes;
+use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -147,6 +148,10 @@ fn role_outputs(r: &aws_sdk_iam::types::Role) -> Value {
 
 #[async_trait]
 impl ResourceProvider for RoleProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare_role(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         ROLE_KIND
     }
@@ -346,6 +351,10 @@ pub(crate) async fn attached_policies(ctx: &OpContext, role: &str) -> Result<Opt
 
 #[async_trait]
 impl ResourceProvider for RolePolicyAttachmentProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare_attachment(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         ATTACHMENT_KIND
     }
@@ -497,6 +506,10 @@ async fn put_inline(ctx: &OpContext, role: &str, name: &str, policy: &PolicyDocu
 
 #[async_trait]
 impl ResourceProvider for RolePolicyProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare_inline(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         INLINE_KIND
     }
@@ -578,4 +591,63 @@ impl ResourceProvider for RolePolicyProvider {
             outputs: r.outputs,
         }))
     }
+}
+
+/// `iam::Role::assumed_by_service(service)` (or `Role::new(trust policy)`) with its name,
+/// path, description, session length and tags where they differ from the defaults.
+fn declare_role(i: &Value) -> Option<Expr> {
+    use crate::declaration::{int_at, only_keys, str_at, string};
+    if !only_keys(
+        i,
+        &[
+            "name",
+            "path",
+            "description",
+            "assume_role_policy",
+            "max_session_duration",
+            "tags",
+        ],
+    ) {
+        return None;
+    }
+    let trust = i.get("assume_role_policy")?;
+    let e = match super::document::assumed_by(trust) {
+        Some(service) => Expr::new("iam::Role::assumed_by_service", &[string(&service)]),
+        None => Expr::new("iam::Role::new", &[super::document::source(trust)?]),
+    };
+    let path = str_at(i, "path").unwrap_or("/");
+    let session = int_at(i, "max_session_duration").unwrap_or(3600);
+    e.str_setter(i, "name", "name")?
+        .call_if(path != "/", "path", &[string(path)])
+        .str_setter(i, "description", "description")?
+        .call_if(session != 3600, "max_session_duration", &[session.to_string()])
+        .tags(i)
+}
+
+/// `iam::RolePolicyAttachment::aws_managed(role, name)` for an AWS managed policy, else
+/// `RolePolicyAttachment::new(role, arn)`.
+fn declare_attachment(i: &Value) -> Option<Expr> {
+    use crate::declaration::{only_keys, str_at, string};
+    if !only_keys(i, &["role", "policy_arn"]) {
+        return None;
+    }
+    let role = string(str_at(i, "role")?);
+    let arn = str_at(i, "policy_arn")?;
+    Some(match arn.strip_prefix("arn:aws:iam::aws:policy/") {
+        Some(name) => Expr::new("iam::RolePolicyAttachment::aws_managed", &[role, string(name)]),
+        None => Expr::new("iam::RolePolicyAttachment::new", &[role, string(arn)]),
+    })
+}
+
+/// `iam::RolePolicy::new(role, document)` with its name.
+fn declare_inline(i: &Value) -> Option<Expr> {
+    use crate::declaration::{only_keys, str_at, string};
+    if !only_keys(i, &["role", "name", "policy"]) {
+        return None;
+    }
+    Expr::new(
+        "iam::RolePolicy::new",
+        &[string(str_at(i, "role")?), super::document::source(i.get("policy")?)?],
+    )
+    .str_setter(i, "name", "name")
 }

@@ -23,6 +23,7 @@ use crate::aws::ec2::{parse, unless_unset};
 use crate::aws::iam::PolicyDocument;
 use crate::aws::lifecycle::{provider, still_listed, wait_gone};
 use crate::aws::tags::{apply_changes, owned_by, unique_name, user_tags, with_owner};
+use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -191,6 +192,10 @@ fn outputs(url: &str, attrs: &HashMap<QueueAttributeName, String>) -> Value {
 
 #[async_trait]
 impl ResourceProvider for QueueProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -334,4 +339,39 @@ impl ResourceProvider for QueueProvider {
             id: url,
         }))
     }
+}
+
+/// `sqs::Queue::new()` with its name, retention and visibility, SSE when off, policy and
+/// tags.
+fn declare(i: &Value) -> Option<Expr> {
+    use crate::declaration::{bool_at, int_at, only_keys};
+    if !only_keys(
+        i,
+        &[
+            "name",
+            "message_retention_seconds",
+            "visibility_timeout_seconds",
+            "sqs_managed_sse",
+            "policy",
+            "tags",
+        ],
+    ) {
+        return None;
+    }
+    let mut e = Expr::new("sqs::Queue::new", &[]).str_setter(i, "name", "name")?;
+    for key in ["message_retention_seconds", "visibility_timeout_seconds"] {
+        match i.get(key) {
+            None | Some(Value::Null) => {}
+            Some(_) => e = e.call(key, &[int_at(i, key)?.to_string()]),
+        }
+    }
+    e = e.call_if(
+        !bool_at(i, "sqs_managed_sse", true)?,
+        "sqs_managed_sse",
+        &["false".into()],
+    );
+    if let Some(p) = i.get("policy").filter(|p| !p.is_null()) {
+        e = e.call("policy", &[crate::aws::iam::document::source(p)?]);
+    }
+    e.tags(i)
 }

@@ -59,6 +59,10 @@ impl Default for ObjectProvider {
 
 #[async_trait]
 impl ResourceProvider for ObjectProvider {
+    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
+        declare(inputs).map(|e| e.statement(name))
+    }
+
     fn kind(&self) -> &str {
         KIND
     }
@@ -211,6 +215,56 @@ impl ResourceProvider for ObjectProvider {
             outputs: outputs_of(&t, ns, &live),
         }))
     }
+}
+
+/// `kubernetes::Object::dynamic(&provider, json!(manifest))` with its namespace, `force()`,
+/// `no_wait()` and propagation; `provider` is the handle of the connection's
+/// `kubernetes:Provider`. A Secret's values are never printed: a placeholder stands for
+/// each, and a comment says so.
+fn declare(i: &Value) -> Option<crate::declaration::Expr> {
+    use crate::declaration::{Expr, SECRET_PLACEHOLDER, bool_at, json, only_keys, string};
+    if !only_keys(
+        i,
+        &[
+            "provider",
+            "manifest",
+            "namespace",
+            "force",
+            "wait",
+            "deletePropagation",
+        ],
+    ) {
+        return None;
+    }
+    let mut manifest = i.get("manifest")?.clone();
+    let secret = manifest.get("kind") == Some(&json!("Secret")) && manifest.get("apiVersion") == Some(&json!("v1"));
+    if secret {
+        for key in ["data", "stringData"] {
+            if let Some(Value::Object(m)) = manifest.get_mut(key) {
+                for v in m.values_mut() {
+                    *v = json!(SECRET_PLACEHOLDER);
+                }
+            }
+        }
+    }
+    let mut e = Expr::new("kubernetes::Object::dynamic", &["&provider".into(), json(&manifest)])
+        .str_setter(i, "namespace", "namespace")?
+        .call_if(bool_at(i, "force", false)?, "force", &[])
+        .call_if(!bool_at(i, "wait", true)?, "no_wait", &[]);
+    match i.get("deletePropagation") {
+        None | Some(Value::Null) => {}
+        Some(p) => {
+            let p: Propagation = serde_json::from_value(p.clone()).ok()?;
+            e = e.call("delete_propagation", &[format!("kubernetes::Propagation::{p:?}")]);
+        }
+    }
+    if secret {
+        e = e.with_comment(&format!(
+            "the values of this Secret are not printed: replace each {} with yours",
+            string(SECRET_PLACEHOLDER)
+        ));
+    }
+    Some(e)
 }
 
 #[cfg(test)]
