@@ -113,33 +113,14 @@ impl Stack {
         &mut self,
         name: &str,
         resource: R,
-        options: ResourceOptions,
+        mut options: ResourceOptions,
     ) -> crate::Result<Handle<R>> {
-        let address = Address::new(&self.path, name)?;
-        if !self.seen.insert(address.clone()) {
-            // Reported by `into_program` with every other problem; the program goes on.
-            self.errors.push(GraphError::Duplicate(address.clone()));
-            return Ok(Handle::new(address));
-        }
-        let (inputs, transforms) = recording_transforms(self.transforms.len(), || serde_json::to_value(&resource));
-        let inputs = inputs.map_err(|e| Error::Inputs {
-            address: address.clone(),
-            message: e.to_string(),
-        })?;
-        self.transforms.extend(transforms);
-        let kind = resource.kind();
-        if self.registry.get(&kind).is_err() {
-            self.registry.register(resource.provider());
-        }
-        let mut options = options;
         for old in self.component_aliases(name) {
             if !options.aliases.contains(&old) {
                 options.aliases.push(old);
             }
         }
-        self.resources
-            .push(DesiredResource::new(address.clone(), kind, inputs, options));
-        Ok(Handle::new(address))
+        self.declare(name, &resource, resource.kind(), || resource.provider(), options, false)
     }
 
     /// Declares a lookup named `name` in the current component: the existing object its
@@ -147,24 +128,46 @@ impl Stack {
     /// its outputs are the handle's, as a created resource's would be. The plan shows it
     /// as `<= read`; it is never created, changed or deleted.
     pub fn lookup<L: crate::model::Lookup>(&mut self, name: &str, query: L) -> crate::Result<Handle<L::Resource>> {
+        self.declare(
+            name,
+            &query,
+            query.kind(),
+            || query.provider(),
+            ResourceOptions::default(),
+            true,
+        )
+    }
+
+    /// Adds `value` (a resource's inputs, or a lookup's query) at `name` in the current
+    /// component: a second declaration at an address is recorded for `into_program`, output
+    /// transforms are numbered, and the kind is registered.
+    fn declare<T>(
+        &mut self,
+        name: &str,
+        value: &impl Serialize,
+        kind: String,
+        provider: impl FnOnce() -> std::sync::Arc<dyn crate::provider::ResourceProvider>,
+        options: ResourceOptions,
+        lookup: bool,
+    ) -> crate::Result<Handle<T>> {
         let address = Address::new(&self.path, name)?;
         if !self.seen.insert(address.clone()) {
             // Reported by `into_program` with every other problem; the program goes on.
             self.errors.push(GraphError::Duplicate(address.clone()));
             return Ok(Handle::new(address));
         }
-        let (inputs, transforms) = recording_transforms(self.transforms.len(), || serde_json::to_value(&query));
+        let (inputs, transforms) = recording_transforms(self.transforms.len(), || serde_json::to_value(value));
         let inputs = inputs.map_err(|e| Error::Inputs {
             address: address.clone(),
             message: e.to_string(),
         })?;
         self.transforms.extend(transforms);
-        let kind = query.kind();
         if self.registry.get(&kind).is_err() {
-            self.registry.register(query.provider());
+            // Built only for a kind not seen yet: a provider copies its schema.
+            self.registry.register(provider());
         }
-        let mut r = DesiredResource::new(address.clone(), kind, inputs, ResourceOptions::default());
-        r.lookup = true;
+        let mut r = DesiredResource::new(address.clone(), kind, inputs, options);
+        r.lookup = lookup;
         self.resources.push(r);
         Ok(Handle::new(address))
     }

@@ -180,16 +180,19 @@ impl Session {
     /// Reads the live objects (those at or under `targets`, or all) into a copy of the
     /// state and reports how they differ; takes no lock and writes nothing.
     pub async fn refresh_preview(&self, targets: &[String], parallelism: usize) -> Result<RefreshReport> {
-        self.check_targets(targets).await?;
         let (mut snap, _) = self.store.load().await?;
+        check_targets(&snap, targets)?;
         Ok(refresh_some(&self.registry, &mut snap, parallelism, &self.stack_id(), targets).await)
     }
 
     /// Takes the lock and reads the live objects into a copy of the state, for the caller
     /// to show and then [`RefreshRun::accept`] or [`RefreshRun::discard`].
     pub async fn refresh_begin(&self, targets: &[String], parallelism: usize) -> Result<RefreshRun<'_>> {
-        self.check_targets(targets).await?;
         let locked = self.lock_for("refresh").await?;
+        if let Err(e) = check_targets(&locked.snapshot, targets) {
+            locked.lock.release().await?;
+            return Err(e);
+        }
         let mut refreshed = locked.snapshot.clone();
         let report = refresh_some(&self.registry, &mut refreshed, parallelism, &self.stack_id(), targets).await;
         Ok(RefreshRun {
@@ -221,19 +224,16 @@ impl Session {
         }
         Ok(report)
     }
+}
 
-    async fn check_targets(&self, targets: &[String]) -> Result<()> {
-        if targets.is_empty() {
-            return Ok(());
+/// Each target names something in `snap`, or the error says which does not.
+fn check_targets(snap: &Snapshot, targets: &[String]) -> Result<()> {
+    for t in targets {
+        if !snap.resources.keys().any(|a| a.is_within(t)) {
+            return Err(Error::Usage(format!(
+                "--target `{t}` matches nothing in state; `state list` shows what is there"
+            )));
         }
-        let (snap, _) = self.store.load().await?;
-        for t in targets {
-            if !snap.resources.keys().any(|a| a.is_within(t)) {
-                return Err(Error::Usage(format!(
-                    "--target `{t}` matches nothing in state; `state list` shows what is there"
-                )));
-            }
-        }
-        Ok(())
     }
+    Ok(())
 }

@@ -177,16 +177,11 @@ pub(crate) async fn read_manifest(
     at: Placement<'_>,
 ) -> Result<Option<ReadBack>, ProviderError> {
     let mut t = target_of(manifest, at.ns_override)?;
-    let Ok(bound) = bind(conn, &mut t, at).await? else {
+    let Some((live, ns)) = fetch(conn, &mut t, at).await? else {
         return Ok(None);
     };
-    let live = match bound.api.get_opt(&t.name).await {
-        Ok(Some(o)) => o,
-        Ok(None) => return Ok(None),
-        Err(e) => return Err(api_error("reading", &t, e)),
-    };
     let live_v = serde_json::to_value(&live).map_err(|e| ProviderError::msg(e.to_string()))?;
-    let ns = bound.namespace.as_deref();
+    let ns = ns.as_deref();
     let desired = body_of(manifest, ns);
     Ok(Some(ReadBack {
         id: id_of(&t, ns),

@@ -102,15 +102,10 @@ impl ResourceProvider for ObjectProvider {
             manifest["metadata"]["namespace"] = json!(ns);
         }
         let mut t = target_of(&manifest, None)?;
-        let Ok(bound) = bind(&conn, &mut t, Placement::default()).await? else {
+        let Some((live, ns)) = fetch(&conn, &mut t, Placement::default()).await? else {
             return Ok(Vec::new());
         };
-        let live = match bound.api.get_opt(&t.name).await {
-            Ok(Some(o)) => o,
-            Ok(None) => return Ok(Vec::new()),
-            Err(e) => return Err(api_error("reading", &t, e)),
-        };
-        let ns = bound.namespace.as_deref();
+        let ns = ns.as_deref();
         let mut object = serde_json::to_value(&live).map_err(|e| ProviderError::msg(e.to_string()))?;
         if let Some(m) = object.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("managedFields");
@@ -138,17 +133,11 @@ impl ResourceProvider for ObjectProvider {
             let t = i.target()?;
             (i.provider.clone(), t, Some(i))
         };
-        let bound = match bind(&conn, &mut t, Placement::default()).await? {
-            Ok(b) => b,
-            Err(_) => return Ok(None),
-        };
-        let live = match bound.api.get_opt(&t.name).await {
-            Ok(Some(o)) => o,
-            Ok(None) => return Ok(None),
-            Err(e) => return Err(api_error("reading", &t, e)),
+        let Some((live, ns)) = fetch(&conn, &mut t, Placement::default()).await? else {
+            return Ok(None);
         };
         let live_v = serde_json::to_value(&live).map_err(|e| ProviderError::msg(e.to_string()))?;
-        let ns = bound.namespace.as_deref();
+        let ns = ns.as_deref();
         let new_inputs = match stored {
             Some(i) => {
                 let mut v = inputs.clone();

@@ -239,3 +239,20 @@ pub(crate) fn api_error(action: &str, t: &Target, e: kube::Error) -> ProviderErr
         other => ProviderError::msg(format!("{action} {}: {other}", t.describe())),
     }
 }
+
+/// The live object `t` names (its namespace resolved, for namespaced kinds), or `None` when
+/// it, or its kind, does not exist.
+pub(crate) async fn fetch(
+    conn: &Connection,
+    t: &mut Target,
+    at: Placement<'_>,
+) -> Result<Option<(DynamicObject, Option<String>)>, ProviderError> {
+    let Ok(bound) = bind(conn, t, at).await? else {
+        return Ok(None);
+    };
+    match bound.api.get_opt(&t.name).await {
+        Ok(Some(o)) => Ok(Some((o, bound.namespace))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(api_error("reading", t, e)),
+    }
+}
