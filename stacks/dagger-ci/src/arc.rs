@@ -16,11 +16,11 @@ use spar::kubernetes::{Chart, Object, namespace, secret};
 use spar::prelude::*;
 
 use crate::StackError;
-use crate::cluster::{Cluster, toleration_exists};
 use crate::config::{ChartsConfig, SecretSource};
 use crate::engine::DaggerEngine;
 use crate::karpenter::Taint;
 use crate::secrets;
+use crate::target::KubeTarget;
 
 pub const CONTROLLER_CHART: &str =
     "oci://ghcr.io/actions/actions-runner-controller-charts/gha-runner-scale-set-controller";
@@ -160,6 +160,13 @@ impl ArcConfig {
 fn default_uid() -> i64 {
     1001
 }
+impl ArcConfig {
+    /// The runner tolerations and nodeSelector a config gets when it names none.
+    pub fn runner_placement_default() -> (Vec<Taint>, BTreeMap<String, String>) {
+        (default_runner_tolerations(), default_runner_selector())
+    }
+}
+
 fn default_runner_tolerations() -> Vec<Taint> {
     vec![Taint {
         key: "github-actions-runner".into(),
@@ -289,7 +296,7 @@ fn legacy_target(url: &str) -> Result<(&'static str, String), StackError> {
 }
 
 fn chart(
-    cluster: &Cluster,
+    target: &KubeTarget,
     charts: &ChartsConfig,
     name: &str,
     upstream: &str,
@@ -297,7 +304,7 @@ fn chart(
     release: &str,
     ns: &str,
 ) -> Chart {
-    let mut c = Chart::new(&cluster.provider, &charts.reference(name, upstream), release, ns);
+    let mut c = Chart::new(&target.provider, &charts.reference(name, upstream), release, ns);
     if let Some(v) = charts.version(version) {
         c = c.version(&v);
     }
@@ -311,7 +318,7 @@ impl Arc {
     pub fn declare(
         s: &mut Stack,
         cfg: &ArcConfig,
-        cluster: &Cluster,
+        target: &KubeTarget,
         engine: &DaggerEngine,
         charts: &ChartsConfig,
         cert_manager: Option<&Address>,
@@ -340,7 +347,7 @@ impl Arc {
                 });
             }
         }
-        let critical = vec![toleration_exists(&cluster.critical_taint.0)];
+        let critical = target.controller_tolerations();
         let key = secrets::resolve(
             s,
             "arc.github_app.private_key",
@@ -351,14 +358,14 @@ impl Arc {
         let installation = Secret::new(cfg.github_app.installation_id.clone());
         let runners_ns = s.add_with(
             "runners-namespace",
-            namespace(&cluster.provider, &cfg.runners_namespace),
-            cluster.after_nodes(),
+            namespace(&target.provider, &cfg.runners_namespace),
+            target.after_nodes(),
         )?;
         // What the runner pods read from Secrets of their namespace (the Cloud token).
         let mut runner_secrets = Vec::new();
         if let Some(token) = &engine.cloud_token {
             let obj = secrets::put(
-                secret(&cluster.provider, Some(&cfg.runners_namespace), RUNNER_CLOUD_SECRET),
+                secret(&target.provider, Some(&cfg.runners_namespace), RUNNER_CLOUD_SECRET),
                 "token",
                 token,
             );
@@ -371,15 +378,12 @@ impl Arc {
         match cfg.mode {
             ArcMode::ScaleSet => {
                 let controller_sa = "arc-gha-rs-controller";
-                let values = json!({
-                    "serviceAccount": {"create": true, "name": controller_sa},
-                    "tolerations": critical,
-                    "nodeSelector": {cluster.critical_label.0.as_str(): cluster.critical_label.1},
-                });
+                let mut values = json!({"serviceAccount": {"create": true, "name": controller_sa}});
+                target.place_controller(&mut values);
                 let controller = s.add_with(
                     "controller",
                     chart(
-                        cluster,
+                        target,
                         charts,
                         "gha-runner-scale-set-controller",
                         CONTROLLER_CHART,
@@ -389,9 +393,9 @@ impl Arc {
                     )
                     .create_namespace()
                     .values(values),
-                    charts.wait(cluster.after_nodes()),
+                    charts.wait(target.after_nodes()),
                 )?;
-                let gh = secret(&cluster.provider, Some(&cfg.runners_namespace), "github-app")
+                let gh = secret(&target.provider, Some(&cfg.runners_namespace), "github-app")
                     .data("github_app_id", &app_id)
                     .data("github_app_installation_id", &installation);
                 let gh = s.add(
@@ -421,7 +425,7 @@ impl Arc {
                     s.add_with(
                         &format!("scale-set-{}", g.name),
                         chart(
-                            cluster,
+                            target,
                             charts,
                             "gha-runner-scale-set",
                             SCALE_SET_CHART,
@@ -441,13 +445,13 @@ impl Arc {
             }
             ArcMode::Legacy => {
                 let ns = "actions-runner-system";
-                let gh = secret(&cluster.provider, Some(ns), "controller-manager")
+                let gh = secret(&target.provider, Some(ns), "controller-manager")
                     .data("github_app_id", &app_id)
                     .data("github_app_installation_id", &installation);
                 let controller_ns = s.add_with(
                     "controller-namespace",
-                    namespace(&cluster.provider, ns),
-                    cluster.after_nodes(),
+                    namespace(&target.provider, ns),
+                    target.after_nodes(),
                 )?;
                 let gh = s.add(
                     "github-app-secret",
@@ -459,7 +463,7 @@ impl Arc {
                     "certManagerEnabled": true,
                 });
                 let mut c = chart(
-                    cluster,
+                    target,
                     charts,
                     "actions-runner-controller",
                     LEGACY_CHART,
@@ -468,24 +472,24 @@ impl Arc {
                     ns,
                 );
                 if charts.local_dir.is_none() {
-                    c = Chart::new(&cluster.provider, LEGACY_CHART, "actions-runner-controller", ns)
+                    c = Chart::new(&target.provider, LEGACY_CHART, "actions-runner-controller", ns)
                         .version(&cfg.legacy_version);
                     if let Some(h) = &charts.helm {
                         c = c.helm(h);
                     }
                     c = c.repository(LEGACY_REPO);
                 }
-                let mut opts = cluster.after_nodes().depends_on(gh.address());
+                let mut opts = target.after_nodes().depends_on(gh.address());
                 if let Some(cm) = cert_manager {
                     opts = opts.depends_on(cm);
                 }
                 let controller = s.add_with("controller", c.values(values), charts.wait(opts))?;
-                let (target_key, target) = legacy_target(&cfg.github_config_url)?;
+                let (target_key, github_target) = legacy_target(&cfg.github_config_url)?;
                 for g in &cfg.runner_groups {
                     let template = runner_template(cfg, engine, g);
                     let mut spec = template["spec"].clone();
                     let container = spec["containers"][0].clone();
-                    spec[target_key] = json!(target);
+                    spec[target_key] = json!(github_target);
                     spec["labels"] = json!([g.name]);
                     spec["dockerEnabled"] = json!(false);
                     spec["image"] = container["image"].clone();
@@ -508,7 +512,7 @@ impl Arc {
                     }
                     let rd_h = s.add_with(
                         &format!("runners-{}", g.name),
-                        Object::dynamic(&cluster.provider, rd)
+                        Object::dynamic(&target.provider, rd)
                             .after(&controller)
                             .after(&runners_ns),
                         rd_opts,
@@ -526,7 +530,7 @@ impl Arc {
                     });
                     s.add(
                         &format!("autoscaler-{}", g.name),
-                        Object::dynamic(&cluster.provider, hra).after(&rd_h),
+                        Object::dynamic(&target.provider, hra).after(&rd_h),
                     )?;
                     runners.push(RunnerPod {
                         group: g.name.clone(),

@@ -11,8 +11,8 @@ use spar::kubernetes::Chart;
 use spar::prelude::*;
 
 use crate::StackError;
-use crate::cluster::{Cluster, toleration_exists};
 use crate::config::ChartsConfig;
+use crate::target::KubeTarget;
 
 pub const CHART: &str = "oci://quay.io/jetstack/charts/cert-manager";
 
@@ -46,10 +46,10 @@ impl CertManager {
     pub fn declare(
         s: &mut Stack,
         cfg: &CertManagerConfig,
-        cluster: &Cluster,
+        target: &KubeTarget,
         charts: &ChartsConfig,
     ) -> Result<CertManager, StackError> {
-        let tol = vec![toleration_exists(&cluster.critical_taint.0)];
+        let tol = target.controller_tolerations();
         let values = json!({
             "crds": {"enabled": true},
             "tolerations": tol,
@@ -58,7 +58,7 @@ impl CertManager {
             "startupapicheck": {"tolerations": tol},
         });
         let mut chart = Chart::new(
-            &cluster.provider,
+            &target.provider,
             &charts.reference("cert-manager", CHART),
             "cert-manager",
             &cfg.namespace,
@@ -70,11 +70,7 @@ impl CertManager {
         if let Some(h) = &charts.helm {
             chart = chart.helm(h);
         }
-        let chart = s.add_with(
-            "chart",
-            chart.values(values.clone()),
-            charts.wait(cluster.after_nodes()),
-        )?;
+        let chart = s.add_with("chart", chart.values(values.clone()), charts.wait(target.after_nodes()))?;
         Ok(CertManager { chart, values })
     }
 }

@@ -21,6 +21,7 @@ use spar::prelude::*;
 use crate::StackError;
 use crate::config::ClusterConfig;
 use crate::network::Network;
+use crate::target::{CriticalNodes, KubeTarget};
 
 /// `[critical_nodes]`: the managed node group for cluster add-ons and controllers.
 #[derive(Debug, Clone, Deserialize)]
@@ -282,6 +283,19 @@ impl Cluster {
             addons,
             workloads_ready: vec![nodegroup.address().clone(), coredns.address().clone()],
         })
+    }
+
+    /// The cluster as the in-cluster parts see it: its provider, the critical nodes, and
+    /// the node group and CoreDNS to wait for.
+    pub fn target(&self) -> KubeTarget {
+        KubeTarget {
+            provider: self.provider.clone(),
+            critical: Some(CriticalNodes {
+                taint: self.critical_taint.clone(),
+                label: self.critical_label.clone(),
+            }),
+            workloads_ready: self.workloads_ready.clone(),
+        }
     }
 
     /// Options making a Kubernetes workload wait for nodes and DNS.

@@ -13,12 +13,13 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub cluster: ClusterConfig,
-    #[serde(default)]
-    pub network: crate::network::NetworkConfig,
-    #[serde(default)]
-    pub critical_nodes: crate::cluster::CriticalNodesConfig,
-    #[serde(default)]
-    pub karpenter: crate::karpenter::KarpenterConfig,
+    /// The AWS parts: absent sections take the reference design's defaults on EKS, and
+    /// must be absent on a cluster from a kubeconfig (see [`Config::aws_sections`]).
+    pub network: Option<crate::network::NetworkConfig>,
+    pub critical_nodes: Option<crate::cluster::CriticalNodesConfig>,
+    pub karpenter: Option<crate::karpenter::KarpenterConfig>,
+    /// On a cluster from a kubeconfig: the nodes runners run on.
+    pub runners: Option<RunnersConfig>,
     #[serde(default)]
     pub cert_manager: crate::cert_manager::CertManagerConfig,
     pub arc: crate::arc::ArcConfig,
@@ -62,6 +63,58 @@ pub struct ClusterConfig {
     /// update; changing or removing it replaces the cluster (EKS can do neither).
     #[serde(default)]
     pub secrets_encryption_key_arn: Option<String>,
+    /// Any Kubernetes cluster (GKE, AKS, on-premises, kind) instead of an EKS cluster spar
+    /// creates: only the in-cluster parts are declared, and no AWS call is made.
+    #[serde(default)]
+    pub kubeconfig: Option<crate::target::KubeconfigConfig>,
+}
+
+/// `[runners]`, on a cluster from a kubeconfig: the nodes the runners and the engine run on,
+/// chosen by the user's own labels and taint (on EKS, Karpenter's NodePool makes them).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RunnersConfig {
+    /// Labels every runner node carries: the runner pods select them and the engine
+    /// DaemonSet requires them (so it runs on every runner node and nowhere else).
+    pub node_selector: std::collections::BTreeMap<String, String>,
+    /// The taint that keeps other pods off the runner nodes; runners and the engine
+    /// tolerate it.
+    #[serde(default)]
+    pub taint: Option<crate::karpenter::Taint>,
+}
+
+/// Where the stack runs, as the config says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// spar creates the VPC, the EKS cluster, its node group and Karpenter.
+    Eks,
+    /// A cluster from a kubeconfig: only the in-cluster parts.
+    Kubeconfig,
+}
+
+impl Config {
+    pub fn mode(&self) -> Mode {
+        if self.cluster.kubeconfig.is_some() {
+            Mode::Kubeconfig
+        } else {
+            Mode::Eks
+        }
+    }
+
+    /// The sections that configure AWS objects, by key, when present.
+    pub fn aws_sections(&self) -> Vec<&'static str> {
+        let mut present = Vec::new();
+        if self.network.is_some() {
+            present.push("network");
+        }
+        if self.critical_nodes.is_some() {
+            present.push("critical_nodes");
+        }
+        if self.karpenter.is_some() {
+            present.push("karpenter");
+        }
+        present
+    }
 }
 
 /// `[charts]`: where Helm charts come from.

@@ -24,10 +24,10 @@ use spar::kubernetes::{Object, namespace, secret};
 use spar::prelude::*;
 
 use crate::StackError;
-use crate::cluster::Cluster;
 use crate::config::SecretSource;
 use crate::karpenter::Taint;
 use crate::secrets::{self, SecretValue};
+use crate::target::KubeTarget;
 
 /// `[engine]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +48,9 @@ pub struct EngineConfig {
     pub tolerations: Vec<Taint>,
     /// The node label the engine requires (must be the NodePool's).
     pub node_label: String,
+    /// Labels the engine requires, with their values, instead of `node_label` (set from
+    /// `[runners] node_selector` on a cluster from a kubeconfig).
+    pub node_selector: BTreeMap<String, String>,
     pub run_as_group: i64,
     pub fs_group: i64,
     pub termination_grace_period_seconds: i64,
@@ -79,6 +82,7 @@ impl Default for EngineConfig {
                 effect: "NoSchedule".into(),
             }],
             node_label: "github-actions-runner".into(),
+            node_selector: BTreeMap::new(),
             run_as_group: 1001,
             fs_group: 1001,
             termination_grace_period_seconds: 300,
@@ -377,11 +381,7 @@ pub fn daemonset(cfg: &EngineConfig, raid0: bool, secret_vars: EngineEnvSecrets<
                         node_affinity: Some(NodeAffinity {
                             required_during_scheduling_ignored_during_execution: Some(NodeSelector {
                                 node_selector_terms: vec![NodeSelectorTerm {
-                                    match_expressions: Some(vec![NodeSelectorRequirement {
-                                        key: cfg.node_label.clone(),
-                                        operator: "Exists".into(),
-                                        values: None,
-                                    }]),
+                                    match_expressions: Some(required_labels(cfg)),
                                     ..Default::default()
                                 }],
                             }),
@@ -419,6 +419,26 @@ pub struct DaggerEngine {
     pub cloud_token: Option<SecretValue>,
 }
 
+/// The node labels the engine requires: each of `node_selector` with its value, or else
+/// `node_label` present.
+fn required_labels(cfg: &EngineConfig) -> Vec<NodeSelectorRequirement> {
+    if cfg.node_selector.is_empty() {
+        return vec![NodeSelectorRequirement {
+            key: cfg.node_label.clone(),
+            operator: "Exists".into(),
+            values: None,
+        }];
+    }
+    cfg.node_selector
+        .iter()
+        .map(|(k, v)| NodeSelectorRequirement {
+            key: k.clone(),
+            operator: "In".into(),
+            values: Some(vec![v.clone()]),
+        })
+        .collect()
+}
+
 /// The Secret (in the engine's namespace) holding what the engine itself reads.
 pub const ENGINE_SECRET: &str = "dagger-cloud";
 
@@ -426,7 +446,7 @@ impl DaggerEngine {
     pub fn declare(
         s: &mut Stack,
         cfg: &EngineConfig,
-        cluster: &Cluster,
+        target: &KubeTarget,
         raid0: bool,
     ) -> Result<DaggerEngine, StackError> {
         if cfg.version.trim_start_matches('v').split('.').count() != 3 {
@@ -437,8 +457,8 @@ impl DaggerEngine {
         }
         let ns = s.add_with(
             "namespace",
-            namespace(&cluster.provider, &cfg.namespace),
-            cluster.after_nodes(),
+            namespace(&target.provider, &cfg.namespace),
+            target.after_nodes(),
         )?;
         let reads_cloud_env = engine_reads_cloud_env(&cfg.version);
         if !reads_cloud_env && (cfg.cache_service_url.is_some() || cfg.cache_service_token.is_some()) {
@@ -467,7 +487,7 @@ impl DaggerEngine {
         };
         let mut after = vec![ns.address().clone()];
         let mut secret_vars: Vec<(&str, &str, &str)> = Vec::new();
-        let mut engine_secret = secret(&cluster.provider, Some(&cfg.namespace), ENGINE_SECRET);
+        let mut engine_secret = secret(&target.provider, Some(&cfg.namespace), ENGINE_SECRET);
         let mut engine_secret_keys = 0;
         if let (Some(token), true) = (&cloud_token, reads_cloud_env) {
             engine_secret = secrets::put(engine_secret, "token", token);
@@ -492,7 +512,7 @@ impl DaggerEngine {
         for a in &after {
             opts = opts.depends_on(a);
         }
-        s.add_with("daemonset", Object::typed(&cluster.provider, ds.clone()), opts)?;
+        s.add_with("daemonset", Object::typed(&target.provider, ds.clone()), opts)?;
         Ok(DaggerEngine {
             daemonset: ds,
             socket: SocketLayout::of(cfg),

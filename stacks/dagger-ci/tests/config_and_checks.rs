@@ -322,6 +322,21 @@ fn legacy_mode_and_irsa_declare_what_they_need() {
     assert!(!addresses.iter().any(|a| a == "karpenter/pod-identity"));
 }
 
+/// The AWS side of an EKS stack's components.
+trait EksOf {
+    fn eks(&self) -> &dagger_ci::EksParts;
+    fn eks_mut(&mut self) -> &mut dagger_ci::EksParts;
+}
+
+impl EksOf for dagger_ci::Components {
+    fn eks(&self) -> &dagger_ci::EksParts {
+        self.eks.as_ref().expect("an EKS stack")
+    }
+    fn eks_mut(&mut self) -> &mut dagger_ci::EksParts {
+        self.eks.as_mut().expect("an EKS stack")
+    }
+}
+
 /// What `toml` declares: the components (what the shape checks read) and every resource
 /// (what the behaviour checks read), without running the checks.
 struct Fixture {
@@ -374,7 +389,7 @@ fn decl<'a>(list: &'a mut [dagger_ci::values::Recorded], address: &str) -> &'a m
 /// A reference to `address`'s output `path`, as the stack records it in inputs.
 fn output_ref(c: &dagger_ci::Components, address: &str) -> serde_json::Value {
     // Take an existing reference's shape from the recorded inputs and point it elsewhere.
-    let mut r = c.karpenter.access_entry_decls[0].inputs["principal_arn"].clone();
+    let mut r = c.eks().karpenter.access_entry_decls[0].inputs["principal_arn"].clone();
     let refs = spar::model::stack::references(&r);
     assert_eq!(refs.len(), 1, "{r}");
     let from = refs[0].as_str().to_string();
@@ -426,7 +441,7 @@ fn each_disagreeing_declaration_fails_its_check() {
             &base,
             "is scoped to cluster `other` (condition aws:ResourceTag/kubernetes.io/cluster/other)",
             Box::new(|c| {
-                c.karpenter.controller_policy.template =
+                c.eks_mut().karpenter.controller_policy.template =
                     dagger_ci::karpenter::controller_policy_template("other", "us-east-1")
             }),
         ),
@@ -435,7 +450,7 @@ fn each_disagreeing_declaration_fails_its_check() {
             &base,
             "requires aws:RequestTag/eks:eks-cluster-name = [\"other\"]",
             Box::new(|c| {
-                for st in &mut c.karpenter.controller_policy.template.statement {
+                for st in &mut c.eks_mut().karpenter.controller_policy.template.statement {
                     for values in st.condition.values_mut() {
                         if let Some(v) = values.get_mut("aws:RequestTag/eks:eks-cluster-name") {
                             *v = vec!["other".into()];
@@ -449,7 +464,7 @@ fn each_disagreeing_declaration_fails_its_check() {
             &base,
             "has no condition on the kubernetes.io/cluster/dagger-ci-sandbox tag",
             Box::new(|c| {
-                for st in &mut c.karpenter.controller_policy.template.statement {
+                for st in &mut c.eks_mut().karpenter.controller_policy.template.statement {
                     for cond in st.condition.values_mut() {
                         cond.retain(|k, _| !k.contains("kubernetes.io/cluster/"));
                     }
@@ -462,7 +477,10 @@ fn each_disagreeing_declaration_fails_its_check() {
             &base,
             "has no EC2_LINUX access entry (entries: karpenter/node-access-entry type STANDARD)",
             Box::new(|c| {
-                decl(&mut c.karpenter.access_entry_decls, "karpenter/node-access-entry")["type"] = "STANDARD".into()
+                decl(
+                    &mut c.eks_mut().karpenter.access_entry_decls,
+                    "karpenter/node-access-entry",
+                )["type"] = "STANDARD".into()
             }),
         ),
         (
@@ -471,21 +489,26 @@ fn each_disagreeing_declaration_fails_its_check() {
             "has no EC2_LINUX access entry",
             Box::new(|c| {
                 let controller = output_ref(c, "karpenter/controller-role");
-                decl(&mut c.karpenter.access_entry_decls, "karpenter/node-access-entry")["principal_arn"] = controller;
+                decl(
+                    &mut c.eks_mut().karpenter.access_entry_decls,
+                    "karpenter/node-access-entry",
+                )["principal_arn"] = controller;
             }),
         ),
         (
             "node-role",
             &base,
             "EC2NodeClass role `KarpenterNodeRole-dagger-ci-sandbox` is no role this stack declares",
-            Box::new(|c| decl(&mut c.karpenter.roles, "karpenter/node-role")["name"] = "SomeOtherRole".into()),
+            Box::new(|c| {
+                decl(&mut c.eks_mut().karpenter.roles, "karpenter/node-role")["name"] = "SomeOtherRole".into()
+            }),
         ),
         (
             "node-role",
             &base,
             "statement AllowPassingInstanceRole lets Karpenter pass [\"*\"], not only the node role",
             Box::new(|c| {
-                for st in &mut c.karpenter.controller_policy.template.statement {
+                for st in &mut c.eks_mut().karpenter.controller_policy.template.statement {
                     if st.action.iter().any(|a| a == "iam:PassRole") {
                         st.resource = vec!["*".into()];
                     }
@@ -496,22 +519,26 @@ fn each_disagreeing_declaration_fails_its_check() {
             "node-role",
             &base,
             "passes the role of [\"karpenter/controller-role\"], not the EC2NodeClass role",
-            Box::new(|c| c.karpenter.controller_policy.node_role_from = vec!["karpenter/controller-role".into()]),
+            Box::new(|c| {
+                c.eks_mut().karpenter.controller_policy.node_role_from = vec!["karpenter/controller-role".into()]
+            }),
         ),
         // 11. The controller's identity.
         (
             "controller-identity",
             &base,
             "gets no AWS identity",
-            Box::new(|c| c.karpenter.pod_identity_associations.clear()),
+            Box::new(|c| c.eks_mut().karpenter.pod_identity_associations.clear()),
         ),
         (
             "controller-identity",
             &base,
             "is for service account kube-system/default, but the Karpenter chart runs as kube-system/karpenter",
             Box::new(|c| {
-                decl(&mut c.karpenter.pod_identity_associations, "karpenter/pod-identity")["service_account"] =
-                    "default".into()
+                decl(
+                    &mut c.eks_mut().karpenter.pod_identity_associations,
+                    "karpenter/pod-identity",
+                )["service_account"] = "default".into()
             }),
         ),
         (
@@ -520,46 +547,49 @@ fn each_disagreeing_declaration_fails_its_check() {
             "gives kube-system/karpenter a role without the controller policy",
             Box::new(|c| {
                 let node = output_ref(c, "karpenter/node-role");
-                decl(&mut c.karpenter.pod_identity_associations, "karpenter/pod-identity")["role_arn"] = node;
+                decl(
+                    &mut c.eks_mut().karpenter.pod_identity_associations,
+                    "karpenter/pod-identity",
+                )["role_arn"] = node;
             }),
         ),
         (
             "controller-identity",
             &base,
             "the eks-pod-identity-agent add-on is not",
-            Box::new(|c| c.cluster.addons.retain(|a| a != "eks-pod-identity-agent")),
+            Box::new(|c| c.eks_mut().cluster.addons.retain(|a| a != "eks-pod-identity-agent")),
         ),
         (
             "controller-identity",
             &irsa,
             "uses IRSA (eks.amazonaws.com/role-arn) but no OIDC provider",
-            Box::new(|c| c.karpenter.oidc_providers.clear()),
+            Box::new(|c| c.eks_mut().karpenter.oidc_providers.clear()),
         ),
         (
             "controller-identity",
             &irsa,
             "no role has the controller policy `karpenter/controller-policy` attached",
-            Box::new(|c| c.karpenter.policy_attachments.clear()),
+            Box::new(|c| c.eks_mut().karpenter.policy_attachments.clear()),
         ),
         // 5. Karpenter's settings, the discovery tags and selectors, the describable cluster.
         (
             "one-cluster-name",
             &base,
             "Karpenter settings.interruptionQueue is \"other-queue\" but the queue is `dagger-ci-sandbox`",
-            Box::new(|c| c.karpenter.values["settings"]["interruptionQueue"] = "other-queue".into()),
+            Box::new(|c| c.eks_mut().karpenter.values["settings"]["interruptionQueue"] = "other-queue".into()),
         ),
         (
             "one-cluster-name",
             &base,
             "Karpenter settings.clusterName is \"other\" but the EKS cluster is `dagger-ci-sandbox`",
-            Box::new(|c| c.karpenter.values["settings"]["clusterName"] = "other".into()),
+            Box::new(|c| c.eks_mut().karpenter.values["settings"]["clusterName"] = "other".into()),
         ),
         (
             "one-cluster-name",
             &base,
             "private subnet 1 has karpenter.sh/discovery=Some(\"other\"), not `dagger-ci-sandbox`",
             Box::new(|c| {
-                c.network.private_subnet_tags[1].insert("karpenter.sh/discovery".into(), "other".into());
+                c.eks_mut().network.private_subnet_tags[1].insert("karpenter.sh/discovery".into(), "other".into());
             }),
         ),
         (
@@ -567,7 +597,7 @@ fn each_disagreeing_declaration_fails_its_check() {
             &base,
             "EC2NodeClass securityGroupSelectorTerms select karpenter.sh/discovery=other, not `dagger-ci-sandbox`",
             Box::new(|c| {
-                c.karpenter.node_class["spec"]["securityGroupSelectorTerms"] =
+                c.eks_mut().karpenter.node_class["spec"]["securityGroupSelectorTerms"] =
                     serde_json::json!([{"tags": {"karpenter.sh/discovery": "other"}}])
             }),
         ),
@@ -576,7 +606,7 @@ fn each_disagreeing_declaration_fails_its_check() {
             &base,
             "statement AllowAPIServerEndpointDiscovery lets Karpenter describe arn:aws:eks:us-east-1:${account}:cluster/other, not cluster `dagger-ci-sandbox`",
             Box::new(|c| {
-                for st in &mut c.karpenter.controller_policy.template.statement {
+                for st in &mut c.eks_mut().karpenter.controller_policy.template.statement {
                     if st.action.iter().any(|a| a == "eks:DescribeCluster") {
                         st.resource = vec!["arn:aws:eks:us-east-1:${account}:cluster/other".into()];
                     }
@@ -671,7 +701,8 @@ fn each_disagreeing_declaration_fails_its_check() {
             &base,
             "subnet `network/private-us-east-1b` (dagger-ci-sandbox-private-us-east-1b) is selected by Karpenter but associated with no route table",
             Box::new(|c| {
-                c.network
+                c.eks_mut()
+                    .network
                     .route_table_associations
                     .retain(|a| a.address != "network/private-rt-us-east-1b-assoc")
             }),
@@ -682,7 +713,7 @@ fn each_disagreeing_declaration_fails_its_check() {
             "(dagger-ci-sandbox-private-us-east-1c) is selected by Karpenter but its route table [[\"network/private-rt-us-east-1a\"]] has no 0.0.0.0/0 route to a NAT gateway",
             Box::new(|c| {
                 let igw = output_ref(c, "network/igw");
-                let r = decl(&mut c.network.routes, "network/private-default-us-east-1a");
+                let r = decl(&mut c.eks_mut().network.routes, "network/private-default-us-east-1a");
                 r["nat_gateway_id"] = serde_json::Value::Null;
                 r["gateway_id"] = igw;
             }),
@@ -692,7 +723,7 @@ fn each_disagreeing_declaration_fails_its_check() {
             &base,
             "has no 0.0.0.0/0 route to a NAT gateway",
             Box::new(|c| {
-                decl(&mut c.network.routes, "network/private-default-us-east-1a")["destination_cidr_block"] =
+                decl(&mut c.eks_mut().network.routes, "network/private-default-us-east-1a")["destination_cidr_block"] =
                     "10.0.0.0/8".into()
             }),
         ),
@@ -701,7 +732,7 @@ fn each_disagreeing_declaration_fails_its_check() {
             &base,
             "select no subnet of the stack",
             Box::new(|c| {
-                for sn in &mut c.network.subnets {
+                for sn in &mut c.eks_mut().network.subnets {
                     sn.inputs["tags"]
                         .as_object_mut()
                         .unwrap()
@@ -741,13 +772,14 @@ fn the_checks_run_on_the_shipped_declarations() {
         // What the checks read is what the graph holds.
         let (_, addresses) = define(&text).unwrap();
         for r in c
+            .eks()
             .network
             .subnets
             .iter()
-            .chain(&c.network.routes)
-            .chain(&c.network.route_table_associations)
-            .chain(&c.karpenter.access_entry_decls)
-            .chain(&c.karpenter.pod_identity_associations)
+            .chain(&c.eks().network.routes)
+            .chain(&c.eks().network.route_table_associations)
+            .chain(&c.eks().karpenter.access_entry_decls)
+            .chain(&c.eks().karpenter.pod_identity_associations)
         {
             assert!(addresses.contains(&r.address), "{stack}: {}", r.address);
         }
@@ -780,28 +812,33 @@ fn what_the_checks_read_is_what_the_graph_holds() {
         let g = declared_graph(text);
         let at = |a: &str| g.get(a).unwrap_or_else(|| panic!("{stack}: {a} is declared"));
         for r in c
+            .eks()
             .network
             .subnets
             .iter()
-            .chain(&c.network.routes)
-            .chain(&c.network.route_table_associations)
-            .chain(&c.network.nat_gateway_decls)
-            .chain(&c.network.internet_gateways)
-            .chain(&c.karpenter.roles)
-            .chain(&c.karpenter.access_entry_decls)
-            .chain(&c.karpenter.pod_identity_associations)
-            .chain(&c.karpenter.policy_attachments)
+            .chain(&c.eks().network.routes)
+            .chain(&c.eks().network.route_table_associations)
+            .chain(&c.eks().network.nat_gateway_decls)
+            .chain(&c.eks().network.internet_gateways)
+            .chain(&c.eks().karpenter.roles)
+            .chain(&c.eks().karpenter.access_entry_decls)
+            .chain(&c.eks().karpenter.pod_identity_associations)
+            .chain(&c.eks().karpenter.policy_attachments)
         {
             assert_eq!(at(&r.address), &r.inputs, "{stack}: {}", r.address);
         }
-        assert_eq!(at("karpenter/node-pool")["manifest"], c.karpenter.node_pool, "{stack}");
+        assert_eq!(
+            at("karpenter/node-pool")["manifest"],
+            c.eks().karpenter.node_pool,
+            "{stack}"
+        );
         // The node class as declared, with the cluster security group's id (an output)
         // where the checks' copy holds its placeholder.
-        let mut node_class = c.karpenter.node_class.clone();
+        let mut node_class = c.eks().karpenter.node_class.clone();
         node_class["spec"]["securityGroupSelectorTerms"][1]["id"] =
             json!({"$spar": "output", "ref": "cluster/eks", "path": "cluster_security_group_id"});
         assert_eq!(at("karpenter/node-class")["manifest"], node_class, "{stack}");
-        assert_eq!(at("karpenter/chart")["values"], c.karpenter.values, "{stack}");
+        assert_eq!(at("karpenter/chart")["values"], c.eks().karpenter.values, "{stack}");
         assert_eq!(
             at("dagger/daemonset")["manifest"],
             serde_json::to_value(&c.engine.daemonset).unwrap(),

@@ -202,6 +202,12 @@ async fn make_runner_pod(client: &kube::Client, name: &str) {
 /// A runner of scale set `group` runs on a Karpenter node next to a Running engine pod,
 /// the two mounting the same host directory.
 async fn runner_next_to_engine(client: &kube::Client, group: &str) {
+    runner_next_to_engine_on(client, group, "karpenter.sh/nodepool").await
+}
+
+/// A runner of scale set `group` runs on a node `runner_nodes` (a label selector) picks,
+/// next to a Running engine pod, the two mounting the same host directory.
+async fn runner_next_to_engine_on(client: &kube::Client, group: &str, runner_nodes: &str) {
     eventually(&format!("a {group} runner next to an engine"), || async {
         let runners = pods(client, &format!("actions.github.com/scale-set-name={group}")).await;
         let runner = runners
@@ -209,9 +215,9 @@ async fn runner_next_to_engine(client: &kube::Client, group: &str) {
             .find(|p| p["status"]["phase"] == "Running")
             .ok_or_else(|| format!("no Running runner: {}", Value::from(runners.clone())))?;
         let node = runner["spec"]["nodeName"].as_str().unwrap_or_default();
-        let nodes = list(client, &resource("", "v1", "Node", "nodes"), "karpenter.sh/nodepool").await;
+        let nodes = list(client, &resource("", "v1", "Node", "nodes"), runner_nodes).await;
         if !nodes.iter().any(|n| n["metadata"]["name"] == node) {
-            return Err(format!("runner on {node}, not a Karpenter node"));
+            return Err(format!("runner on {node}, not a node {runner_nodes} picks"));
         }
         let engine = pods(client, "")
             .await
@@ -1147,5 +1153,160 @@ async fn an_eks_upgrade_goes_in_order_and_a_killed_one_resumes() {
     .unwrap();
     let left = aws_leftovers(&env.aws).await;
     assert!(left.is_empty(), "left in the AWS emulator: {left:?}");
+    sim.shutdown().await;
+}
+
+/// Accepts TCP connections on a loopback port and counts them: an AWS endpoint that proves
+/// no AWS call was made (every SDK call would connect here first).
+fn connection_counter() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    (url, count)
+}
+
+/// The stack on a cluster from a kubeconfig (the simulator alone, with nodes of its own,
+/// two of them labelled and tainted as the user's runner nodes): apply declares only the
+/// in-cluster parts, makes no AWS call and needs no AWS credentials; the engine runs on
+/// the runner nodes only, the ARC controller on the ordinary node, a queued runner next to
+/// an engine; a second plan shows no changes; destroy leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cluster_from_a_kubeconfig_runs_the_in_cluster_parts_without_aws() {
+    let sim = Simulator::start(SimConfig {
+        port: 0,
+        ready_delay: std::time::Duration::from_millis(200),
+        nodes: 3,
+        node_instance_type: "m6id.4xlarge".into(),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("the simulator starts (run sandbox/setup first: it needs the schemas)");
+    let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
+    // What `kubectl label node` and `kubectl taint node` do to the user's runner nodes.
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let runner_nodes = ["sim-node-2", "sim-node-3"];
+    for n in runner_nodes {
+        let patch = serde_json::json!({
+            "metadata": {"labels": {"ci.example.com/pool": "runners"}},
+            "spec": {"taints": [{"key": "ci.example.com/runners", "value": "true", "effect": "NoSchedule"}]},
+        });
+        nodes
+            .patch(n, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(patch))
+            .await
+            .unwrap();
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kubeconfig"), sim.kubeconfig()).unwrap();
+    let config_dir = dir.path().join("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let text = std::fs::read_to_string(root().join("stacks/dagger-ci/config/sandbox-kubeconfig.toml")).unwrap();
+    let from = "path = \"sandbox/.run/kubeconfig\"";
+    assert!(text.contains(from));
+    let text = text.replace(from, &format!("path = {:?}", dir.path().join("kubeconfig")));
+    std::fs::write(config_dir.join("sandbox-kubeconfig.toml"), text).unwrap();
+    let (aws, aws_connections) = connection_counter();
+    // The counter counts: one connection of its own, taken back off.
+    drop(std::net::TcpStream::connect(aws.trim_start_matches("http://")).unwrap());
+    eventually("the counter saw a connection", || async {
+        match aws_connections.load(std::sync::atomic::Ordering::SeqCst) {
+            1 => Ok(()),
+            n => Err(format!("{n} connections")),
+        }
+    })
+    .await;
+    aws_connections.store(0, std::sync::atomic::Ordering::SeqCst);
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let run = move |args: &[&str]| -> String {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dagger-ci"));
+        cmd.current_dir(root())
+            .args(["--stack", "sandbox-kubeconfig", "--state-dir"])
+            .arg(dir.path().join("state"))
+            .args(args)
+            .env("SPAR_CONFIG_DIR", &config_dir)
+            // No credentials anywhere (environment, profile files, instance metadata), and
+            // an endpoint that counts any AWS call that is tried anyway.
+            .env("HOME", &home)
+            .env("AWS_ENDPOINT_URL", &aws)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_COLOR", "1")
+            .env_remove("CARGO_MANIFEST_DIR");
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "SPAR_KUBE_SANDBOX_URL",
+        ] {
+            cmd.env_remove(var);
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "`{}` failed:\n{text}", args.join(" "));
+        text
+    };
+    let run = std::sync::Arc::new(run);
+    let blocking = |args: &'static [&'static str]| {
+        let run = run.clone();
+        async move { tokio::task::spawn_blocking(move || run(args)).await.unwrap() }
+    };
+
+    let out = blocking(&["apply", "--yes"]).await;
+    assert!(out.contains("Apply complete"), "{out}");
+    let outputs: Value = serde_json::from_str(&blocking(&["output", "--json"]).await).unwrap();
+    assert!(outputs.get("cluster_endpoint").is_none(), "{outputs}");
+    assert_eq!(
+        outputs["runner_scale_sets"],
+        serde_json::json!(["dagger-small", "dagger-large"])
+    );
+
+    // The engine on both runner nodes and nowhere else; the controller on the ordinary one.
+    let runner_nodes: Vec<String> = runner_nodes.iter().map(|n| n.to_string()).collect();
+    running_on(&client, "name=dagger-engine", &runner_nodes).await;
+    let engines = pods(&client, "name=dagger-engine").await;
+    assert_eq!(
+        engines.len(),
+        2,
+        "one engine per runner node: {}",
+        Value::from(engines.clone())
+    );
+    running_on(
+        &client,
+        "app.kubernetes.io/name=gha-rs-controller",
+        &["sim-node-1".to_string()],
+    )
+    .await;
+    // dagger-large keeps one runner (minRunners 1): the sandbox's ARC makes it; for
+    // dagger-small, the pod ARC makes for a queued job.
+    make_runner_pod(&client, "dagger-small").await;
+    for group in ["dagger-small", "dagger-large"] {
+        runner_next_to_engine_on(&client, group, "ci.example.com/pool=runners").await;
+    }
+
+    let plan = blocking(&["plan"]).await;
+    assert!(plan.contains("No changes"), "{plan}");
+    let out = blocking(&["destroy", "--yes"]).await;
+    assert!(out.contains("Destroy complete"), "{out}");
+    assert_eq!(
+        aws_connections.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "an AWS endpoint was called"
+    );
+    let left = kube_leftovers_but_kept_crds(client.clone()).await;
+    assert!(left.is_empty(), "left in the simulator: {left:?}");
     sim.shutdown().await;
 }

@@ -24,6 +24,7 @@ use spar::model::checks::Check;
 use crate::arc::Arc;
 use crate::cert_manager::CertManager;
 use crate::cluster::Cluster;
+use crate::config::RunnersConfig;
 use crate::engine::DaggerEngine;
 use crate::karpenter::Karpenter;
 use crate::network::Network;
@@ -31,14 +32,23 @@ use crate::values::Recorded;
 
 /// Everything the checks read.
 pub struct Declared<'a> {
-    pub network: &'a Network,
-    pub cluster: &'a Cluster,
-    pub karpenter: &'a Karpenter,
+    /// The AWS side; `None` on a cluster from a kubeconfig, where the checks about it do
+    /// not apply.
+    pub eks: Option<EksDeclared<'a>>,
+    /// On a cluster from a kubeconfig: the runner nodes as `[runners]` describes them.
+    pub runner_nodes: Option<&'a RunnersConfig>,
     pub cert_manager: Option<&'a CertManager>,
     pub arc: &'a Arc,
     pub engine: &'a DaggerEngine,
     /// Every resource the stack declared, with its inputs as the graph holds them.
     pub resources: &'a [DesiredResource],
+}
+
+/// What the stack declared on AWS.
+pub struct EksDeclared<'a> {
+    pub network: &'a Network,
+    pub cluster: &'a Cluster,
+    pub karpenter: &'a Karpenter,
 }
 
 /// Whether `tol` (a Kubernetes toleration as JSON) tolerates the taint `(key, value, effect)`.
@@ -115,6 +125,10 @@ pub enum Run {
     Shape(fn(&Ctx<'_>) -> Vec<String>),
     /// Failures and the evidence of what was verified.
     Behaviour(fn(&Ctx<'_>) -> Verdict),
+    /// A shape check of what the stack declares on AWS (not applicable without it).
+    ShapeEks(fn(&Ctx<'_>, &EksDeclared<'_>) -> Vec<String>),
+    /// A behaviour check of what the stack declares on AWS (not applicable without it).
+    BehaviourEks(fn(&Ctx<'_>, &EksDeclared<'_>) -> Verdict),
 }
 
 /// One row of [`CHECKS`].
@@ -132,6 +146,30 @@ const fn shape_check(name: &'static str, description: &'static str, f: fn(&Ctx<'
     }
 }
 
+const fn eks_shape_check(
+    name: &'static str,
+    description: &'static str,
+    f: fn(&Ctx<'_>, &EksDeclared<'_>) -> Vec<String>,
+) -> CheckDef {
+    CheckDef {
+        name,
+        description,
+        run: Run::ShapeEks(f),
+    }
+}
+
+const fn eks_behaviour_check(
+    name: &'static str,
+    description: &'static str,
+    f: fn(&Ctx<'_>, &EksDeclared<'_>) -> Verdict,
+) -> CheckDef {
+    CheckDef {
+        name,
+        description,
+        run: Run::BehaviourEks(f),
+    }
+}
+
 const fn behaviour_check(name: &'static str, description: &'static str, f: fn(&Ctx<'_>) -> Verdict) -> CheckDef {
     CheckDef {
         name,
@@ -144,12 +182,12 @@ const fn behaviour_check(name: &'static str, description: &'static str, f: fn(&C
 pub const CHECKS: &[CheckDef] = &[
     shape_check(
         "taints-match",
-        "NodePool taints are tolerated by the engine and every runner",
+        "the runner nodes' taints (the NodePool's, or [runners]) are tolerated by the engine and every runner",
         shape::taints_match,
     ),
     shape_check(
         "labels-match",
-        "NodePool labels satisfy the runner nodeSelector and the engine's node affinity",
+        "the runner nodes' labels (the NodePool's, or [runners]) satisfy the runner nodeSelector and the engine's node affinity",
         shape::labels_match,
     ),
     behaviour_check(
@@ -162,22 +200,22 @@ pub const CHECKS: &[CheckDef] = &[
         "everything meant for the critical nodes tolerates their taint",
         shape::critical_tolerations,
     ),
-    shape_check(
+    eks_shape_check(
         "one-cluster-name",
         "one cluster name in EKS, Karpenter, tags, selectors and policy",
         shape::one_cluster_name,
     ),
-    shape_check(
+    eks_shape_check(
         "node-role",
         "the node class role has an EC2_LINUX access entry and is the only passable role",
         shape::node_role,
     ),
-    shape_check(
+    eks_shape_check(
         "raid0-cache",
         "with RAID0, the engine cache lives on the NVMe array or an emptyDir",
         shape::raid0_cache,
     ),
-    shape_check(
+    eks_shape_check(
         "raid0-nvme",
         "with RAID0, the NodePool selects only types with local NVMe",
         shape::raid0_nvme,
@@ -187,22 +225,22 @@ pub const CHECKS: &[CheckDef] = &[
         "engine = runners' Dagger, Karpenter supports the EKS version, ARC charts match",
         shape::versions,
     ),
-    shape_check(
+    eks_shape_check(
         "authentication-mode",
         "access entries need authenticationMode API or API_AND_CONFIG_MAP",
         shape::authentication_mode,
     ),
-    shape_check(
+    eks_shape_check(
         "controller-identity",
         "Pod Identity has its agent; IRSA has an OIDC provider and annotation",
         shape::controller_identity,
     ),
-    shape_check(
+    eks_shape_check(
         "critical-nodes",
         "the critical node group has at least 2 nodes",
         shape::critical_nodes,
     ),
-    shape_check(
+    eks_shape_check(
         "disruption",
         "nodes outlive the engine's grace period; runners are never disrupted",
         shape::disruption,
@@ -217,7 +255,7 @@ pub const CHECKS: &[CheckDef] = &[
         "legacy ARC has cert-manager; runners need no dind",
         shape::arc_dependencies,
     ),
-    shape_check(
+    eks_shape_check(
         "subnet-egress",
         "every subnet Karpenter selects has egress",
         shape::subnet_egress,
@@ -237,7 +275,7 @@ pub const CHECKS: &[CheckDef] = &[
         "a runner of each group fits with the engine and node agents on a type its NodePool admits, never on critical nodes; the pool holds max_runners",
         placement::runners,
     ),
-    behaviour_check(
+    eks_behaviour_check(
         "network-paths",
         "DNS, kubelet, API server, webhooks, internet egress and Karpenter's AWS APIs are reachable in the declared VPC",
         network::paths,
@@ -259,16 +297,31 @@ pub const CHECKS: &[CheckDef] = &[
     ),
 ];
 
+/// The nodes runners run on, as the checks compare them with the runner pods and the
+/// engine: the Karpenter NodePool's template, or `[runners]` on a cluster from a kubeconfig.
+pub struct RunnerNodes {
+    /// How failures name them: ``NodePool `github-actions-runner` `` or `[runners]`.
+    pub what: String,
+    /// Their taints, as Kubernetes JSON (`key`, `value`, `effect`).
+    pub taints: Vec<Value>,
+    /// Their labels, as a JSON object.
+    pub labels: Value,
+}
+
+static NO_VALUE: Value = Value::Null;
+
 /// What the checks share: the declarations and the views of them most checks read.
 pub struct Ctx<'a> {
     pub d: &'a Declared<'a>,
-    /// The NodePool manifest and its `spec.template.spec`.
+    /// The NodePool manifest and its `spec.template.spec` (null without Karpenter).
     pub pool: &'a Value,
     pub pool_spec: &'a Value,
+    /// The runner nodes the runner pods and the engine must match.
+    pub runner_nodes: RunnerNodes,
     /// The engine DaemonSet's pod spec, as JSON.
     pub pod_spec: Value,
     pub engine_name: String,
-    /// The EC2NodeClass's spec.
+    /// The EC2NodeClass's spec (null without Karpenter).
     pub class_spec: &'a Value,
     pub raid0: bool,
     /// The workloads and where they land, computed once for the checks that need them.
@@ -277,7 +330,26 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(d: &'a Declared<'a>) -> Self {
-        let pool = &d.karpenter.node_pool;
+        let (pool, class) = match &d.eks {
+            Some(e) => (&e.karpenter.node_pool, &e.karpenter.node_class),
+            None => (&NO_VALUE, &NO_VALUE),
+        };
+        let runner_nodes = match d.runner_nodes {
+            Some(r) => RunnerNodes {
+                what: "the runner nodes ([runners])".into(),
+                taints: r
+                    .taint
+                    .iter()
+                    .map(|t| serde_json::json!({"key": t.key, "value": t.value, "effect": t.effect}))
+                    .collect(),
+                labels: serde_json::to_value(&r.node_selector).unwrap_or_default(),
+            },
+            None => RunnerNodes {
+                what: format!("NodePool `{}`", pool["metadata"]["name"].as_str().unwrap_or_default()),
+                taints: list(&pool["spec"]["template"]["spec"]["taints"]),
+                labels: pool["spec"]["template"]["metadata"]["labels"].clone(),
+            },
+        };
         let pod_spec = d
             .engine
             .daemonset
@@ -286,11 +358,12 @@ impl<'a> Ctx<'a> {
             .and_then(|s| s.template.spec.as_ref())
             .map(|s| serde_json::to_value(s).unwrap_or_default())
             .unwrap_or_default();
-        let class_spec = &d.karpenter.node_class["spec"];
+        let class_spec = &class["spec"];
         Ctx {
             d,
             pool,
             pool_spec: &pool["spec"]["template"]["spec"],
+            runner_nodes,
             pod_spec,
             engine_name: d.engine.daemonset.metadata.name.clone().unwrap_or_default(),
             class_spec,
@@ -301,7 +374,8 @@ impl<'a> Ctx<'a> {
 
     /// The placement analysis of every declared workload.
     pub fn analysis(&self) -> &placement::Analysis {
-        self.analysis.get_or_init(|| placement::Analysis::new(self.d.resources))
+        self.analysis
+            .get_or_init(|| placement::Analysis::new(self.d.resources, self.d.runner_nodes))
     }
 }
 
@@ -319,12 +393,22 @@ pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
     CHECKS
         .iter()
         .map(|def| {
-            let v = match def.run {
-                Run::Shape(f) => Verdict {
+            let not_applicable = || Verdict {
+                failures: Vec::new(),
+                evidence: vec!["not applicable: the stack declares nothing on AWS (cluster.kubeconfig)".into()],
+            };
+            let v = match (def.run, &d.eks) {
+                (Run::Shape(f), _) => Verdict {
                     failures: f(&ctx),
                     evidence: Vec::new(),
                 },
-                Run::Behaviour(f) => f(&ctx),
+                (Run::Behaviour(f), _) => f(&ctx),
+                (Run::ShapeEks(f), Some(e)) => Verdict {
+                    failures: f(&ctx, e),
+                    evidence: Vec::new(),
+                },
+                (Run::BehaviourEks(f), Some(e)) => f(&ctx, e),
+                (Run::ShapeEks(_) | Run::BehaviourEks(_), None) => not_applicable(),
             };
             Check::new(def.name, def.description)
                 .failures(v.failures)

@@ -19,7 +19,7 @@ use spar::analysis::scheduling::ShapeKind;
 
 use super::placement::Analysis;
 use super::workloads::Role;
-use super::{Ctx, Verdict};
+use super::{Ctx, EksDeclared, Verdict};
 
 /// The AWS APIs Karpenter's controller calls.
 pub const KARPENTER_SERVICES: [&str; 5] = ["ec2", "ssm", "sqs", "sts", "eks"];
@@ -107,7 +107,7 @@ fn record(v: &mut Verdict, what: &str, from: &Endpoint, to: &str, r: Reach) {
 }
 
 /// `network-paths`.
-pub(super) fn paths(c: &Ctx<'_>) -> Verdict {
+pub(super) fn paths(c: &Ctx<'_>, e: &EksDeclared<'_>) -> Verdict {
     let mut v = Verdict::default();
     let model = match VpcModel::from_declared(c.d.resources) {
         Ok(m) => m,
@@ -217,8 +217,8 @@ pub(super) fn paths(c: &Ctx<'_>) -> Verdict {
                 &mut v,
                 &format!("Karpenter to AWS {svc}"),
                 from,
-                &format!("{svc}.{}.amazonaws.com", c.d.cluster.region),
-                model.aws_service(from, svc, &c.d.cluster.region),
+                &format!("{svc}.{}.amazonaws.com", e.cluster.region),
+                model.aws_service(from, svc, &e.cluster.region),
             );
         }
     }

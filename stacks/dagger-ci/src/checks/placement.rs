@@ -12,20 +12,84 @@
 //!   listed: Karpenter never launches one of them for that group, since it simulates the
 //!   scheduler before it chooses), and never on the critical nodes; the NodePool's CPU
 //!   limit holds the group's maximum.
+//!
+//! On a cluster from a kubeconfig the nodes are the user's, not declared: the same three
+//! checks run the scheduler's taint and affinity filters (`daemon_should_run`: no
+//! resources) on two model nodes, a runner node with `[runners]`'s labels and taint and an
+//! ordinary node with neither ([`LabelledNodes`]). Whether requests fit is the cluster's
+//! to say; spar's readiness wait reports its scheduler's message.
 
-use spar::analysis::scheduling::{Placement, Placer, PodRequirements, PodTemplate, ShapeKind, WorkloadKind};
+use serde_json::json;
+use spar::analysis::scheduling::{
+    CandidateNode, Placement, Placer, PodRequirements, PodTemplate, ShapeKind, Unfit, WorkloadKind, daemon_should_run,
+};
 
 use super::workloads::{Gathered, Role, Workload, gather};
 use super::{Ctx, Verdict};
+use crate::config::RunnersConfig;
 
 /// The gathered workloads and each one's placement (same order).
 pub struct Analysis {
     pub gathered: Gathered,
     pub placements: Vec<Result<Placement, String>>,
+    /// On a cluster from a kubeconfig: the model nodes the filters run on.
+    pub labelled: Option<LabelledNodes>,
+}
+
+/// Whether a pod may land on the runner node and on the ordinary node.
+type OnEach = (Result<(), Unfit>, Result<(), Unfit>);
+
+/// A cluster's own nodes as `[runners]` describes them.
+pub struct LabelledNodes {
+    /// A node with the runner labels and taint.
+    pub runner: CandidateNode,
+    /// A node with neither.
+    pub ordinary: CandidateNode,
+    /// The runner labels and taint, as failures name them.
+    pub shown: String,
+}
+
+impl LabelledNodes {
+    fn new(r: &RunnersConfig) -> Self {
+        let node = |name: &str, extra: &std::collections::BTreeMap<String, String>, taints: Vec<serde_json::Value>| {
+            let mut labels = json!({"kubernetes.io/os": "linux", "kubernetes.io/hostname": name});
+            for (k, v) in extra {
+                labels[k] = v.as_str().into();
+            }
+            let n = json!({"metadata": {"name": name, "labels": labels}, "spec": {"taints": taints}});
+            CandidateNode::from_node(&n).expect("a node with no quantities parses")
+        };
+        let taints: Vec<serde_json::Value> = r
+            .taint
+            .iter()
+            .map(|t| json!({"key": t.key, "value": t.value, "effect": t.effect}))
+            .collect();
+        let selector: Vec<String> = r.node_selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let taint = r
+            .taint
+            .as_ref()
+            .map(|t| format!(", taint {}={}:{}", t.key, t.value.as_deref().unwrap_or(""), t.effect))
+            .unwrap_or_default();
+        LabelledNodes {
+            runner: node("runner-node", &r.node_selector, taints),
+            ordinary: node("ordinary-node", &Default::default(), Vec::new()),
+            shown: format!("[runners] nodes ({}{taint})", selector.join(", ")),
+        }
+    }
+
+    /// The filters' verdict for `w` on the runner node and on the ordinary node.
+    fn filter(&self, w: &Workload) -> Result<OnEach, String> {
+        let req = PodRequirements::from_template(&w.template).map_err(|e| e.to_string())?;
+        Ok((
+            daemon_should_run(&req, &self.runner),
+            daemon_should_run(&req, &self.ordinary),
+        ))
+    }
 }
 
 impl Analysis {
-    pub fn new(resources: &[spar::graph::DesiredResource]) -> Self {
+    pub fn new(resources: &[spar::graph::DesiredResource], runner_nodes: Option<&RunnersConfig>) -> Self {
+        let labelled = runner_nodes.map(LabelledNodes::new);
         let gathered = gather(resources);
         let daemonsets: Vec<PodTemplate> = gathered
             .workloads
@@ -54,7 +118,11 @@ impl Analysis {
                 .collect(),
             Err(e) => gathered.workloads.iter().map(|_| Err(e.to_string())).collect(),
         };
-        Analysis { gathered, placements }
+        Analysis {
+            gathered,
+            placements,
+            labelled,
+        }
     }
 
     fn is_pool(&self, shape: &str) -> bool {
@@ -121,6 +189,28 @@ pub(super) fn controllers(c: &Ctx<'_>) -> Verdict {
         failures: a.gathered.problems.clone(),
         evidence: Vec::new(),
     };
+    if let Some(nodes) = &a.labelled {
+        for w in a.gathered.workloads.iter().filter(|w| w.role == Role::Controller) {
+            match nodes.filter(w) {
+                Err(e) => v.failures.push(format!("{}: {e}", shown(w))),
+                Ok((_, Err(why))) => v.failures.push(format!(
+                    "{} cannot land on an ordinary node (no runner labels or taint): {why}",
+                    shown(w)
+                )),
+                Ok((Ok(()), Ok(()))) if nodes.runner.taints.iter().any(|t| t.effect != spar::analysis::scheduling::TaintEffect::PreferNoSchedule) => v.failures.push(format!(
+                    "{} tolerates the taint of the {} and can land there, where runner jobs take the node; keep it off them",
+                    shown(w),
+                    nodes.shown
+                )),
+                Ok((on_runner, Ok(()))) => v.evidence.push(format!(
+                    "{} -> ordinary nodes{}",
+                    shown(w),
+                    if on_runner.is_ok() { " (and runner nodes: [runners] has no taint)" } else { "" }
+                )),
+            }
+        }
+        return v;
+    }
     for (w, p) in a.each().filter(|(w, _)| w.role == Role::Controller) {
         if w.template.kind == WorkloadKind::DaemonSet {
             continue;
@@ -156,6 +246,27 @@ pub(super) fn controllers(c: &Ctx<'_>) -> Verdict {
 pub(super) fn engine(c: &Ctx<'_>) -> Verdict {
     let a = c.analysis();
     let mut v = Verdict::default();
+    if let Some(nodes) = &a.labelled {
+        for w in a.gathered.workloads.iter().filter(|w| w.role == Role::DaemonSet) {
+            match nodes.filter(w) {
+                Err(e) => v.failures.push(format!("{}: {e}", shown(w))),
+                Ok((Err(why), _)) => {
+                    v.failures
+                        .push(format!("{} does not run on the {}: {why}", shown(w), nodes.shown))
+                }
+                Ok((Ok(()), Ok(()))) => v.failures.push(format!(
+                    "{} also runs on ordinary nodes (no runner labels); it belongs on runner nodes only",
+                    shown(w)
+                )),
+                Ok((Ok(()), Err(_))) => v.evidence.push(format!(
+                    "{} runs on every one of the {} and on no other node",
+                    shown(w),
+                    nodes.shown
+                )),
+            }
+        }
+        return v;
+    }
     for (w, p) in a.each().filter(|(w, _)| w.role == Role::DaemonSet) {
         let Ok(p) = p else { continue };
         for s in &p.per_shape {
@@ -198,6 +309,26 @@ pub(super) fn engine(c: &Ctx<'_>) -> Verdict {
 pub(super) fn runners(c: &Ctx<'_>) -> Verdict {
     let a = c.analysis();
     let mut v = Verdict::default();
+    if let Some(nodes) = &a.labelled {
+        for w in &a.gathered.workloads {
+            let Role::Runner { group, .. } = &w.role else { continue };
+            match nodes.filter(w) {
+                Err(e) => v.failures.push(format!("runner {group}: {e}")),
+                Ok((Err(why), _)) => v.failures.push(format!(
+                    "runner {group} cannot land on the {}: {why}",
+                    nodes.shown
+                )),
+                Ok((Ok(()), Ok(()))) => v.failures.push(format!(
+                    "runner {group} can land on ordinary nodes, away from the engine; give it the [runners] nodeSelector"
+                )),
+                Ok((Ok(()), Err(_))) => v.evidence.push(format!(
+                    "runner {group} lands only on the {}, where the engine runs; whether its requests fit is the cluster scheduler's to say at apply",
+                    nodes.shown
+                )),
+            }
+        }
+        return v;
+    }
     let daemonsets: Vec<PodTemplate> = a
         .gathered
         .workloads

@@ -10,7 +10,8 @@
 use serde_json::Value;
 
 use super::{
-    Ctx, KARPENTER_MIN, addresses_with, duration_seconds, is_nvme_family, list, selects, tolerates, version_tuple,
+    Ctx, EksDeclared, KARPENTER_MIN, addresses_with, duration_seconds, is_nvme_family, list, selects, tolerates,
+    version_tuple,
 };
 use crate::arc::ArcMode;
 use crate::karpenter::NODE_ROLE_SLOT;
@@ -19,12 +20,11 @@ use crate::values::refers_to;
 /// Taints and tolerations.
 pub(super) fn taints_match(c: &Ctx<'_>) -> Vec<String> {
     let d = c.d;
-    let pool_spec = c.pool_spec;
-    let pool = c.pool;
+    let nodes = &c.runner_nodes;
     let pod_spec = &c.pod_spec;
     let engine_name = &c.engine_name;
     let mut f = Vec::new();
-    for t in list(&pool_spec["taints"]) {
+    for t in &nodes.taints {
         let (key, value, effect) = (
             t["key"].as_str().unwrap_or_default(),
             t["value"].as_str(),
@@ -36,8 +36,8 @@ pub(super) fn taints_match(c: &Ctx<'_>) -> Vec<String> {
             .any(|tol| tolerates(tol, key, value, effect))
         {
             f.push(format!(
-                "NodePool `{}` taints {shown} but the engine DaemonSet `{engine_name}` spec.tolerations do not tolerate it",
-                pool["metadata"]["name"].as_str().unwrap_or_default()
+                "{} taints {shown} but the engine DaemonSet `{engine_name}` spec.tolerations do not tolerate it",
+                nodes.what
             ));
         }
         for r in &d.arc.runners {
@@ -46,8 +46,8 @@ pub(super) fn taints_match(c: &Ctx<'_>) -> Vec<String> {
                 .any(|tol| tolerates(tol, key, value, effect))
             {
                 f.push(format!(
-                    "NodePool taint {shown} is not tolerated by the runner pods of `{}` (arc.runner_tolerations)",
-                    r.group
+                    "the taint {shown} of {} is not tolerated by the runner pods of `{}` (arc.runner_tolerations)",
+                    nodes.what, r.group
                 ));
             }
         }
@@ -58,16 +58,15 @@ pub(super) fn taints_match(c: &Ctx<'_>) -> Vec<String> {
 /// Labels satisfy the runner nodeSelector and the engine's node affinity.
 pub(super) fn labels_match(c: &Ctx<'_>) -> Vec<String> {
     let d = c.d;
-    let pool = c.pool;
     let pod_spec = &c.pod_spec;
-    let labels = pool["spec"]["template"]["metadata"]["labels"].clone();
+    let (what, labels) = (&c.runner_nodes.what, &c.runner_nodes.labels);
     let mut f = Vec::new();
     for r in &d.arc.runners {
         if let Some(sel) = r.template["spec"]["nodeSelector"].as_object() {
             for (k, v) in sel {
                 if labels.get(k) != Some(v) {
                     f.push(format!(
-                        "runner pods of `{}` select {k}={} but NodePool labels are {labels}",
+                        "runner pods of `{}` select {k}={} but the labels of {what} are {labels}",
                         r.group,
                         v.as_str().unwrap_or_default()
                     ));
@@ -87,7 +86,7 @@ pub(super) fn labels_match(c: &Ctx<'_>) -> Vec<String> {
             };
             if !ok {
                 f.push(format!(
-                    "the engine DaemonSet requires node label `{key}` ({}) but NodePool labels are {labels}",
+                    "the engine DaemonSet requires node label `{key}` ({}) but the labels of {what} are {labels}",
                     e["operator"].as_str().unwrap_or_default()
                 ));
             }
@@ -141,25 +140,24 @@ pub(super) fn critical_tolerations(c: &Ctx<'_>) -> Vec<String> {
 }
 
 /// One cluster name everywhere.
-pub(super) fn one_cluster_name(c: &Ctx<'_>) -> Vec<String> {
-    let d = c.d;
+pub(super) fn one_cluster_name(c: &Ctx<'_>, e: &EksDeclared<'_>) -> Vec<String> {
     let class_spec = c.class_spec;
-    let name = &d.cluster.name;
+    let name = &e.cluster.name;
     let mut f = Vec::new();
-    let settings = &d.karpenter.values["settings"];
+    let settings = &e.karpenter.values["settings"];
     if settings["clusterName"] != name.as_str() {
         f.push(format!(
             "Karpenter settings.clusterName is {} but the EKS cluster is `{name}`",
             settings["clusterName"]
         ));
     }
-    if settings["interruptionQueue"] != d.karpenter.queue_name.as_str() {
+    if settings["interruptionQueue"] != e.karpenter.queue_name.as_str() {
         f.push(format!(
             "Karpenter settings.interruptionQueue is {} but the queue is `{}`",
-            settings["interruptionQueue"], d.karpenter.queue_name
+            settings["interruptionQueue"], e.karpenter.queue_name
         ));
     }
-    for (i, tags) in d.network.private_subnet_tags.iter().enumerate() {
+    for (i, tags) in e.network.private_subnet_tags.iter().enumerate() {
         if tags.get("karpenter.sh/discovery") != Some(name) {
             f.push(format!(
                 "private subnet {i} has karpenter.sh/discovery={:?}, not `{name}`",
@@ -182,7 +180,7 @@ pub(super) fn one_cluster_name(c: &Ctx<'_>) -> Vec<String> {
         }
     }
     // The controller policy as declared (its slots are ARNs, never cluster names).
-    let policy = &d.karpenter.controller_policy;
+    let policy = &e.karpenter.controller_policy;
     let mut scoped = false;
     for st in &policy.template.statement {
         let sid = st.sid.as_deref().unwrap_or("?");
@@ -224,23 +222,22 @@ pub(super) fn one_cluster_name(c: &Ctx<'_>) -> Vec<String> {
 }
 
 /// The node class role: an EC2_LINUX access entry, the only role Karpenter may pass.
-pub(super) fn node_role(c: &Ctx<'_>) -> Vec<String> {
-    let d = c.d;
+pub(super) fn node_role(c: &Ctx<'_>, e: &EksDeclared<'_>) -> Vec<String> {
     let class_spec = c.class_spec;
     let mut f = Vec::new();
     let role = class_spec["role"].as_str().unwrap_or_default();
-    let role_addrs = addresses_with(&d.karpenter.roles, |r| r.str("name") == Some(role));
+    let role_addrs = addresses_with(&e.karpenter.roles, |r| r.str("name") == Some(role));
     if role_addrs.is_empty() {
         f.push(format!(
             "EC2NodeClass role `{role}` is no role this stack declares (roles: {:?})",
-            d.karpenter
+            e.karpenter
                 .roles
                 .iter()
                 .map(|r| r.str("name").unwrap_or("?"))
                 .collect::<Vec<_>>()
         ));
     }
-    let entries = &d.karpenter.access_entry_decls;
+    let entries = &e.karpenter.access_entry_decls;
     if !entries
         .iter()
         .any(|e| e.str("type") == Some("EC2_LINUX") && role_addrs.iter().any(|a| e.refers("principal_arn", a)))
@@ -254,7 +251,7 @@ pub(super) fn node_role(c: &Ctx<'_>) -> Vec<String> {
                 .join(", ")
         ));
     }
-    let policy = &d.karpenter.controller_policy;
+    let policy = &e.karpenter.controller_policy;
     let passes = |a: &str| a == "iam:PassRole" || a == "iam:*" || a == "*";
     for st in policy
         .template
@@ -281,7 +278,7 @@ pub(super) fn node_role(c: &Ctx<'_>) -> Vec<String> {
 }
 
 /// With RAID0, the engine cache lives on the NVMe array (or an emptyDir).
-pub(super) fn raid0_cache(c: &Ctx<'_>) -> Vec<String> {
+pub(super) fn raid0_cache(c: &Ctx<'_>, _e: &EksDeclared<'_>) -> Vec<String> {
     let pod_spec = &c.pod_spec;
     let mut f = Vec::new();
     if !c.raid0 {
@@ -306,7 +303,7 @@ pub(super) fn raid0_cache(c: &Ctx<'_>) -> Vec<String> {
 }
 
 /// With RAID0, the NodePool admits only instance types with local NVMe.
-pub(super) fn raid0_nvme(c: &Ctx<'_>) -> Vec<String> {
+pub(super) fn raid0_nvme(c: &Ctx<'_>, _e: &EksDeclared<'_>) -> Vec<String> {
     let mut f = Vec::new();
     if !c.raid0 {
         return f;
@@ -354,16 +351,18 @@ pub(super) fn versions(c: &Ctx<'_>) -> Vec<String> {
             d.arc.dagger_version
         ));
     }
-    match KARPENTER_MIN.iter().find(|(eks, _)| *eks == d.cluster.version) {
-        Some((_, min)) if version_tuple(&d.karpenter.chart_version) < version_tuple(min) => f.push(format!(
-            "EKS {} needs Karpenter >= {min}, but karpenter.version is {}",
-            d.cluster.version, d.karpenter.chart_version
-        )),
-        Some(_) => {}
-        None => f.push(format!(
-            "spar's Karpenter compatibility table has no EKS {}; check it by hand and waive `versions`",
-            d.cluster.version
-        )),
+    if let Some(e) = &d.eks {
+        match KARPENTER_MIN.iter().find(|(eks, _)| *eks == e.cluster.version) {
+            Some((_, min)) if version_tuple(&e.karpenter.chart_version) < version_tuple(min) => f.push(format!(
+                "EKS {} needs Karpenter >= {min}, but karpenter.version is {}",
+                e.cluster.version, e.karpenter.chart_version
+            )),
+            Some(_) => {}
+            None => f.push(format!(
+                "spar's Karpenter compatibility table has no EKS {}; check it by hand and waive `versions`",
+                e.cluster.version
+            )),
+        }
     }
     if d.arc.mode == ArcMode::ScaleSet && d.arc.controller_version != d.arc.scale_set_version {
         f.push(format!(
@@ -375,10 +374,9 @@ pub(super) fn versions(c: &Ctx<'_>) -> Vec<String> {
 }
 
 /// Authentication mode allows access entries.
-pub(super) fn authentication_mode(c: &Ctx<'_>) -> Vec<String> {
-    let d = c.d;
-    let mode = d.cluster.authentication_mode.as_str();
-    if !d.karpenter.access_entry_decls.is_empty() && !matches!(mode, "API" | "API_AND_CONFIG_MAP") {
+pub(super) fn authentication_mode(_c: &Ctx<'_>, e: &EksDeclared<'_>) -> Vec<String> {
+    let mode = e.cluster.authentication_mode.as_str();
+    if !e.karpenter.access_entry_decls.is_empty() && !matches!(mode, "API" | "API_AND_CONFIG_MAP") {
         vec![format!(
             "access entries are declared but cluster.authentication_mode is {mode}; use API or API_AND_CONFIG_MAP"
         )]
@@ -388,10 +386,9 @@ pub(super) fn authentication_mode(c: &Ctx<'_>) -> Vec<String> {
 }
 
 /// The controller's identity has what it needs. Read from the declared chart values, Pod Identity associations, OIDC providers and policy attachments: the controller's service account must get a role that carries the controller policy, one way or the other.
-pub(super) fn controller_identity(c: &Ctx<'_>) -> Vec<String> {
-    let d = c.d;
+pub(super) fn controller_identity(_c: &Ctx<'_>, e: &EksDeclared<'_>) -> Vec<String> {
     let mut f = Vec::new();
-    let k = d.karpenter;
+    let k = e.karpenter;
     let sa_ns = k.chart_namespace.as_str();
     let sa_name = k.values["serviceAccount"]["name"].as_str().unwrap_or("karpenter");
     let sa = format!("{sa_ns}/{sa_name}");
@@ -428,7 +425,7 @@ pub(super) fn controller_identity(c: &Ctx<'_>) -> Vec<String> {
         } else {
             identities += 1;
         }
-        if !d.cluster.addons.iter().any(|a| a == "eks-pod-identity-agent") {
+        if !e.cluster.addons.iter().any(|a| a == "eks-pod-identity-agent") {
             f.push(format!(
                 "Pod Identity association `{}` is declared but the eks-pod-identity-agent add-on is not",
                 a.address
@@ -450,7 +447,7 @@ pub(super) fn controller_identity(c: &Ctx<'_>) -> Vec<String> {
         if !k
             .oidc_providers
             .iter()
-            .any(|p| p.refers("url", d.cluster.eks.address().as_str()))
+            .any(|p| p.refers("url", e.cluster.eks.address().as_str()))
         {
             f.push(format!(
                 "{sa} uses IRSA (eks.amazonaws.com/role-arn) but no OIDC provider for the cluster's issuer is declared"
@@ -466,9 +463,8 @@ pub(super) fn controller_identity(c: &Ctx<'_>) -> Vec<String> {
 }
 
 /// Critical node group size.
-pub(super) fn critical_nodes(c: &Ctx<'_>) -> Vec<String> {
-    let d = c.d;
-    let n = &d.cluster.critical_nodes;
+pub(super) fn critical_nodes(_c: &Ctx<'_>, e: &EksDeclared<'_>) -> Vec<String> {
+    let n = &e.cluster.critical_nodes;
     if n.min < 2 || n.desired < 2 {
         vec![format!(
             "the critical node group has min {} / desired {}; Karpenter's 2 replicas with hostname anti-affinity need at least 2",
@@ -480,7 +476,7 @@ pub(super) fn critical_nodes(c: &Ctx<'_>) -> Vec<String> {
 }
 
 /// Disruption: grace periods and do-not-disrupt.
-pub(super) fn disruption(c: &Ctx<'_>) -> Vec<String> {
+pub(super) fn disruption(c: &Ctx<'_>, _e: &EksDeclared<'_>) -> Vec<String> {
     let d = c.d;
     let pool_spec = c.pool_spec;
     let pod_spec = &c.pod_spec;
@@ -552,11 +548,10 @@ pub(super) fn arc_dependencies(c: &Ctx<'_>) -> Vec<String> {
 }
 
 /// Egress for every subnet Karpenter selects: the declared subnets its selector terms match, each associated with a declared route table whose declared 0.0.0.0/0 route goes to a declared NAT gateway (or to the internet gateway, for a subnet that gives its instances public IPs).
-pub(super) fn subnet_egress(c: &Ctx<'_>) -> Vec<String> {
-    let d = c.d;
+pub(super) fn subnet_egress(c: &Ctx<'_>, e: &EksDeclared<'_>) -> Vec<String> {
     let class_spec = c.class_spec;
     let mut f = Vec::new();
-    let net = d.network;
+    let net = e.network;
     let terms = list(&class_spec["subnetSelectorTerms"]);
     let nats: Vec<&str> = net.nat_gateway_decls.iter().map(|n| n.address.as_str()).collect();
     let igws: Vec<&str> = net.internet_gateways.iter().map(|n| n.address.as_str()).collect();
