@@ -563,6 +563,8 @@ fn child_plan(n: usize, dir: &Path, runs: usize, split_reps: usize) -> Value {
         graph,
         registry,
         store,
+        lookup_checks: Vec::new(),
+        waived: Vec::new(),
     };
     let opts = PlanOptions::default();
     let mut plan_times = Vec::new();
@@ -723,6 +725,8 @@ fn child_apply(root: &Path, runs: usize, latency: Duration) -> Value {
             graph,
             registry,
             store,
+            lookup_checks: Vec::new(),
+            waived: Vec::new(),
         };
         let exec = ExecuteOptions {
             parallelism: DAG_PARALLELISM,
@@ -774,6 +778,8 @@ fn child_bytes(n: usize, dir: &Path) -> Value {
         graph,
         registry,
         store,
+        lookup_checks: Vec::new(),
+        waived: Vec::new(),
     };
     let ((plan, report), wall) = time(|| {
         rt.block_on(session.apply_program(&PlanOptions::default(), &ExecuteOptions::default()))

@@ -33,6 +33,8 @@ pub enum Error {
     Provider { address: Address, source: ProviderError },
     #[error("`{address}`: its inputs cannot be serialized: {message}")]
     Inputs { address: Address, message: String },
+    #[error(transparent)]
+    Check(#[from] crate::model::checks::CheckError),
     #[error("{0}")]
     Usage(String),
 }

@@ -31,6 +31,8 @@ fn session(env: &KubeEnv, define: impl FnOnce(&mut Stack) -> spar::Result<()>) -
         graph,
         registry,
         store: env.store(),
+        lookup_checks: Vec::new(),
+        waived: Vec::new(),
     }
 }
 

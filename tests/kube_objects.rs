@@ -498,6 +498,8 @@ async fn kubeconfig_provider_and_unreachable_or_unsafe_clusters() {
             graph,
             registry,
             store: env.store(),
+            lookup_checks: Vec::new(),
+            waived: Vec::new(),
         }
     };
     let p2 = path.clone();

@@ -64,6 +64,8 @@ fn session(env: &KubeEnv, fake: &Arc<FakeProvider>, data: &str) -> Session {
         graph,
         registry,
         store: env.store(),
+        lookup_checks: Vec::new(),
+        waived: Vec::new(),
     }
 }
 

@@ -1832,6 +1832,83 @@ async fn a_lookup_is_read_on_every_plan_never_changed_and_feeds_its_outputs() {
     assert!(h.snapshot().await.resources.is_empty(), "and is forgotten");
 }
 
+/// A check over what a lookup read (an object outside the program, which `define` cannot
+/// see) runs when planning: it passes while the object holds, stops the plan and the apply
+/// (nothing changed) once the object outside changes, is a warning when waived, and does
+/// not run for a destroy.
+#[tokio::test]
+async fn a_lookup_check_judges_what_was_read_and_stops_the_plan_unless_waived() {
+    use spar::model::checks::Check;
+    use spar::testing::FakeLookup;
+    let h = Harness::new();
+    let outside = h.world.insert(
+        "fake:Thing",
+        "made-elsewhere",
+        json!({"name": "shared-vpc", "cidr": "10.0.0.0/16"}),
+    );
+    let program = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        let vpc = s.lookup("vpc", FakeLookup::new(p).matching("name", "shared-vpc"))?;
+        let at = vpc.address().clone();
+        s.add("subnet", FakeResource::new(p).set("name", "subnet"))?;
+        s.check_lookups("vpc-size", "the shared VPC is a /16", move |read| {
+            let cidr = read.inputs(&at)["cidr"].as_str().unwrap_or("none").to_string();
+            let failures = if cidr.ends_with("/16") {
+                Vec::new()
+            } else {
+                vec![format!("the VPC `vpc` is {cidr}, not a /16")]
+            };
+            Check::new("", "")
+                .failures(failures)
+                .evidence(vec![format!("vpc is {cidr}")])
+        });
+        Ok(())
+    };
+    let plan = h.plan(program).await;
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+
+    h.world.tamper(&outside, |i| i["cidr"] = json!("10.0.0.0/24"));
+    let err = h
+        .session(program)
+        .unwrap()
+        .plan(&PlanOptions::default(), false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("check `vpc-size` failed: the VPC `vpc` is 10.0.0.0/24, not a /16")
+            && err.contains("--waive vpc-size"),
+        "{err}"
+    );
+    let applied = h
+        .session(program)
+        .unwrap()
+        .apply_program(&PlanOptions::default(), &ExecuteOptions::default())
+        .await;
+    assert!(applied.is_err(), "the apply is refused");
+    assert!(h.world.object_at("subnet").is_empty(), "and changed nothing");
+
+    let mut waived = h.session(program).unwrap();
+    waived.waived = vec!["vpc-size".into()];
+    let plan = waived.plan(&PlanOptions::default(), false).await.unwrap();
+    assert_eq!(
+        plan.warnings,
+        ["check `vpc-size` is waived: the VPC `vpc` is 10.0.0.0/24, not a /16"]
+    );
+    let (_, report) = waived
+        .apply_program(&PlanOptions::default(), &ExecuteOptions::default())
+        .await
+        .unwrap();
+    assert!(report.succeeded());
+    // A destroy reads no lookups, so the (unwaived) check does not stand in its way.
+    let destroy = PlanOptions {
+        destroy: true,
+        ..Default::default()
+    };
+    let (plan, report) = h.apply_with(program, &destroy, &ExecuteOptions::default()).await;
+    assert!(report.succeeded(), "{plan:?}");
+    assert!(h.world.object_at("subnet").is_empty());
+}
+
 #[tokio::test]
 async fn a_lookup_matching_nothing_or_several_fails_the_plan_naming_it() {
     use spar::testing::FakeLookup;

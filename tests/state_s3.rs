@@ -215,6 +215,8 @@ fn a_second_apply_of_the_same_stack_is_refused_while_the_first_holds_the_lock() 
                 graph,
                 registry,
                 store: st,
+                lookup_checks: Vec::new(),
+                waived: Vec::new(),
             }
         };
         let first = session(store(backend(&b, "s3-test/dev").await));
@@ -530,6 +532,8 @@ fn state_pull_and_push_through_s3() {
                 graph,
                 registry,
                 store: st,
+                lookup_checks: Vec::new(),
+                waived: Vec::new(),
             }
         };
         let s = session(store(backend(&b, "push/dev").await), 16);

@@ -25,7 +25,7 @@ pub fn run(
 ) -> anyhow::Result<u8> {
     let program = ctx.program(define)?;
     if json {
-        let items: Vec<serde_json::Value> = program
+        let mut items: Vec<serde_json::Value> = program
             .checks
             .iter()
             .map(|c| {
@@ -34,6 +34,13 @@ pub fn run(
                 v
             })
             .collect();
+        // Checks over looked-up objects run when planning (they need the cloud).
+        items.extend(
+            program
+                .lookup_checks
+                .iter()
+                .map(|c| serde_json::json!({"name": c.name, "description": c.description, "status": "at-plan"})),
+        );
         println!("{}", serde_json::json!({ "checks": items }));
         return match checks::enforce(&program.checks, waived, true) {
             Ok(()) => Ok(0),
@@ -41,7 +48,7 @@ pub fn run(
             Err(e) => Err(e.into()),
         };
     }
-    if program.checks.is_empty() {
+    if program.checks.is_empty() && program.lookup_checks.is_empty() {
         println!("This stack declares no checks.");
         return Ok(0);
     }
@@ -64,6 +71,10 @@ pub fn run(
         for e in &c.evidence {
             println!("           {e}");
         }
+    }
+    for c in &program.lookup_checks {
+        println!("plan   {:<28} {}", c.name, c.description);
+        println!("           runs when planning, on the objects the lookups read");
     }
     println!("\n{passed} passed, {failed} failed, {waived_n} waived.");
     match checks::enforce(&program.checks, waived, true) {

@@ -110,7 +110,7 @@ impl Context {
     /// commands that must work on a program whose checks fail, such as destroy).
     pub async fn session(&self, define: fn(&mut Stack) -> crate::Result<()>) -> anyhow::Result<Session> {
         let (p, settings) = self.load(define)?;
-        self.open(p, &settings).await
+        self.open(p, &settings, &[]).await
     }
 
     /// As [`Context::session`], refusing a program with a failed check not in `waived`
@@ -122,7 +122,13 @@ impl Context {
         for_apply: bool,
     ) -> anyhow::Result<Session> {
         let (p, settings) = self.load(define)?;
-        checks::enforce(&p.checks, waived, for_apply)?;
+        // Waivers of lookup checks are judged when those run (at plan).
+        let static_waived: Vec<String> = waived
+            .iter()
+            .filter(|w| !p.lookup_checks.iter().any(|c| &c.name == *w))
+            .cloned()
+            .collect();
+        checks::enforce(&p.checks, &static_waived, for_apply)?;
         for c in p.checks.iter().filter(|c| !c.passed()) {
             let why = if waived.contains(&c.name) {
                 "is waived"
@@ -131,7 +137,7 @@ impl Context {
             };
             eprintln!("warning: check `{}` {why}: {}", c.name, c.failures.join("; "));
         }
-        self.open(p, &settings).await
+        self.open(p, &settings, waived).await
     }
 
     /// Where this stack's state lives: `--backend`, else the config's `[spar] backend`,
@@ -140,7 +146,8 @@ impl Context {
         self.backend.clone().or_else(|| settings.backend.clone())
     }
 
-    async fn open(&self, p: Program, settings: &SparSettings) -> anyhow::Result<Session> {
+    /// Opens the stack's state for `p`; its lookup checks run at every plan, with `waived`.
+    async fn open(&self, p: Program, settings: &SparSettings, waived: &[String]) -> anyhow::Result<Session> {
         configure_aws(settings).await;
         let backend: Arc<dyn StateBackend> = match self.backend_url(settings) {
             None => Arc::new(LocalBackend::new(&self.state_dir)),
@@ -172,6 +179,8 @@ impl Context {
             graph: p.graph,
             registry: p.registry,
             store,
+            lookup_checks: p.lookup_checks,
+            waived: waived.to_vec(),
         })
     }
 }

@@ -56,6 +56,74 @@ impl Check {
     }
 }
 
+/// What the program's lookups read, as a [`LookupCheck`] sees it: each lookup's object by
+/// the lookup's address.
+pub struct LookedUp<'a> {
+    reads: &'a std::collections::BTreeMap<crate::address::Address, crate::provider::ReadResult>,
+}
+
+impl<'a> LookedUp<'a> {
+    pub fn new(reads: &'a std::collections::BTreeMap<crate::address::Address, crate::provider::ReadResult>) -> Self {
+        LookedUp { reads }
+    }
+
+    /// The outputs of the object the lookup at `address` read (null when it read none).
+    pub fn outputs(&self, address: &crate::address::Address) -> &'a serde_json::Value {
+        static NONE: serde_json::Value = serde_json::Value::Null;
+        self.reads.get(address).map_or(&NONE, |r| &r.outputs)
+    }
+
+    /// The inputs the kind read back for that object, as an import records them.
+    pub fn inputs(&self, address: &crate::address::Address) -> &'a serde_json::Value {
+        static NONE: serde_json::Value = serde_json::Value::Null;
+        self.reads.get(address).map_or(&NONE, |r| &r.inputs)
+    }
+}
+
+/// A check over objects that exist outside the program (an existing cluster's node groups,
+/// say), which `define` cannot see: it runs when planning, right after the lookups are
+/// read, and is enforced as the other checks are (refused unless waived by name). `check`
+/// lists it without running it (it needs the cloud).
+pub struct LookupCheck {
+    pub name: String,
+    pub description: String,
+    pub run: Box<dyn Fn(&LookedUp<'_>) -> Check + Send + Sync>,
+}
+
+impl fmt::Debug for LookupCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LookupCheck")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `checks` on what the lookups read and refuses a failed one not in `waived`;
+/// returns the checks with their verdicts (failed ones waived included).
+pub fn run_lookup_checks(
+    checks: &[LookupCheck],
+    looked_up: &LookedUp<'_>,
+    waived: &[String],
+) -> Result<Vec<Check>, CheckError> {
+    let verdicts: Vec<Check> = checks
+        .iter()
+        .map(|c| {
+            let mut v = (c.run)(looked_up);
+            v.name = c.name.clone();
+            v.description = c.description.clone();
+            v
+        })
+        .collect();
+    // Waivers of the program's other checks were judged with them.
+    let waived: Vec<String> = waived
+        .iter()
+        .filter(|w| checks.iter().any(|c| &c.name == *w))
+        .cloned()
+        .collect();
+    enforce(&verdicts, &waived, false)?;
+    Ok(verdicts)
+}
+
 /// A command a program adds to its CLI (such as `cost`), run with the loaded configuration.
 pub struct StackCommand {
     pub name: String,

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::address::Address;
 use crate::error::Error;
 use crate::graph::{DesiredGraph, DesiredResource, GraphError};
-use crate::model::checks::{self, Check, StackCommand};
+use crate::model::checks::{self, Check, LookedUp, LookupCheck, StackCommand};
 use crate::model::config::StackConfig;
 use crate::model::options::ResourceOptions;
 use crate::model::output::recording_transforms;
@@ -39,6 +39,7 @@ pub struct Stack {
     registry: Registry,
     checks: Vec<Check>,
     commands: Vec<StackCommand>,
+    lookup_checks: Vec<LookupCheck>,
     /// Problems found while declaring (a second resource at an address), reported with
     /// the graph's own by [`Stack::into_program`], so one run names every mistake.
     errors: Vec<GraphError>,
@@ -50,6 +51,8 @@ pub struct Program {
     pub registry: Registry,
     pub checks: Vec<Check>,
     pub commands: Vec<StackCommand>,
+    /// Checks run when planning, on what the lookups read.
+    pub lookup_checks: Vec<LookupCheck>,
 }
 
 impl Stack {
@@ -68,6 +71,7 @@ impl Stack {
             registry: Registry::builtin(),
             checks: Vec::new(),
             commands: Vec::new(),
+            lookup_checks: Vec::new(),
             errors: Vec::new(),
         }
     }
@@ -276,6 +280,22 @@ impl Stack {
         checks::push(&mut self.checks, c);
     }
 
+    /// Declares a check over what the program's lookups read (objects `define` cannot see):
+    /// `run` gets them when planning, right after they are read, and returns the verdict
+    /// (failures and evidence; its name and description are these).
+    pub fn check_lookups(
+        &mut self,
+        name: &str,
+        description: &str,
+        run: impl Fn(&LookedUp<'_>) -> Check + Send + Sync + 'static,
+    ) {
+        self.lookup_checks.push(LookupCheck {
+            name: name.to_string(),
+            description: description.to_string(),
+            run: Box::new(run),
+        });
+    }
+
     /// The resources declared so far, in declaration order, with their inputs as the graph
     /// will hold them (outputs of other resources as references): what analyses read.
     pub fn resources(&self) -> &[DesiredResource] {
@@ -323,6 +343,7 @@ impl Stack {
             registry: self.registry,
             checks: self.checks,
             commands: self.commands,
+            lookup_checks: self.lookup_checks,
         })
     }
 }

@@ -28,6 +28,10 @@ pub struct Session {
     pub graph: DesiredGraph,
     pub registry: Registry,
     pub store: StateStore,
+    /// Checks over what the lookups read, run by every plan but a destroy's.
+    pub lookup_checks: Vec<crate::model::checks::LookupCheck>,
+    /// The checks the user waived (`--waive`).
+    pub waived: Vec<String>,
 }
 
 /// State loaded under the lock for a change.
@@ -64,6 +68,7 @@ impl Session {
             opts,
             &reads,
         )?;
+        self.check_lookups(&reads, opts, &mut plan)?;
         self.preview(&mut plan, &snap).await?;
         if snap.resources.len() > 10_000 {
             // Freeing a large state (every resource's JSON) takes a noticeable fraction of a
@@ -144,7 +149,7 @@ impl Session {
     /// Plans against the locked state (reading the program's lookups first).
     pub async fn plan_locked(&self, locked: &Locked, opts: &PlanOptions) -> Result<Plan> {
         let reads = self.read_lookups(&locked.snapshot, opts.destroy).await?;
-        Ok(diff::plan_with_reads(
+        let mut plan = diff::plan_with_reads(
             &self.program,
             &self.stack,
             &self.graph,
@@ -152,7 +157,24 @@ impl Session {
             &self.registry,
             opts,
             &reads,
-        )?)
+        )?;
+        self.check_lookups(&reads, opts, &mut plan)?;
+        Ok(plan)
+    }
+
+    /// Runs the program's lookup checks on what its lookups read (not for a destroy, which
+    /// reads none): a failed check not waived fails the plan; a waived one is a warning.
+    fn check_lookups(&self, reads: &diff::Reads, opts: &PlanOptions, plan: &mut Plan) -> Result<()> {
+        if opts.destroy || self.lookup_checks.is_empty() {
+            return Ok(());
+        }
+        let looked_up = crate::model::checks::LookedUp::new(reads);
+        let verdicts = crate::model::checks::run_lookup_checks(&self.lookup_checks, &looked_up, &self.waived)?;
+        for c in verdicts.iter().filter(|c| !c.passed()) {
+            plan.warnings
+                .push(format!("check `{}` is waived: {}", c.name, c.failures.join("; ")));
+        }
+        Ok(())
     }
 
     /// The outputs the declared resource at `a` will have, when its kind knows them from

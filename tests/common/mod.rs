@@ -56,13 +56,15 @@ impl Harness {
         let mut stack = Stack::new("test", &self.stack, StackConfig::empty(config));
         stack.register_kind(self.provider.clone());
         define(&mut stack, &self.provider)?;
-        let (graph, registry) = stack.into_graph()?;
+        let program = stack.into_program()?;
         Ok(Session {
             program: "test".into(),
             stack: self.stack.clone(),
-            graph,
-            registry,
+            graph: program.graph,
+            registry: program.registry,
             store: self.store(),
+            lookup_checks: program.lookup_checks,
+            waived: Vec::new(),
         })
     }
 

@@ -153,6 +153,8 @@ impl Stage {
             graph,
             registry,
             store: self.store(),
+            lookup_checks: Vec::new(),
+            waived: Vec::new(),
         }
     }
 

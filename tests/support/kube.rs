@@ -113,6 +113,8 @@ impl KubeEnv {
             graph,
             registry,
             store: self.store(),
+            lookup_checks: Vec::new(),
+            waived: Vec::new(),
         })
     }
 
