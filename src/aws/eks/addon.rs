@@ -91,6 +91,34 @@ impl Addon {
     }
 }
 
+/// A query for an add-on already installed on a cluster: [`Addon::lookup`].
+#[derive(Serialize)]
+pub struct AddonLookup {
+    cluster_name: Input<String>,
+    addon_name: String,
+}
+
+impl Addon {
+    /// The add-on `addon_name` installed on cluster `cluster_name` (by eksctl, Terraform or
+    /// the console), read on every plan: a plan fails naming the lookup when it is absent.
+    pub fn lookup(cluster_name: impl Into<Input<String>>, addon_name: &str) -> AddonLookup {
+        AddonLookup {
+            cluster_name: cluster_name.into(),
+            addon_name: addon_name.to_string(),
+        }
+    }
+}
+
+impl crate::model::Lookup for AddonLookup {
+    type Resource = Addon;
+    fn kind(&self) -> String {
+        KIND.into()
+    }
+    fn provider(&self) -> std::sync::Arc<dyn ResourceProvider> {
+        std::sync::Arc::new(AddonProvider::new())
+    }
+}
+
 impl Handle<Addon> {
     pub fn arn(&self) -> Output<String> {
         self.output("arn")
@@ -236,6 +264,22 @@ async fn wait_deleted(ctx: &OpContext, cluster: &str, name: &str) -> Result<(), 
 impl ResourceProvider for AddonProvider {
     fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
         declare(inputs).map(|e| e.statement(name))
+    }
+
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let cluster = query["cluster_name"].as_str().filter(|c| !c.is_empty());
+        let name = query["addon_name"].as_str().filter(|n| !n.is_empty());
+        let (Some(cluster), Some(name)) = (cluster, name) else {
+            return Err(ProviderError::InvalidInput(format!(
+                "{KIND} lookup: give the cluster name and the add-on name"
+            )));
+        };
+        let ids: Vec<String> = describe(ctx, cluster, name)
+            .await?
+            .map(|_| format!("{cluster}:{name}"))
+            .into_iter()
+            .collect();
+        crate::aws::lookup::read_each(self, ctx, ids).await
     }
 
     fn kind(&self) -> &str {

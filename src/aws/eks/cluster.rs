@@ -174,6 +174,10 @@ impl Handle<Cluster> {
         self.output("oidc_issuer")
     }
     /// The security group EKS made for the cluster.
+    /// The cluster's VPC.
+    pub fn vpc_id(&self) -> Output<String> {
+        self.output("vpc_id")
+    }
     pub fn cluster_security_group_id(&self) -> Output<String> {
         self.output("cluster_security_group_id")
     }

@@ -192,6 +192,36 @@ impl Nodegroup {
     }
 }
 
+/// A query for an existing managed node group (made by eksctl, Terraform or the console),
+/// by cluster and name: [`Nodegroup::lookup`].
+#[derive(Serialize)]
+pub struct NodegroupLookup {
+    cluster_name: Input<String>,
+    name: Input<String>,
+}
+
+impl Nodegroup {
+    /// The existing node group `name` of cluster `cluster_name`, read on every plan: its
+    /// handle's outputs are a created group's, and what it read (instance types, labels,
+    /// taints, sizes) is what lookup checks see as its inputs.
+    pub fn lookup(cluster_name: impl Into<Input<String>>, name: impl Into<Input<String>>) -> NodegroupLookup {
+        NodegroupLookup {
+            cluster_name: cluster_name.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl crate::model::Lookup for NodegroupLookup {
+    type Resource = Nodegroup;
+    fn kind(&self) -> String {
+        KIND.into()
+    }
+    fn provider(&self) -> std::sync::Arc<dyn ResourceProvider> {
+        std::sync::Arc::new(NodegroupProvider::new())
+    }
+}
+
 impl Handle<Nodegroup> {
     pub fn name(&self) -> Output<String> {
         self.output("name")
@@ -404,6 +434,22 @@ async fn wait_deleted(ctx: &OpContext, cluster: &str, name: &str) -> Result<(), 
 impl ResourceProvider for NodegroupProvider {
     fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
         declare(inputs).map(|e| e.statement(name))
+    }
+
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let cluster = query["cluster_name"].as_str().filter(|c| !c.is_empty());
+        let name = query["name"].as_str().filter(|n| !n.is_empty());
+        let (Some(cluster), Some(name)) = (cluster, name) else {
+            return Err(ProviderError::InvalidInput(format!(
+                "{KIND} lookup: give the cluster name and the node group name"
+            )));
+        };
+        let ids: Vec<String> = describe(ctx, cluster, name)
+            .await?
+            .map(|_| format!("{cluster}:{name}"))
+            .into_iter()
+            .collect();
+        crate::aws::lookup::read_each(self, ctx, ids).await
     }
 
     fn kind(&self) -> &str {

@@ -35,6 +35,10 @@ pub struct CriticalNodesConfig {
     pub max: i32,
     /// The taint that keeps everything but add-ons and controllers off these nodes.
     pub taint_key: String,
+    /// With `[cluster] existing`: the cluster's managed node group the controllers run on
+    /// (selected by EKS's `eks.amazonaws.com/nodegroup` label); the other keys but
+    /// `taint_key` describe a node group spar creates and are not read.
+    pub node_group: Option<String>,
 }
 
 impl Default for CriticalNodesConfig {
@@ -46,6 +50,7 @@ impl Default for CriticalNodesConfig {
             desired: 2,
             max: 3,
             taint_key: "CriticalAddonsOnly".into(),
+            node_group: None,
         }
     }
 }
@@ -121,6 +126,17 @@ pub struct Cluster {
     pub addons: Vec<String>,
     /// What workloads must wait for: nodes to run on and DNS.
     pub workloads_ready: Vec<Address>,
+    /// For a cluster that exists already: the lookups of the cluster and of the node group
+    /// the controllers run on (what the lookup checks read).
+    pub existing: Option<ExistingLookups>,
+}
+
+/// The lookups of an existing cluster.
+#[derive(Debug, Clone)]
+pub struct ExistingLookups {
+    pub cluster: Address,
+    pub node_group: Address,
+    pub node_group_name: String,
 }
 
 fn managed(role: &Handle<Role>, s: &mut Stack, name: &str, policy: &str) -> spar::Result<Address> {
@@ -282,6 +298,66 @@ impl Cluster {
             critical_nodes: nodes.clone(),
             addons,
             workloads_ready: vec![nodegroup.address().clone(), coredns.address().clone()],
+            existing: None,
+        })
+    }
+
+    /// An EKS cluster that exists already (`[cluster] existing`): looks up the cluster, the
+    /// managed node group the controllers run on and, with Pod Identity, the cluster's
+    /// `eks-pod-identity-agent` add-on (a plan fails naming the lookup when one is absent);
+    /// declares the Kubernetes provider bound to the cluster. Nothing here is ever changed
+    /// or deleted: lookups are read, not managed.
+    pub fn existing(
+        s: &mut Stack,
+        cfg: &ClusterConfig,
+        nodes: &CriticalNodesConfig,
+        needs_pod_identity: bool,
+    ) -> Result<Cluster, StackError> {
+        let name = cfg.name.clone();
+        let group = nodes.node_group.clone().ok_or_else(|| StackError::Config {
+            key: "critical_nodes.node_group".into(),
+            message:
+                "name the existing cluster's managed node group the controllers (Karpenter, ARC, cert-manager) run on"
+                    .into(),
+        })?;
+        let eks = s.lookup("eks", EksCluster::lookup(name.as_str()))?;
+        let nodegroup = s.lookup("critical-nodes", Nodegroup::lookup(name.as_str(), group.as_str()))?;
+        let mut addons = Vec::new();
+        if needs_pod_identity {
+            s.lookup(
+                "addon-eks-pod-identity-agent",
+                Addon::lookup(name.as_str(), "eks-pod-identity-agent"),
+            )?;
+            addons.push("eks-pod-identity-agent".to_string());
+        }
+        let provider = s.add(
+            "kubernetes",
+            KubeProvider::eks(
+                eks.endpoint(),
+                eks.certificate_authority(),
+                eks.name(),
+                cfg.region.as_str(),
+            ),
+        )?;
+        Ok(Cluster {
+            name,
+            region: cfg.region.clone(),
+            // The existing cluster's version is read when planning (the lookup check
+            // `existing-cluster` judges it), not configured.
+            version: String::new(),
+            authentication_mode: cfg.authentication_mode.clone(),
+            existing: Some(ExistingLookups {
+                cluster: eks.address().clone(),
+                node_group: nodegroup.address().clone(),
+                node_group_name: group.clone(),
+            }),
+            eks,
+            provider,
+            critical_taint: (nodes.taint_key.clone(), "true".into(), "NoSchedule".into()),
+            critical_label: ("eks.amazonaws.com/nodegroup".into(), group),
+            critical_nodes: nodes.clone(),
+            addons,
+            workloads_ready: Vec::new(),
         })
     }
 

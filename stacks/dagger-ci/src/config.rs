@@ -35,8 +35,17 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
-    /// The EKS cluster name: used in every name, discovery tag and policy condition.
+    /// The EKS cluster name: used in every name, discovery tag and policy condition
+    /// (with `existing`, it may be left out: it is the existing cluster's).
+    #[serde(default)]
     pub name: String,
+    /// An EKS cluster that already exists (made with eksctl, Terraform or the console), by
+    /// name: looked up with its VPC, cluster security group and OIDC issuer, never changed
+    /// or deleted; the stack declares only what goes on top (Karpenter, cert-manager when
+    /// needed, ARC, the engine). `[critical_nodes] node_group` names its node group for
+    /// the controllers.
+    #[serde(default)]
+    pub existing: Option<String>,
     /// The AWS region (for service names and EKS tokens).
     #[serde(default = "default_region")]
     pub region: String,
@@ -63,8 +72,8 @@ pub struct ClusterConfig {
     /// update; changing or removing it replaces the cluster (EKS can do neither).
     #[serde(default)]
     pub secrets_encryption_key_arn: Option<String>,
-    /// Any Kubernetes cluster (GKE, AKS, on-premises, kind) instead of an EKS cluster spar
-    /// creates: only the in-cluster parts are declared, and no AWS call is made.
+    /// Any Kubernetes cluster (GKE, AKS, on-premises, kind) instead of an EKS cluster: only
+    /// the in-cluster parts are declared, and no AWS call is made.
     #[serde(default)]
     pub kubeconfig: Option<crate::target::KubeconfigConfig>,
 }
@@ -88,6 +97,8 @@ pub struct RunnersConfig {
 pub enum Mode {
     /// spar creates the VPC, the EKS cluster, its node group and Karpenter.
     Eks,
+    /// An EKS cluster that exists already: Karpenter and what goes on top.
+    ExistingEks,
     /// A cluster from a kubeconfig: only the in-cluster parts.
     Kubeconfig,
 }
@@ -96,6 +107,8 @@ impl Config {
     pub fn mode(&self) -> Mode {
         if self.cluster.kubeconfig.is_some() {
             Mode::Kubeconfig
+        } else if self.cluster.existing.is_some() {
+            Mode::ExistingEks
         } else {
             Mode::Eks
         }

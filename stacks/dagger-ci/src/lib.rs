@@ -78,9 +78,11 @@ pub struct Components {
     pub engine: DaggerEngine,
 }
 
-/// What the stack declares on AWS when it creates the cluster.
+/// What the stack declares on AWS: everything when it creates the cluster; Karpenter (and
+/// lookups of the cluster) on a cluster that exists already.
 pub struct EksParts {
-    pub network: Network,
+    /// The VPC the stack creates; `None` on an existing cluster (its VPC is not the stack's).
+    pub network: Option<Network>,
     pub cluster: Cluster,
     pub karpenter: Karpenter,
 }
@@ -91,7 +93,7 @@ impl Components {
     pub fn declared<'a>(&'a self, resources: &'a [spar::graph::DesiredResource]) -> checks::Declared<'a> {
         checks::Declared {
             eks: self.eks.as_ref().map(|e| checks::EksDeclared {
-                network: &e.network,
+                network: e.network.as_ref(),
                 cluster: &e.cluster,
                 karpenter: &e.karpenter,
             }),
@@ -113,7 +115,7 @@ pub fn define(s: &mut Stack) -> spar::Result<()> {
 
     match &eks {
         Some(EksParts {
-            network,
+            network: Some(network),
             cluster,
             karpenter,
         }) => {
@@ -142,12 +144,19 @@ pub fn define(s: &mut Stack) -> spar::Result<()> {
             s.command("cost", "estimate the stack's monthly cost", move || {
                 cost::report(&cost_input, &declared)
             });
-            s.export("cluster_name", &cluster.name)?;
-            s.export("cluster_endpoint", cluster.eks.endpoint())?;
-            s.export("cluster_version", cluster.eks.version())?;
             s.export("vpc_id", network.vpc.vpc_id())?;
-            s.export("karpenter_node_role", &karpenter.node_role_name)?;
-            s.export("interruption_queue", &karpenter.queue_name)?;
+            export_eks(s, cluster, karpenter)?;
+        }
+        Some(EksParts {
+            network: None,
+            cluster,
+            karpenter,
+        }) => {
+            s.command("cost", "estimate the stack's monthly cost", || {
+                Err("cost estimates a cluster the stack creates; an existing cluster (cluster.existing) and its network are not the stack's to price".to_string())
+            });
+            s.export("vpc_id", cluster.eks.vpc_id())?;
+            export_eks(s, cluster, karpenter)?;
         }
         None => s.command("cost", "estimate the stack's monthly cost", || {
             Err("cost estimates what the stack runs on AWS; on a cluster from a kubeconfig (cluster.kubeconfig) its nodes are not the stack's, so there is nothing to price".to_string())
@@ -159,11 +168,63 @@ pub fn define(s: &mut Stack) -> spar::Result<()> {
     Ok(())
 }
 
+fn export_eks(s: &mut Stack, cluster: &Cluster, karpenter: &Karpenter) -> spar::Result<()> {
+    s.export("cluster_name", &cluster.name)?;
+    s.export("cluster_endpoint", cluster.eks.endpoint())?;
+    s.export("cluster_version", cluster.eks.version())?;
+    s.export("karpenter_node_role", &karpenter.node_role_name)?;
+    s.export("interruption_queue", &karpenter.queue_name)?;
+    Ok(())
+}
+
 fn config_error(key: &str, message: impl Into<String>) -> StackError {
     StackError::Config {
         key: key.into(),
         message: message.into(),
     }
+}
+
+/// For an existing cluster: the config with `cluster.name` set to the existing cluster's,
+/// refusing what would configure a cluster or network the stack does not own.
+fn existing_config(cfg: &Config) -> Result<Config, StackError> {
+    let existing = cfg.cluster.existing.clone().unwrap_or_default();
+    if existing.is_empty() {
+        return Err(config_error("cluster.existing", "give the existing cluster's name"));
+    }
+    if !cfg.cluster.name.is_empty() && cfg.cluster.name != existing {
+        return Err(config_error(
+            "cluster.name",
+            format!(
+                "`{}` is not the existing cluster `{existing}`; leave it out (it is the existing cluster's)",
+                cfg.cluster.name
+            ),
+        ));
+    }
+    if cfg.network.is_some() {
+        return Err(config_error(
+            "network",
+            "configures a VPC the stack creates; an existing cluster (cluster.existing) keeps its own: remove the section",
+        ));
+    }
+    let cluster_keys = [
+        (
+            "cluster.secrets_encryption_key_arn",
+            cfg.cluster.secrets_encryption_key_arn.is_some(),
+        ),
+        (
+            "cluster.public_access_cidrs",
+            !cfg.cluster.public_access_cidrs.is_empty(),
+        ),
+    ];
+    if let Some((key, _)) = cluster_keys.iter().find(|(_, set)| *set) {
+        return Err(config_error(
+            key,
+            "configures the EKS cluster itself, which an existing cluster (cluster.existing) keeps as it is: remove it",
+        ));
+    }
+    let mut cfg = cfg.clone();
+    cfg.cluster.name = existing;
+    Ok(cfg)
 }
 
 /// On a cluster from a kubeconfig: refuses what configures AWS, and places the runners and
@@ -249,13 +310,50 @@ fn kubeconfig_placement(
 /// outputs, which [`define`] adds).
 pub fn declare_components(s: &mut Stack, cfg: &Config) -> spar::Result<Components> {
     let tags = cfg.cluster.tags.clone();
+    if cfg.mode() == Mode::Eks && cfg.cluster.name.is_empty() {
+        return Err(config_error("cluster.name", "give the EKS cluster's name").into_spar(s));
+    }
     let (eks, target, runner_nodes, arc_cfg, engine_cfg, raid0) = match (cfg.mode(), &cfg.cluster.kubeconfig) {
         (Mode::Kubeconfig, Some(kubeconfig)) => {
             let (runners, arc, engine) = kubeconfig_placement(cfg).map_err(|e| e.into_spar(s))?;
             let target = s.component("cluster", |s| KubeTarget::from_kubeconfig(s, kubeconfig))?;
             (None, target, Some(runners), arc, engine, false)
         }
+        (Mode::ExistingEks, _) => {
+            let existing = existing_config(cfg).map_err(|e| e.into_spar(s))?;
+            let cfg = &existing;
+            let critical = cfg.critical_nodes.clone().unwrap_or_default();
+            let karpenter_cfg = cfg.karpenter.clone().unwrap_or_default();
+            let pod_identity = karpenter_cfg.identity == crate::karpenter::Identity::PodIdentity;
+            let cluster = s.component("cluster", |s| {
+                Cluster::existing(s, &cfg.cluster, &critical, pod_identity).map_err(|e| e.into_spar(s))
+            })?;
+            let karpenter = s.component("karpenter", |s| {
+                Karpenter::declare(s, &karpenter_cfg, &cluster, &cfg.charts, &tags).map_err(|e| e.into_spar(s))
+            })?;
+            let raid0 = karpenter.node_class["spec"]["instanceStorePolicy"] == "RAID0";
+            let target = cluster.target();
+            (
+                Some(EksParts {
+                    network: None,
+                    cluster,
+                    karpenter,
+                }),
+                target,
+                None,
+                cfg.arc.clone(),
+                cfg.engine.clone(),
+                raid0,
+            )
+        }
         _ => {
+            if let Some(group) = cfg.critical_nodes.as_ref().and_then(|c| c.node_group.as_ref()) {
+                return Err(config_error(
+                    "critical_nodes.node_group",
+                    format!("`{group}` names a node group of an existing cluster (cluster.existing); this stack creates its own"),
+                )
+                .into_spar(s));
+            }
             if cfg.runners.is_some() {
                 return Err(config_error(
                     "runners",
@@ -280,7 +378,7 @@ pub fn declare_components(s: &mut Stack, cfg: &Config) -> spar::Result<Component
             let target = cluster.target();
             (
                 Some(EksParts {
-                    network,
+                    network: Some(network),
                     cluster,
                     karpenter,
                 }),

@@ -326,6 +326,12 @@ fn legacy_mode_and_irsa_declare_what_they_need() {
 trait EksOf {
     fn eks(&self) -> &dagger_ci::EksParts;
     fn eks_mut(&mut self) -> &mut dagger_ci::EksParts;
+    fn network(&self) -> &dagger_ci::network::Network {
+        self.eks().network.as_ref().expect("a stack that creates its VPC")
+    }
+    fn network_mut(&mut self) -> &mut dagger_ci::network::Network {
+        self.eks_mut().network.as_mut().expect("a stack that creates its VPC")
+    }
 }
 
 impl EksOf for dagger_ci::Components {
@@ -589,7 +595,7 @@ fn each_disagreeing_declaration_fails_its_check() {
             &base,
             "private subnet 1 has karpenter.sh/discovery=Some(\"other\"), not `dagger-ci-sandbox`",
             Box::new(|c| {
-                c.eks_mut().network.private_subnet_tags[1].insert("karpenter.sh/discovery".into(), "other".into());
+                c.network_mut().private_subnet_tags[1].insert("karpenter.sh/discovery".into(), "other".into());
             }),
         ),
         (
@@ -701,8 +707,7 @@ fn each_disagreeing_declaration_fails_its_check() {
             &base,
             "subnet `network/private-us-east-1b` (dagger-ci-sandbox-private-us-east-1b) is selected by Karpenter but associated with no route table",
             Box::new(|c| {
-                c.eks_mut()
-                    .network
+                c.network_mut()
                     .route_table_associations
                     .retain(|a| a.address != "network/private-rt-us-east-1b-assoc")
             }),
@@ -713,7 +718,7 @@ fn each_disagreeing_declaration_fails_its_check() {
             "(dagger-ci-sandbox-private-us-east-1c) is selected by Karpenter but its route table [[\"network/private-rt-us-east-1a\"]] has no 0.0.0.0/0 route to a NAT gateway",
             Box::new(|c| {
                 let igw = output_ref(c, "network/igw");
-                let r = decl(&mut c.eks_mut().network.routes, "network/private-default-us-east-1a");
+                let r = decl(&mut c.network_mut().routes, "network/private-default-us-east-1a");
                 r["nat_gateway_id"] = serde_json::Value::Null;
                 r["gateway_id"] = igw;
             }),
@@ -723,7 +728,7 @@ fn each_disagreeing_declaration_fails_its_check() {
             &base,
             "has no 0.0.0.0/0 route to a NAT gateway",
             Box::new(|c| {
-                decl(&mut c.eks_mut().network.routes, "network/private-default-us-east-1a")["destination_cidr_block"] =
+                decl(&mut c.network_mut().routes, "network/private-default-us-east-1a")["destination_cidr_block"] =
                     "10.0.0.0/8".into()
             }),
         ),
@@ -732,7 +737,7 @@ fn each_disagreeing_declaration_fails_its_check() {
             &base,
             "select no subnet of the stack",
             Box::new(|c| {
-                for sn in &mut c.eks_mut().network.subnets {
+                for sn in &mut c.network_mut().subnets {
                     sn.inputs["tags"]
                         .as_object_mut()
                         .unwrap()
@@ -772,12 +777,11 @@ fn the_checks_run_on_the_shipped_declarations() {
         // What the checks read is what the graph holds.
         let (_, addresses) = define(&text).unwrap();
         for r in c
-            .eks()
-            .network
+            .network()
             .subnets
             .iter()
-            .chain(&c.eks().network.routes)
-            .chain(&c.eks().network.route_table_associations)
+            .chain(&c.network().routes)
+            .chain(&c.network().route_table_associations)
             .chain(&c.eks().karpenter.access_entry_decls)
             .chain(&c.eks().karpenter.pod_identity_associations)
         {
@@ -812,14 +816,13 @@ fn what_the_checks_read_is_what_the_graph_holds() {
         let g = declared_graph(text);
         let at = |a: &str| g.get(a).unwrap_or_else(|| panic!("{stack}: {a} is declared"));
         for r in c
-            .eks()
-            .network
+            .network()
             .subnets
             .iter()
-            .chain(&c.eks().network.routes)
-            .chain(&c.eks().network.route_table_associations)
-            .chain(&c.eks().network.nat_gateway_decls)
-            .chain(&c.eks().network.internet_gateways)
+            .chain(&c.network().routes)
+            .chain(&c.network().route_table_associations)
+            .chain(&c.network().nat_gateway_decls)
+            .chain(&c.network().internet_gateways)
             .chain(&c.eks().karpenter.roles)
             .chain(&c.eks().karpenter.access_entry_decls)
             .chain(&c.eks().karpenter.pod_identity_associations)

@@ -9,6 +9,7 @@
 //! takes). Module map: [`shape`] (values that must agree), and the behaviour checks
 //! (reachability, placement, wiring) built on `spar::analysis`.
 
+pub mod existing;
 mod network;
 mod placement;
 mod runners;
@@ -46,7 +47,8 @@ pub struct Declared<'a> {
 
 /// What the stack declared on AWS.
 pub struct EksDeclared<'a> {
-    pub network: &'a Network,
+    /// The VPC the stack creates; `None` on an existing cluster.
+    pub network: Option<&'a Network>,
     pub cluster: &'a Cluster,
     pub karpenter: &'a Karpenter,
 }
@@ -129,6 +131,10 @@ pub enum Run {
     ShapeEks(fn(&Ctx<'_>, &EksDeclared<'_>) -> Vec<String>),
     /// A behaviour check of what the stack declares on AWS (not applicable without it).
     BehaviourEks(fn(&Ctx<'_>, &EksDeclared<'_>) -> Verdict),
+    /// A shape check of the VPC the stack creates (not applicable on an existing cluster).
+    ShapeNetwork(fn(&Ctx<'_>, &EksDeclared<'_>, &Network) -> Vec<String>),
+    /// A behaviour check of the VPC the stack creates (not applicable on an existing cluster).
+    BehaviourNetwork(fn(&Ctx<'_>, &EksDeclared<'_>, &Network) -> Verdict),
 }
 
 /// One row of [`CHECKS`].
@@ -155,18 +161,6 @@ const fn eks_shape_check(
         name,
         description,
         run: Run::ShapeEks(f),
-    }
-}
-
-const fn eks_behaviour_check(
-    name: &'static str,
-    description: &'static str,
-    f: fn(&Ctx<'_>, &EksDeclared<'_>) -> Verdict,
-) -> CheckDef {
-    CheckDef {
-        name,
-        description,
-        run: Run::BehaviourEks(f),
     }
 }
 
@@ -255,11 +249,11 @@ pub const CHECKS: &[CheckDef] = &[
         "legacy ARC has cert-manager; runners need no dind",
         shape::arc_dependencies,
     ),
-    eks_shape_check(
-        "subnet-egress",
-        "every subnet Karpenter selects has egress",
-        shape::subnet_egress,
-    ),
+    CheckDef {
+        name: "subnet-egress",
+        description: "every subnet Karpenter selects has egress",
+        run: Run::ShapeNetwork(shape::subnet_egress),
+    },
     behaviour_check(
         "placement-controllers",
         "every controller and add-on has a node to run on, and it is not a runner NodePool",
@@ -275,11 +269,11 @@ pub const CHECKS: &[CheckDef] = &[
         "a runner of each group fits with the engine and node agents on a type its NodePool admits, never on critical nodes; the pool holds max_runners",
         placement::runners,
     ),
-    eks_behaviour_check(
-        "network-paths",
-        "DNS, kubelet, API server, webhooks, internet egress and Karpenter's AWS APIs are reachable in the declared VPC",
-        network::paths,
-    ),
+    CheckDef {
+        name: "network-paths",
+        description: "DNS, kubelet, API server, webhooks, internet egress and Karpenter's AWS APIs are reachable in the declared VPC",
+        run: Run::BehaviourNetwork(network::paths),
+    },
     behaviour_check(
         "cloud-token",
         "the Dagger Cloud token reaches the Dagger client in every runner, and nothing relies on what the engine ignores",
@@ -385,6 +379,7 @@ pub fn declare(s: &mut Stack, components: &crate::Components) {
     for c in checks {
         s.add_check(c);
     }
+    existing::declare(s, components);
 }
 
 /// Runs every check on what the components declared.
@@ -397,6 +392,10 @@ pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
                 failures: Vec::new(),
                 evidence: vec!["not applicable: the stack declares nothing on AWS (cluster.kubeconfig)".into()],
             };
+            let existing_vpc = || Verdict {
+                failures: Vec::new(),
+                evidence: vec!["not applicable: the existing cluster's VPC is not the stack's (its route tables and security groups are not looked up)".into()],
+            };
             let v = match (def.run, &d.eks) {
                 (Run::Shape(f), _) => Verdict {
                     failures: f(&ctx),
@@ -408,7 +407,20 @@ pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
                     evidence: Vec::new(),
                 },
                 (Run::BehaviourEks(f), Some(e)) => f(&ctx, e),
-                (Run::ShapeEks(_) | Run::BehaviourEks(_), None) => not_applicable(),
+                (Run::ShapeNetwork(f), Some(e)) => match e.network {
+                    Some(net) => Verdict {
+                        failures: f(&ctx, e, net),
+                        evidence: Vec::new(),
+                    },
+                    None => existing_vpc(),
+                },
+                (Run::BehaviourNetwork(f), Some(e)) => match e.network {
+                    Some(net) => f(&ctx, e, net),
+                    None => existing_vpc(),
+                },
+                (Run::ShapeEks(_) | Run::BehaviourEks(_) | Run::ShapeNetwork(_) | Run::BehaviourNetwork(_), None) => {
+                    not_applicable()
+                }
             };
             Check::new(def.name, def.description)
                 .failures(v.failures)

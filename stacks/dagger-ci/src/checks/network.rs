@@ -107,7 +107,7 @@ fn record(v: &mut Verdict, what: &str, from: &Endpoint, to: &str, r: Reach) {
 }
 
 /// `network-paths`.
-pub(super) fn paths(c: &Ctx<'_>, e: &EksDeclared<'_>) -> Verdict {
+pub(super) fn paths(c: &Ctx<'_>, e: &EksDeclared<'_>, _net: &crate::network::Network) -> Verdict {
     let mut v = Verdict::default();
     let model = match VpcModel::from_declared(c.d.resources) {
         Ok(m) => m,

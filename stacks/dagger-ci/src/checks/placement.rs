@@ -189,6 +189,13 @@ pub(super) fn controllers(c: &Ctx<'_>) -> Verdict {
         failures: a.gathered.problems.clone(),
         evidence: Vec::new(),
     };
+    if let Some(group) = c.d.eks.as_ref().and_then(|e| e.cluster.existing.as_ref()) {
+        v.evidence.push(format!(
+            "the controllers run on the existing node group `{}`, judged when planning by `existing-cluster` (it is looked up)",
+            group.node_group_name
+        ));
+        return v;
+    }
     if let Some(nodes) = &a.labelled {
         for w in a.gathered.workloads.iter().filter(|w| w.role == Role::Controller) {
             match nodes.filter(w) {

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::arc::ArcMode;
 use crate::karpenter::NODE_ROLE_SLOT;
+use crate::network::Network;
 use crate::values::refers_to;
 
 /// Taints and tolerations.
@@ -157,7 +158,7 @@ pub(super) fn one_cluster_name(c: &Ctx<'_>, e: &EksDeclared<'_>) -> Vec<String> 
             settings["interruptionQueue"], e.karpenter.queue_name
         ));
     }
-    for (i, tags) in e.network.private_subnet_tags.iter().enumerate() {
+    for (i, tags) in e.network.iter().flat_map(|n| n.private_subnet_tags.iter()).enumerate() {
         if tags.get("karpenter.sh/discovery") != Some(name) {
             f.push(format!(
                 "private subnet {i} has karpenter.sh/discovery={:?}, not `{name}`",
@@ -351,7 +352,8 @@ pub(super) fn versions(c: &Ctx<'_>) -> Vec<String> {
             d.arc.dagger_version
         ));
     }
-    if let Some(e) = &d.eks {
+    // An existing cluster's version is judged when planning (`existing-cluster`).
+    if let Some(e) = d.eks.as_ref().filter(|e| e.cluster.existing.is_none()) {
         match KARPENTER_MIN.iter().find(|(eks, _)| *eks == e.cluster.version) {
             Some((_, min)) if version_tuple(&e.karpenter.chart_version) < version_tuple(min) => f.push(format!(
                 "EKS {} needs Karpenter >= {min}, but karpenter.version is {}",
@@ -464,6 +466,10 @@ pub(super) fn controller_identity(_c: &Ctx<'_>, e: &EksDeclared<'_>) -> Vec<Stri
 
 /// Critical node group size.
 pub(super) fn critical_nodes(_c: &Ctx<'_>, e: &EksDeclared<'_>) -> Vec<String> {
+    if e.cluster.existing.is_some() {
+        // The existing node group's size is judged when planning (`existing-cluster`).
+        return Vec::new();
+    }
     let n = &e.cluster.critical_nodes;
     if n.min < 2 || n.desired < 2 {
         vec![format!(
@@ -548,10 +554,9 @@ pub(super) fn arc_dependencies(c: &Ctx<'_>) -> Vec<String> {
 }
 
 /// Egress for every subnet Karpenter selects: the declared subnets its selector terms match, each associated with a declared route table whose declared 0.0.0.0/0 route goes to a declared NAT gateway (or to the internet gateway, for a subnet that gives its instances public IPs).
-pub(super) fn subnet_egress(c: &Ctx<'_>, e: &EksDeclared<'_>) -> Vec<String> {
+pub(super) fn subnet_egress(c: &Ctx<'_>, _e: &EksDeclared<'_>, net: &Network) -> Vec<String> {
     let class_spec = c.class_spec;
     let mut f = Vec::new();
-    let net = e.network;
     let terms = list(&class_spec["subnetSelectorTerms"]);
     let nats: Vec<&str> = net.nat_gateway_decls.iter().map(|n| n.address.as_str()).collect();
     let igws: Vec<&str> = net.internet_gateways.iter().map(|n| n.address.as_str()).collect();

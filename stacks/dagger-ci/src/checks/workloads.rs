@@ -244,7 +244,9 @@ fn taint_effect(eks: &str) -> Option<TaintEffect> {
 pub fn gather(resources: &[DesiredResource]) -> Gathered {
     let mut g = Gathered::default();
     let runners = runners::declared(resources);
-    for r in resources {
+    // A lookup's inputs are its query, not an object's shape: what it read is judged by
+    // the lookup checks when planning.
+    for r in resources.iter().filter(|r| !r.lookup) {
         let i = &r.inputs;
         let address = r.address.to_string();
         match r.kind.as_str() {
