@@ -274,9 +274,14 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        self.run_stack("sandbox", args)
+    }
+
+    /// Runs the command line on the config `config/<stack>.toml` of this environment.
+    fn run_stack(&self, stack: &str, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_dagger-ci"))
             .current_dir(root())
-            .args(["--stack", "sandbox", "--state-dir"])
+            .args(["--stack", stack, "--state-dir"])
             .arg(self.dir.path().join("state"))
             .args(args)
             .env("SPAR_CONFIG_DIR", self.dir.path().join("config"))
@@ -1308,5 +1313,217 @@ async fn a_cluster_from_a_kubeconfig_runs_the_in_cluster_parts_without_aws() {
     );
     let left = kube_leftovers_but_kept_crds(client.clone()).await;
     assert!(left.is_empty(), "left in the simulator: {left:?}");
+    sim.shutdown().await;
+}
+
+/// What eksctl would have made before the stack (boto3 against the sandbox's AWS emulator):
+/// a VPC with two subnets tagged for Karpenter's discovery, the cluster (1.35,
+/// `API_AND_CONFIG_MAP`), its `system` node group of two m6i.xlarge and the Pod Identity
+/// agent add-on, each waited for until ACTIVE. `check` instead prints what exists of them.
+const EKSCTL_LIKE: &str = r#"
+import json, os, sys, time
+import boto3
+name, mode = sys.argv[1], sys.argv[2]
+kw = dict(region_name="us-east-1", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+          aws_access_key_id="testing", aws_secret_access_key="testing")
+ec2, iam, eks = (boto3.client(s, **kw) for s in ("ec2", "iam", "eks"))
+def until_active(describe, what):
+    deadline = time.time() + 120
+    while describe()["status"] != "ACTIVE":
+        if time.time() > deadline:
+            sys.exit(f"{what} never became ACTIVE")
+        time.sleep(0.2)
+if mode == "create":
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnets = []
+    for i, az in enumerate(["us-east-1a", "us-east-1b"]):
+        sn = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=az)["Subnet"]["SubnetId"]
+        ec2.create_tags(Resources=[sn], Tags=[{"Key": "karpenter.sh/discovery", "Value": name}])
+        subnets.append(sn)
+    def role(n, service, policies):
+        doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+        arn = iam.create_role(RoleName=n, AssumeRolePolicyDocument=json.dumps(doc))["Role"]["Arn"]
+        for p in policies:
+            iam.attach_role_policy(RoleName=n, PolicyArn=f"arn:aws:iam::aws:policy/{p}")
+        return arn
+    node_policies = ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy"]
+    eks.create_cluster(name=name, version="1.35", roleArn=role(f"eksctl-{name}-cluster", "eks.amazonaws.com", ["AmazonEKSClusterPolicy"]),
+                       resourcesVpcConfig={"subnetIds": subnets},
+                       accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"})
+    until_active(lambda: eks.describe_cluster(name=name)["cluster"], "the cluster")
+    eks.create_nodegroup(clusterName=name, nodegroupName="system", nodeRole=role(f"eksctl-{name}-nodes", "ec2.amazonaws.com", node_policies),
+                         subnets=subnets, instanceTypes=["m6i.xlarge"], amiType="AL2023_x86_64_STANDARD",
+                         scalingConfig={"minSize": 2, "maxSize": 3, "desiredSize": 2})
+    until_active(lambda: eks.describe_nodegroup(clusterName=name, nodegroupName="system")["nodegroup"], "the node group")
+    eks.create_addon(clusterName=name, addonName="eks-pod-identity-agent")
+    until_active(lambda: eks.describe_addon(clusterName=name, addonName="eks-pod-identity-agent")["addon"], "the add-on")
+    print(json.dumps({"vpc": vpc, "subnets": subnets}))
+elif mode.startswith("scale="):
+    n = int(mode.split("=")[1])
+    eks.update_nodegroup_config(clusterName=name, nodegroupName="system",
+                                scalingConfig={"minSize": n, "maxSize": 3, "desiredSize": n})
+    until_active(lambda: eks.describe_nodegroup(clusterName=name, nodegroupName="system")["nodegroup"], "the node group")
+    print(json.dumps({"desired": n}))
+else:
+    print(json.dumps({
+        "cluster": eks.describe_cluster(name=name)["cluster"]["status"],
+        "nodegroup": eks.describe_nodegroup(clusterName=name, nodegroupName="system")["nodegroup"]["status"],
+        "addon": eks.describe_addon(clusterName=name, addonName="eks-pod-identity-agent")["addon"]["status"],
+        "vpcs": [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]],
+        "subnets": [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]],
+        "roles": sorted(r["RoleName"] for r in iam.list_roles()["Roles"]),
+    }))
+"#;
+
+fn eksctl_like(aws: &str, mode: &str) -> Value {
+    let out = Command::new(root().join(".venv/bin/python"))
+        .args(["-c", EKSCTL_LIKE, "dagger-ci-existing", mode])
+        .env("AWS_ENDPOINT_URL", aws)
+        .output()
+        .expect("the sandbox's Python (run sandbox/setup first)");
+    assert!(
+        out.status.success(),
+        "boto3 {mode}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The stack on an EKS cluster that exists already, made first with boto3 as eksctl
+/// would: apply declares Karpenter and what goes on top; the controllers run on the
+/// cluster's own node group and a runner next to an engine on a node the sandbox's
+/// Karpenter launched in the tagged subnets; a second plan shows no changes; destroy
+/// removes only the stack's objects: the cluster, its node group, add-on, VPC, subnets and
+/// roles are all still there, untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_existing_cluster_gets_karpenter_and_the_ci_on_top_and_keeps_itself() {
+    let (sim, env) = start_sandbox(200).await;
+    let aws = env.aws.clone();
+    let made = tokio::task::spawn_blocking(move || eksctl_like(&aws, "create"))
+        .await
+        .unwrap();
+    let aws = env.aws.clone();
+    let before = tokio::task::spawn_blocking(move || eksctl_like(&aws, "check"))
+        .await
+        .unwrap();
+    assert_eq!(before["cluster"], "ACTIVE", "{before}");
+
+    let text = std::fs::read_to_string(root().join("stacks/dagger-ci/config/sandbox-existing.toml")).unwrap();
+    std::fs::create_dir_all(env.dir.path().join("config")).unwrap();
+    std::fs::write(env.dir.path().join("config/sandbox-existing.toml"), text).unwrap();
+    let env = std::sync::Arc::new(env);
+    let run = |args: &'static [&'static str]| {
+        let env = env.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let out = env.run_stack("sandbox-existing", args);
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert!(out.status.success(), "`{}` failed:\n{text}", args.join(" "));
+                text
+            })
+            .await
+            .unwrap()
+        }
+    };
+
+    let plan = run(&["plan"]).await;
+    assert!(plan.contains("<= eks") && plan.contains("<= critical-nodes"), "{plan}");
+    let out = run(&["apply", "--yes"]).await;
+    assert!(out.contains("Apply complete"), "{out}");
+
+    let client = kube::Client::try_from(kube::Config::new(env.kube.parse().unwrap())).unwrap();
+    let system = eventually("the system node group's nodes joined", || async {
+        let nodes = list(
+            &client,
+            &resource("", "v1", "Node", "nodes"),
+            "eks.amazonaws.com/nodegroup=system",
+        )
+        .await;
+        match nodes.len() {
+            2 => Ok(nodes
+                .iter()
+                .map(|n| n["metadata"]["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()),
+            n => Err(format!("{n} nodes")),
+        }
+    })
+    .await;
+    for selector in [
+        "app.kubernetes.io/name=karpenter",
+        "app.kubernetes.io/name=gha-rs-controller",
+    ] {
+        running_on(&client, selector, &system).await;
+    }
+    make_runner_pod(&client, "dagger-small").await;
+    for group in ["dagger-small", "dagger-large"] {
+        runner_next_to_engine(&client, group).await;
+    }
+    let plan = run(&["plan"]).await;
+    assert!(plan.contains("No changes"), "{plan}");
+
+    // The node group shrinks to one node outside spar: the next plan reads it and the
+    // lookup check refuses to go on; grown back, the plan passes again.
+    let aws = env.aws.clone();
+    tokio::task::spawn_blocking(move || eksctl_like(&aws, "scale=1"))
+        .await
+        .unwrap();
+    let e = env.clone();
+    let refused = tokio::task::spawn_blocking(move || e.run_stack("sandbox-existing", &["plan"]))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success()
+            && stderr.contains("check `existing-cluster` failed: the node group `system` has 1 node(s)"),
+        "{stderr}"
+    );
+    let aws = env.aws.clone();
+    tokio::task::spawn_blocking(move || eksctl_like(&aws, "scale=2"))
+        .await
+        .unwrap();
+    let plan = run(&["plan"]).await;
+    assert!(plan.contains("No changes"), "{plan}");
+
+    let out = run(&["destroy", "--yes"]).await;
+    assert!(out.contains("Destroy complete"), "{out}");
+    let aws = env.aws.clone();
+    let after = tokio::task::spawn_blocking(move || eksctl_like(&aws, "check"))
+        .await
+        .unwrap();
+    for (what, status) in [("cluster", "ACTIVE"), ("nodegroup", "ACTIVE"), ("addon", "ACTIVE")] {
+        assert_eq!(after[what], status, "the existing {what} is untouched: {after}");
+    }
+    assert!(
+        after["vpcs"].as_array().unwrap().contains(&made["vpc"]),
+        "the existing VPC stays: {after}"
+    );
+    for sn in made["subnets"].as_array().unwrap() {
+        assert!(
+            after["subnets"].as_array().unwrap().contains(sn),
+            "subnet {sn} stays: {after}"
+        );
+    }
+    let roles: Vec<&str> = after["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        roles,
+        ["eksctl-dagger-ci-existing-cluster", "eksctl-dagger-ci-existing-nodes"],
+        "the stack's roles went, the existing ones stayed"
+    );
+    let left: Vec<String> = kube_leftovers(client.clone())
+        .await
+        .into_iter()
+        .filter(|o| o.contains("karpenter") || o.contains("dagger") || o.contains("arc-"))
+        .filter(|o| !o.starts_with("CustomResourceDefinition /"))
+        .collect();
+    assert!(left.is_empty(), "the stack's objects left in the simulator: {left:?}");
     sim.shutdown().await;
 }
