@@ -144,3 +144,47 @@ fn defaults_are_left_out() {
         r#"stack.add("x", iam::Role::assumed_by_service("ec2.amazonaws.com").name("r"))?;"#
     );
 }
+
+/// Whether `pattern` (keys, indexes, `*` for any key or element) reaches a value in `v`.
+fn reaches(v: &serde_json::Value, pattern: &[spar::value::PathSeg]) -> bool {
+    use spar::value::PathSeg;
+    let Some((first, rest)) = pattern.split_first() else {
+        return true;
+    };
+    match (first, v) {
+        (PathSeg::Key(k), serde_json::Value::Object(m)) if k == "*" => m.values().any(|x| reaches(x, rest)),
+        (PathSeg::Key(k), serde_json::Value::Array(a)) if k == "*" => a.iter().any(|x| reaches(x, rest)),
+        (PathSeg::Key(k), serde_json::Value::Object(m)) => m.get(k).is_some_and(|x| reaches(x, rest)),
+        (PathSeg::Index(i), serde_json::Value::Array(a)) => a.get(*i).is_some_and(|x| reaches(x, rest)),
+        _ => false,
+    }
+}
+
+/// Every path a kind's schema replaces on names an input the kind really has (it reaches a
+/// value in the live inputs of one of the kind's fixtures): a misspelt path would silently
+/// turn a replacement into an in-place update that the cloud then refuses.
+#[test]
+fn every_replace_path_names_an_input_of_its_kind() {
+    let registry = Registry::builtin();
+    let fixtures = fixtures::load();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for kind in registry
+        .kinds()
+        .filter(|k| k.starts_with("aws:") || k.starts_with("kubernetes:"))
+    {
+        let schema = registry.get(kind).unwrap().schema().clone();
+        for path in &schema.replace_on {
+            checked += 1;
+            let reached = fixtures
+                .iter()
+                .filter(|f| f.kind == kind)
+                .any(|f| reaches(&f.inputs, &path.0));
+            if !reached {
+                wrong.push(format!("{kind}: `{path}`"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "replace paths that name no input: {wrong:#?}");
+    assert!(checked > 40, "{checked} replace paths checked");
+}
