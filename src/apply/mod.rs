@@ -1,4 +1,6 @@
-//! Executes a plan: the scheduler that walks the step graph and calls providers.
+//! Executes a plan: the scheduler that walks the step graph; each step's provider call
+//! goes through `call.rs` (the envelope: inputs in, journal, timeout, outputs and errors
+//! out) and `step.rs` records what it returned.
 //!
 //! Rules kept here:
 //! - a step starts the moment every step it waits for has finished, with at most
@@ -17,7 +19,9 @@
 //!   only after apply is the real one; an update whose resolved inputs turn out equal to
 //!   the stored ones makes no call.
 
+mod call;
 pub mod progress;
+mod step;
 pub mod steps;
 
 use std::cmp::Reverse;
@@ -34,13 +38,11 @@ use tokio_util::sync::CancellationToken;
 use crate::address::Address;
 use crate::graph::DesiredGraph;
 use crate::plan::diff::resolve_from_state;
-use crate::plan::{Change, Op, Plan};
-use crate::provider::{OpContext, ProgressFn, ProviderError, Registry};
+use crate::plan::{Op, Plan};
+use crate::provider::Registry;
 use crate::secrets::SecretKey;
-use crate::state::{
-    DeposedObject, JournalEntry, JournalWriter, PendingOperation, ResourceState, Snapshot, StepKind, StoredOptions,
-};
-use crate::value::{self, ResolveError, Resolved};
+use crate::state::{JournalEntry, JournalWriter, ResourceState, Snapshot, StepKind, StoredOptions};
+use crate::value::{self, Resolved};
 
 pub use steps::{Step, StepGraph};
 
@@ -236,7 +238,7 @@ pub async fn execute(
                 let t0 = Instant::now();
                 let step = &steps[i];
                 shared.events.step_started(step, &shared.plan.changes[step.change].kind);
-                let st = match AssertUnwindSafe(run_step(&shared, step)).catch_unwind().await {
+                let st = match AssertUnwindSafe(step::run(&shared, step)).catch_unwind().await {
                     Ok(Ok(s)) => s,
                     Ok(Err(m)) => StepStatus::Failed(m),
                     Err(_) => StepStatus::Failed("the provider panicked; the object may be half made".into()),
@@ -440,354 +442,4 @@ pub(crate) fn provider_of(kind: &str) -> String {
 
 fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
-}
-
-impl Shared {
-    fn op_context(&self, address: &Address, timeout: Option<Duration>) -> OpContext {
-        let events = self.events.clone();
-        let progress: ProgressFn = Arc::new(move |a: &Address, m: &str| events.step_progress(a, m));
-        OpContext::new(address.clone(), timeout, self.abort.child_token(), progress)
-            .in_stack(&crate::provider::stack_id(&self.plan.program, &self.plan.stack))
-            .counting_retries(self.retried.clone())
-    }
-
-    fn resolve_inputs(&self, address: &Address) -> Result<Value, String> {
-        let desired = self
-            .graph
-            .get(address)
-            .ok_or_else(|| format!("`{address}` is not declared by the program"))?;
-        let snap = self.snapshot.lock().expect("snapshot mutex");
-        let lookup = |a: &Address, path: &str| -> Result<Resolved, ResolveError> {
-            match snap.get(a) {
-                Some(r) => resolve_from_state(r, a, path),
-                None => Ok(Resolved::Unknown),
-            }
-        };
-        let v = value::resolve(&desired.inputs, &lookup, &self.graph.transforms).map_err(|e| e.to_string())?;
-        if value::contains_unknown(&v) {
-            return Err("an input is still unknown: a resource it references does not exist (was it excluded or targeted away?)".into());
-        }
-        Ok(v)
-    }
-
-    async fn begin(
-        &self,
-        change: &Change,
-        step: StepKind,
-        id: Option<String>,
-        inputs: &Value,
-        options: StoredOptions,
-    ) -> Result<u64, String> {
-        let seq = self.journal.next_seq();
-        let dependencies = match step {
-            StepKind::Delete | StepKind::DeleteReplaced => Vec::new(),
-            _ => change.dependencies.clone(),
-        };
-        self.journal
-            .append(&JournalEntry::Begin {
-                seq,
-                step,
-                address: change.address.clone(),
-                kind: change.kind.clone(),
-                id,
-                inputs: self.key.seal(inputs),
-                dependencies,
-                provider: provider_of(&change.kind),
-                options,
-                started: now(),
-            })
-            .await
-            .map_err(|e| format!("could not write the journal, so the call was not made: {e}"))?;
-        Ok(seq)
-    }
-
-    /// Records a create whose outcome is unknown: the journal says so (replay keeps it
-    /// pending) and the in-memory snapshot holds it as pending, so the saved state does too.
-    #[allow(clippy::too_many_arguments)]
-    fn unsettled(
-        &self,
-        seq: u64,
-        change: &Change,
-        step: StepKind,
-        inputs: &Value,
-        options: StoredOptions,
-        started: String,
-        error: &str,
-    ) -> Result<(), String> {
-        self.journal
-            .append_queued(&JournalEntry::Unsettled {
-                seq,
-                error: error.to_string(),
-            })
-            .map_err(|e| format!("the call ended but the journal could not record it: {e}"))?;
-        self.snapshot
-            .lock()
-            .expect("snapshot mutex")
-            .pending
-            .push(PendingOperation {
-                step,
-                address: change.address.clone(),
-                kind: change.kind.clone(),
-                id: None,
-                inputs: inputs.clone(),
-                dependencies: change.dependencies.clone(),
-                options,
-                started,
-            });
-        Ok(())
-    }
-
-    async fn end(&self, seq: u64, result: &Result<(Option<String>, Option<Value>), String>) -> Result<(), String> {
-        let entry = match result {
-            Ok((id, outputs)) => JournalEntry::Done {
-                seq,
-                id: id.clone(),
-                outputs: outputs.as_ref().map(|o| self.key.seal(o)),
-            },
-            Err(e) => JournalEntry::Failed { seq, error: e.clone() },
-        };
-        // Dependents may start before this entry is synced: their own `begin` syncs the
-        // journal (in order) before their provider call, and a crash before any sync leaves
-        // a pending `begin` that recovery resolves through `find`.
-        self.journal
-            .append_queued(&entry)
-            .map_err(|e| format!("the call finished but the journal could not record it: {e}"))
-    }
-}
-
-/// Extra time a kind gets past the user's timeout to report its own (better) error before
-/// the engine stops waiting for it.
-const TIMEOUT_GRACE: Duration = Duration::from_secs(2);
-
-/// Runs a provider call, bounded by the user's timeout (plus [`TIMEOUT_GRACE`]) when set.
-async fn bounded<T>(
-    timeout: Option<Duration>,
-    call: impl std::future::Future<Output = Result<T, ProviderError>>,
-) -> Result<T, ProviderError> {
-    match timeout {
-        None => call.await,
-        Some(t) => tokio::time::timeout(t + TIMEOUT_GRACE, call).await.unwrap_or_else(|_| {
-            Err(ProviderError::Timeout {
-                what: "the operation (the resource's timeout option)".into(),
-                after: t,
-            })
-        }),
-    }
-}
-
-/// True when a failed create may still have made its object, or a failed update may
-/// have changed it: it was stopped while waiting, not refused.
-fn may_have_made(e: &ProviderError) -> bool {
-    matches!(e, ProviderError::Timeout { .. } | ProviderError::Cancelled)
-}
-
-/// `message` with every secret value of `values` replaced: a kind's error may quote what
-/// it was given.
-fn redact(message: &str, values: &Value) -> String {
-    value::redact_secrets_in(message, values)
-}
-
-async fn run_step(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
-    let change = &shared.plan.changes[step.change];
-    let provider = shared.registry.get(&change.kind).map_err(|e| e.to_string())?.clone();
-    let schema = provider.schema().clone();
-    match step.kind {
-        StepKind::Create | StepKind::CreateReplacement => {
-            let desired = shared.graph.get(&change.address).ok_or("not declared by the program")?;
-            let inputs = shared.resolve_inputs(&change.address)?;
-            let options = stored_options(&desired.options);
-            let ctx = shared.op_context(&change.address, desired.options.timeouts.create);
-            let started = now();
-            let seq = shared.begin(change, step.kind, None, &inputs, options.clone()).await?;
-            let result = bounded(ctx.timeout, provider.create(&ctx, &value::strip_secrets(&inputs))).await;
-            if let Err(e) = &result
-                && may_have_made(e)
-            {
-                let e = redact(&e.to_string(), &inputs);
-                shared.unsettled(seq, change, step.kind, &inputs, options, started, &e)?;
-                return Err(format!(
-                    "{e}; the object may have been made: it stays pending, and the next run finds and adopts it"
-                ));
-            }
-            let result = result
-                .map(|c| {
-                    let mut outputs = c.outputs;
-                    value::mark_secret_paths(&mut outputs, &schema.secret_outputs);
-                    value::mark_echoed_secrets(&inputs, &mut outputs);
-                    (Some(c.id), Some(outputs))
-                })
-                .map_err(|e| redact(&e.to_string(), &inputs));
-            shared.end(seq, &result).await?;
-            let (id, outputs) = result?;
-            let mut snap = shared.snapshot.lock().expect("snapshot mutex");
-            if step.kind == StepKind::CreateReplacement
-                && let Some(old) = snap.remove(&change.address)
-            {
-                snap.deposed.push(DeposedObject {
-                    address: old.address,
-                    kind: old.kind,
-                    id: old.id,
-                    inputs: old.inputs,
-                    outputs: old.outputs,
-                    options: old.options,
-                });
-            }
-            snap.upsert(ResourceState {
-                address: change.address.clone(),
-                kind: change.kind.clone(),
-                id: id.unwrap_or_default(),
-                inputs,
-                outputs: outputs.unwrap_or(Value::Null),
-                dependencies: change.dependencies.clone(),
-                provider: provider_of(&change.kind),
-                options,
-                unfinished: None,
-            });
-            Ok(StepStatus::Done)
-        }
-        StepKind::Update => {
-            let desired = shared.graph.get(&change.address).ok_or("not declared by the program")?;
-            let mut inputs = shared.resolve_inputs(&change.address)?;
-            let old = shared
-                .snapshot
-                .lock()
-                .expect("snapshot mutex")
-                .get(&change.address)
-                .cloned()
-                .ok_or("it is no longer in state")?;
-            value::keep_paths(&mut inputs, &old.inputs, &desired.options.ignore_changes);
-            let options = stored_options(&desired.options);
-            let d = provider.diff(&old.inputs, &inputs);
-            // An unfinished update is sent again even with nothing changed: its wait reruns.
-            if d.is_empty() && old.unfinished.is_none() {
-                let mut snap = shared.snapshot.lock().expect("snapshot mutex");
-                if let Some(r) = snap.get_mut(&change.address) {
-                    r.dependencies = change.dependencies.clone();
-                    r.options = options;
-                }
-                return Ok(StepStatus::Unchanged);
-            }
-            if !d.replace_paths.is_empty() {
-                let paths: Vec<String> = d.replace_paths.iter().map(|p| p.to_string()).collect();
-                return Err(format!(
-                    "once its inputs were known, {} would force a replacement the plan did not show; run `plan` again",
-                    paths.join(", ")
-                ));
-            }
-            let ctx = shared.op_context(&change.address, desired.options.timeouts.update);
-            let seq = shared
-                .begin(change, StepKind::Update, Some(old.id.clone()), &inputs, options.clone())
-                .await?;
-            let result = bounded(
-                ctx.timeout,
-                provider.update(
-                    &ctx,
-                    &old.id,
-                    &value::strip_secrets(&old.inputs),
-                    &value::strip_secrets(&inputs),
-                    &value::strip_secrets(&old.outputs),
-                ),
-            )
-            .await;
-            if let Err(e) = &result
-                && may_have_made(e)
-            {
-                // The change was sent; only its wait was cut short. State must say so, or
-                // the next plan, finding the same inputs, would never send it again.
-                let e = redact(&redact(&e.to_string(), &inputs), &old.inputs);
-                shared
-                    .journal
-                    .append_queued(&JournalEntry::Unfinished { seq, error: e.clone() })
-                    .map_err(|je| format!("{e}; and the journal could not record it: {je}"))?;
-                let mut snap = shared.snapshot.lock().expect("snapshot mutex");
-                if let Some(r) = snap.get_mut(&change.address) {
-                    r.inputs = inputs;
-                    r.dependencies = change.dependencies.clone();
-                    r.options = options;
-                    r.unfinished = Some(e.clone());
-                }
-                return Err(format!(
-                    "{e}; the change was sent, so state records it as unfinished and the next apply updates it again"
-                ));
-            }
-            let result = result
-                .map(|mut outputs| {
-                    value::mark_secret_paths(&mut outputs, &schema.secret_outputs);
-                    value::mark_echoed_secrets(&inputs, &mut outputs);
-                    (None, Some(outputs))
-                })
-                .map_err(|e| redact(&redact(&e.to_string(), &inputs), &old.inputs));
-            shared.end(seq, &result).await?;
-            let (_, outputs) = result?;
-            let mut snap = shared.snapshot.lock().expect("snapshot mutex");
-            if let Some(r) = snap.get_mut(&change.address) {
-                r.inputs = inputs;
-                r.outputs = outputs.unwrap_or(Value::Null);
-                r.dependencies = change.dependencies.clone();
-                r.options = options;
-                r.unfinished = None;
-            }
-            Ok(StepStatus::Done)
-        }
-        StepKind::Delete | StepKind::DeleteReplaced => {
-            let id = change.id.clone().ok_or("no id to delete")?;
-            // The object to delete: a deposed one, or the current one.
-            let target = {
-                let snap = shared.snapshot.lock().expect("snapshot mutex");
-                let deposed = snap
-                    .deposed
-                    .iter()
-                    .find(|d| d.address == change.address && d.id == id)
-                    .cloned();
-                match deposed {
-                    Some(d) => Some((d.inputs, d.outputs, d.options)),
-                    None => snap
-                        .get(&change.address)
-                        .filter(|r| r.id == id)
-                        .map(|r| (r.inputs.clone(), r.outputs.clone(), r.options.clone())),
-                }
-            };
-            let Some((inputs, outputs, options)) = target else {
-                return Ok(StepStatus::Unchanged);
-            };
-            let ctx = shared.op_context(&change.address, options.timeouts.delete);
-            let seq = shared
-                .begin(change, step.kind, Some(id.clone()), &Value::Null, options.clone())
-                .await?;
-            let result = if options.retain_on_delete {
-                ctx.progress("retained (retain_on_delete): forgotten, not deleted");
-                Ok((None, None))
-            } else {
-                match bounded(
-                    ctx.timeout,
-                    provider.delete(
-                        &ctx,
-                        &id,
-                        &value::strip_secrets(&inputs),
-                        &value::strip_secrets(&outputs),
-                    ),
-                )
-                .await
-                {
-                    Ok(()) => Ok((None, None)),
-                    // Already gone (deleted outside spar, or by a run that died before
-                    // recording it): the delete is done.
-                    Err(ProviderError::NotFound(_)) => {
-                        ctx.progress("already gone");
-                        Ok((None, None))
-                    }
-                    Err(e) => Err(redact(&redact(&e.to_string(), &inputs), &outputs)),
-                }
-            };
-            shared.end(seq, &result).await?;
-            result?;
-            let mut snap = shared.snapshot.lock().expect("snapshot mutex");
-            let before = snap.deposed.len();
-            snap.deposed.retain(|d| !(d.address == change.address && d.id == id));
-            if snap.deposed.len() == before && snap.get(&change.address).is_some_and(|r| r.id == id) {
-                snap.remove(&change.address);
-            }
-            Ok(StepStatus::Done)
-        }
-    }
 }
