@@ -84,6 +84,11 @@ impl Answer {
         self.accept.protobuf() && !self.custom
     }
 
+    /// Whether the answer is JSON (neither protobuf nor refused).
+    fn json(&self) -> bool {
+        !self.protobuf() && (!self.custom || self.accept != Accept::ProtobufOnly)
+    }
+
     /// An object (or list, or Status) answer.
     fn send(&self, code: u16, body: &Value, warnings: &[String]) -> Response {
         if self.custom && self.accept == Accept::ProtobufOnly {
@@ -420,6 +425,27 @@ pub async fn handle(shared: Arc<Shared>, req: Request) -> Response {
             });
         }
         return start_watch(shared, t.rt, t.namespace, p, &q, answer);
+    }
+    if method == Method::GET
+        && t.name.is_none()
+        && t.sub.is_empty()
+        && answer.json()
+        && !wants_table(&parts.headers)
+    {
+        // A plain JSON list is written from the stored objects, without copying them.
+        let listed = shared
+            .state
+            .lock()
+            .expect("state lock")
+            .list_json(&t.rt, t.namespace.as_deref(), &p);
+        return match listed {
+            Ok(bytes) => {
+                let mut r = json_response(200, &Value::Null, &[]);
+                *r.body_mut() = Body::from(bytes);
+                r
+            }
+            Err(e) => answer.error(&e),
+        };
     }
     let result = dispatch(&shared, &method, &t, &p, &parts.headers, &body, &q);
     match result {

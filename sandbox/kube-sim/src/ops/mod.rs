@@ -248,6 +248,20 @@ impl State {
 
     /// Matching objects (as served) and the list resourceVersion.
     pub fn select(&self, rt: &ResourceType, ns: Option<&str>, p: &Params) -> ApiResult<Vec<(ObjKey, Value)>> {
+        Ok(self
+            .matching(rt, ns, p)?
+            .into_iter()
+            .map(|(k, o)| (k.clone(), Self::present(rt, o)))
+            .collect())
+    }
+
+    /// The stored objects a list selects (label and field selectors), in key order.
+    fn matching<'a>(
+        &'a self,
+        rt: &'a ResourceType,
+        ns: Option<&'a str>,
+        p: &Params,
+    ) -> ApiResult<Vec<(&'a ObjKey, &'a Value)>> {
         let ls = match &p.label_selector {
             Some(s) => LabelSelector::parse(s).map_err(ApiError::bad_request)?,
             None => LabelSelector::default(),
@@ -261,12 +275,13 @@ impl State {
             .store
             .list(&rt.group, &rt.plural, ns)
             .filter(|(_, o)| ls.matches(o) && fs.matches(o))
-            .map(|(k, o)| (k.clone(), Self::present(rt, o)))
             .collect())
     }
 
-    pub fn list(&self, rt: &ResourceType, ns: Option<&str>, p: &Params) -> ApiResult<Value> {
-        let mut items = self.select(rt, ns, p)?;
+    /// One page of a list: the objects after the continue token, at most `limit`, and the
+    /// list's metadata (resourceVersion, and continue with remainingItemCount when cut).
+    fn page<'a>(&'a self, rt: &'a ResourceType, ns: Option<&'a str>, p: &Params) -> ApiResult<(Vec<&'a Value>, Value)> {
+        let mut items = self.matching(rt, ns, p)?;
         if let Some(tok) = &p.continue_token {
             let after = decode_continue(tok)
                 .ok_or_else(|| ApiError::bad_request("continue key is not valid: invalid token"))?;
@@ -278,13 +293,19 @@ impl State {
         {
             let remaining = items.len() - limit;
             items.truncate(limit);
-            let last = &items[limit - 1].0;
+            let last = items[limit - 1].0;
             meta["continue"] = json!(encode_continue(&last.namespace, &last.name));
             meta["remainingItemCount"] = json!(remaining);
         }
+        Ok((items.into_iter().map(|(_, o)| o).collect(), meta))
+    }
+
+    pub fn list(&self, rt: &ResourceType, ns: Option<&str>, p: &Params) -> ApiResult<Value> {
+        let (items, meta) = self.page(rt, ns, p)?;
         let items: Vec<Value> = items
             .into_iter()
-            .map(|(_, mut o)| {
+            .map(|o| {
+                let mut o = Self::present(rt, o);
                 if !rt.is_custom() {
                     // typed lists of the real server carry no per-item apiVersion/kind
                     if let Some(m) = o.as_object_mut() {
@@ -296,6 +317,22 @@ impl State {
             })
             .collect();
         Ok(json!({"kind": rt.list_kind, "apiVersion": rt.api_version(), "metadata": meta, "items": items}))
+    }
+
+    /// [`State::list`] as JSON text, written from the stored objects without copying them
+    /// (the same document: what a plain JSON list answers).
+    pub fn list_json(&self, rt: &ResourceType, ns: Option<&str>, p: &Params) -> ApiResult<Vec<u8>> {
+        let (items, meta) = self.page(rt, ns, p)?;
+        let api_version = rt.api_version();
+        // Typed lists of the real server carry no per-item apiVersion/kind.
+        let type_meta = rt.is_custom().then_some((api_version.as_str(), rt.kind.as_str()));
+        let doc = ListDocument {
+            api_version: &api_version,
+            items: items.into_iter().map(|obj| ListItem { obj, type_meta }).collect(),
+            kind: &rt.list_kind,
+            metadata: meta,
+        };
+        serde_json::to_vec(&doc).map_err(|e| ApiError::internal(e.to_string()))
     }
 
     // ---------------------------------------------------------------- writes
@@ -363,6 +400,50 @@ fn status_success(rt: &ResourceType, obj: &Value) -> Value {
         details["group"] = json!(rt.group);
     }
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
+
+/// A list as [`State::list_json`] writes it (keys in the order `json!` gives them).
+#[derive(serde::Serialize)]
+struct ListDocument<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'a str,
+    items: Vec<ListItem<'a>>,
+    kind: &'a str,
+    metadata: Value,
+}
+
+/// A stored object as a list item: its own fields, with the kind's apiVersion and kind on
+/// a custom resource's and neither on a typed one's.
+struct ListItem<'a> {
+    obj: &'a Value,
+    type_meta: Option<(&'a str, &'a str)>,
+}
+
+impl serde::Serialize for ListItem<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(fields) = self.obj.as_object() else {
+            return self.obj.serialize(s);
+        };
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in fields {
+            match (k.as_str(), self.type_meta) {
+                ("apiVersion" | "kind", None) => {}
+                ("apiVersion", Some((api_version, _))) => map.serialize_entry(k, api_version)?,
+                ("kind", Some((_, kind))) => map.serialize_entry(k, kind)?,
+                _ => map.serialize_entry(k, v)?,
+            }
+        }
+        if let Some((api_version, kind)) = self.type_meta {
+            if !fields.contains_key("apiVersion") {
+                map.serialize_entry("apiVersion", api_version)?;
+            }
+            if !fields.contains_key("kind") {
+                map.serialize_entry("kind", kind)?;
+            }
+        }
+        map.end()
+    }
 }
 
 fn encode_continue(ns: &str, name: &str) -> String {
