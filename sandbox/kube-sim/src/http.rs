@@ -426,12 +426,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request) -> Response {
         }
         return start_watch(shared, t.rt, t.namespace, p, &q, answer);
     }
-    if method == Method::GET
-        && t.name.is_none()
-        && t.sub.is_empty()
-        && answer.json()
-        && !wants_table(&parts.headers)
-    {
+    if method == Method::GET && t.name.is_none() && t.sub.is_empty() && answer.json() && !wants_table(&parts.headers) {
         // A plain JSON list is written from the stored objects, without copying them.
         let listed = shared
             .state

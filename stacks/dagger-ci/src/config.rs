@@ -78,6 +78,24 @@ pub struct ClusterConfig {
     pub kubeconfig: Option<crate::target::KubeconfigConfig>,
 }
 
+impl ClusterConfig {
+    /// The keys set here that configure an EKS cluster and its AWS objects (refused where
+    /// the stack does not create the cluster).
+    pub fn eks_keys_set(&self) -> Vec<&'static str> {
+        [
+            (
+                "cluster.secrets_encryption_key_arn",
+                self.secrets_encryption_key_arn.is_some(),
+            ),
+            ("cluster.public_access_cidrs", !self.public_access_cidrs.is_empty()),
+            ("cluster.tags", !self.tags.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect()
+    }
+}
+
 /// `[runners]`, on a cluster from a kubeconfig: the nodes the runners and the engine run on,
 /// chosen by the user's own labels and taint (on EKS, Karpenter's NodePool makes them).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

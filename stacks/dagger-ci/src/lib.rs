@@ -206,17 +206,7 @@ fn existing_config(cfg: &Config) -> Result<Config, StackError> {
             "configures a VPC the stack creates; an existing cluster (cluster.existing) keeps its own: remove the section",
         ));
     }
-    let cluster_keys = [
-        (
-            "cluster.secrets_encryption_key_arn",
-            cfg.cluster.secrets_encryption_key_arn.is_some(),
-        ),
-        (
-            "cluster.public_access_cidrs",
-            !cfg.cluster.public_access_cidrs.is_empty(),
-        ),
-    ];
-    if let Some((key, _)) = cluster_keys.iter().find(|(_, set)| *set) {
+    if let Some(key) = cfg.cluster.eks_keys_set().into_iter().find(|k| *k != "cluster.tags") {
         return Err(config_error(
             key,
             "configures the EKS cluster itself, which an existing cluster (cluster.existing) keeps as it is: remove it",
@@ -238,18 +228,7 @@ fn kubeconfig_placement(
             "configures AWS objects, which a cluster from a kubeconfig (cluster.kubeconfig) does not have; remove the section",
         ));
     }
-    let eks_keys = [
-        (
-            "cluster.secrets_encryption_key_arn",
-            cfg.cluster.secrets_encryption_key_arn.is_some(),
-        ),
-        (
-            "cluster.public_access_cidrs",
-            !cfg.cluster.public_access_cidrs.is_empty(),
-        ),
-        ("cluster.tags", !cfg.cluster.tags.is_empty()),
-    ];
-    if let Some((key, _)) = eks_keys.iter().find(|(_, set)| *set) {
+    if let Some(key) = cfg.cluster.eks_keys_set().first() {
         return Err(config_error(
             key,
             "configures the EKS cluster and its AWS objects; a cluster from a kubeconfig (cluster.kubeconfig) has none: remove it",

@@ -11,55 +11,15 @@
 //!   scheduler's filters (its taints, its labels, requests against allocatable after the
 //!   DaemonSets that run there) on the instance types it was read with.
 
-use serde_json::Value;
 use spar::Stack;
-use spar::analysis::scheduling::{NodeShape, NodeTaint, Placer, PodTemplate, TaintEffect, WorkloadKind};
+use spar::analysis::scheduling::{Placer, PodTemplate, WorkloadKind};
 use spar::model::checks::Check;
 
-use super::workloads::{Role, gather};
+use super::workloads::{Role, gather, node_group_shape};
 use super::{KARPENTER_MIN, version_tuple};
 use crate::Components;
 
 pub const NAME: &str = "existing-cluster";
-
-/// EKS spells taint effects `NO_SCHEDULE`; Kubernetes `NoSchedule`.
-fn effect(eks: &str) -> Option<TaintEffect> {
-    TaintEffect::parse(match eks {
-        "NO_SCHEDULE" => "NoSchedule",
-        "NO_EXECUTE" => "NoExecute",
-        "PREFER_NO_SCHEDULE" => "PreferNoSchedule",
-        other => other,
-    })
-}
-
-/// The node group as the lookup read it (its inputs, as an import records them).
-fn node_group_shape(name: &str, read: &Value) -> Result<NodeShape, String> {
-    let types: Vec<&str> = read["instance_types"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let labels = read["labels"]
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let taints = read["taints"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| {
-            Some(NodeTaint::new(
-                t["key"].as_str()?,
-                t["value"].as_str(),
-                effect(t["effect"].as_str()?)?,
-            ))
-        })
-        .collect();
-    NodeShape::managed_node_group(name, &types, labels, taints).map_err(|e| e.to_string())
-}
 
 /// Declares `existing-cluster` on `s` when the components stand on an existing cluster.
 pub fn declare(s: &mut Stack, c: &Components) {

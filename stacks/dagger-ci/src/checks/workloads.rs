@@ -240,6 +240,38 @@ fn taint_effect(eks: &str) -> Option<TaintEffect> {
     })
 }
 
+/// The node shape of a managed node group from its inputs (as declared, or as a lookup
+/// read them): instance types, labels, taints in EKS spelling, maximum size.
+pub fn node_group_shape(name: &str, inputs: &Value) -> Result<NodeShape, String> {
+    let types: Vec<&str> = inputs["instance_types"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let labels: BTreeMap<String, String> = inputs["labels"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let taints: Vec<NodeTaint> = inputs["taints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            Some(NodeTaint::new(
+                t["key"].as_str()?,
+                t["value"].as_str(),
+                taint_effect(t["effect"].as_str()?)?,
+            ))
+        })
+        .collect();
+    let mut shape = NodeShape::managed_node_group(name, &types, labels, taints).map_err(|e| e.to_string())?;
+    shape.max_nodes = inputs["max_size"].as_u64().map(|n| n as u32);
+    Ok(shape)
+}
+
 /// Gathers the workloads and node shapes of `resources`.
 pub fn gather(resources: &[DesiredResource]) -> Gathered {
     let mut g = Gathered::default();
@@ -257,36 +289,9 @@ pub fn gather(resources: &[DesiredResource]) -> Gathered {
                 }
             }
             "aws:eks:Nodegroup" => {
-                let types: Vec<&str> = i["instance_types"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                let labels: BTreeMap<String, String> = i["labels"]
-                    .as_object()
-                    .map(|o| {
-                        o.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let taints: Vec<NodeTaint> = i["taints"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|t| {
-                        Some(NodeTaint::new(
-                            t["key"].as_str()?,
-                            t["value"].as_str(),
-                            taint_effect(t["effect"].as_str()?)?,
-                        ))
-                    })
-                    .collect();
                 let name = i["name"].as_str().unwrap_or(r.address.name());
-                match NodeShape::managed_node_group(name, &types, labels, taints) {
-                    Ok(mut shape) => {
-                        shape.max_nodes = i["max_size"].as_u64().map(|n| n as u32);
-                        g.shapes.push(shape);
-                    }
+                match node_group_shape(name, i) {
+                    Ok(shape) => g.shapes.push(shape),
                     Err(e) => g.problems.push(format!("node group `{address}`: {e}")),
                 }
             }
