@@ -197,6 +197,13 @@ impl Simulator {
             async move { http::handle(shared, req).await }
         });
         let mut stop = shutdown_rx;
+        // Every accepted connection writes as soon as it has something, as the real API
+        // server's do (Go's net package sets TCP_NODELAY on every TCP connection by default):
+        // with Nagle's algorithm on, a watch event written after a small earlier write
+        // waited for the client's delayed acknowledgement, about 40 ms.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+            let _ = tcp.set_nodelay(true);
+        });
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

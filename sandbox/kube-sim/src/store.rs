@@ -176,7 +176,9 @@ impl Store {
         if rv < self.log_floor && rv < self.rv {
             return None;
         }
-        Some(self.log.iter().filter(|e| e.rv > rv).cloned().collect())
+        // The log is in resourceVersion order: start at the first event after `rv`.
+        let start = self.log.partition_point(|e| e.rv <= rv);
+        Some(self.log.range(start..).cloned().collect())
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
