@@ -13,7 +13,7 @@ use super::call::{Ended, Envelope, plain, resolved_inputs};
 use super::{Shared, Step, StepStatus, provider_of, stored_options};
 use crate::plan::Change;
 use crate::provider::ProviderError;
-use crate::state::{DeposedObject, JournalEntry, PendingOperation, ResourceState, StepKind, StoredOptions};
+use crate::state::{JournalEntry, PendingOperation, ResourceState, StepKind, StoredOptions};
 
 /// Runs `step`: `Ok` with what happened, `Err` with why it failed.
 pub(super) async fn run(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
@@ -59,17 +59,8 @@ async fn create(shared: &Shared, step: &Step) -> Result<StepStatus, String> {
         }
     };
     let mut snap = shared.snapshot.lock().expect("snapshot mutex");
-    if step.kind == StepKind::CreateReplacement
-        && let Some(old) = snap.remove(&change.address)
-    {
-        snap.deposed.push(DeposedObject {
-            address: old.address,
-            kind: old.kind,
-            id: old.id,
-            inputs: old.inputs,
-            outputs: old.outputs,
-            options: old.options,
-        });
+    if step.kind == StepKind::CreateReplacement {
+        snap.depose(&change.address);
     }
     snap.upsert(ResourceState {
         address: change.address.clone(),

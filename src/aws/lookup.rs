@@ -160,6 +160,23 @@ pub(crate) fn query_name(query: &Value, kind: &str) -> Result<String, ProviderEr
         .ok_or_else(|| ProviderError::Failed(format!("{kind} lookup: give the name")))
 }
 
+/// The cluster and member names of a query for something of an EKS cluster (a node group,
+/// an add-on): `cluster_name` and `member_key`, both required.
+pub(crate) fn cluster_member(
+    query: &Value,
+    kind: &str,
+    member_key: &str,
+    member: &str,
+) -> Result<(String, String), ProviderError> {
+    let field = |k: &str| query[k].as_str().filter(|v| !v.is_empty()).map(String::from);
+    match (field("cluster_name"), field(member_key)) {
+        (Some(cluster), Some(name)) => Ok((cluster, name)),
+        _ => Err(ProviderError::InvalidInput(format!(
+            "{kind} lookup: give the cluster name and the {member} name"
+        ))),
+    }
+}
+
 /// Reads each matching id as an import would (inputs and outputs `null`); an object gone
 /// between the listing and the read is not a match.
 pub(crate) async fn read_each<P: ResourceProvider + ?Sized>(

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::apply::provider_of;
 use crate::provider::{OpContext, Registry};
-use crate::state::{DeposedObject, PendingOperation, ResourceState, Snapshot, StepKind};
+use crate::state::{PendingOperation, ResourceState, Snapshot, StepKind};
 use crate::value;
 
 /// Resolves `snap.pending`, returning one message per operation resolved or kept.
@@ -69,17 +69,8 @@ async fn resolve_one(
                     p.address, p.step
                 ));
             };
-            if p.step == StepKind::CreateReplacement
-                && let Some(old) = snap.remove(&p.address)
-            {
-                snap.deposed.push(DeposedObject {
-                    address: old.address,
-                    kind: old.kind,
-                    id: old.id,
-                    inputs: old.inputs,
-                    outputs: old.outputs,
-                    options: old.options,
-                });
+            if p.step == StepKind::CreateReplacement {
+                snap.depose(&p.address);
             }
             // What the object really is: a create killed between its API calls leaves an
             // object that is only partly set up, and recording the desired inputs would hide

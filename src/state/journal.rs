@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::address::Address;
 use crate::state::StateError;
 use crate::state::backend::StateBackend;
-use crate::state::snapshot::{DeposedObject, PendingOperation, ResourceState, Snapshot, StepKind, StoredOptions};
+use crate::state::snapshot::{PendingOperation, ResourceState, Snapshot, StepKind, StoredOptions};
 
 /// One journal line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -227,16 +227,7 @@ fn apply_done(snap: &mut Snapshot, begin: &JournalEntry, id: Option<String>, out
             }
         }
         StepKind::CreateReplacement => {
-            if let Some(old) = snap.remove(address) {
-                snap.deposed.push(DeposedObject {
-                    address: old.address,
-                    kind: old.kind,
-                    id: old.id,
-                    inputs: old.inputs,
-                    outputs: old.outputs,
-                    options: old.options,
-                });
-            }
+            snap.depose(address);
             snap.upsert(new_state());
         }
         StepKind::DeleteReplaced => {

@@ -185,6 +185,21 @@ impl Snapshot {
         self.resources.remove(address)
     }
 
+    /// Moves the resource at `address`, if any, to the deposed objects: its replacement is
+    /// being made, and it waits there to be deleted.
+    pub fn depose(&mut self, address: &Address) {
+        if let Some(old) = self.resources.remove(address) {
+            self.deposed.push(DeposedObject {
+                address: old.address,
+                kind: old.kind,
+                id: old.id,
+                inputs: old.inputs,
+                outputs: old.outputs,
+                options: old.options,
+            });
+        }
+    }
+
     /// Moves the resource at `from` to `to`, and every reference to `from` with it (the
     /// dependencies other resources record, deposed objects, pending operations). False,
     /// changing nothing, when there is none at `from` or one is already at `to`.

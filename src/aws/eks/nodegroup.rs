@@ -437,13 +437,8 @@ impl ResourceProvider for NodegroupProvider {
     }
 
     async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
-        let cluster = query["cluster_name"].as_str().filter(|c| !c.is_empty());
-        let name = query["name"].as_str().filter(|n| !n.is_empty());
-        let (Some(cluster), Some(name)) = (cluster, name) else {
-            return Err(ProviderError::InvalidInput(format!(
-                "{KIND} lookup: give the cluster name and the node group name"
-            )));
-        };
+        let (cluster, name) = crate::aws::lookup::cluster_member(query, KIND, "name", "node group")?;
+        let (cluster, name) = (cluster.as_str(), name.as_str());
         let ids: Vec<String> = describe(ctx, cluster, name)
             .await?
             .map(|_| format!("{cluster}:{name}"))

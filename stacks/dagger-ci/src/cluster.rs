@@ -139,6 +139,15 @@ pub struct ExistingLookups {
     pub node_group_name: String,
 }
 
+/// The Kubernetes provider bound to `eks` (created or looked up), authenticated with EKS
+/// tokens for `region`.
+fn kube_provider(s: &mut Stack, eks: &Handle<EksCluster>, region: &str) -> spar::Result<Handle<KubeProvider>> {
+    s.add(
+        "kubernetes",
+        KubeProvider::eks(eks.endpoint(), eks.certificate_authority(), eks.name(), region),
+    )
+}
+
 fn managed(role: &Handle<Role>, s: &mut Stack, name: &str, policy: &str) -> spar::Result<Address> {
     Ok(s.add(name, RolePolicyAttachment::aws_managed(role.name(), policy))?
         .address()
@@ -276,15 +285,7 @@ impl Cluster {
         )?;
         addons.push("coredns".into());
 
-        let provider = s.add(
-            "kubernetes",
-            KubeProvider::eks(
-                eks.endpoint(),
-                eks.certificate_authority(),
-                eks.name(),
-                cfg.region.as_str(),
-            ),
-        )?;
+        let provider = kube_provider(s, &eks, &cfg.region)?;
 
         Ok(Cluster {
             name,
@@ -330,15 +331,7 @@ impl Cluster {
             )?;
             addons.push("eks-pod-identity-agent".to_string());
         }
-        let provider = s.add(
-            "kubernetes",
-            KubeProvider::eks(
-                eks.endpoint(),
-                eks.certificate_authority(),
-                eks.name(),
-                cfg.region.as_str(),
-            ),
-        )?;
+        let provider = kube_provider(s, &eks, &cfg.region)?;
         Ok(Cluster {
             name,
             region: cfg.region.clone(),

@@ -15,22 +15,8 @@ use spar::model::checks::{Check, LookedUp, run_lookup_checks};
 use spar::model::config::StackConfig;
 use spar::provider::ReadResult;
 
-fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
-
-fn shipped(name: &str) -> String {
-    std::fs::read_to_string(root().join(format!("config/{name}.toml"))).unwrap()
-}
-
-fn with(text: &str, edits: &[(&str, &str)]) -> String {
-    let mut text = text.to_string();
-    for (from, to) in edits {
-        assert!(text.contains(from), "the config has {from:?}");
-        text = text.replacen(from, to, 1);
-    }
-    text
-}
+mod common;
+use common::{shipped, with};
 
 fn program(toml: &str) -> Result<spar::model::stack::Program, String> {
     let dir = tempfile::tempdir().unwrap();

@@ -15,34 +15,56 @@ use spar::Stack;
 use spar::analysis::scheduling::{Placer, PodTemplate, WorkloadKind};
 use spar::model::checks::Check;
 
-use super::workloads::{Role, gather, node_group_shape};
+use super::workloads::{Gathered, Role, node_group_shape};
 use super::{KARPENTER_MIN, version_tuple};
 use crate::Components;
 
 pub const NAME: &str = "existing-cluster";
 
-/// Declares `existing-cluster` on `s` when the components stand on an existing cluster.
-pub fn declare(s: &mut Stack, c: &Components) {
-    let Some(eks) = &c.eks else { return };
-    let Some(existing) = eks.cluster.existing.clone() else {
-        return;
-    };
-    let gathered = gather(s.resources());
-    let controllers: Vec<(String, PodTemplate)> = gathered
-        .workloads
-        .iter()
-        .filter(|w| w.role == Role::Controller && w.template.kind != WorkloadKind::DaemonSet)
-        .map(|w| (w.address.clone(), w.template.clone()))
-        .collect();
-    let daemonsets: Vec<PodTemplate> = gathered
-        .workloads
-        .iter()
-        .filter(|w| w.template.kind == WorkloadKind::DaemonSet)
-        .map(|w| w.template.clone())
-        .collect();
-    let karpenter_version = eks.karpenter.chart_version.clone();
-    let needs_access_entries = !eks.karpenter.access_entry_decls.is_empty();
-    s.check_lookups(
+/// What `existing-cluster` judges the lookups' reads against, taken from the declarations.
+pub struct ExistingCheck {
+    existing: crate::cluster::ExistingLookups,
+    controllers: Vec<(String, PodTemplate)>,
+    daemonsets: Vec<PodTemplate>,
+    karpenter_version: String,
+    needs_access_entries: bool,
+}
+
+/// The check's inputs when the components stand on an existing cluster (`gathered`: the
+/// workloads the other checks gathered).
+pub fn prepare(c: &Components, gathered: &Gathered) -> Option<ExistingCheck> {
+    let eks = c.eks.as_ref()?;
+    let existing = eks.cluster.existing.clone()?;
+    Some(ExistingCheck {
+        existing,
+        controllers: gathered
+            .workloads
+            .iter()
+            .filter(|w| w.role == Role::Controller && w.template.kind != WorkloadKind::DaemonSet)
+            .map(|w| (w.address.clone(), w.template.clone()))
+            .collect(),
+        daemonsets: gathered
+            .workloads
+            .iter()
+            .filter(|w| w.template.kind == WorkloadKind::DaemonSet)
+            .map(|w| w.template.clone())
+            .collect(),
+        karpenter_version: eks.karpenter.chart_version.clone(),
+        needs_access_entries: !eks.karpenter.access_entry_decls.is_empty(),
+    })
+}
+
+impl ExistingCheck {
+    /// Declares `existing-cluster` on `s`.
+    pub fn declare(self, s: &mut Stack) {
+        let ExistingCheck {
+            existing,
+            controllers,
+            daemonsets,
+            karpenter_version,
+            needs_access_entries,
+        } = self;
+        s.check_lookups(
         NAME,
         "the existing cluster runs a version Karpenter supports, takes access entries, and its node group holds every controller",
         move |read| {
@@ -107,4 +129,5 @@ pub fn declare(s: &mut Stack, c: &Components) {
             Check::new(NAME, "").failures(failures).evidence(evidence)
         },
     );
+    }
 }

@@ -375,16 +375,27 @@ impl<'a> Ctx<'a> {
 
 /// Declares every check on `s`, run on `components` and every resource `s` holds.
 pub fn declare(s: &mut Stack, components: &crate::Components) {
-    let checks = evaluate(&components.declared(s.resources()));
+    // One gathering of the workloads (local charts rendered once) for every check.
+    let (checks, existing) = {
+        let d = components.declared(s.resources());
+        let ctx = Ctx::new(&d);
+        (run(&ctx), existing::prepare(components, &ctx.analysis().gathered))
+    };
     for c in checks {
         s.add_check(c);
     }
-    existing::declare(s, components);
+    if let Some(check) = existing {
+        check.declare(s);
+    }
 }
 
 /// Runs every check on what the components declared.
 pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
-    let ctx = Ctx::new(d);
+    run(&Ctx::new(d))
+}
+
+fn run(ctx: &Ctx<'_>) -> Vec<Check> {
+    let d = ctx.d;
     CHECKS
         .iter()
         .map(|def| {
@@ -398,24 +409,24 @@ pub fn evaluate(d: &Declared<'_>) -> Vec<Check> {
             };
             let v = match (def.run, &d.eks) {
                 (Run::Shape(f), _) => Verdict {
-                    failures: f(&ctx),
+                    failures: f(ctx),
                     evidence: Vec::new(),
                 },
-                (Run::Behaviour(f), _) => f(&ctx),
+                (Run::Behaviour(f), _) => f(ctx),
                 (Run::ShapeEks(f), Some(e)) => Verdict {
-                    failures: f(&ctx, e),
+                    failures: f(ctx, e),
                     evidence: Vec::new(),
                 },
-                (Run::BehaviourEks(f), Some(e)) => f(&ctx, e),
+                (Run::BehaviourEks(f), Some(e)) => f(ctx, e),
                 (Run::ShapeNetwork(f), Some(e)) => match e.network {
                     Some(net) => Verdict {
-                        failures: f(&ctx, e, net),
+                        failures: f(ctx, e, net),
                         evidence: Vec::new(),
                     },
                     None => existing_vpc(),
                 },
                 (Run::BehaviourNetwork(f), Some(e)) => match e.network {
-                    Some(net) => f(&ctx, e, net),
+                    Some(net) => f(ctx, e, net),
                     None => existing_vpc(),
                 },
                 (Run::ShapeEks(_) | Run::BehaviourEks(_) | Run::ShapeNetwork(_) | Run::BehaviourNetwork(_), None) => {
