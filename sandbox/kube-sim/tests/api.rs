@@ -693,6 +693,21 @@ async fn reset_clears_everything() {
     sim.handle.shutdown().await;
 }
 
+/// A ConfigMap write runs no reconcile pass (no controller reads ConfigMaps), except when it
+/// can concern the garbage collector: one created with an owner that does not exist is
+/// collected, as a real cluster's garbage collector does.
+#[tokio::test]
+async fn a_dependent_of_a_missing_owner_is_collected() {
+    let sim = Sim::start().await;
+    let mut d = cm("ownerless", json!({}));
+    d["metadata"]["ownerReferences"] =
+        json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "gone", "uid": "no-such-uid"}]);
+    assert_eq!(sim.post(CMS, &d).await.code, 201);
+    sim.wait_for(&format!("{CMS}/ownerless"), Duration::from_secs(5), |a| a.code == 404)
+        .await;
+    sim.handle.shutdown().await;
+}
+
 #[tokio::test]
 async fn owner_references_and_propagation() {
     let sim = Sim::start().await;
