@@ -32,6 +32,10 @@ pub struct DesiredResource {
     /// A lookup (data source): `inputs` are its query; it is read, never managed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lookup: bool,
+    /// A set lookup (with `lookup`): every match is read, none or many; its outputs are
+    /// `count`, `ids` and `items` (each match's outputs, in id order).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lookup_all: bool,
 }
 
 impl DesiredResource {
@@ -48,6 +52,7 @@ impl DesiredResource {
             options,
             dependencies: deps,
             lookup: false,
+            lookup_all: false,
         }
     }
 }

@@ -115,6 +115,48 @@ pub struct ReadResult {
     pub outputs: Value,
 }
 
+impl ReadResult {
+    /// The one read of a set lookup, made of every object it `found`: its id says how
+    /// many; its inputs are `{"items": [each one's inputs]}`; its outputs `{"count": n,
+    /// "ids": [...], "items": [each one's outputs]}`, in id order (a kind's listing order
+    /// is not a promise, and a reordered list must not read as a change).
+    pub fn set(mut found: Vec<ReadResult>) -> ReadResult {
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        let count = found.len();
+        let mut ids = Vec::with_capacity(count);
+        let mut inputs = Vec::with_capacity(count);
+        let mut outputs = Vec::with_capacity(count);
+        for r in found {
+            ids.push(Value::String(r.id));
+            inputs.push(r.inputs);
+            outputs.push(r.outputs);
+        }
+        ReadResult {
+            id: format!("{count} found"),
+            inputs: serde_json::json!({ "items": inputs }),
+            outputs: serde_json::json!({ "count": count, "ids": ids, "items": outputs }),
+        }
+    }
+
+    /// The objects of a set lookup's read ([`ReadResult::set`]), each as it was found
+    /// (none when this is not such a read).
+    pub fn items(&self) -> Vec<ReadResult> {
+        let list = |v: &Value, key: &str| v.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+        let ids = list(&self.outputs, "ids");
+        let inputs = list(&self.inputs, "items");
+        let outputs = list(&self.outputs, "items");
+        ids.into_iter()
+            .zip(inputs)
+            .zip(outputs)
+            .map(|((id, inputs), outputs)| ReadResult {
+                id: id.as_str().unwrap_or_default().to_string(),
+                inputs,
+                outputs,
+            })
+            .collect()
+    }
+}
+
 /// A provider failure, with the message to show the user.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum ProviderError {

@@ -1956,6 +1956,120 @@ async fn a_lookup_matching_nothing_or_several_fails_the_plan_naming_it() {
 }
 
 #[tokio::test]
+async fn a_set_lookup_reads_every_match_none_or_many_and_its_ids_feed_resources() {
+    use spar::model::checks::Check;
+    use spar::testing::FakeLookup;
+    let h = Harness::new();
+    let a = h.world.insert(
+        "fake:Thing",
+        "made-elsewhere/a",
+        json!({"tier": "private", "cidr": "10.0.0.0/20"}),
+    );
+    let b = h.world.insert(
+        "fake:Thing",
+        "made-elsewhere/b",
+        json!({"tier": "private", "cidr": "10.0.16.0/20"}),
+    );
+    h.world.insert(
+        "fake:Thing",
+        "made-elsewhere/c",
+        json!({"tier": "public", "cidr": "10.0.32.0/20"}),
+    );
+    let program = |s: &mut spar::Stack, p: &Arc<FakeProvider>| {
+        let private = s.lookup_all("private", FakeLookup::new(p).matching("tier", "private"))?;
+        s.lookup_all("none", FakeLookup::new(p).matching("tier", "isolated"))?;
+        s.add(
+            "peer",
+            FakeResource::new(p)
+                .set("name", "peer")
+                .set_output("members", &private.ids()),
+        )?;
+        let at = private.address().clone();
+        s.check_lookups("private-cidrs", "every private subnet is a /20", move |read| {
+            let items = read.items(&at);
+            let failures = items
+                .iter()
+                .filter(|i| !i.inputs["cidr"].as_str().unwrap_or("").ends_with("/20"))
+                .map(|i| format!("{} is {}", i.id, i.inputs["cidr"]))
+                .collect();
+            Check::new("", "")
+                .failures(failures)
+                .evidence(vec![format!("{} private subnets", items.len())])
+        });
+        Ok(())
+    };
+    let (plan, report) = h.apply(program).await;
+    assert!(report.succeeded(), "{plan:?}");
+    let read = plan.changes.iter().find(|c| c.address.as_str() == "private").unwrap();
+    assert_eq!(read.op, Op::Read);
+    assert_eq!(read.id.as_deref(), Some("2 found"));
+    let none = plan.changes.iter().find(|c| c.address.as_str() == "none").unwrap();
+    assert_eq!((none.op, none.id.as_deref()), (Op::Read, Some("0 found")));
+    assert_eq!(none.read.as_ref().unwrap()["ids"], json!([]));
+    // Only what matched, in id order, reached the resource that uses the ids.
+    let mut both = vec![a.clone(), b.clone()];
+    both.sort();
+    assert_eq!(h.world.object_at("peer")[0].inputs["members"], json!(both));
+    let snap = h.snapshot().await;
+    let recorded = snap.get(&"private".parse().unwrap()).unwrap();
+    assert!(recorded.options.lookup);
+    assert_eq!(recorded.outputs["count"], json!(2));
+    assert!(
+        h.world.object_at("made-elsewhere/a")[0].inputs["tier"] == "private",
+        "never changed"
+    );
+
+    // A third match appears outside spar: the next plan reads it and updates the user.
+    let c = h.world.insert(
+        "fake:Thing",
+        "made-elsewhere/d",
+        json!({"tier": "private", "cidr": "10.0.48.0/20"}),
+    );
+    let plan = h.plan(program).await;
+    let peer = plan.changes.iter().find(|c| c.address.as_str() == "peer").unwrap();
+    assert_eq!(peer.op, Op::Update, "{plan:?}");
+    // What the check sees is each object read: a bad one fails the plan naming it.
+    h.world.tamper(&c, |i| i["cidr"] = json!("10.0.48.0/24"));
+    let err = h
+        .session(program)
+        .unwrap()
+        .plan(&PlanOptions::default(), false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("check `private-cidrs` failed: {c} is \"10.0.48.0/24\"")),
+        "{err}"
+    );
+    // A destroy reads nothing and removes only what spar made.
+    let (plan, report) = h.destroy().await;
+    assert!(report.succeeded(), "{plan:?}");
+    assert!(h.world.object_at("peer").is_empty());
+    assert_eq!(h.world.objects().len(), 4, "the looked-up objects stay");
+    assert!(h.snapshot().await.resources.is_empty());
+}
+
+#[test]
+fn a_set_read_is_the_same_whatever_order_the_kind_lists_its_matches_in() {
+    use spar::provider::ReadResult;
+    let one = |id: &str| ReadResult {
+        id: id.into(),
+        inputs: json!({"n": id}),
+        outputs: json!({"arn": format!("arn:{id}")}),
+    };
+    let forward = ReadResult::set(vec![one("a"), one("b"), one("c")]);
+    let backward = ReadResult::set(vec![one("c"), one("b"), one("a")]);
+    assert_eq!(forward, backward);
+    assert_eq!(forward.outputs["ids"], json!(["a", "b", "c"]));
+    let items = forward.items();
+    assert_eq!(items.len(), 3);
+    assert_eq!(
+        (items[1].id.as_str(), &items[1].inputs, &items[1].outputs),
+        ("b", &json!({"n": "b"}), &json!({"arn": "arn:b"}))
+    );
+}
+
+#[tokio::test]
 async fn every_mistake_of_a_program_is_named_in_one_run() {
     let h = Harness::new();
     let err = h

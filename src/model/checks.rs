@@ -78,6 +78,18 @@ impl<'a> LookedUp<'a> {
         static NONE: serde_json::Value = serde_json::Value::Null;
         self.reads.get(address).map_or(&NONE, |r| &r.inputs)
     }
+
+    /// What the lookup at `address` read: the object's id, inputs and outputs (a set
+    /// lookup's one read of every match: [`crate::provider::ReadResult::set`]).
+    pub fn read(&self, address: &crate::address::Address) -> Option<&'a crate::provider::ReadResult> {
+        self.reads.get(address)
+    }
+
+    /// Each object the set lookup at `address` found, with its id, inputs and outputs
+    /// (none when it found none, or is not a set lookup).
+    pub fn items(&self, address: &crate::address::Address) -> Vec<crate::provider::ReadResult> {
+        self.reads.get(address).map(|r| r.items()).unwrap_or_default()
+    }
 }
 
 /// A check over objects that exist outside the program (an existing cluster's node groups,

@@ -86,6 +86,22 @@ impl<R> Handle<R> {
     }
 }
 
+/// What a set lookup ([`Stack::lookup_all`](crate::Stack::lookup_all)) found: every
+/// existing object of kind `R` its query matched.
+pub struct Found<R>(PhantomData<fn() -> R>);
+
+impl<R> Handle<Found<R>> {
+    /// The ids of the objects found, in order.
+    pub fn ids(&self) -> Output<Vec<String>> {
+        self.output("ids")
+    }
+
+    /// How many objects were found.
+    pub fn count(&self) -> Output<usize> {
+        self.output("count")
+    }
+}
+
 /// A reusable group of resources added under one component address.
 pub trait Component {
     /// What the component gives back to the program (handles, outputs).

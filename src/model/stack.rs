@@ -25,6 +25,14 @@ use crate::provider::Registry;
 use crate::value::{self, Transform};
 
 /// A stack under construction.
+/// What a declaration adds: a managed resource, a lookup of one object, or of a set.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Declared {
+    Resource,
+    Lookup,
+    LookupAll,
+}
+
 pub struct Stack {
     program: String,
     name: String,
@@ -124,7 +132,14 @@ impl Stack {
                 options.aliases.push(old);
             }
         }
-        self.declare(name, &resource, resource.kind(), || resource.provider(), options, false)
+        self.declare(
+            name,
+            &resource,
+            resource.kind(),
+            || resource.provider(),
+            options,
+            Declared::Resource,
+        )
     }
 
     /// Declares a lookup named `name` in the current component: the existing object its
@@ -138,7 +153,27 @@ impl Stack {
             query.kind(),
             || query.provider(),
             ResourceOptions::default(),
-            true,
+            Declared::Lookup,
+        )
+    }
+
+    /// Declares a set lookup named `name`: every existing object its query matches (none,
+    /// one or many) is read on every plan. The handle gives their `ids` and `items` (each
+    /// one's outputs, in id order); a check over the lookups sees each
+    /// object ([`crate::model::checks::LookedUp::items`]). Like [`Stack::lookup`], nothing
+    /// it reads is ever managed.
+    pub fn lookup_all<L: crate::model::Lookup>(
+        &mut self,
+        name: &str,
+        query: L,
+    ) -> crate::Result<Handle<crate::model::Found<L::Resource>>> {
+        self.declare(
+            name,
+            &query,
+            query.kind(),
+            || query.provider(),
+            ResourceOptions::default(),
+            Declared::LookupAll,
         )
     }
 
@@ -152,7 +187,7 @@ impl Stack {
         kind: String,
         provider: impl FnOnce() -> std::sync::Arc<dyn crate::provider::ResourceProvider>,
         options: ResourceOptions,
-        lookup: bool,
+        declared: Declared,
     ) -> crate::Result<Handle<T>> {
         let address = Address::new(&self.path, name)?;
         if !self.seen.insert(address.clone()) {
@@ -171,7 +206,8 @@ impl Stack {
             self.registry.register(provider());
         }
         let mut r = DesiredResource::new(address.clone(), kind, inputs, options);
-        r.lookup = lookup;
+        r.lookup = declared != Declared::Resource;
+        r.lookup_all = declared == Declared::LookupAll;
         self.resources.push(r);
         Ok(Handle::new(address))
     }

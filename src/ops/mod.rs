@@ -195,8 +195,9 @@ impl Session {
 
     /// Reads every lookup the program declares (none for a destroy), in graph order:
     /// its query is resolved (from state, and from lookups read before it), the kind
-    /// finds and reads the matching objects, and exactly one must match. A query not known
-    /// before apply, no match or several: an error naming the lookup.
+    /// finds and reads the matching objects, and exactly one must match (any number, for a
+    /// set lookup: [`crate::provider::ReadResult::set`]). A query not known before apply,
+    /// no match or several: an error naming the lookup.
     pub async fn read_lookups(&self, snap: &Snapshot, destroy: bool) -> Result<diff::Reads> {
         let mut reads = diff::Reads::new();
         if destroy {
@@ -249,6 +250,10 @@ impl Session {
                 source,
             };
             let mut found = provider.lookup(&ctx, &query).await.map_err(failed)?;
+            if r.lookup_all {
+                reads.insert(r.address.clone(), crate::provider::ReadResult::set(found));
+                continue;
+            }
             let found = match found.len() {
                 1 => found.remove(0),
                 0 => {
