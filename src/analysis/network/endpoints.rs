@@ -99,7 +99,8 @@ impl VpcModel {
             ],
             external: false,
         };
-        self.groups.insert(g, group);
+        // A group already in the model was read from the cloud: its rules are the real ones.
+        self.groups.entry(g).or_insert(group);
         self.clusters.insert(cluster.id.clone(), cluster);
     }
 

@@ -1,13 +1,21 @@
-//! Reading a [`VpcModel`] from declared resources, by their kind strings and the input
-//! field names of the AWS kinds (`src/aws/ec2`, `src/aws/eks`).
+//! Reading a [`VpcModel`] from the objects of a network, by their kind strings and the
+//! input field names of the AWS kinds (`src/aws/ec2`, `src/aws/eks`): declared resources
+//! ([`VpcModel::from_declared`]), objects read from the cloud by lookups
+//! ([`VpcModel::from_reads`]: an existing VPC's), or both at once
+//! ([`VpcModel::from_objects`]).
 //!
 //! Rules kept here: references are read with [`crate::value`]'s helpers; a plain
 //! reference to a declared resource's id (`id`, `$id`, or the kind's own name for it)
 //! resolves to that resource, a cluster's `cluster_security_group_id` to the group EKS
-//! creates, a VPC's `main_route_table_id` to its main table; a literal id names something
+//! creates, a VPC's `main_route_table_id` to its main table; a literal id names the object
+//! of that id when the model holds one (a read object's id is its cloud id), else something
 //! this stack does not declare; anything else (a transform, a secret) is unknown, kept
 //! with its description. Every declared group keeps AWS's default egress rule, because
-//! `aws:ec2:SecurityGroup` never revokes it; rules are separate `SecurityGroupRule`s.
+//! `aws:ec2:SecurityGroup` never revokes it; rules are separate `SecurityGroupRule`s. A
+//! read object is taken as the cloud has it: a group has exactly the rules read, a route
+//! table exactly the routes read (a route to a target the model has no kind for, such as
+//! peering or a transit gateway, is unknown), a subnet with no association uses the table
+//! its VPC names as main, and a cluster's security group is the one EKS reports.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -20,6 +28,7 @@ use super::model::{
     VpcModel, cluster_security_group, main_route_table, reference, text_fact,
 };
 use crate::graph::DesiredResource;
+use crate::provider::ReadResult;
 use crate::value::OutputExpr;
 
 const VPC: &str = "aws:ec2:Vpc";
@@ -36,18 +45,62 @@ const TEMPLATE: &str = "aws:ec2:LaunchTemplate";
 const CLUSTER: &str = "aws:eks:Cluster";
 const NODEGROUP: &str = "aws:eks:Nodegroup";
 
+/// One object a model is read from: a declared resource (named by its address, its
+/// inputs may hold references) or an object a lookup read (named by its cloud id, with
+/// the inputs and outputs its kind read back).
+#[derive(Debug, Clone, Copy)]
+pub struct NetObject<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub inputs: &'a Value,
+    /// The outputs read from the cloud; `None` for a declared resource.
+    pub read: Option<&'a Value>,
+}
+
+impl<'a> NetObject<'a> {
+    pub fn declared(r: &'a DesiredResource) -> Self {
+        NetObject {
+            id: r.address.as_str(),
+            kind: &r.kind,
+            inputs: &r.inputs,
+            read: None,
+        }
+    }
+
+    /// An object of `kind` as a lookup read it.
+    pub fn read(kind: &'a str, r: &'a ReadResult) -> Self {
+        NetObject {
+            id: &r.id,
+            kind,
+            inputs: &r.inputs,
+            read: Some(&r.outputs),
+        }
+    }
+}
+
 impl VpcModel {
     /// Reads the network kinds among `resources` (other kinds are ignored). Values known
     /// only after apply are kept as [`Fact::Unknown`]; malformed inputs (a CIDR that does
     /// not parse, a rule with no or two peers, a bad port range) are errors.
     pub fn from_declared(resources: &[DesiredResource]) -> Result<VpcModel, NetworkModelError> {
+        let objects: Vec<NetObject<'_>> = resources.iter().map(NetObject::declared).collect();
+        Self::from_objects(&objects)
+    }
+
+    /// Reads the network that lookups found: each object with its kind (an existing
+    /// VPC's subnets, route tables, routes, associations, gateways, endpoints, groups and
+    /// their rules, its cluster and node groups, their launch templates).
+    pub fn from_reads(reads: &[(&str, &ReadResult)]) -> Result<VpcModel, NetworkModelError> {
+        let objects: Vec<NetObject<'_>> = reads.iter().map(|(kind, r)| NetObject::read(kind, r)).collect();
+        Self::from_objects(&objects)
+    }
+
+    /// Reads declared and read objects together (see the module's rules for each).
+    pub fn from_objects(objects: &[NetObject<'_>]) -> Result<VpcModel, NetworkModelError> {
         let cx = Cx {
-            kinds: resources
-                .iter()
-                .map(|r| (r.address.as_str(), r.kind.as_str()))
-                .collect(),
+            kinds: objects.iter().map(|r| (r.id, r.kind)).collect(),
         };
-        let of = |kind: &'static str| resources.iter().filter(move |r| r.kind == kind).map(Res);
+        let of = |kind: &'static str| objects.iter().filter(move |r| r.kind == kind).map(|o| Res(*o));
         let mut m = VpcModel::default();
 
         for r in of(VPC) {
@@ -74,10 +127,16 @@ impl VpcModel {
                 Some(v) => text_fact(v),
                 None => Fact::Unknown(format!("the name spar generates for {id}")),
             };
+            // A read group's rules, the default egress one included if it is still
+            // there, are read as `SecurityGroupRule`s.
+            let egress = match r.is_read() {
+                true => Vec::new(),
+                false => vec![SecurityGroup::default_egress(&id)],
+            };
             m.groups.insert(
                 id.clone(),
                 SecurityGroup {
-                    egress: vec![SecurityGroup::default_egress(&id)],
+                    egress,
                     id,
                     name,
                     vpc: cx.vpc(r.get("vpc_id")),
@@ -89,6 +148,12 @@ impl VpcModel {
         }
         for r in of(TABLE) {
             m.add_route_table(&r.address(), cx.vpc(r.get("vpc_id")));
+            if r.is_read() {
+                // Its `local` route is read with the others.
+                if let Some(t) = m.route_tables.get_mut(&r.address()) {
+                    t.routes.clear();
+                }
+            }
         }
         for r in of(IGW) {
             m.internet_gateways.insert(
@@ -159,11 +224,17 @@ impl VpcModel {
                 Some(v) => text_fact(v),
                 None => Fact::Unknown(format!("the name spar generates for {id}")),
             };
+            // A read cluster's group is the one EKS reports; when that group was read
+            // too, its rules are the ones read, not EKS's defaults.
+            let cluster_group = match r.output("cluster_security_group_id").and_then(Value::as_str) {
+                Some(g) => GroupId(g.to_string()),
+                None => cluster_security_group(&id),
+            };
             m.add_cluster(EksCluster {
                 name,
                 subnets: r.items("subnet_ids").iter().map(|v| cx.subnet(Some(v))).collect(),
                 additional_groups: r.items("security_group_ids").iter().map(|v| cx.group_id(v)).collect(),
-                cluster_group: cluster_security_group(&id),
+                cluster_group,
                 id,
             });
         }
@@ -176,6 +247,10 @@ impl VpcModel {
             let target = match (r.get("gateway_id"), r.get("nat_gateway_id")) {
                 (Some(g), None) => cx.gateway(g),
                 (None, Some(n)) => cx.nat(n),
+                (None, None) if r.is_read() => Target::Unknown(format!(
+                    "route {} goes to a target this analysis does not model (peering, transit gateway, instance)",
+                    r.address()
+                )),
                 _ => {
                     return Err(r.bad(
                         "gateway_id",
@@ -206,6 +281,30 @@ impl VpcModel {
             }
             m.associations.insert(subnet, table);
         }
+        // A read VPC names its main table: its subnets without an association use it.
+        for r in of(VPC).filter(|r| r.is_read()) {
+            let vpc = r.address();
+            let main = match r.output("main_route_table_id").and_then(Value::as_str) {
+                Some(t) if m.route_tables.contains_key(t) => Fact::Known(t.to_string()),
+                Some(t) => Fact::Unknown(format!("main route table {t} of {vpc}, not read")),
+                None => Fact::Unknown(format!("the main route table of {vpc}, not read")),
+            };
+            if let Fact::Known(t) = &main
+                && let Some(table) = m.route_tables.get_mut(t)
+            {
+                table.main = true;
+            }
+            m.route_tables.remove(&main_route_table(&vpc));
+            let unassociated: Vec<SubnetId> = m
+                .subnets
+                .values()
+                .filter(|s| s.vpc.known() == Some(&vpc) && !m.associations.contains_key(&s.id))
+                .map(|s| s.id.clone())
+                .collect();
+            for s in unassociated {
+                m.associations.insert(s, main.clone());
+            }
+        }
         for r in of(NODEGROUP) {
             let cluster = match reference(r.get("cluster_name").unwrap_or(&Value::Null)) {
                 Reference::Output(a, _) if cx.kind(&a) == Some(CLUSTER) => Fact::Known(a),
@@ -233,13 +332,17 @@ impl VpcModel {
     }
 }
 
-/// One declared resource's inputs.
+/// One object's inputs (and outputs, when read).
 #[derive(Clone, Copy)]
-struct Res<'a>(&'a DesiredResource);
+struct Res<'a>(NetObject<'a>);
 
 impl<'a> Res<'a> {
     fn address(&self) -> String {
-        self.0.address.as_str().to_string()
+        self.0.id.to_string()
+    }
+
+    fn is_read(&self) -> bool {
+        self.0.read.is_some()
     }
 
     /// The input `field`, unless absent or null.
@@ -247,10 +350,15 @@ impl<'a> Res<'a> {
         self.0.inputs.get(field).filter(|v| !v.is_null())
     }
 
+    /// The read output `field` (none for a declared resource).
+    fn output(&self, field: &str) -> Option<&'a Value> {
+        self.0.read.and_then(|o| o.get(field)).filter(|v| !v.is_null())
+    }
+
     fn bad(&self, field: &str, problem: impl Into<String>) -> NetworkModelError {
         NetworkModelError::BadInput {
             address: self.address(),
-            kind: self.0.kind.clone(),
+            kind: self.0.kind.to_string(),
             field: field.to_string(),
             problem: problem.into(),
         }
@@ -373,6 +481,8 @@ impl Cx<'_> {
     fn gateway(&self, v: &Value) -> Target {
         match reference(v) {
             Reference::Literal(s) if s == "local" => Target::Local,
+            Reference::Literal(s) if self.kind(&s) == Some(IGW) => Target::InternetGateway(s),
+            Reference::Literal(s) if self.kind(&s) == Some(ENDPOINT) => Target::VpcEndpoint(s),
             Reference::Output(a, path) if self.id_of(&a, &path, IGW, "gateway_id") => Target::InternetGateway(a),
             Reference::Output(a, path) if self.id_of(&a, &path, ENDPOINT, "endpoint_id") => Target::VpcEndpoint(a),
             other => Target::Unknown(unknown(other)),
@@ -381,6 +491,7 @@ impl Cx<'_> {
 
     fn nat(&self, v: &Value) -> Target {
         match reference(v) {
+            Reference::Literal(s) if self.kind(&s) == Some(NAT) => Target::NatGateway(s),
             Reference::Output(a, path) if self.id_of(&a, &path, NAT, "nat_gateway_id") => Target::NatGateway(a),
             other => Target::Unknown(unknown(other)),
         }
@@ -423,6 +534,9 @@ impl Cx<'_> {
         let peer = match (r.get("cidr_ipv4"), r.get("source_security_group_id")) {
             (Some(_), None) => Peer::Cidr(r.cidr("cidr_ipv4")?),
             (None, Some(g)) => Peer::Group(self.group(g)),
+            // A read rule to an IPv6 range or a prefix list: not modelled (see the
+            // analysis's limits), so it allows nothing here.
+            (None, None) if r.is_read() => return Ok(()),
             _ => {
                 return Err(r.bad(
                     "cidr_ipv4",

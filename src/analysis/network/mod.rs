@@ -5,7 +5,8 @@
 //! ([`VpcModel::from_declared`], by kind string: `aws:ec2:Vpc`, `Subnet`, `SecurityGroup`,
 //! `SecurityGroupRule`, `RouteTable`, `Route`, `RouteTableAssociation`,
 //! `InternetGateway`, `NatGateway`, `VpcEndpoint`, `LaunchTemplate`, `aws:eks:Cluster`,
-//! `aws:eks:Nodegroup`; other kinds are ignored) or built by hand
+//! `aws:eks:Nodegroup`; other kinds are ignored), from the same kinds read by lookups
+//! (an existing VPC: [`VpcModel::from_reads`]), or built by hand
 //! ([`VpcModel::builder`]); the [`Endpoint`]s questions are asked about (an EKS control
 //! plane, a managed node group, the nodes of a Karpenter EC2NodeClass); and three
 //! questions, each answered [`Reach::Allowed`]/[`Reach::Routed`] with the rules and
@@ -64,6 +65,7 @@ mod model;
 mod reach;
 
 pub use builder::ModelBuilder;
+pub use from_declared::NetObject;
 pub use model::{
     Cidr, Direction, EksCluster, Endpoint, EndpointKind, Fact, GroupId, InternetGateway, LaunchTemplate, NatGateway,
     NodeGroup, Peer, Protocol, Route, RouteTable, Rule, RuleProtocol, RuleRef, SecurityGroup, Subnet, SubnetId, Target,

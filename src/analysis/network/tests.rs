@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::graph::DesiredResource;
 use crate::model::options::ResourceOptions;
+use crate::provider::ReadResult;
 use crate::value::OutputExpr;
 
 const VPC: &str = "net/vpc";
@@ -1041,4 +1042,205 @@ proptest! {
         let after = prop_model(defaults, &fewer).reachable(&from, &to, protocol, port);
         prop_assert!(before.is_allowed() || !after.is_allowed(), "before: {}\nafter: {}", before, after);
     }
+}
+
+/// An existing VPC as lookups read it (the AWS kinds' `read` shapes, cloud ids): a main
+/// table with only `local`, a private table routing to a NAT gateway, a public one to an
+/// internet gateway; the cluster security group with EKS's rules as read; a node group
+/// without a launch template in the private subnet.
+fn existing_vpc() -> Vec<(&'static str, ReadResult)> {
+    let read = |id: &str, inputs: Value, outputs: Value| ReadResult {
+        id: id.into(),
+        inputs,
+        outputs,
+    };
+    let rule = |id: &str, group: &str, direction: &str, peer: (&str, &str)| {
+        let mut i =
+            json!({"security_group_id": group, "type": direction, "protocol": "-1", "from_port": -1, "to_port": -1});
+        i[peer.0] = json!(peer.1);
+        ("aws:ec2:SecurityGroupRule", read(id, i, json!({"id": id})))
+    };
+    let route = |table: &str, dest: &str, target: (&str, &str)| {
+        let mut i = json!({"route_table_id": table, "destination_cidr_block": dest});
+        i[target.0] = json!(target.1);
+        (
+            "aws:ec2:Route",
+            read(&format!("{table}_{dest}"), i, json!({"state": "active"})),
+        )
+    };
+    vec![
+        (
+            "aws:ec2:Vpc",
+            read(
+                "vpc-1",
+                json!({"cidr_block": "10.9.0.0/16"}),
+                json!({"main_route_table_id": "rtb-main"}),
+            ),
+        ),
+        (
+            "aws:ec2:Subnet",
+            read(
+                "subnet-priv",
+                json!({"vpc_id": "vpc-1", "cidr_block": "10.9.0.0/20", "map_public_ip_on_launch": false}),
+                json!({}),
+            ),
+        ),
+        (
+            "aws:ec2:Subnet",
+            read(
+                "subnet-other",
+                json!({"vpc_id": "vpc-1", "cidr_block": "10.9.16.0/20", "map_public_ip_on_launch": false}),
+                json!({}),
+            ),
+        ),
+        (
+            "aws:ec2:Subnet",
+            read(
+                "subnet-pub",
+                json!({"vpc_id": "vpc-1", "cidr_block": "10.9.64.0/20", "map_public_ip_on_launch": true}),
+                json!({}),
+            ),
+        ),
+        (
+            "aws:ec2:RouteTable",
+            read("rtb-main", json!({"vpc_id": "vpc-1"}), json!({})),
+        ),
+        (
+            "aws:ec2:RouteTable",
+            read("rtb-priv", json!({"vpc_id": "vpc-1"}), json!({})),
+        ),
+        (
+            "aws:ec2:RouteTable",
+            read("rtb-pub", json!({"vpc_id": "vpc-1"}), json!({})),
+        ),
+        route("rtb-main", "10.9.0.0/16", ("gateway_id", "local")),
+        route("rtb-priv", "10.9.0.0/16", ("gateway_id", "local")),
+        route("rtb-priv", "0.0.0.0/0", ("nat_gateway_id", "nat-1")),
+        route("rtb-pub", "10.9.0.0/16", ("gateway_id", "local")),
+        route("rtb-pub", "0.0.0.0/0", ("gateway_id", "igw-1")),
+        (
+            "aws:ec2:RouteTableAssociation",
+            read(
+                "rtbassoc-1",
+                json!({"route_table_id": "rtb-priv", "subnet_id": "subnet-priv"}),
+                json!({}),
+            ),
+        ),
+        (
+            "aws:ec2:RouteTableAssociation",
+            read(
+                "rtbassoc-2",
+                json!({"route_table_id": "rtb-pub", "subnet_id": "subnet-pub"}),
+                json!({}),
+            ),
+        ),
+        (
+            "aws:ec2:InternetGateway",
+            read("igw-1", json!({"vpc_id": "vpc-1"}), json!({})),
+        ),
+        (
+            "aws:ec2:NatGateway",
+            read(
+                "nat-1",
+                json!({"subnet_id": "subnet-pub", "connectivity_type": "public"}),
+                json!({}),
+            ),
+        ),
+        (
+            "aws:ec2:SecurityGroup",
+            read(
+                "sg-cluster",
+                json!({"vpc_id": "vpc-1", "name": "eks-cluster-sg-existing"}),
+                json!({}),
+            ),
+        ),
+        rule(
+            "sgr-1",
+            "sg-cluster",
+            "ingress",
+            ("source_security_group_id", "sg-cluster"),
+        ),
+        rule("sgr-2", "sg-cluster", "egress", ("cidr_ipv4", "0.0.0.0/0")),
+        (
+            "aws:eks:Cluster",
+            read(
+                "existing",
+                json!({"name": "existing", "subnet_ids": ["subnet-priv", "subnet-other"], "security_group_ids": []}),
+                json!({"cluster_security_group_id": "sg-cluster"}),
+            ),
+        ),
+        (
+            "aws:eks:Nodegroup",
+            read(
+                "existing:system",
+                json!({"cluster_name": "existing", "subnet_ids": ["subnet-priv"], "launch_template": null}),
+                json!({}),
+            ),
+        ),
+    ]
+}
+
+fn model_of(reads: &[(&'static str, ReadResult)]) -> VpcModel {
+    let refs: Vec<(&str, &ReadResult)> = reads.iter().map(|(k, r)| (*k, r)).collect();
+    VpcModel::from_reads(&refs).unwrap()
+}
+
+#[test]
+fn an_existing_vpc_read_by_lookups_answers_with_what_the_cloud_has() {
+    let reads = existing_vpc();
+    let m = model_of(&reads);
+    let nodes = m.node_group("existing:system").unwrap();
+    assert_eq!(nodes.groups, [GroupId::new("sg-cluster")], "the group EKS reports");
+    let cp = m.control_plane("existing").unwrap();
+    assert!(m.reachable(&nodes, &cp, TCP, 443).is_allowed());
+    match m.internet_egress(&nodes, TCP, 443) {
+        Reach::Routed { ways, .. } => assert!(
+            matches!(&ways[..], [Way::Nat { nat_gateway, .. }] if nat_gateway == "nat-1"),
+            "{ways:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // The subnet with no association uses the table the VPC names as main (only `local`).
+    let other = Endpoint {
+        name: "other".into(),
+        groups: vec![GroupId::new("sg-cluster")],
+        subnets: vec![SubnetId::new("subnet-other")],
+        public_ip: false,
+    };
+    let r = m.internet_egress(&other, TCP, 443);
+    assert!(r.is_blocked(), "{r}");
+    assert!(r.to_string().contains("rtb-main"), "{r}");
+}
+
+#[test]
+fn a_read_group_has_only_the_rules_read_and_a_read_table_only_its_routes() {
+    // The cluster group's self rule removed outside spar: nodes no longer reach the API
+    // server; EKS's default rules must not stand in for the ones read.
+    let mut reads = existing_vpc();
+    reads.retain(|(_, r)| r.id != "sgr-1");
+    let m = model_of(&reads);
+    let nodes = m.node_group("existing:system").unwrap();
+    let cp = m.control_plane("existing").unwrap();
+    let r = m.reachable(&nodes, &cp, TCP, 443);
+    assert!(r.is_blocked(), "{r}");
+    assert!(messages(&r).iter().any(|b| b.contains("sg-cluster")), "{r}");
+
+    // The NAT route deleted outside spar: no way out for the private subnet.
+    let mut reads = existing_vpc();
+    reads.retain(|(_, r)| r.id != "rtb-priv_0.0.0.0/0");
+    let m = model_of(&reads);
+    let nodes = m.node_group("existing:system").unwrap();
+    let r = m.internet_egress(&nodes, TCP, 443);
+    assert!(r.is_blocked(), "{r}");
+    assert!(r.to_string().contains("rtb-priv"), "{r}");
+
+    // A route to a target with no kind here (peering) is unknown, never a way out.
+    let mut reads = existing_vpc();
+    for (_, r) in reads.iter_mut().filter(|(_, r)| r.id == "rtb-priv_0.0.0.0/0") {
+        r.inputs = json!({"route_table_id": "rtb-priv", "destination_cidr_block": "0.0.0.0/0"});
+    }
+    let m = model_of(&reads);
+    let nodes = m.node_group("existing:system").unwrap();
+    let r = m.internet_egress(&nodes, TCP, 443);
+    assert!(matches!(r, Reach::Unknown(_)), "{r}");
 }
