@@ -253,3 +253,43 @@ pub(crate) async fn read_each<P: ResourceProvider + ?Sized>(
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Ec2Query;
+    use crate::provider::ProviderError;
+    use serde_json::json;
+
+    fn filter_names(q: &Ec2Query, vpc_filter: &str) -> Vec<String> {
+        q.filters_with(vpc_filter)
+            .iter()
+            .map(|f| f.name().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn ids_and_the_vpc_filter() {
+        let q = Ec2Query::parse(&json!({"ids": []}), "k").unwrap();
+        assert!(q.matches_nothing());
+        assert_eq!(q.object_ids(), Some(vec![]));
+        let q = Ec2Query::parse(&json!({"id": "a"}), "k").unwrap();
+        assert!(!q.matches_nothing());
+        assert_eq!(q.object_ids(), Some(vec!["a".to_string()]));
+        let err = Ec2Query::parse(&json!({"id": "a", "ids": ["a"]}), "k").unwrap_err();
+        assert_eq!(
+            err,
+            ProviderError::InvalidInput("k lookup: give `id` or `ids`, not both".into())
+        );
+        assert!(Ec2Query::parse(&json!({}), "k").is_err());
+
+        let q = Ec2Query::parse(&json!({"vpc_id": "vpc-1", "tags": {"a": "b"}}), "k").unwrap();
+        assert_eq!(q.object_ids(), None);
+        assert_eq!(filter_names(&q, "attachment.vpc-id"), ["tag:a", "attachment.vpc-id"]);
+        assert_eq!(filter_names(&q, "vpc-id"), ["tag:a", "vpc-id"]);
+        assert!(matches!(
+            q.refuse("k", &["vpc_id"]),
+            Err(ProviderError::InvalidInput(_))
+        ));
+        assert!(q.refuse("k", &["name"]).is_ok());
+    }
+}

@@ -850,3 +850,21 @@ fn declare(i: &Value) -> Option<Expr> {
     }
     e.tags(i)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::outputs;
+    use aws_sdk_eks::types::{LaunchTemplateSpecification, Nodegroup};
+    use serde_json::json;
+
+    #[test]
+    fn launch_template_ids_lists_the_template_or_nothing() {
+        let without = Nodegroup::builder().nodegroup_name("ng").build();
+        assert_eq!(outputs(&without)["launch_template_ids"], json!([]));
+        let with = Nodegroup::builder()
+            .nodegroup_name("ng")
+            .launch_template(LaunchTemplateSpecification::builder().id("lt-1").version("2").build())
+            .build();
+        assert_eq!(outputs(&with)["launch_template_ids"], json!(["lt-1"]));
+    }
+}
