@@ -157,6 +157,8 @@ fn nodegroup_update_config_and_launch_template() {
         assert_eq!(ng.update_config().and_then(|u| u.max_unavailable()), Some(1));
         let t = ng.launch_template().unwrap();
         assert_eq!(t.id(), Some(lt_id.as_str()));
+        // The group's template as a list, for `LaunchTemplate::lookup().ids(..)`.
+        assert_eq!(s.outputs("ngu/critical").await["launch_template_ids"], json!([lt_id]));
         assert_eq!(t.version(), Some("1"));
         let plan = s.plan(program(w)).await;
         assert!(

@@ -1,10 +1,14 @@
 //! Lookups of existing AWS objects (data sources): the query builders a program writes
 //! (`Vpc::lookup().tag("Name", "main")`) and the filters they become.
 //!
-//! Rules kept here: a query names the object by id, or by tags and the kind's other
-//! filters (all must match); every field is optional but a query with none is refused
-//! (it would match everything); the matching ids are what the kind's `lookup` returns,
-//! and the engine reads the one match as an import would.
+//! Rules kept here: a query names objects by id (`id`, or a list in `ids`), or by tags and
+//! the kind's other filters (all must match); every field is optional but a query with none
+//! is refused (it would match everything); `id` and `ids` together are refused; an empty
+//! `ids` list matches nothing and makes no call (EC2's Describe calls answer everything for
+//! an empty id list); an id that does not exist is AWS's error, not an empty answer. A
+//! kind's `lookup` returns every match (set lookups may match zero, one or many), each
+//! exactly as the kind's `read` would read it for an import; the VPC filter is named per
+//! API ([`Ec2Query::filters_with`]).
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -17,11 +21,14 @@ use serde_json::Value;
 use crate::model::{Input, Lookup};
 use crate::provider::{OpContext, ProviderError, ReadResult, ResourceProvider};
 
-/// A query for EC2 objects of kind `R` (`Vpc`, `Subnet`, `SecurityGroup`).
+/// A query for EC2 objects of kind `R` (`Vpc`, `Subnet`, `SecurityGroup`, `RouteTable`,
+/// `Route`, `InternetGateway`, `NatGateway`, ...).
 #[derive(Serialize)]
 pub struct Ec2Lookup<R> {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<Input<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ids: Option<Input<Vec<String>>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     tags: BTreeMap<String, Input<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,6 +45,7 @@ impl<R> Ec2Lookup<R> {
     pub(crate) fn for_kind(kind: &str, provider: Arc<dyn ResourceProvider>) -> Self {
         Ec2Lookup {
             id: None,
+            ids: None,
             tags: BTreeMap::new(),
             vpc_id: None,
             name: None,
@@ -46,9 +54,17 @@ impl<R> Ec2Lookup<R> {
         }
     }
 
-    /// The object with this id (`vpc-...`, `subnet-...`, `sg-...`).
+    /// The object with this id (`vpc-...`, `subnet-...`, `sg-...`). Not together with
+    /// [`ids`](Self::ids).
     pub fn id(mut self, id: impl Into<Input<String>>) -> Self {
         self.id = Some(id.into());
+        self
+    }
+
+    /// The objects with these ids (another resource's id list, say); an empty list
+    /// matches nothing. Not together with [`id`](Self::id).
+    pub fn ids(mut self, ids: impl Into<Input<Vec<String>>>) -> Self {
+        self.ids = Some(ids.into());
         self
     }
 
@@ -58,7 +74,7 @@ impl<R> Ec2Lookup<R> {
         self
     }
 
-    /// Objects in this VPC (subnets, security groups).
+    /// Objects in this VPC (subnets, security groups, route tables, gateways, endpoints).
     pub fn vpc_id(mut self, vpc: impl Into<Input<String>>) -> Self {
         self.vpc_id = Some(vpc.into());
         self
@@ -86,6 +102,7 @@ impl<R> Lookup for Ec2Lookup<R> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Ec2Query {
     pub id: Option<String>,
+    pub ids: Option<Vec<String>>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     pub vpc_id: Option<String>,
@@ -96,23 +113,67 @@ impl Ec2Query {
     pub(crate) fn parse(query: &Value, kind: &str) -> Result<Self, ProviderError> {
         let q: Ec2Query =
             serde_json::from_value(query.clone()).map_err(|e| ProviderError::Failed(format!("{kind} lookup: {e}")))?;
-        if q.id.is_none() && q.tags.is_empty() && q.vpc_id.is_none() && q.name.is_none() {
+        if q.id.is_none() && q.ids.is_none() && q.tags.is_empty() && q.vpc_id.is_none() && q.name.is_none() {
             return Err(ProviderError::Failed(format!(
                 "{kind} lookup: give an id, tags or another filter; an empty query would match everything"
+            )));
+        }
+        if q.id.is_some() && q.ids.is_some() {
+            return Err(ProviderError::InvalidInput(format!(
+                "{kind} lookup: give `id` or `ids`, not both"
             )));
         }
         Ok(q)
     }
 
-    /// The DescribeX filters: `tag:K`, plus `vpc-id` and `group-name` where given.
+    /// Refuses a query using one of `fields` (`vpc_id`, `name`): filters this kind's
+    /// Describe call does not have, which AWS would refuse less clearly.
+    pub(crate) fn refuse(&self, kind: &str, fields: &[&str]) -> Result<(), ProviderError> {
+        let given = |f: &str| match f {
+            "vpc_id" => self.vpc_id.is_some(),
+            "name" => self.name.is_some(),
+            _ => false,
+        };
+        match fields.iter().find(|f| given(f)) {
+            Some(f) => Err(ProviderError::InvalidInput(format!(
+                "{kind} lookup: `{f}` is not a filter of this kind"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The ids the query names (`id` or `ids`), for the Describe call's id list; `None` when
+    /// it names none.
+    pub(crate) fn object_ids(&self) -> Option<Vec<String>> {
+        match (&self.id, &self.ids) {
+            (Some(id), _) => Some(vec![id.clone()]),
+            (None, ids) => ids.clone(),
+        }
+    }
+
+    /// True when the query is an empty `ids` list: it matches nothing, and no call may be
+    /// made for it (a Describe call with no ids answers every object).
+    pub(crate) fn matches_nothing(&self) -> bool {
+        self.ids.as_ref().is_some_and(Vec::is_empty)
+    }
+
+    /// The DescribeX filters of the VPC, subnet and security group lookups: those of
+    /// [`filters_with`](Self::filters_with) with the VPC filter `vpc-id`.
     pub(crate) fn filters(&self) -> Vec<Filter> {
+        self.filters_with("vpc-id")
+    }
+
+    /// The DescribeX filters: `tag:K`, plus `group-name` and the VPC filter named
+    /// `vpc_filter` (`vpc-id` for most calls, `attachment.vpc-id` for internet gateways)
+    /// where given.
+    pub(crate) fn filters_with(&self, vpc_filter: &str) -> Vec<Filter> {
         let mut f: Vec<Filter> = self
             .tags
             .iter()
             .map(|(k, v)| Filter::builder().name(format!("tag:{k}")).values(v).build())
             .collect();
         if let Some(v) = &self.vpc_id {
-            f.push(Filter::builder().name("vpc-id").values(v).build());
+            f.push(Filter::builder().name(vpc_filter).values(v).build());
         }
         if let Some(n) = &self.name {
             f.push(Filter::builder().name("group-name").values(n).build());
@@ -191,4 +252,44 @@ pub(crate) async fn read_each<P: ResourceProvider + ?Sized>(
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ec2Query;
+    use crate::provider::ProviderError;
+    use serde_json::json;
+
+    fn filter_names(q: &Ec2Query, vpc_filter: &str) -> Vec<String> {
+        q.filters_with(vpc_filter)
+            .iter()
+            .map(|f| f.name().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn ids_and_the_vpc_filter() {
+        let q = Ec2Query::parse(&json!({"ids": []}), "k").unwrap();
+        assert!(q.matches_nothing());
+        assert_eq!(q.object_ids(), Some(vec![]));
+        let q = Ec2Query::parse(&json!({"id": "a"}), "k").unwrap();
+        assert!(!q.matches_nothing());
+        assert_eq!(q.object_ids(), Some(vec!["a".to_string()]));
+        let err = Ec2Query::parse(&json!({"id": "a", "ids": ["a"]}), "k").unwrap_err();
+        assert_eq!(
+            err,
+            ProviderError::InvalidInput("k lookup: give `id` or `ids`, not both".into())
+        );
+        assert!(Ec2Query::parse(&json!({}), "k").is_err());
+
+        let q = Ec2Query::parse(&json!({"vpc_id": "vpc-1", "tags": {"a": "b"}}), "k").unwrap();
+        assert_eq!(q.object_ids(), None);
+        assert_eq!(filter_names(&q, "attachment.vpc-id"), ["tag:a", "attachment.vpc-id"]);
+        assert_eq!(filter_names(&q, "vpc-id"), ["tag:a", "vpc-id"]);
+        assert!(matches!(
+            q.refuse("k", &["vpc_id"]),
+            Err(ProviderError::InvalidInput(_))
+        ));
+        assert!(q.refuse("k", &["name"]).is_ok());
+    }
 }

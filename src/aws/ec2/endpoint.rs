@@ -5,6 +5,9 @@
 //! read back in the program's order when they hold the same items; create waits for
 //! `available` (a `failed` endpoint is deleted and reported) and delete waits until it is
 //! `deleted` or gone; an endpoint `deleting`/`deleted` reads as gone.
+//!
+//! Lookups: by `id`/`ids`, tags and `vpc_id`, in one paged DescribeVpcEndpoints, each
+//! match (not `deleting`/`deleted`) built from its answer as `read` builds it for an import.
 
 use std::collections::BTreeMap;
 
@@ -50,6 +53,14 @@ impl VpcEndpoint {
     pub fn tag(mut self, key: &str, value: impl Into<Input<String>>) -> Self {
         self.tags.insert(key.into(), value.into());
         self
+    }
+}
+
+impl VpcEndpoint {
+    /// Existing VPC endpoints, by id or ids, by VPC, or by tags
+    /// (`VpcEndpoint::lookup().vpc_id(vpc.vpc_id())`).
+    pub fn lookup() -> crate::aws::lookup::Ec2Lookup<VpcEndpoint> {
+        crate::aws::lookup::Ec2Lookup::for_kind(KIND, std::sync::Arc::new(VpcEndpointProvider::new()))
     }
 }
 
@@ -103,6 +114,34 @@ fn is_gone(e: &aws_sdk_ec2::types::VpcEndpoint) -> bool {
 
 fn outputs(e: &aws_sdk_ec2::types::VpcEndpoint) -> Value {
     json!({"id": e.vpc_endpoint_id(), "state": e.state().map(|s| s.as_str())})
+}
+
+/// What `read` answers for endpoint `e` given the stored `inputs` (`null` for an import):
+/// route tables in the stored order when they are the same set.
+fn endpoint_read(e: &aws_sdk_ec2::types::VpcEndpoint, inputs: &Value) -> ReadResult {
+    let live: Vec<String> = e.route_table_ids().to_vec();
+    let tables = match inputs
+        .get("route_table_ids")
+        .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
+    {
+        Some(stored) => {
+            let (mut a, mut b) = (stored.clone(), live.clone());
+            a.sort();
+            b.sort();
+            if a == b { stored } else { live }
+        }
+        None => live,
+    };
+    ReadResult {
+        id: e.vpc_endpoint_id().unwrap_or_default().to_string(),
+        inputs: json!({
+            "vpc_id": e.vpc_id(),
+            "service_name": e.service_name(),
+            "route_table_ids": tables,
+            "tags": from_tags(e.tags()),
+        }),
+        outputs: outputs(e),
+    }
 }
 
 async fn wait_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types::VpcEndpoint, ProviderError> {
@@ -168,29 +207,41 @@ impl ResourceProvider for VpcEndpointProvider {
         let Some(e) = describe(ctx, id).await?.filter(|e| !is_gone(e)) else {
             return Ok(None);
         };
-        let live: Vec<String> = e.route_table_ids().to_vec();
-        let tables = match inputs
-            .get("route_table_ids")
-            .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
-        {
-            Some(stored) => {
-                let (mut a, mut b) = (stored.clone(), live.clone());
-                a.sort();
-                b.sort();
-                if a == b { stored } else { live }
-            }
-            None => live,
-        };
         Ok(Some(ReadResult {
             id: id.to_string(),
-            inputs: json!({
-                "vpc_id": e.vpc_id(),
-                "service_name": e.service_name(),
-                "route_table_ids": tables,
-                "tags": from_tags(e.tags()),
-            }),
-            outputs: outputs(&e),
+            ..endpoint_read(&e, inputs)
         }))
+    }
+
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let q = crate::aws::lookup::Ec2Query::parse(query, KIND)?;
+        q.refuse(KIND, &["name"])?;
+        if q.matches_nothing() {
+            return Ok(Vec::new());
+        }
+        let ec2 = context::ec2().await;
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = call0(ctx, "DescribeVpcEndpoints", || {
+                ec2.describe_vpc_endpoints()
+                    .set_vpc_endpoint_ids(q.object_ids())
+                    .set_filters(Some(q.filters_with("vpc-id")))
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+            found.extend(
+                out.vpc_endpoints()
+                    .iter()
+                    .filter(|e| !is_gone(e))
+                    .map(|e| endpoint_read(e, &Value::Null)),
+            );
+            match out.next_token().filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t.to_string()),
+                None => return Ok(found),
+            }
+        }
     }
 
     async fn update(

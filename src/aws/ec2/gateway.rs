@@ -11,6 +11,11 @@
 //! `deleted`/`deleting` reads as gone; `find` finishes what an interrupted create left
 //! undone (the internet gateway's attachment, a NAT gateway still pending), since state
 //! records the inputs asked for.
+//!
+//! Lookups: internet gateways by `id`/`ids`, tags and `vpc_id` (the `attachment.vpc-id`
+//! filter); NAT gateways by `id`/`ids`, tags and `vpc_id`, leaving out those `deleted`,
+//! `deleting` or `failed`; both in one paged Describe call, each match built from its answer
+//! as `read` builds it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -63,6 +68,14 @@ impl InternetGateway {
     }
 }
 
+impl InternetGateway {
+    /// Existing internet gateways, by id or ids, by the VPC they are attached to, or by
+    /// tags (`InternetGateway::lookup().vpc_id(vpc.vpc_id())`).
+    pub fn lookup() -> crate::aws::lookup::Ec2Lookup<InternetGateway> {
+        crate::aws::lookup::Ec2Lookup::for_kind(IGW_KIND, std::sync::Arc::new(InternetGatewayProvider::new()))
+    }
+}
+
 impl Handle<InternetGateway> {
     /// The gateway id (`igw-...`).
     pub fn gateway_id(&self) -> Output<String> {
@@ -112,6 +125,18 @@ async fn igw_outputs(g: &aws_sdk_ec2::types::InternetGateway) -> Value {
         "arn": super::arn(owner, "internet-gateway", id).await,
         "owner_id": owner,
     })
+}
+
+/// What `read` answers for gateway `g`.
+async fn igw_read(g: &aws_sdk_ec2::types::InternetGateway) -> ReadResult {
+    ReadResult {
+        id: g.internet_gateway_id().unwrap_or_default().to_string(),
+        inputs: json!({
+            "vpc_id": attached_vpcs(g).first(),
+            "tags": from_tags(g.tags()),
+        }),
+        outputs: igw_outputs(g).await,
+    }
 }
 
 async fn attach(ctx: &OpContext, id: &str, vpc: &str) -> Result<(), ProviderError> {
@@ -192,12 +217,37 @@ impl ResourceProvider for InternetGatewayProvider {
         };
         Ok(Some(ReadResult {
             id: id.to_string(),
-            inputs: json!({
-                "vpc_id": attached_vpcs(&g).first(),
-                "tags": from_tags(g.tags()),
-            }),
-            outputs: igw_outputs(&g).await,
+            ..igw_read(&g).await
         }))
+    }
+
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let q = crate::aws::lookup::Ec2Query::parse(query, IGW_KIND)?;
+        q.refuse(IGW_KIND, &["name"])?;
+        if q.matches_nothing() {
+            return Ok(Vec::new());
+        }
+        let ec2 = context::ec2().await;
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = call0(ctx, "DescribeInternetGateways", || {
+                ec2.describe_internet_gateways()
+                    .set_internet_gateway_ids(q.object_ids())
+                    // Internet gateways name their VPC filter after the attachment.
+                    .set_filters(Some(q.filters_with("attachment.vpc-id")))
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+            for g in out.internet_gateways() {
+                found.push(igw_read(g).await);
+            }
+            match out.next_token().filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t.to_string()),
+                None => return Ok(found),
+            }
+        }
     }
 
     async fn update(
@@ -471,6 +521,15 @@ impl NatGateway {
     }
 }
 
+impl NatGateway {
+    /// Existing NAT gateways, by id or ids, by VPC, or by tags
+    /// (`NatGateway::lookup().vpc_id(vpc.vpc_id())`); those `deleted`, `deleting` or
+    /// `failed` are not matches.
+    pub fn lookup() -> crate::aws::lookup::Ec2Lookup<NatGateway> {
+        crate::aws::lookup::Ec2Lookup::for_kind(NAT_KIND, std::sync::Arc::new(NatGatewayProvider::new()))
+    }
+}
+
 impl Handle<NatGateway> {
     /// The NAT gateway id (`nat-...`).
     pub fn nat_gateway_id(&self) -> Output<String> {
@@ -529,6 +588,20 @@ fn nat_outputs(n: &aws_sdk_ec2::types::NatGateway) -> Value {
         "private_ip": addr.and_then(|a| a.private_ip()),
         "network_interface_id": addr.and_then(|a| a.network_interface_id()),
     })
+}
+
+/// What `read` answers for NAT gateway `n`.
+fn nat_read(n: &aws_sdk_ec2::types::NatGateway) -> ReadResult {
+    ReadResult {
+        id: n.nat_gateway_id().unwrap_or_default().to_string(),
+        inputs: json!({
+            "subnet_id": n.subnet_id(),
+            "allocation_id": n.nat_gateway_addresses().first().and_then(|a| a.allocation_id()),
+            "connectivity_type": n.connectivity_type().map(|c| c.as_str()).unwrap_or("public"),
+            "tags": from_tags(n.tags()),
+        }),
+        outputs: nat_outputs(n),
+    }
 }
 
 async fn wait_nat_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types::NatGateway, ProviderError> {
@@ -607,14 +680,41 @@ impl ResourceProvider for NatGatewayProvider {
         };
         Ok(Some(ReadResult {
             id: id.to_string(),
-            inputs: json!({
-                "subnet_id": n.subnet_id(),
-                "allocation_id": n.nat_gateway_addresses().first().and_then(|a| a.allocation_id()),
-                "connectivity_type": n.connectivity_type().map(|c| c.as_str()).unwrap_or("public"),
-                "tags": from_tags(n.tags()),
-            }),
-            outputs: nat_outputs(&n),
+            ..nat_read(&n)
         }))
+    }
+
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let q = crate::aws::lookup::Ec2Query::parse(query, NAT_KIND)?;
+        q.refuse(NAT_KIND, &["name"])?;
+        if q.matches_nothing() {
+            return Ok(Vec::new());
+        }
+        let ec2 = context::ec2().await;
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            // DescribeNatGateways names its filter list `Filter` (singular).
+            let out = call0(ctx, "DescribeNatGateways", || {
+                ec2.describe_nat_gateways()
+                    .set_nat_gateway_ids(q.object_ids())
+                    .set_filter(Some(q.filters_with("vpc-id")))
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+            // A failed gateway never carried traffic and AWS removes it after a while: no match.
+            found.extend(
+                out.nat_gateways()
+                    .iter()
+                    .filter(|n| !is_gone(n) && n.state() != Some(&NatGatewayState::Failed))
+                    .map(nat_read),
+            );
+            match out.next_token().filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t.to_string()),
+                None => return Ok(found),
+            }
+        }
     }
 
     async fn update(

@@ -14,7 +14,8 @@
 //! volumes) are the user's only. User data is plain text in the program and in state; spar
 //! base64-encodes it for AWS and decodes it on read. `read` maps the default version's data
 //! back to the program's shape (so an out-of-band new default version is drift) and accepts
-//! a template id (`lt-...`) or, for import, a name.
+//! a template id (`lt-...`) or, for import, a name. Lookups take `id`/`ids` and tags
+//! (DescribeLaunchTemplates, paged) and read each match as an import reads it.
 
 use std::collections::BTreeMap;
 
@@ -255,6 +256,15 @@ impl LaunchTemplate {
     pub fn tag(mut self, key: &str, value: impl Into<Input<String>>) -> Self {
         self.tags.insert(key.into(), value.into());
         self
+    }
+}
+
+impl LaunchTemplate {
+    /// Existing launch templates, by id or ids, or by tags
+    /// (`LaunchTemplate::lookup().ids(nodegroup.launch_template_ids())`), each read as an
+    /// imported template is.
+    pub fn lookup() -> crate::aws::lookup::Ec2Lookup<LaunchTemplate> {
+        crate::aws::lookup::Ec2Lookup::for_kind(KIND, std::sync::Arc::new(LaunchTemplateProvider::new()))
     }
 }
 
@@ -673,6 +683,39 @@ impl ResourceProvider for LaunchTemplateProvider {
             inputs: live,
             outputs: outputs(&t).await,
         }))
+    }
+
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let q = crate::aws::lookup::Ec2Query::parse(query, KIND)?;
+        // Templates belong to no VPC, and `name` is the security groups' filter.
+        q.refuse(KIND, &["vpc_id", "name"])?;
+        if q.matches_nothing() {
+            return Ok(Vec::new());
+        }
+        let ec2 = context::ec2().await;
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = call0(ctx, "DescribeLaunchTemplates", || {
+                ec2.describe_launch_templates()
+                    .set_launch_template_ids(q.object_ids())
+                    .set_filters(Some(q.filters()))
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await?;
+            ids.extend(
+                out.launch_templates()
+                    .iter()
+                    .filter_map(|t| t.launch_template_id().map(String::from)),
+            );
+            match out.next_token().filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t.to_string()),
+                None => break,
+            }
+        }
+        // The data is in the default version, which `read` fetches: one read per template.
+        crate::aws::lookup::read_each(self, ctx, ids).await
     }
 
     async fn update(

@@ -7,6 +7,13 @@
 //! and its table or destination force a replacement; an association is replaced by
 //! deleting first (a subnet has one association), and `find` adopts the subnet's
 //! association with the same table.
+//!
+//! Lookups: all three take a query of route tables (`id`/`ids` of tables, `vpc_id`, the
+//! tables' tags), made in one paged DescribeRouteTables, and build each match from its
+//! answer exactly as `read` does: the tables; every route with an IPv4 destination CIDR
+//! (the `local` route and `blackhole` routes included, so a route whose target is gone
+//! stays visible; prefix-list and IPv6 routes have no id of this kind and are left out);
+//! every current association with a subnet (the main association has none).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -28,6 +35,46 @@ use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourcePro
 pub const TABLE_KIND: &str = "aws:ec2:RouteTable";
 pub const ROUTE_KIND: &str = "aws:ec2:Route";
 pub const ASSOCIATION_KIND: &str = "aws:ec2:RouteTableAssociation";
+
+/// Every route table matching a lookup query, following NextToken.
+async fn describe_tables(
+    ctx: &OpContext,
+    q: &crate::aws::lookup::Ec2Query,
+) -> Result<Vec<aws_sdk_ec2::types::RouteTable>, ProviderError> {
+    let ec2 = context::ec2().await;
+    let mut tables = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = call0(ctx, "DescribeRouteTables", || {
+            ec2.describe_route_tables()
+                .set_route_table_ids(q.object_ids())
+                .set_filters(Some(q.filters_with("vpc-id")))
+                .set_next_token(token.clone())
+                .send()
+        })
+        .await?;
+        tables.extend_from_slice(out.route_tables());
+        match out.next_token().filter(|t| !t.is_empty()) {
+            Some(t) => token = Some(t.to_string()),
+            None => return Ok(tables),
+        }
+    }
+}
+
+/// The route tables of a lookup `query` of `kind` (no `name` filter; an empty `ids` list
+/// matches nothing without a call).
+async fn tables_of_query(
+    ctx: &OpContext,
+    query: &Value,
+    kind: &str,
+) -> Result<Vec<aws_sdk_ec2::types::RouteTable>, ProviderError> {
+    let q = crate::aws::lookup::Ec2Query::parse(query, kind)?;
+    q.refuse(kind, &["name"])?;
+    if q.matches_nothing() {
+        return Ok(Vec::new());
+    }
+    describe_tables(ctx, &q).await
+}
 
 async fn describe_table(ctx: &OpContext, id: &str) -> Result<Option<aws_sdk_ec2::types::RouteTable>, ProviderError> {
     let ec2 = context::ec2().await;
@@ -57,6 +104,14 @@ impl RouteTable {
     pub fn tag(mut self, key: &str, value: impl Into<Input<String>>) -> Self {
         self.tags.insert(key.into(), value.into());
         self
+    }
+}
+
+impl RouteTable {
+    /// Existing route tables, by id or ids, by VPC, or by tags
+    /// (`RouteTable::lookup().vpc_id(vpc.vpc_id())`).
+    pub fn lookup() -> crate::aws::lookup::Ec2Lookup<RouteTable> {
+        crate::aws::lookup::Ec2Lookup::for_kind(TABLE_KIND, std::sync::Arc::new(RouteTableProvider::new()))
     }
 }
 
@@ -92,6 +147,15 @@ async fn table_outputs(t: &aws_sdk_ec2::types::RouteTable) -> Value {
         "vpc_id": t.vpc_id(),
         "owner_id": owner,
     })
+}
+
+/// What `read` answers for table `t`.
+async fn table_read(t: &aws_sdk_ec2::types::RouteTable) -> ReadResult {
+    ReadResult {
+        id: t.route_table_id().unwrap_or_default().to_string(),
+        inputs: json!({"vpc_id": t.vpc_id(), "tags": from_tags(t.tags())}),
+        outputs: table_outputs(t).await,
+    }
 }
 
 #[async_trait]
@@ -145,9 +209,16 @@ impl ResourceProvider for RouteTableProvider {
         };
         Ok(Some(ReadResult {
             id: id.to_string(),
-            inputs: json!({"vpc_id": t.vpc_id(), "tags": from_tags(t.tags())}),
-            outputs: table_outputs(&t).await,
+            ..table_read(&t).await
         }))
+    }
+
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let mut found = Vec::new();
+        for t in tables_of_query(ctx, query, TABLE_KIND).await? {
+            found.push(table_read(&t).await);
+        }
+        Ok(found)
     }
 
     async fn update(
@@ -229,6 +300,15 @@ impl Route {
         self.nat_gateway_id = Some(nat_gateway_id.into());
         self.gateway_id = None;
         self
+    }
+}
+
+impl Route {
+    /// The existing IPv4 routes of route tables, the tables named by id or ids, VPC or the
+    /// tables' tags (`Route::lookup().vpc_id(vpc.vpc_id())`): each route with a destination
+    /// CIDR, the `local` route and `blackhole` routes included.
+    pub fn lookup() -> crate::aws::lookup::Ec2Lookup<Route> {
+        crate::aws::lookup::Ec2Lookup::for_kind(ROUTE_KIND, std::sync::Arc::new(RouteProvider::new()))
     }
 }
 
@@ -367,6 +447,25 @@ impl ResourceProvider for RouteProvider {
         }))
     }
 
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let tables = tables_of_query(ctx, query, ROUTE_KIND).await?;
+        let mut found = Vec::new();
+        for t in &tables {
+            let table = t.route_table_id().unwrap_or_default();
+            // Only routes with an IPv4 destination have an id of this kind (`<table>_<CIDR>`).
+            for r in t.routes() {
+                if let Some(destination) = r.destination_cidr_block() {
+                    found.push(ReadResult {
+                        id: route_id(table, destination),
+                        inputs: route_inputs(table, r),
+                        outputs: route_outputs(table, r),
+                    });
+                }
+            }
+        }
+        Ok(found)
+    }
+
     async fn update(
         &self,
         ctx: &OpContext,
@@ -443,6 +542,18 @@ impl RouteTableAssociation {
     }
 }
 
+impl RouteTableAssociation {
+    /// The existing subnet associations of route tables, the tables named by id or ids,
+    /// VPC or the tables' tags (`RouteTableAssociation::lookup().vpc_id(vpc.vpc_id())`);
+    /// a VPC's main association (with no subnet) is not one.
+    pub fn lookup() -> crate::aws::lookup::Ec2Lookup<RouteTableAssociation> {
+        crate::aws::lookup::Ec2Lookup::for_kind(
+            ASSOCIATION_KIND,
+            std::sync::Arc::new(RouteTableAssociationProvider::new()),
+        )
+    }
+}
+
 #[derive(Deserialize)]
 struct AssociationInputs {
     route_table_id: String,
@@ -473,13 +584,26 @@ async fn live_association(
         .iter()
         .flat_map(|t| t.associations())
         .find(|a| a.route_table_association_id() == Some(id))
-        .filter(|a| {
-            !matches!(
-                a.association_state().and_then(|s| s.state()).map(|s| s.as_str()),
-                Some("disassociated" | "disassociating")
-            )
-        })
+        .filter(|a| is_current(a))
         .cloned())
+}
+
+/// False for an association going or gone (`disassociating`, `disassociated`): it reads
+/// as absent.
+fn is_current(a: &aws_sdk_ec2::types::RouteTableAssociation) -> bool {
+    !matches!(
+        a.association_state().and_then(|s| s.state()).map(|s| s.as_str()),
+        Some("disassociated" | "disassociating")
+    )
+}
+
+/// What `read` answers for association `a` with id `id`.
+fn association_read(id: &str, a: &aws_sdk_ec2::types::RouteTableAssociation) -> ReadResult {
+    ReadResult {
+        id: id.to_string(),
+        inputs: json!({"route_table_id": a.route_table_id(), "subnet_id": a.subnet_id()}),
+        outputs: json!({"id": id}),
+    }
 }
 
 #[async_trait]
@@ -528,11 +652,18 @@ impl ResourceProvider for RouteTableAssociationProvider {
         _inputs: &Value,
         _outputs: &Value,
     ) -> Result<Option<ReadResult>, ProviderError> {
-        Ok(live_association(ctx, id).await?.map(|a| ReadResult {
-            id: id.to_string(),
-            inputs: json!({"route_table_id": a.route_table_id(), "subnet_id": a.subnet_id()}),
-            outputs: json!({"id": id}),
-        }))
+        Ok(live_association(ctx, id).await?.map(|a| association_read(id, &a)))
+    }
+
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let tables = tables_of_query(ctx, query, ASSOCIATION_KIND).await?;
+        Ok(tables
+            .iter()
+            .flat_map(|t| t.associations())
+            // The main association has no subnet: it is no object of this kind.
+            .filter(|a| a.subnet_id().is_some() && is_current(a))
+            .filter_map(|a| a.route_table_association_id().map(|id| association_read(id, a)))
+            .collect())
     }
 
     async fn update(

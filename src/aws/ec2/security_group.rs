@@ -9,6 +9,11 @@
 //! A rule is one ingress or egress permission with one source (an IPv4 CIDR or a group),
 //! tagged at creation; its description and tags change in place, everything else forces a
 //! replacement; `find` looks in the group for a rule carrying the ownership tag.
+//!
+//! Lookups: groups by `id`/`ids`, `vpc_id`, `name` and tags; rules by the same query of
+//! their groups (every rule, ingress and egress, of every matching group, the egress-all
+//! rule AWS gives a new group included), through paged DescribeSecurityGroups then paged
+//! DescribeSecurityGroupRules, each rule built from its answer as `read` builds it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -187,10 +192,13 @@ impl ResourceProvider for SecurityGroupProvider {
 
     async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
         let q = crate::aws::lookup::Ec2Query::parse(query, GROUP_KIND)?;
+        if q.matches_nothing() {
+            return Ok(Vec::new());
+        }
         let ec2 = &context::clients().await.ec2;
         let out = call0(ctx, "DescribeSecurityGroups", || {
             ec2.describe_security_groups()
-                .set_group_ids(q.id.clone().map(|i| vec![i]))
+                .set_group_ids(q.object_ids())
                 .set_filters(Some(q.filters()))
                 .send()
         })
@@ -349,6 +357,15 @@ impl SecurityGroupRule {
     }
 }
 
+impl SecurityGroupRule {
+    /// The existing rules of security groups, the groups named by id or ids, VPC, name or
+    /// tags (`SecurityGroupRule::lookup().vpc_id(vpc.vpc_id())`): every ingress and egress
+    /// rule of each group.
+    pub fn lookup() -> crate::aws::lookup::Ec2Lookup<SecurityGroupRule> {
+        crate::aws::lookup::Ec2Lookup::for_kind(RULE_KIND, std::sync::Arc::new(SecurityGroupRuleProvider::new()))
+    }
+}
+
 impl Handle<SecurityGroupRule> {
     /// The rule id (`sgr-...`).
     pub fn rule_id(&self) -> Output<String> {
@@ -442,6 +459,61 @@ async fn describe_rule(
     Ok(out.and_then(|o| o.security_group_rules().first().cloned()))
 }
 
+/// The ids of the groups matching a lookup query, following NextToken; an id that does not
+/// exist is AWS's error, as for the group lookup.
+async fn group_ids_of(ctx: &OpContext, q: &crate::aws::lookup::Ec2Query) -> Result<Vec<String>, ProviderError> {
+    let ec2 = context::ec2().await;
+    let mut ids = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = call0(ctx, "DescribeSecurityGroups", || {
+            ec2.describe_security_groups()
+                .set_group_ids(q.object_ids())
+                .set_filters(Some(q.filters_with("vpc-id")))
+                .set_next_token(token.clone())
+                .send()
+        })
+        .await?;
+        ids.extend(
+            out.security_groups()
+                .iter()
+                .filter_map(|g| g.group_id().map(String::from)),
+        );
+        match out.next_token().filter(|t| !t.is_empty()) {
+            Some(t) => token = Some(t.to_string()),
+            None => return Ok(ids),
+        }
+    }
+}
+
+/// Every rule of the groups `group_ids` (at least one), following NextToken.
+async fn rules_of(
+    ctx: &OpContext,
+    group_ids: &[String],
+) -> Result<Vec<aws_sdk_ec2::types::SecurityGroupRule>, ProviderError> {
+    let ec2 = context::ec2().await;
+    let by_group = aws_sdk_ec2::types::Filter::builder()
+        .name("group-id")
+        .set_values(Some(group_ids.to_vec()))
+        .build();
+    let mut rules = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = call0(ctx, "DescribeSecurityGroupRules", || {
+            ec2.describe_security_group_rules()
+                .filters(by_group.clone())
+                .set_next_token(token.clone())
+                .send()
+        })
+        .await?;
+        rules.extend_from_slice(out.security_group_rules());
+        match out.next_token().filter(|t| !t.is_empty()) {
+            Some(t) => token = Some(t.to_string()),
+            None => return Ok(rules),
+        }
+    }
+}
+
 fn rule_inputs(r: &aws_sdk_ec2::types::SecurityGroupRule) -> Value {
     let protocol = r.ip_protocol().unwrap_or("-1");
     let all = protocol == "-1";
@@ -529,6 +601,27 @@ impl ResourceProvider for SecurityGroupRuleProvider {
             inputs: rule_inputs(&r),
             outputs: rule_outputs(&r),
         }))
+    }
+
+    async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
+        let q = crate::aws::lookup::Ec2Query::parse(query, RULE_KIND)?;
+        if q.matches_nothing() {
+            return Ok(Vec::new());
+        }
+        let groups = group_ids_of(ctx, &q).await?;
+        // No group: no rule. A `group-id` filter with no value would not narrow the call.
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(rules_of(ctx, &groups)
+            .await?
+            .iter()
+            .map(|r| ReadResult {
+                id: r.security_group_rule_id().unwrap_or_default().to_string(),
+                inputs: rule_inputs(r),
+                outputs: rule_outputs(r),
+            })
+            .collect())
     }
 
     async fn update(

@@ -196,10 +196,13 @@ impl ResourceProvider for SubnetProvider {
 
     async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
         let q = crate::aws::lookup::Ec2Query::parse(query, KIND)?;
+        if q.matches_nothing() {
+            return Ok(Vec::new());
+        }
         let ec2 = &context::clients().await.ec2;
         let out = call0(ctx, "DescribeSubnets", || {
             ec2.describe_subnets()
-                .set_subnet_ids(q.id.clone().map(|i| vec![i]))
+                .set_subnet_ids(q.object_ids())
                 .set_filters(Some(q.filters()))
                 .send()
         })

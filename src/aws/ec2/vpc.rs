@@ -240,10 +240,13 @@ impl ResourceProvider for VpcProvider {
 
     async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
         let q = crate::aws::lookup::Ec2Query::parse(query, KIND)?;
+        if q.matches_nothing() {
+            return Ok(Vec::new());
+        }
         let ec2 = &context::clients().await.ec2;
         let out = call0(ctx, "DescribeVpcs", || {
             ec2.describe_vpcs()
-                .set_vpc_ids(q.id.clone().map(|i| vec![i]))
+                .set_vpc_ids(q.object_ids())
                 .set_filters(Some(q.filters()))
                 .send()
         })

@@ -13,7 +13,8 @@
 //! until the group is gone, so the cluster can go after it, and so does reading a DELETING
 //! group (it is reported gone only once it is: recovery finishes a killed delete on that
 //! answer, and the destroy then deletes the role and subnets under it; found by the crash
-//! test, `tests/aws_crash.rs`).
+//! test, `tests/aws_crash.rs`). The `launch_template_ids` output lists the group's launch
+//! template id (none without a template), so a program can look the template up.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -229,6 +230,11 @@ impl Handle<Nodegroup> {
     pub fn arn(&self) -> Output<String> {
         self.output("arn")
     }
+    /// The id of the group's launch template as a list: empty when it has none
+    /// (for `LaunchTemplate::lookup().ids(..)`).
+    pub fn launch_template_ids(&self) -> Output<Vec<String>> {
+        self.output("launch_template_ids")
+    }
 }
 
 #[derive(Deserialize)]
@@ -378,6 +384,8 @@ fn outputs(n: &aws_sdk_eks::types::Nodegroup) -> Value {
         "version": n.version(),
         "release_version": n.release_version(),
         "ami_type": n.ami_type().map(|a| a.as_str()),
+        // A list, so that a group with no template chains into a lookup matching nothing.
+        "launch_template_ids": n.launch_template().and_then(|t| t.id()).into_iter().collect::<Vec<_>>(),
     })
 }
 
@@ -841,4 +849,22 @@ fn declare(i: &Value) -> Option<Expr> {
         );
     }
     e.tags(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::outputs;
+    use aws_sdk_eks::types::{LaunchTemplateSpecification, Nodegroup};
+    use serde_json::json;
+
+    #[test]
+    fn launch_template_ids_lists_the_template_or_nothing() {
+        let without = Nodegroup::builder().nodegroup_name("ng").build();
+        assert_eq!(outputs(&without)["launch_template_ids"], json!([]));
+        let with = Nodegroup::builder()
+            .nodegroup_name("ng")
+            .launch_template(LaunchTemplateSpecification::builder().id("lt-1").version("2").build())
+            .build();
+        assert_eq!(outputs(&with)["launch_template_ids"], json!(["lt-1"]));
+    }
 }
