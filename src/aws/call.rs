@@ -330,6 +330,33 @@ where
 }
 
 /// Runs `f` like [`call0`]; a not-found answer is `Ok(None)` (see [`none_if_gone`]).
+/// Every item of a list call that pages with `NextToken`, each page through [`call0`]:
+/// `send(token)` sends one page's request (`None` for the first); `items(&page)` gives what
+/// the page holds and its next token (none, or empty, on the last page).
+pub async fn all_pages<P, T, E, F, Fut>(
+    ctx: &OpContext,
+    op: &'static str,
+    mut send: F,
+    items: impl Fn(&P) -> (Vec<T>, Option<String>),
+) -> Result<Vec<T>, AwsError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<P, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let mut all = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = call0(ctx, op, || send(token.clone())).await?;
+        let (got, next) = items(&page);
+        all.extend(got);
+        match next.filter(|t| !t.is_empty()) {
+            Some(t) => token = Some(t),
+            None => return Ok(all),
+        }
+    }
+}
+
 pub async fn call_found<T, E, F, Fut>(ctx: &OpContext, op: &'static str, f: F) -> Result<Option<T>, ProviderError>
 where
     F: FnMut() -> Fut,

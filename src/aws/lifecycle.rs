@@ -1,6 +1,7 @@
 //! The steps every AWS kind's lifecycle shares: the provider struct holding the kind's
-//! schema (and the program-side type naming it), ids made of two parts, undoing a create
-//! that failed half-way, and waiting for a deleted object to be gone.
+//! schema (and the program-side type naming it) and the trait methods every kind writes
+//! alike, ids made of two parts, undoing a create that failed half-way, deleting and
+//! waiting for the object to be gone, and updates that only change tags.
 //!
 //! Rules kept here: a create that fails after the object exists deletes it again (best
 //! effort) and returns the create's own error, never the cleanup's (the engine records a
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::aws::call::{Poll, wait_for};
+use crate::aws::call::{AwsError, Poll, ok_if_gone, wait_for};
 use crate::provider::{Created, OpContext, ProviderError, ResourceProvider};
 
 /// Declares the provider of a kind: a struct `$name` holding the kind's
@@ -57,6 +58,26 @@ macro_rules! provider {
     };
 }
 pub(crate) use provider;
+
+/// The three `ResourceProvider` methods every AWS kind writes alike, inside its `impl`:
+/// `kind` is `$kind`, `schema` the provider's (from [`provider!`]), and `declaration` the
+/// statement `$declare` (the kind's builder expression for `import --file`) gives.
+macro_rules! kind_basics {
+    ($kind:expr, $declare:path) => {
+        fn declaration(&self, name: &str, inputs: &::serde_json::Value) -> Option<String> {
+            $declare(inputs).map(|e| e.statement(name))
+        }
+
+        fn kind(&self) -> &str {
+            $kind
+        }
+
+        fn schema(&self) -> &$crate::provider::Schema {
+            &self.schema
+        }
+    };
+}
+pub(crate) use kind_basics;
 
 /// Splits an id of two parts joined by `sep`; the error names the id and its `shape`
 /// (`what` is "a route id", `shape` "<route table id>_<destination CIDR>").
@@ -131,4 +152,22 @@ where
         }
     })
     .await
+}
+
+/// The end of a delete: `deleted` is the delete call's answer (an object already gone
+/// counts as deleted), then [`wait_gone`] until `describe` finds nothing ("`what` to be
+/// deleted", reporting "still listed" while it waits).
+pub(crate) async fn deleted_then_gone<D, T, F, Fut>(
+    ctx: &OpContext,
+    what: &str,
+    default: Duration,
+    deleted: Result<D, AwsError>,
+    describe: F,
+) -> Result<(), ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, ProviderError>>,
+{
+    ok_if_gone(deleted)?;
+    wait_gone(ctx, &format!("{what} to be deleted"), default, describe, still_listed).await
 }

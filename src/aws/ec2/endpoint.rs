@@ -19,9 +19,9 @@ use serde_json::{Value, json};
 use crate::declaration::Expr;
 
 use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec};
-use crate::aws::call::{Poll, call_found, call0, wait_for};
+use crate::aws::call::{Poll, all_pages, call_found, call0, wait_for};
 use crate::aws::context;
-use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, wait_gone};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, kind_basics, provider, wait_gone};
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -163,17 +163,7 @@ async fn wait_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types:
 
 #[async_trait]
 impl ResourceProvider for VpcEndpointProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(KIND, declare);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: EndpointInputs = parse(inputs)?;
@@ -220,28 +210,26 @@ impl ResourceProvider for VpcEndpointProvider {
             return Ok(Vec::new());
         }
         let ec2 = context::ec2().await;
-        let mut found = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = call0(ctx, "DescribeVpcEndpoints", || {
+        let found = all_pages(
+            ctx,
+            "DescribeVpcEndpoints",
+            |token| {
                 ec2.describe_vpc_endpoints()
                     .set_vpc_endpoint_ids(q.object_ids())
                     .set_filters(Some(q.filters_with("vpc-id")))
-                    .set_next_token(token.clone())
+                    .set_next_token(token)
                     .send()
-            })
-            .await?;
-            found.extend(
-                out.vpc_endpoints()
-                    .iter()
-                    .filter(|e| !is_gone(e))
-                    .map(|e| endpoint_read(e, &Value::Null)),
-            );
-            match out.next_token().filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t.to_string()),
-                None => return Ok(found),
-            }
-        }
+            },
+            |out| {
+                let live = out.vpc_endpoints().iter().filter(|e| !is_gone(e));
+                (
+                    live.map(|e| endpoint_read(e, &Value::Null)).collect(),
+                    out.next_token().map(String::from),
+                )
+            },
+        )
+        .await?;
+        Ok(found)
     }
 
     async fn update(

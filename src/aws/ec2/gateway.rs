@@ -27,10 +27,10 @@ use serde_json::{Value, json};
 
 use crate::declaration::{Expr, only_keys, str_at, string};
 
-use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec};
-use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone, wait_for};
+use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec, update_tags};
+use crate::aws::call::{Poll, Retry, all_pages, call, call_found, call0, ok_if_gone, wait_for};
 use crate::aws::context;
-use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, still_listed, wait_gone};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, deleted_then_gone, kind_basics, provider, wait_gone};
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -169,17 +169,7 @@ async fn detach(ctx: &OpContext, id: &str, vpc: &str) -> Result<(), ProviderErro
 
 #[async_trait]
 impl ResourceProvider for InternetGatewayProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare_igw(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        IGW_KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(IGW_KIND, declare_igw);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: IgwInputs = parse(inputs)?;
@@ -228,26 +218,25 @@ impl ResourceProvider for InternetGatewayProvider {
             return Ok(Vec::new());
         }
         let ec2 = context::ec2().await;
-        let mut found = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = call0(ctx, "DescribeInternetGateways", || {
+        let gateways = all_pages(
+            ctx,
+            "DescribeInternetGateways",
+            |token| {
                 ec2.describe_internet_gateways()
                     .set_internet_gateway_ids(q.object_ids())
                     // Internet gateways name their VPC filter after the attachment.
                     .set_filters(Some(q.filters_with("attachment.vpc-id")))
-                    .set_next_token(token.clone())
+                    .set_next_token(token)
                     .send()
-            })
-            .await?;
-            for g in out.internet_gateways() {
-                found.push(igw_read(g).await);
-            }
-            match out.next_token().filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t.to_string()),
-                None => return Ok(found),
-            }
+            },
+            |out| (out.internet_gateways().to_vec(), out.next_token().map(String::from)),
+        )
+        .await?;
+        let mut found = Vec::with_capacity(gateways.len());
+        for g in &gateways {
+            found.push(igw_read(g).await);
         }
+        Ok(found)
     }
 
     async fn update(
@@ -283,14 +272,11 @@ impl ResourceProvider for InternetGatewayProvider {
         }
         let ec2 = context::ec2().await;
         let retry = Retry::within(ctx, &["DependencyViolation"], Duration::from_secs(600));
-        ok_if_gone(
-            call(ctx, "DeleteInternetGateway", retry, || {
-                ec2.delete_internet_gateway().internet_gateway_id(id).send()
-            })
-            .await,
-        )?;
-        let gone = "the internet gateway to be deleted";
-        wait_gone(ctx, gone, WAIT, || describe_igw(ctx, id), still_listed).await
+        let deleted = call(ctx, "DeleteInternetGateway", retry, || {
+            ec2.delete_internet_gateway().internet_gateway_id(id).send()
+        })
+        .await;
+        deleted_then_gone(ctx, "the internet gateway", WAIT, deleted, || describe_igw(ctx, id)).await
     }
 
     async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
@@ -385,17 +371,7 @@ fn eip_outputs(a: &aws_sdk_ec2::types::Address) -> Value {
 
 #[async_trait]
 impl ResourceProvider for EipProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare_eip(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        EIP_KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(EIP_KIND, declare_eip);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: EipInputs = parse(inputs)?;
@@ -439,10 +415,7 @@ impl ResourceProvider for EipProvider {
         new: &Value,
         old_outputs: &Value,
     ) -> Result<Value, ProviderError> {
-        let o: EipInputs = parse(old)?;
-        let n: EipInputs = parse(new)?;
-        sync_tags(ctx, id, &o.tags, &n.tags).await?;
-        Ok(old_outputs.clone())
+        update_tags(ctx, id, old, new, old_outputs).await
     }
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
@@ -624,17 +597,7 @@ async fn wait_nat_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::ty
 
 #[async_trait]
 impl ResourceProvider for NatGatewayProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare_nat(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        NAT_KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(NAT_KIND, declare_nat);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: NatInputs = parse(inputs)?;
@@ -691,30 +654,26 @@ impl ResourceProvider for NatGatewayProvider {
             return Ok(Vec::new());
         }
         let ec2 = context::ec2().await;
-        let mut found = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            // DescribeNatGateways names its filter list `Filter` (singular).
-            let out = call0(ctx, "DescribeNatGateways", || {
+        let found = all_pages(
+            ctx,
+            "DescribeNatGateways",
+            |token| {
+                // DescribeNatGateways names its filter list `Filter` (singular).
                 ec2.describe_nat_gateways()
                     .set_nat_gateway_ids(q.object_ids())
                     .set_filter(Some(q.filters_with("vpc-id")))
-                    .set_next_token(token.clone())
+                    .set_next_token(token)
                     .send()
-            })
-            .await?;
-            // A failed gateway never carried traffic and AWS removes it after a while: no match.
-            found.extend(
-                out.nat_gateways()
-                    .iter()
-                    .filter(|n| !is_gone(n) && n.state() != Some(&NatGatewayState::Failed))
-                    .map(nat_read),
-            );
-            match out.next_token().filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t.to_string()),
-                None => return Ok(found),
-            }
-        }
+            },
+            |out| {
+                // A failed gateway never carried traffic and AWS removes it after a while: no match.
+                let live = out.nat_gateways().iter();
+                let live = live.filter(|n| !is_gone(n) && n.state() != Some(&NatGatewayState::Failed));
+                (live.map(nat_read).collect(), out.next_token().map(String::from))
+            },
+        )
+        .await?;
+        Ok(found)
     }
 
     async fn update(
@@ -725,10 +684,7 @@ impl ResourceProvider for NatGatewayProvider {
         new: &Value,
         old_outputs: &Value,
     ) -> Result<Value, ProviderError> {
-        let o: NatInputs = parse(old)?;
-        let n: NatInputs = parse(new)?;
-        sync_tags(ctx, id, &o.tags, &n.tags).await?;
-        Ok(old_outputs.clone())
+        update_tags(ctx, id, old, new, old_outputs).await
     }
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {

@@ -31,9 +31,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{WAIT, filter, from_tags, owner_filter, parse, sync_tags, tag_spec, to_tags, unless_unset};
-use crate::aws::call::{AwsError, Poll, call0, wait_for};
+use crate::aws::call::{AwsError, Poll, all_pages, call0, wait_for};
 use crate::aws::context;
-use crate::aws::lifecycle::{provider, still_listed, wait_gone};
+use crate::aws::lifecycle::{kind_basics, provider, still_listed, wait_gone};
 use crate::aws::tags::{unique_name, user_tags};
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
@@ -569,27 +569,26 @@ async fn version_data(
 /// live ones, which DescribeTags gives on both).
 async fn live_tags(ctx: &OpContext, id: &str) -> Result<BTreeMap<String, String>, ProviderError> {
     let ec2 = context::ec2().await;
-    let mut tags = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = call0(ctx, "DescribeTags", || {
+    let tags = all_pages(
+        ctx,
+        "DescribeTags",
+        |token| {
             ec2.describe_tags()
                 .filters(filter("resource-id", id))
-                .set_next_token(token.clone())
+                .set_next_token(token)
                 .send()
-        })
-        .await?;
-        tags.extend(out.tags().iter().map(|t| {
-            (
-                t.key().unwrap_or_default().to_string(),
-                t.value().unwrap_or_default().to_string(),
-            )
-        }));
-        match out.next_token().filter(|t| !t.is_empty()) {
-            Some(t) => token = Some(t.to_string()),
-            None => break,
-        }
-    }
+        },
+        |out| {
+            let pairs = out.tags().iter().map(|t| {
+                (
+                    t.key().unwrap_or_default().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            });
+            (pairs.collect(), out.next_token().map(String::from))
+        },
+    )
+    .await?;
     Ok(user_tags(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
 }
 
@@ -618,17 +617,7 @@ async fn wait_visible(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types::L
 
 #[async_trait]
 impl ResourceProvider for LaunchTemplateProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(KIND, declare);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: TemplateInputs = parse(inputs)?;
@@ -693,27 +682,23 @@ impl ResourceProvider for LaunchTemplateProvider {
             return Ok(Vec::new());
         }
         let ec2 = context::ec2().await;
-        let mut ids = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = call0(ctx, "DescribeLaunchTemplates", || {
+        let ids = all_pages(
+            ctx,
+            "DescribeLaunchTemplates",
+            |token| {
                 ec2.describe_launch_templates()
                     .set_launch_template_ids(q.object_ids())
                     .set_filters(Some(q.filters()))
-                    .set_next_token(token.clone())
+                    .set_next_token(token)
                     .send()
-            })
-            .await?;
-            ids.extend(
-                out.launch_templates()
-                    .iter()
-                    .filter_map(|t| t.launch_template_id().map(String::from)),
-            );
-            match out.next_token().filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t.to_string()),
-                None => break,
-            }
-        }
+            },
+            |out| {
+                let ids = out.launch_templates().iter();
+                let ids = ids.filter_map(|t| t.launch_template_id().map(String::from));
+                (ids.collect(), out.next_token().map(String::from))
+            },
+        )
+        .await?;
         // The data is in the default version, which `read` fetches: one read per template.
         crate::aws::lookup::read_each(self, ctx, ids).await
     }

@@ -138,6 +138,25 @@ pub(crate) fn filter(name: &str, value: &str) -> Filter {
 }
 
 /// Applies a change of user tags on `id` in place.
+/// The `update` of a kind whose only in-place change is its tags (every other input
+/// forces a replacement): the difference of the `tags` inputs is applied, the outputs stay.
+pub(crate) async fn update_tags(
+    ctx: &OpContext,
+    id: &str,
+    old: &Value,
+    new: &Value,
+    old_outputs: &Value,
+) -> Result<Value, ProviderError> {
+    let tags = |inputs: &Value| -> Result<BTreeMap<String, String>, ProviderError> {
+        match inputs.get("tags") {
+            None | Some(Value::Null) => Ok(BTreeMap::new()),
+            Some(t) => parse(t),
+        }
+    };
+    sync_tags(ctx, id, &tags(old)?, &tags(new)?).await?;
+    Ok(old_outputs.clone())
+}
+
 pub(crate) async fn sync_tags(
     ctx: &OpContext,
     id: &str,

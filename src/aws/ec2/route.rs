@@ -25,10 +25,10 @@ use serde_json::{Value, json};
 
 use crate::declaration::{Expr, only_keys, str_at, string};
 
-use super::{WAIT, filter, from_tags, owner_filter, parse, sync_tags, tag_spec, validate_ipv4_cidr};
-use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone, wait_for};
+use super::{WAIT, filter, from_tags, owner_filter, parse, tag_spec, update_tags, validate_ipv4_cidr};
+use crate::aws::call::{Poll, Retry, all_pages, call, call_found, call0, ok_if_gone, wait_for};
 use crate::aws::context;
-use crate::aws::lifecycle::{provider, split_id, still_listed, wait_gone};
+use crate::aws::lifecycle::{deleted_then_gone, kind_basics, provider, split_id, wait_gone};
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -42,23 +42,20 @@ async fn describe_tables(
     q: &crate::aws::lookup::Ec2Query,
 ) -> Result<Vec<aws_sdk_ec2::types::RouteTable>, ProviderError> {
     let ec2 = context::ec2().await;
-    let mut tables = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = call0(ctx, "DescribeRouteTables", || {
+    let tables = all_pages(
+        ctx,
+        "DescribeRouteTables",
+        |token| {
             ec2.describe_route_tables()
                 .set_route_table_ids(q.object_ids())
                 .set_filters(Some(q.filters_with("vpc-id")))
-                .set_next_token(token.clone())
+                .set_next_token(token)
                 .send()
-        })
-        .await?;
-        tables.extend_from_slice(out.route_tables());
-        match out.next_token().filter(|t| !t.is_empty()) {
-            Some(t) => token = Some(t.to_string()),
-            None => return Ok(tables),
-        }
-    }
+        },
+        |out| (out.route_tables().to_vec(), out.next_token().map(String::from)),
+    )
+    .await?;
+    Ok(tables)
 }
 
 /// The route tables of a lookup `query` of `kind` (no `name` filter; an empty `ids` list
@@ -160,17 +157,7 @@ async fn table_read(t: &aws_sdk_ec2::types::RouteTable) -> ReadResult {
 
 #[async_trait]
 impl ResourceProvider for RouteTableProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare_table(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        TABLE_KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(TABLE_KIND, declare_table);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: TableInputs = parse(inputs)?;
@@ -229,23 +216,17 @@ impl ResourceProvider for RouteTableProvider {
         new: &Value,
         old_outputs: &Value,
     ) -> Result<Value, ProviderError> {
-        let o: TableInputs = parse(old)?;
-        let n: TableInputs = parse(new)?;
-        sync_tags(ctx, id, &o.tags, &n.tags).await?;
-        Ok(old_outputs.clone())
+        update_tags(ctx, id, old, new, old_outputs).await
     }
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
         let ec2 = context::ec2().await;
         let retry = Retry::within(ctx, &["DependencyViolation"], Duration::from_secs(300));
-        ok_if_gone(
-            call(ctx, "DeleteRouteTable", retry, || {
-                ec2.delete_route_table().route_table_id(id).send()
-            })
-            .await,
-        )?;
-        let gone = "the route table to be deleted";
-        wait_gone(ctx, gone, WAIT, || describe_table(ctx, id), still_listed).await
+        let deleted = call(ctx, "DeleteRouteTable", retry, || {
+            ec2.delete_route_table().route_table_id(id).send()
+        })
+        .await;
+        deleted_then_gone(ctx, "the route table", WAIT, deleted, || describe_table(ctx, id)).await
     }
 
     async fn find(&self, ctx: &OpContext, _inputs: &Value) -> Result<Option<Created>, ProviderError> {
@@ -380,17 +361,7 @@ fn route_outputs(table: &str, r: &aws_sdk_ec2::types::Route) -> Value {
 
 #[async_trait]
 impl ResourceProvider for RouteProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare_route(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        ROUTE_KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(ROUTE_KIND, declare_route);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: RouteInputs = parse(inputs)?;
@@ -495,17 +466,14 @@ impl ResourceProvider for RouteProvider {
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
         let (table, destination) = split_route_id(id)?;
         let ec2 = context::ec2().await;
-        ok_if_gone(
-            call0(ctx, "DeleteRoute", || {
-                ec2.delete_route()
-                    .route_table_id(table)
-                    .destination_cidr_block(destination)
-                    .send()
-            })
-            .await,
-        )?;
-        let gone = "the route to be deleted";
-        wait_gone(ctx, gone, WAIT, || live_route(ctx, table, destination), still_listed).await
+        let deleted = call0(ctx, "DeleteRoute", || {
+            ec2.delete_route()
+                .route_table_id(table)
+                .destination_cidr_block(destination)
+                .send()
+        })
+        .await;
+        deleted_then_gone(ctx, "the route", WAIT, deleted, || live_route(ctx, table, destination)).await
     }
 
     async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
@@ -608,17 +576,7 @@ fn association_read(id: &str, a: &aws_sdk_ec2::types::RouteTableAssociation) -> 
 
 #[async_trait]
 impl ResourceProvider for RouteTableAssociationProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare_association(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        ASSOCIATION_KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(ASSOCIATION_KIND, declare_association);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: AssociationInputs = parse(inputs)?;

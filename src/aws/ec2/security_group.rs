@@ -27,10 +27,12 @@ use serde_json::{Value, json};
 
 use crate::declaration::{Expr, only_keys, str_at, string};
 
-use super::{WAIT, filter, from_tags, owner_filter, parse, sync_tags, tag_spec, unless_unset, validate_ipv4_cidr};
-use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone, wait_for};
+use super::{
+    WAIT, filter, from_tags, owner_filter, parse, sync_tags, tag_spec, unless_unset, update_tags, validate_ipv4_cidr,
+};
+use crate::aws::call::{Poll, Retry, all_pages, call, call_found, call0, ok_if_gone, wait_for};
 use crate::aws::context;
-use crate::aws::lifecycle::{provider, still_listed, wait_gone};
+use crate::aws::lifecycle::{deleted_then_gone, kind_basics, provider, still_listed, wait_gone};
 use crate::aws::tags::unique_name;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
@@ -145,17 +147,7 @@ async fn group_outputs(g: &aws_sdk_ec2::types::SecurityGroup) -> Value {
 
 #[async_trait]
 impl ResourceProvider for SecurityGroupProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare_group(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        GROUP_KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(GROUP_KIND, declare_group);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: GroupInputs = parse(inputs)?;
@@ -241,23 +233,17 @@ impl ResourceProvider for SecurityGroupProvider {
         new: &Value,
         old_outputs: &Value,
     ) -> Result<Value, ProviderError> {
-        let o: GroupInputs = parse(old)?;
-        let n: GroupInputs = parse(new)?;
-        sync_tags(ctx, id, &o.tags, &n.tags).await?;
-        Ok(old_outputs.clone())
+        update_tags(ctx, id, old, new, old_outputs).await
     }
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
         let ec2 = context::ec2().await;
         let retry = Retry::within(ctx, &["DependencyViolation"], Duration::from_secs(900));
-        ok_if_gone(
-            call(ctx, "DeleteSecurityGroup", retry, || {
-                ec2.delete_security_group().group_id(id).send()
-            })
-            .await,
-        )?;
-        let gone = "the security group to be deleted";
-        wait_gone(ctx, gone, WAIT, || describe_group(ctx, id), still_listed).await
+        let deleted = call(ctx, "DeleteSecurityGroup", retry, || {
+            ec2.delete_security_group().group_id(id).send()
+        })
+        .await;
+        deleted_then_gone(ctx, "the security group", WAIT, deleted, || describe_group(ctx, id)).await
     }
 
     async fn find(&self, ctx: &OpContext, _inputs: &Value) -> Result<Option<Created>, ProviderError> {
@@ -463,27 +449,26 @@ async fn describe_rule(
 /// exist is AWS's error, as for the group lookup.
 async fn group_ids_of(ctx: &OpContext, q: &crate::aws::lookup::Ec2Query) -> Result<Vec<String>, ProviderError> {
     let ec2 = context::ec2().await;
-    let mut ids = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = call0(ctx, "DescribeSecurityGroups", || {
+    let ids = all_pages(
+        ctx,
+        "DescribeSecurityGroups",
+        |token| {
             ec2.describe_security_groups()
                 .set_group_ids(q.object_ids())
                 .set_filters(Some(q.filters_with("vpc-id")))
-                .set_next_token(token.clone())
+                .set_next_token(token)
                 .send()
-        })
-        .await?;
-        ids.extend(
-            out.security_groups()
+        },
+        |out| {
+            let ids = out
+                .security_groups()
                 .iter()
-                .filter_map(|g| g.group_id().map(String::from)),
-        );
-        match out.next_token().filter(|t| !t.is_empty()) {
-            Some(t) => token = Some(t.to_string()),
-            None => return Ok(ids),
-        }
-    }
+                .filter_map(|g| g.group_id().map(String::from));
+            (ids.collect(), out.next_token().map(String::from))
+        },
+    )
+    .await?;
+    Ok(ids)
 }
 
 /// Every rule of the groups `group_ids` (at least one), following NextToken.
@@ -496,22 +481,19 @@ async fn rules_of(
         .name("group-id")
         .set_values(Some(group_ids.to_vec()))
         .build();
-    let mut rules = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = call0(ctx, "DescribeSecurityGroupRules", || {
+    let rules = all_pages(
+        ctx,
+        "DescribeSecurityGroupRules",
+        |token| {
             ec2.describe_security_group_rules()
                 .filters(by_group.clone())
-                .set_next_token(token.clone())
+                .set_next_token(token)
                 .send()
-        })
-        .await?;
-        rules.extend_from_slice(out.security_group_rules());
-        match out.next_token().filter(|t| !t.is_empty()) {
-            Some(t) => token = Some(t.to_string()),
-            None => return Ok(rules),
-        }
-    }
+        },
+        |out| (out.security_group_rules().to_vec(), out.next_token().map(String::from)),
+    )
+    .await?;
+    Ok(rules)
 }
 
 fn rule_inputs(r: &aws_sdk_ec2::types::SecurityGroupRule) -> Value {
@@ -539,17 +521,7 @@ fn rule_outputs(r: &aws_sdk_ec2::types::SecurityGroupRule) -> Value {
 
 #[async_trait]
 impl ResourceProvider for SecurityGroupRuleProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare_rule(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        RULE_KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(RULE_KIND, declare_rule);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: RuleInputs = parse(inputs)?;

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec, unless_unset, validate_ipv4_cidr};
 use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone, wait_for};
 use crate::aws::context;
-use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, still_listed, wait_gone};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, kind_basics, provider, still_listed, wait_gone};
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -144,17 +144,7 @@ async fn set_map_public_ip(ctx: &OpContext, id: &str, yes: bool) -> Result<(), P
 
 #[async_trait]
 impl ResourceProvider for SubnetProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(KIND, declare);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: SubnetInputs = parse(inputs)?;

@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec, validate_ipv4_cidr};
-use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone, wait_for};
+use crate::aws::call::{Poll, Retry, call, call_found, call0, wait_for};
 use crate::aws::context;
-use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, still_listed, wait_gone};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, deleted_then_gone, kind_basics, provider};
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
@@ -199,17 +199,7 @@ async fn wait_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types:
 
 #[async_trait]
 impl ResourceProvider for VpcProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(KIND, declare);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: VpcInputs = parse(inputs)?;
@@ -306,8 +296,8 @@ impl ResourceProvider for VpcProvider {
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
         let ec2 = context::ec2().await;
         let retry = Retry::within(ctx, &["DependencyViolation"], Duration::from_secs(300));
-        ok_if_gone(call(ctx, "DeleteVpc", retry, || ec2.delete_vpc().vpc_id(id).send()).await)?;
-        wait_gone(ctx, "the VPC to be deleted", WAIT, || describe(ctx, id), still_listed).await
+        let deleted = call(ctx, "DeleteVpc", retry, || ec2.delete_vpc().vpc_id(id).send()).await;
+        deleted_then_gone(ctx, "the VPC", WAIT, deleted, || describe(ctx, id)).await
     }
 
     async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {

@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{from_tags, owned, sync_tags, tags};
-use crate::aws::call::{Retry, call, call_found, call0, none_if_gone};
+use crate::aws::call::{Retry, all_pages, call, call_found, call0, none_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
-use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, split_id};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, kind_basics, provider, split_id};
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
@@ -152,30 +152,29 @@ fn scope(p: &AccessPolicy) -> AccessScope {
 
 async fn policies(ctx: &OpContext, cluster: &str, principal: &str) -> Result<Vec<AccessPolicy>, ProviderError> {
     let eks = &context::clients().await.eks;
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = call0(ctx, "ListAssociatedAccessPolicies", || {
+    let mut out = all_pages(
+        ctx,
+        "ListAssociatedAccessPolicies",
+        |token| {
             eks.list_associated_access_policies()
                 .cluster_name(cluster)
                 .principal_arn(principal)
-                .set_next_token(token.clone())
+                .set_next_token(token)
                 .send()
-        })
-        .await?;
-        for p in page.associated_access_policies() {
-            let mut namespaces: Vec<String> = p.access_scope().map(|s| s.namespaces().to_vec()).unwrap_or_default();
-            namespaces.sort();
-            out.push(AccessPolicy {
-                policy_arn: p.policy_arn().unwrap_or_default().to_string(),
-                namespaces,
+        },
+        |page| {
+            let policies = page.associated_access_policies().iter().map(|p| {
+                let mut namespaces: Vec<String> = p.access_scope().map(|s| s.namespaces().to_vec()).unwrap_or_default();
+                namespaces.sort();
+                AccessPolicy {
+                    policy_arn: p.policy_arn().unwrap_or_default().to_string(),
+                    namespaces,
+                }
             });
-        }
-        match page.next_token() {
-            Some(t) => token = Some(t.to_string()),
-            None => break,
-        }
-    }
+            (policies.collect(), page.next_token().map(String::from))
+        },
+    )
+    .await?;
     out.sort();
     Ok(out)
 }
@@ -212,17 +211,7 @@ async fn describe(
 
 #[async_trait]
 impl ResourceProvider for AccessEntryProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(KIND, declare);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: EntryInputs = parse(inputs)?;

@@ -23,7 +23,7 @@ use super::{from_tags, owned, sync_tags, tags, wait_update};
 use crate::aws::call::{Poll, Retry, call, call_found, none_if_gone, wait_for};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
-use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, split_id, wait_gone};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, kind_basics, provider, split_id, wait_gone};
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
@@ -262,27 +262,12 @@ async fn wait_deleted(ctx: &OpContext, cluster: &str, name: &str) -> Result<(), 
 
 #[async_trait]
 impl ResourceProvider for AddonProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare(inputs).map(|e| e.statement(name))
-    }
+    kind_basics!(KIND, declare);
 
     async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
         let (cluster, name) = crate::aws::lookup::cluster_member(query, KIND, "addon_name", "add-on")?;
-        let (cluster, name) = (cluster.as_str(), name.as_str());
-        let ids: Vec<String> = describe(ctx, cluster, name)
-            .await?
-            .map(|_| format!("{cluster}:{name}"))
-            .into_iter()
-            .collect();
-        crate::aws::lookup::read_each(self, ctx, ids).await
-    }
-
-    fn kind(&self) -> &str {
-        KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
+        // `read` answers nothing for a missing one: no match.
+        crate::aws::lookup::read_each(self, ctx, vec![format!("{cluster}:{name}")]).await
     }
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {

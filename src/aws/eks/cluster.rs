@@ -30,10 +30,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{from_tags, owned, sync_tags, tags, wait_update};
-use crate::aws::call::{AwsError, Poll, Retry, call, call_found, call0, none_if_gone, wait_for};
+use crate::aws::call::{AwsError, Poll, Retry, all_pages, call, call_found, call0, none_if_gone, wait_for};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
-use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, wait_gone};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, kind_basics, provider, wait_gone};
 use crate::aws::tags::unique_name;
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
@@ -380,22 +380,13 @@ fn version_upgrade(live: &str, target: &str, node_groups: &[(String, String)]) -
 /// The cluster's managed node groups with their Kubernetes versions.
 async fn node_group_versions(ctx: &OpContext, cluster: &str) -> Result<Vec<(String, String)>, ProviderError> {
     let eks = &context::clients().await.eks;
-    let mut names = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = call0(ctx, "ListNodegroups", || {
-            eks.list_nodegroups()
-                .cluster_name(cluster)
-                .set_next_token(token.clone())
-                .send()
-        })
-        .await?;
-        names.extend(out.nodegroups().iter().cloned());
-        token = out.next_token().map(String::from);
-        if token.is_none() {
-            break;
-        }
-    }
+    let names = all_pages(
+        ctx,
+        "ListNodegroups",
+        |token| eks.list_nodegroups().cluster_name(cluster).set_next_token(token).send(),
+        |out| (out.nodegroups().to_vec(), out.next_token().map(String::from)),
+    )
+    .await?;
     let mut versions = Vec::new();
     for name in names {
         let out = call_found(ctx, "DescribeNodegroup", || {
@@ -422,17 +413,7 @@ fn role_not_assumable_yet(e: &AwsError) -> bool {
 
 #[async_trait]
 impl ResourceProvider for ClusterProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(KIND, declare);
 
     /// The schema's diff, plus: a secrets encryption key that was set and changes (or goes)
     /// forces a replacement; one added where there was none does not.

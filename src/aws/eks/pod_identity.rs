@@ -17,7 +17,7 @@ use super::{from_tags, owned, sync_tags, tags};
 use crate::aws::call::{Retry, call, call_found, call0, none_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::parse;
-use crate::aws::lifecycle::{provider, split_id};
+use crate::aws::lifecycle::{kind_basics, provider, split_id};
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
@@ -108,17 +108,7 @@ async fn describe(
 
 #[async_trait]
 impl ResourceProvider for PodIdentityAssociationProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(KIND, declare);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: PiaInputs = parse(inputs)?;

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use crate::aws::call::{call_found, call0};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
-use crate::aws::lifecycle::{provider, split_id};
+use crate::aws::lifecycle::{kind_basics, provider, split_id};
 use crate::aws::tags::{apply_changes, owned_by, unique_name, user_tags, with_owner};
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
@@ -161,17 +161,7 @@ async fn rule_tags(ctx: &OpContext, arn: &str) -> Result<Vec<Tag>, ProviderError
 
 #[async_trait]
 impl ResourceProvider for RuleProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare_rule(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        RULE_KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(RULE_KIND, declare_rule);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: RuleInputs = parse(inputs)?;
@@ -353,17 +343,7 @@ async fn live_target(ctx: &OpContext, rule: &str, target_id: &str) -> Result<Opt
 
 #[async_trait]
 impl ResourceProvider for TargetProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare_target(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        TARGET_KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(TARGET_KIND, declare_target);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: TargetInputs = parse(inputs)?;

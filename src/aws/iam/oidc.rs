@@ -15,7 +15,7 @@ use super::{from_tags, owned, plain_tags, tags};
 use crate::aws::call::{call_found, call0, ok_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::parse;
-use crate::aws::lifecycle::provider;
+use crate::aws::lifecycle::{kind_basics, provider};
 use crate::aws::tags::apply_changes;
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
@@ -93,17 +93,7 @@ fn outputs(arn: &str, url: &str) -> Value {
 
 #[async_trait]
 impl ResourceProvider for OpenIdConnectProviderProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(KIND, declare);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: OidcInputs = parse(inputs)?;

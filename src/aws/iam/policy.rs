@@ -18,7 +18,7 @@ use super::{PolicyDocument, from_tags, name_for, plain_tags, tags};
 use crate::aws::call::{call_found, call0, ok_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
-use crate::aws::lifecycle::{provider, still_listed, wait_gone};
+use crate::aws::lifecycle::{kind_basics, provider, still_listed, wait_gone};
 use crate::aws::tags::apply_changes;
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
@@ -142,17 +142,7 @@ fn outputs(p: &aws_sdk_iam::types::Policy) -> Value {
 
 #[async_trait]
 impl ResourceProvider for PolicyProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(KIND, declare);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: PolicyInputs = parse(inputs)?;

@@ -16,7 +16,7 @@ use super::{from_tags, name_for, owned, plain_tags, tags};
 use crate::aws::call::{Retry, call, call_found, call0, ok_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
-use crate::aws::lifecycle::{IfCancelled, created_or_undone, provider, still_listed, wait_gone};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, kind_basics, provider, still_listed, wait_gone};
 use crate::aws::tags::apply_changes;
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
@@ -135,17 +135,7 @@ async fn remove_role(ctx: &OpContext, name: &str, role: &str) -> Result<(), Prov
 
 #[async_trait]
 impl ResourceProvider for InstanceProfileProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(KIND, declare);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: ProfileInputs = parse(inputs)?;

@@ -20,7 +20,7 @@ use super::{PolicyDocument, from_tags, name_for, owned, plain_tags, tags};
 use crate::aws::call::{Retry, call, call_found, call0, ok_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::parse;
-use crate::aws::lifecycle::{provider, split_id, still_listed, wait_gone};
+use crate::aws::lifecycle::{deleted_then_gone, kind_basics, provider, split_id};
 use crate::aws::tags::apply_changes;
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
@@ -148,17 +148,7 @@ fn role_outputs(r: &aws_sdk_iam::types::Role) -> Value {
 
 #[async_trait]
 impl ResourceProvider for RoleProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare_role(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        ROLE_KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(ROLE_KIND, declare_role);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: RoleInputs = parse(inputs)?;
@@ -265,8 +255,8 @@ impl ResourceProvider for RoleProvider {
 
     async fn delete(&self, ctx: &OpContext, id: &str, _inputs: &Value, _outputs: &Value) -> Result<(), ProviderError> {
         let iam = context::iam().await;
-        ok_if_gone(call0(ctx, "DeleteRole", || iam.delete_role().role_name(id).send()).await)?;
-        wait_gone(ctx, "the role to be deleted", WAIT, || get_role(ctx, id), still_listed).await
+        let deleted = call0(ctx, "DeleteRole", || iam.delete_role().role_name(id).send()).await;
+        deleted_then_gone(ctx, "the role", WAIT, deleted, || get_role(ctx, id)).await
     }
 
     async fn find(&self, ctx: &OpContext, inputs: &Value) -> Result<Option<Created>, ProviderError> {
@@ -351,17 +341,7 @@ pub(crate) async fn attached_policies(ctx: &OpContext, role: &str) -> Result<Opt
 
 #[async_trait]
 impl ResourceProvider for RolePolicyAttachmentProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare_attachment(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        ATTACHMENT_KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(ATTACHMENT_KIND, declare_attachment);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: AttachmentInputs = parse(inputs)?;
@@ -506,17 +486,7 @@ async fn put_inline(ctx: &OpContext, role: &str, name: &str, policy: &PolicyDocu
 
 #[async_trait]
 impl ResourceProvider for RolePolicyProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare_inline(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        INLINE_KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(INLINE_KIND, declare_inline);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: InlineInputs = parse(inputs)?;

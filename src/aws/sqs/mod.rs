@@ -21,7 +21,7 @@ use crate::aws::call::{Retry, call, call_found, call0};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
 use crate::aws::iam::PolicyDocument;
-use crate::aws::lifecycle::{provider, still_listed, wait_gone};
+use crate::aws::lifecycle::{kind_basics, provider, still_listed, wait_gone};
 use crate::aws::tags::{apply_changes, owned_by, unique_name, user_tags, with_owner};
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
@@ -192,17 +192,7 @@ fn outputs(url: &str, attrs: &HashMap<QueueAttributeName, String>) -> Value {
 
 #[async_trait]
 impl ResourceProvider for QueueProvider {
-    fn declaration(&self, name: &str, inputs: &Value) -> Option<String> {
-        declare(inputs).map(|e| e.statement(name))
-    }
-
-    fn kind(&self) -> &str {
-        KIND
-    }
-
-    fn schema(&self) -> &Schema {
-        &self.schema
-    }
+    kind_basics!(KIND, declare);
 
     async fn create(&self, ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
         let i: QueueInputs = parse(inputs)?;
