@@ -85,6 +85,35 @@ impl<'a> LookedUp<'a> {
         self.reads.get(address)
     }
 
+    /// `v` (a declared resource's inputs, say) with every plain reference to what a lookup
+    /// read (an output, or `$id`) replaced by the value read; every other reference (to a
+    /// managed resource, through a transform) is left as it is.
+    pub fn resolve(&self, v: &serde_json::Value) -> serde_json::Value {
+        use crate::value::{self, OutputExpr};
+        use serde_json::Value;
+        match v {
+            Value::Object(m) => {
+                if let Some(OutputExpr::Ref { address, path }) = OutputExpr::from_marker(v)
+                    && let Some(r) = self.reads.get(&address)
+                {
+                    let found = match path.as_str() {
+                        "$id" => Some(Value::String(r.id.clone())),
+                        _ => value::get_path(&r.outputs, &value::Path::parse(&path)).cloned(),
+                    };
+                    if let Some(found) = found {
+                        return found;
+                    }
+                }
+                if OutputExpr::from_marker(v).is_some() {
+                    return v.clone();
+                }
+                Value::Object(m.iter().map(|(k, x)| (k.clone(), self.resolve(x))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.resolve(x)).collect()),
+            other => other.clone(),
+        }
+    }
+
     /// Each object the set lookup at `address` found, with its id, inputs and outputs
     /// (none when it found none, or is not a set lookup).
     pub fn items(&self, address: &crate::address::Address) -> Vec<crate::provider::ReadResult> {

@@ -204,6 +204,7 @@ def create_cluster(ctx):
                 "master nodes, as well as any managed workloads.",
                 {"Name": sg_name, f"kubernetes.io/cluster/{name}": "owned",
                  "aws:eks:cluster-name": name})
+            motobridge.allow_all_from_itself(ctx.account, ctx.region, rec.security_group_id)
             vpc["clusterSecurityGroupId"] = rec.security_group_id
         except Exception:
             rec.security_group_id = None

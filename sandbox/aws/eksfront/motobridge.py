@@ -247,6 +247,15 @@ def create_security_group(account, region, vpc_id, name, description, tags):
     return group.id
 
 
+def allow_all_from_itself(account, region, group_id):
+    """The inbound rule EKS gives the cluster security group (EKS user guide, "View Amazon EKS
+    security group requirements for clusters": inbound all traffic from the group itself; the
+    outbound all-to-0.0.0.0/0 rule is every new group's default)."""
+    _ec2(account, region).authorize_security_group_ingress(
+        group_name_or_id=group_id, ip_protocol="-1", from_port=None, to_port=None,
+        ip_ranges=[], source_groups=[{"GroupId": group_id}])
+
+
 def delete_security_group(account, region, group_id):
     try:
         _ec2(account, region).delete_security_group(group_id=group_id)

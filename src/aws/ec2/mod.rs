@@ -13,6 +13,7 @@
 pub mod endpoint;
 pub mod gateway;
 pub mod launch_template;
+pub mod network;
 pub mod route;
 pub mod security_group;
 pub mod subnet;
@@ -21,6 +22,7 @@ pub mod vpc;
 pub use endpoint::VpcEndpoint;
 pub use gateway::{Eip, InternetGateway, NatGateway};
 pub use launch_template::{BlockDevice, HttpTokens, LaunchTemplate, MetadataOptions};
+pub use network::VpcNetwork;
 pub use route::{Route, RouteTable, RouteTableAssociation};
 pub use security_group::{SecurityGroup, SecurityGroupRule};
 pub use subnet::Subnet;

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use spar::Address;
+use spar::aws::ec2::{LaunchTemplate, VpcNetwork};
 use spar::aws::eks::{Addon, Cluster as EksCluster, Nodegroup};
 use spar::aws::iam::{PolicyDocument, Role, RolePolicyAttachment, Statement};
 use spar::kubernetes::KubeProvider;
@@ -137,6 +138,10 @@ pub struct ExistingLookups {
     pub cluster: Address,
     pub node_group: Address,
     pub node_group_name: String,
+    /// The node group's launch template, a set lookup (a group may have none).
+    pub launch_templates: Address,
+    /// The network of the cluster's VPC.
+    pub network: VpcNetwork,
 }
 
 /// The Kubernetes provider bound to `eks` (created or looked up), authenticated with EKS
@@ -304,8 +309,10 @@ impl Cluster {
     }
 
     /// An EKS cluster that exists already (`[cluster] existing`): looks up the cluster, the
-    /// managed node group the controllers run on and, with Pod Identity, the cluster's
-    /// `eks-pod-identity-agent` add-on (a plan fails naming the lookup when one is absent);
+    /// managed node group the controllers run on (and its launch template, if any), the
+    /// network of the cluster's VPC (for `existing-network-paths`) and, with Pod Identity,
+    /// the cluster's `eks-pod-identity-agent` add-on (a plan fails naming the lookup when
+    /// one of the single lookups finds nothing);
     /// declares the Kubernetes provider bound to the cluster. Nothing here is ever changed
     /// or deleted: lookups are read, not managed.
     pub fn existing(
@@ -323,6 +330,13 @@ impl Cluster {
         })?;
         let eks = s.lookup("eks", EksCluster::lookup(name.as_str()))?;
         let nodegroup = s.lookup("critical-nodes", Nodegroup::lookup(name.as_str(), group.as_str()))?;
+        // What the network check reads: the node group's launch template (its security
+        // groups) and the VPC's whole network.
+        let launch_templates = s.lookup_all(
+            "critical-nodes-launch-template",
+            LaunchTemplate::lookup().ids(nodegroup.launch_template_ids()),
+        )?;
+        let network = s.component("network", |s| VpcNetwork::lookup(s, eks.vpc_id()))?;
         let mut addons = Vec::new();
         if needs_pod_identity {
             s.lookup(
@@ -343,6 +357,8 @@ impl Cluster {
                 cluster: eks.address().clone(),
                 node_group: nodegroup.address().clone(),
                 node_group_name: group.clone(),
+                launch_templates: launch_templates.address().clone(),
+                network,
             }),
             eks,
             provider,

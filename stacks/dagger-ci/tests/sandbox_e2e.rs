@@ -1333,12 +1333,33 @@ def until_active(describe, what):
         if time.time() > deadline:
             sys.exit(f"{what} never became ACTIVE")
         time.sleep(0.2)
+def private_table():
+    return ec2.describe_route_tables(Filters=[{"Name": "tag:Name", "Values": [f"{name}-private"]}])["RouteTables"][0]
 if mode == "create":
+    # eksctl's layout: public subnets routing to an internet gateway, a NAT gateway in one,
+    # private subnets (the nodes', tagged for Karpenter's discovery) routing to it.
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    def table(label, route):
+        t = ec2.create_route_table(VpcId=vpc, TagSpecifications=[{"ResourceType": "route-table", "Tags": [{"Key": "Name", "Value": f"{name}-{label}"}]}])["RouteTable"]["RouteTableId"]
+        ec2.create_route(RouteTableId=t, DestinationCidrBlock="0.0.0.0/0", **route)
+        return t
+    public_rt = table("public", {"GatewayId": igw})
+    public = []
+    for i, az in enumerate(["us-east-1a", "us-east-1b"]):
+        sn = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{64 + i}.0/24", AvailabilityZone=az)["Subnet"]["SubnetId"]
+        ec2.modify_subnet_attribute(SubnetId=sn, MapPublicIpOnLaunch={"Value": True})
+        ec2.associate_route_table(RouteTableId=public_rt, SubnetId=sn)
+        public.append(sn)
+    eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=public[0], AllocationId=eip)["NatGateway"]["NatGatewayId"]
+    private_rt = table("private", {"NatGatewayId": nat})
     subnets = []
     for i, az in enumerate(["us-east-1a", "us-east-1b"]):
         sn = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24", AvailabilityZone=az)["Subnet"]["SubnetId"]
         ec2.create_tags(Resources=[sn], Tags=[{"Key": "karpenter.sh/discovery", "Value": name}])
+        ec2.associate_route_table(RouteTableId=private_rt, SubnetId=sn)
         subnets.append(sn)
     def role(n, service, policies):
         doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
@@ -1351,6 +1372,10 @@ if mode == "create":
                        resourcesVpcConfig={"subnetIds": subnets},
                        accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"})
     until_active(lambda: eks.describe_cluster(name=name)["cluster"], "the cluster")
+    # Karpenter's guide for an existing cluster: tag the cluster security group (the nodes'
+    # group) for discovery, as its subnets are.
+    cluster_sg = eks.describe_cluster(name=name)["cluster"]["resourcesVpcConfig"]["clusterSecurityGroupId"]
+    ec2.create_tags(Resources=[cluster_sg], Tags=[{"Key": "karpenter.sh/discovery", "Value": name}])
     eks.create_nodegroup(clusterName=name, nodegroupName="system", nodeRole=role(f"eksctl-{name}-nodes", "ec2.amazonaws.com", node_policies),
                          subnets=subnets, instanceTypes=["m6i.xlarge"], amiType="AL2023_x86_64_STANDARD",
                          scalingConfig={"minSize": 2, "maxSize": 3, "desiredSize": 2})
@@ -1358,6 +1383,13 @@ if mode == "create":
     eks.create_addon(clusterName=name, addonName="eks-pod-identity-agent")
     until_active(lambda: eks.describe_addon(clusterName=name, addonName="eks-pod-identity-agent")["addon"], "the add-on")
     print(json.dumps({"vpc": vpc, "subnets": subnets}))
+elif mode == "drop-nat-route":
+    ec2.delete_route(RouteTableId=private_table()["RouteTableId"], DestinationCidrBlock="0.0.0.0/0")
+    print(json.dumps({"dropped": True}))
+elif mode == "restore-nat-route":
+    nat = ec2.describe_nat_gateways(Filters=[{"Name": "state", "Values": ["available"]}])["NatGateways"][0]["NatGatewayId"]
+    ec2.create_route(RouteTableId=private_table()["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+    print(json.dumps({"restored": nat}))
 elif mode.startswith("scale="):
     n = int(mode.split("=")[1])
     eks.update_nodegroup_config(clusterName=name, nodegroupName="system",
@@ -1432,6 +1464,10 @@ async fn an_existing_cluster_gets_karpenter_and_the_ci_on_top_and_keeps_itself()
 
     let plan = run(&["plan"]).await;
     assert!(plan.contains("<= eks") && plan.contains("<= critical-nodes"), "{plan}");
+    assert!(
+        plan.contains("cluster/network/") && plan.contains("<= routes") && plan.contains("<= security-group-rules"),
+        "the existing VPC's network is looked up: {plan}"
+    );
     let out = run(&["apply", "--yes"]).await;
     assert!(out.contains("Apply complete"), "{out}");
 
@@ -1483,6 +1519,30 @@ async fn an_existing_cluster_gets_karpenter_and_the_ci_on_top_and_keeps_itself()
     );
     let aws = env.aws.clone();
     tokio::task::spawn_blocking(move || eksctl_like(&aws, "scale=2"))
+        .await
+        .unwrap();
+    let plan = run(&["plan"]).await;
+    assert!(plan.contains("No changes"), "{plan}");
+
+    // The private subnets' NAT route is deleted outside spar: the runner nodes Karpenter
+    // launches there lose the internet, and the next plan, reading the VPC, says so.
+    let aws = env.aws.clone();
+    tokio::task::spawn_blocking(move || eksctl_like(&aws, "drop-nat-route"))
+        .await
+        .unwrap();
+    let e = env.clone();
+    let refused = tokio::task::spawn_blocking(move || e.run_stack("sandbox-existing", &["plan"]))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success()
+            && stderr.contains("check `existing-network-paths` failed")
+            && stderr.contains("internet tcp/443 from NodePool"),
+        "{stderr}"
+    );
+    let aws = env.aws.clone();
+    tokio::task::spawn_blocking(move || eksctl_like(&aws, "restore-nat-route"))
         .await
         .unwrap();
     let plan = run(&["plan"]).await;

@@ -10,6 +10,7 @@
 //! (reachability, placement, wiring) built on `spar::analysis`.
 
 pub mod existing;
+pub mod existing_network;
 mod network;
 mod placement;
 mod runners;
@@ -376,15 +377,23 @@ impl<'a> Ctx<'a> {
 /// Declares every check on `s`, run on `components` and every resource `s` holds.
 pub fn declare(s: &mut Stack, components: &crate::Components) {
     // One gathering of the workloads (local charts rendered once) for every check.
-    let (checks, existing) = {
+    let (checks, existing, existing_network) = {
         let d = components.declared(s.resources());
         let ctx = Ctx::new(&d);
-        (run(&ctx), existing::prepare(components, &ctx.analysis().gathered))
+        let gathered = &ctx.analysis().gathered;
+        (
+            run(&ctx),
+            existing::prepare(components, gathered),
+            existing_network::prepare(components, gathered, d.resources),
+        )
     };
     for c in checks {
         s.add_check(c);
     }
     if let Some(check) = existing {
+        check.declare(s);
+    }
+    if let Some(check) = existing_network {
         check.declare(s);
     }
 }
@@ -405,7 +414,10 @@ fn run(ctx: &Ctx<'_>) -> Vec<Check> {
             };
             let existing_vpc = || Verdict {
                 failures: Vec::new(),
-                evidence: vec!["not applicable: the existing cluster's VPC is not the stack's (its route tables and security groups are not looked up)".into()],
+                evidence: vec![format!(
+                    "not applicable: the existing cluster's VPC is not the stack's; `{}` judges it as read when planning",
+                    existing_network::NAME
+                )],
             };
             let v = match (def.run, &d.eks) {
                 (Run::Shape(f), _) => Verdict {

@@ -89,8 +89,13 @@ impl LabelledNodes {
 
 impl Analysis {
     pub fn new(resources: &[spar::graph::DesiredResource], runner_nodes: Option<&RunnersConfig>) -> Self {
+        Self::of(gather(resources), runner_nodes)
+    }
+
+    /// Places what `gathered` holds (the declared workloads and shapes, plus, on an
+    /// existing cluster, what the lookups read).
+    pub fn of(gathered: Gathered, runner_nodes: Option<&RunnersConfig>) -> Self {
         let labelled = runner_nodes.map(LabelledNodes::new);
-        let gathered = gather(resources);
         let daemonsets: Vec<PodTemplate> = gathered
             .workloads
             .iter()

@@ -54,7 +54,7 @@ pub struct Workload {
 }
 
 /// Everything gathered, and what could not be read.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Gathered {
     pub workloads: Vec<Workload>,
     pub shapes: Vec<NodeShape>,
@@ -62,6 +62,14 @@ pub struct Gathered {
 }
 
 impl Gathered {
+    /// Adds the pods of the EKS add-on `name` (its model, with `configuration`), as
+    /// declared at `address`.
+    pub(crate) fn add_eks_addon(&mut self, address: &str, name: &str, configuration: &Value) {
+        for t in eks_addons::pod_templates(name, configuration) {
+            self.add(address, role_of(&t, Role::NodeAgent), t, "EKS add-on model", None);
+        }
+    }
+
     fn add(&mut self, address: &str, role: Role, template: PodTemplate, read: &'static str, webhook_port: Option<u16>) {
         self.workloads.push(Workload {
             address: address.to_string(),
@@ -284,9 +292,7 @@ pub fn gather(resources: &[DesiredResource]) -> Gathered {
         match r.kind.as_str() {
             "aws:eks:Addon" => {
                 let name = i["addon_name"].as_str().unwrap_or_default();
-                for t in eks_addons::pod_templates(name, &i["configuration_values"]) {
-                    g.add(&address, role_of(&t, Role::NodeAgent), t, "EKS add-on model", None);
-                }
+                g.add_eks_addon(&address, name, &i["configuration_values"]);
             }
             "aws:eks:Nodegroup" => {
                 let name = i["name"].as_str().unwrap_or(r.address.name());
