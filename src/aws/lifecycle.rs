@@ -171,3 +171,39 @@ where
     ok_if_gone(deleted)?;
     wait_gone(ctx, &format!("{what} to be deleted"), default, describe, still_listed).await
 }
+
+/// Waits (as [`wait_for`]) until `describe` finds the object in a state `judge` calls ready
+/// (`Poll::Ready`), and returns it; `judge`'s error (a failed state, with AWS's reasons)
+/// ends the wait; an object not found yet is "not visible yet" (a new one may take a
+/// moment to show).
+pub(crate) async fn wait_ready<T, F, Fut>(
+    ctx: &OpContext,
+    what: &str,
+    default: Duration,
+    mut describe: F,
+    judge: impl Fn(&T) -> Result<Poll<()>, ProviderError>,
+) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, ProviderError>>,
+{
+    let judge = &judge;
+    wait_for(ctx, what, default, || {
+        let found = describe();
+        async move {
+            Ok(match found.await? {
+                None => Poll::Pending("not visible yet".into()),
+                Some(t) => match judge(&t)? {
+                    Poll::Ready(()) => Poll::Ready(t),
+                    Poll::Pending(state) => Poll::Pending(state),
+                },
+            })
+        }
+    })
+    .await
+}
+
+/// The judge of [`wait_ready`] for objects usable once they exist: any found is ready.
+pub(crate) fn found<T>(_: &T) -> Result<Poll<()>, ProviderError> {
+    Ok(Poll::Ready(()))
+}

@@ -19,9 +19,9 @@ use serde_json::{Value, json};
 use crate::declaration::Expr;
 
 use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec};
-use crate::aws::call::{Poll, all_pages, call_found, call0, wait_for};
+use crate::aws::call::{Poll, all_pages, call_found, call0};
 use crate::aws::context;
-use crate::aws::lifecycle::{IfCancelled, created_or_undone, kind_basics, provider, wait_gone};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, kind_basics, provider, wait_gone, wait_ready};
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -145,19 +145,24 @@ fn endpoint_read(e: &aws_sdk_ec2::types::VpcEndpoint, inputs: &Value) -> ReadRes
 }
 
 async fn wait_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types::VpcEndpoint, ProviderError> {
-    wait_for(ctx, "the endpoint to be available", WAIT, || async move {
-        Ok(match describe(ctx, id).await? {
-            Some(e) if state_is(&e, &State::Available) => Poll::Ready(e),
-            Some(e) if state_is(&e, &State::Failed) => {
-                return Err(ProviderError::msg(format!(
+    wait_ready(
+        ctx,
+        "the endpoint to be available",
+        WAIT,
+        || describe(ctx, id),
+        |e| {
+            if state_is(e, &State::Available) {
+                Ok(Poll::Ready(()))
+            } else if state_is(e, &State::Failed) {
+                Err(ProviderError::msg(format!(
                     "VPC endpoint {id} failed: {}",
                     e.failure_reason().unwrap_or("no reason given")
-                )));
+                )))
+            } else {
+                Ok(Poll::state(e.state()))
             }
-            Some(e) => Poll::state(e.state()),
-            None => Poll::Pending("not visible yet".into()),
-        })
-    })
+        },
+    )
     .await
 }
 

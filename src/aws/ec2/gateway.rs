@@ -28,9 +28,11 @@ use serde_json::{Value, json};
 use crate::declaration::{Expr, only_keys, str_at, string};
 
 use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec, update_tags};
-use crate::aws::call::{Poll, Retry, all_pages, call, call_found, call0, ok_if_gone, wait_for};
+use crate::aws::call::{Poll, Retry, all_pages, call, call_found, call0, ok_if_gone};
 use crate::aws::context;
-use crate::aws::lifecycle::{IfCancelled, created_or_undone, deleted_then_gone, kind_basics, provider, wait_gone};
+use crate::aws::lifecycle::{
+    IfCancelled, created_or_undone, deleted_then_gone, kind_basics, provider, wait_gone, wait_ready,
+};
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -578,20 +580,21 @@ fn nat_read(n: &aws_sdk_ec2::types::NatGateway) -> ReadResult {
 }
 
 async fn wait_nat_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types::NatGateway, ProviderError> {
-    wait_for(ctx, "the NAT gateway to be available", WAIT, || async move {
-        Ok(match describe_nat(ctx, id).await? {
-            Some(n) if n.state() == Some(&NatGatewayState::Available) => Poll::Ready(n),
-            Some(n) if n.state() == Some(&NatGatewayState::Failed) => {
-                return Err(ProviderError::msg(format!(
-                    "NAT gateway {id} failed: {}: {}",
-                    n.failure_code().unwrap_or("unknown"),
-                    n.failure_message().unwrap_or("no message")
-                )));
-            }
-            Some(n) => Poll::state(n.state()),
-            None => Poll::Pending("not visible yet".into()),
-        })
-    })
+    wait_ready(
+        ctx,
+        "the NAT gateway to be available",
+        WAIT,
+        || describe_nat(ctx, id),
+        |n| match n.state() {
+            Some(NatGatewayState::Available) => Ok(Poll::Ready(())),
+            Some(NatGatewayState::Failed) => Err(ProviderError::msg(format!(
+                "NAT gateway {id} failed: {}: {}",
+                n.failure_code().unwrap_or("unknown"),
+                n.failure_message().unwrap_or("no message")
+            ))),
+            state => Ok(Poll::state(state)),
+        },
+    )
     .await
 }
 

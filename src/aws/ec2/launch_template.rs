@@ -31,9 +31,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{WAIT, filter, from_tags, owner_filter, parse, sync_tags, tag_spec, to_tags, unless_unset};
-use crate::aws::call::{AwsError, Poll, all_pages, call0, wait_for};
+use crate::aws::call::{AwsError, all_pages, call0};
 use crate::aws::context;
-use crate::aws::lifecycle::{kind_basics, provider, still_listed, wait_gone};
+use crate::aws::lifecycle::{found, kind_basics, provider, still_listed, wait_gone, wait_ready};
 use crate::aws::tags::{unique_name, user_tags};
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
@@ -606,12 +606,13 @@ async fn outputs(t: &aws_sdk_ec2::types::LaunchTemplate) -> Value {
 }
 
 async fn wait_visible(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types::LaunchTemplate, ProviderError> {
-    wait_for(ctx, "the launch template to be visible", WAIT, || async move {
-        Ok(match describe(ctx, id).await? {
-            Some(t) => Poll::Ready(t),
-            None => Poll::Pending("not visible yet".into()),
-        })
-    })
+    wait_ready(
+        ctx,
+        "the launch template to be visible",
+        WAIT,
+        || describe(ctx, id),
+        found,
+    )
     .await
 }
 

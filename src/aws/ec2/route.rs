@@ -26,9 +26,9 @@ use serde_json::{Value, json};
 use crate::declaration::{Expr, only_keys, str_at, string};
 
 use super::{WAIT, filter, from_tags, owner_filter, parse, tag_spec, update_tags, validate_ipv4_cidr};
-use crate::aws::call::{Poll, Retry, all_pages, call, call_found, call0, ok_if_gone, wait_for};
+use crate::aws::call::{Poll, Retry, all_pages, call, call_found, call0, ok_if_gone};
 use crate::aws::context;
-use crate::aws::lifecycle::{deleted_then_gone, kind_basics, provider, split_id, wait_gone};
+use crate::aws::lifecycle::{deleted_then_gone, found, kind_basics, provider, split_id, wait_gone, wait_ready};
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -390,12 +390,13 @@ impl ResourceProvider for RouteProvider {
         .await?;
         let id = route_id(&i.route_table_id, &i.destination_cidr_block);
         let (table, destination) = (i.route_table_id.as_str(), i.destination_cidr_block.as_str());
-        let r = wait_for(ctx, "the route to appear", WAIT, || async move {
-            Ok(match live_route(ctx, table, destination).await? {
-                Some(r) => Poll::Ready(r),
-                None => Poll::Pending("not visible yet".into()),
-            })
-        })
+        let r = wait_ready(
+            ctx,
+            "the route to appear",
+            WAIT,
+            || live_route(ctx, table, destination),
+            found,
+        )
         .await?;
         Ok(Created {
             id,

@@ -30,9 +30,9 @@ use crate::declaration::{Expr, only_keys, str_at, string};
 use super::{
     WAIT, filter, from_tags, owner_filter, parse, sync_tags, tag_spec, unless_unset, update_tags, validate_ipv4_cidr,
 };
-use crate::aws::call::{Poll, Retry, all_pages, call, call_found, call0, ok_if_gone, wait_for};
+use crate::aws::call::{Retry, all_pages, call, call_found, call0, ok_if_gone};
 use crate::aws::context;
-use crate::aws::lifecycle::{deleted_then_gone, kind_basics, provider, still_listed, wait_gone};
+use crate::aws::lifecycle::{deleted_then_gone, found, kind_basics, provider, still_listed, wait_gone, wait_ready};
 use crate::aws::tags::unique_name;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
@@ -169,12 +169,13 @@ impl ResourceProvider for SecurityGroupProvider {
         .await?;
         let id = out.group_id().unwrap_or_default().to_string();
         let idr = id.as_str();
-        let g = wait_for(ctx, "the security group to be visible", WAIT, || async move {
-            Ok(match describe_group(ctx, idr).await? {
-                Some(g) => Poll::Ready(g),
-                None => Poll::Pending("not visible yet".into()),
-            })
-        })
+        let g = wait_ready(
+            ctx,
+            "the security group to be visible",
+            WAIT,
+            || describe_group(ctx, idr),
+            found,
+        )
         .await?;
         Ok(Created {
             id,

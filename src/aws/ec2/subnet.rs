@@ -18,9 +18,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec, unless_unset, validate_ipv4_cidr};
-use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone, wait_for};
+use crate::aws::call::{Poll, Retry, call, call_found, call0, ok_if_gone};
 use crate::aws::context;
-use crate::aws::lifecycle::{IfCancelled, created_or_undone, kind_basics, provider, still_listed, wait_gone};
+use crate::aws::lifecycle::{
+    IfCancelled, created_or_undone, kind_basics, provider, still_listed, wait_gone, wait_ready,
+};
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
 
@@ -171,14 +173,13 @@ impl ResourceProvider for SubnetProvider {
             if i.map_public_ip_on_launch {
                 set_map_public_ip(ctx, id, true).await?;
             }
-            wait_for(ctx, "the subnet to be available", WAIT, || async move {
-                Ok(match describe(ctx, id).await? {
-                    Some(s) if s.state() == Some(&SubnetState::Available) => Poll::Ready(outputs(&s)),
-                    Some(s) => Poll::state(s.state()),
-                    None => Poll::Pending("not visible yet".into()),
-                })
-            })
-            .await
+            let available = |s: &aws_sdk_ec2::types::Subnet| match s.state() {
+                Some(SubnetState::Available) => Ok(Poll::Ready(())),
+                state => Ok(Poll::state(state)),
+            };
+            wait_ready(ctx, "the subnet to be available", WAIT, || describe(ctx, id), available)
+                .await
+                .map(|s| outputs(&s))
         };
         let outputs = finish.await;
         created_or_undone(self, ctx, inputs, id, outputs, IfCancelled::Undo).await

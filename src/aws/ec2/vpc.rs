@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{WAIT, from_tags, owner_filter, parse, sync_tags, tag_spec, validate_ipv4_cidr};
-use crate::aws::call::{Poll, Retry, call, call_found, call0, wait_for};
+use crate::aws::call::{Poll, Retry, call, call_found, call0};
 use crate::aws::context;
-use crate::aws::lifecycle::{IfCancelled, created_or_undone, deleted_then_gone, kind_basics, provider};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, deleted_then_gone, kind_basics, provider, wait_ready};
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
@@ -187,13 +187,16 @@ async fn outputs(ctx: &OpContext, vpc: &aws_sdk_ec2::types::Vpc) -> Result<Value
 }
 
 async fn wait_available(ctx: &OpContext, id: &str) -> Result<aws_sdk_ec2::types::Vpc, ProviderError> {
-    wait_for(ctx, "the VPC to be available", WAIT, || async move {
-        Ok(match describe(ctx, id).await? {
-            Some(v) if v.state() == Some(&VpcState::Available) => Poll::Ready(v),
-            Some(v) => Poll::state(v.state()),
-            None => Poll::Pending("not visible yet".into()),
-        })
-    })
+    wait_ready(
+        ctx,
+        "the VPC to be available",
+        WAIT,
+        || describe(ctx, id),
+        |v| match v.state() {
+            Some(VpcState::Available) => Ok(Poll::Ready(())),
+            state => Ok(Poll::state(state)),
+        },
+    )
     .await
 }
 

@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{from_tags, owned, sync_tags, tags, wait_update};
-use crate::aws::call::{Poll, Retry, call, call_found, none_if_gone, wait_for};
+use crate::aws::call::{Poll, Retry, call, call_found, none_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
-use crate::aws::lifecycle::{IfCancelled, created_or_undone, kind_basics, provider, split_id, wait_gone};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, kind_basics, provider, split_id, wait_gone, wait_ready};
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
 use crate::provider::{Created, OpContext, ProviderError, ReadResult, ResourceProvider, Schema};
@@ -222,29 +222,25 @@ fn config_text(v: &Option<Value>) -> Option<String> {
 }
 
 async fn wait_active(ctx: &OpContext, cluster: &str, name: &str) -> Result<aws_sdk_eks::types::Addon, ProviderError> {
-    wait_for(ctx, "the add-on to be ACTIVE", WAIT, || async move {
-        Ok(match describe(ctx, cluster, name).await? {
-            Some(a) if matches!(a.status(), Some(AddonStatus::Active | AddonStatus::Degraded)) => Poll::Ready(a),
-            Some(a) if matches!(a.status(), Some(AddonStatus::CreateFailed | AddonStatus::UpdateFailed)) => {
-                let issues: Vec<String> = a
-                    .health()
-                    .map(|h| {
-                        h.issues()
-                            .iter()
-                            .map(|i| i.message().unwrap_or("").to_string())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                return Err(ProviderError::msg(format!(
+    wait_ready(
+        ctx,
+        "the add-on to be ACTIVE",
+        WAIT,
+        || describe(ctx, cluster, name),
+        |a| match a.status() {
+            Some(AddonStatus::Active | AddonStatus::Degraded) => Ok(Poll::Ready(())),
+            Some(s @ (AddonStatus::CreateFailed | AddonStatus::UpdateFailed)) => {
+                let issues = a.health().map(|h| h.issues()).unwrap_or_default();
+                let issues: Vec<&str> = issues.iter().map(|i| i.message().unwrap_or("")).collect();
+                Err(ProviderError::msg(format!(
                     "add-on {name} is {}: {}",
-                    a.status().map(|s| s.as_str()).unwrap_or(""),
+                    s.as_str(),
                     issues.join("; ")
-                )));
+                )))
             }
-            Some(a) => Poll::state(a.status()),
-            None => Poll::Pending("not visible yet".into()),
-        })
-    })
+            state => Ok(Poll::state(state)),
+        },
+    )
     .await
 }
 

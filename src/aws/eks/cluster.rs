@@ -30,10 +30,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{from_tags, owned, sync_tags, tags, wait_update};
-use crate::aws::call::{AwsError, Poll, Retry, all_pages, call, call_found, call0, none_if_gone, wait_for};
+use crate::aws::call::{AwsError, Poll, Retry, all_pages, call, call_found, call0, none_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
-use crate::aws::lifecycle::{IfCancelled, created_or_undone, kind_basics, provider, wait_gone};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, kind_basics, provider, wait_gone, wait_ready};
 use crate::aws::tags::unique_name;
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
@@ -293,16 +293,17 @@ async fn wait_active(
     name: &str,
     default: Duration,
 ) -> Result<aws_sdk_eks::types::Cluster, ProviderError> {
-    wait_for(ctx, "the cluster to be ACTIVE", default, || async move {
-        Ok(match describe(ctx, name).await? {
-            Some(c) if c.status() == Some(&ClusterStatus::Active) => Poll::Ready(c),
-            Some(c) if c.status() == Some(&ClusterStatus::Failed) => {
-                return Err(ProviderError::msg(format!("cluster {name} is FAILED")));
-            }
-            Some(c) => Poll::state(c.status()),
-            None => Poll::Pending("not visible yet".into()),
-        })
-    })
+    wait_ready(
+        ctx,
+        "the cluster to be ACTIVE",
+        default,
+        || describe(ctx, name),
+        |c| match c.status() {
+            Some(ClusterStatus::Active) => Ok(Poll::Ready(())),
+            Some(ClusterStatus::Failed) => Err(ProviderError::msg(format!("cluster {name} is FAILED"))),
+            state => Ok(Poll::state(state)),
+        },
+    )
     .await
 }
 

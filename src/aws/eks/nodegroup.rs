@@ -28,10 +28,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{from_tags, owned, sync_tags, tags, wait_update};
-use crate::aws::call::{Poll, Retry, call, call_found, none_if_gone, wait_for};
+use crate::aws::call::{Poll, Retry, call, call_found, none_if_gone};
 use crate::aws::context;
 use crate::aws::ec2::{parse, unless_unset};
-use crate::aws::lifecycle::{IfCancelled, created_or_undone, kind_basics, provider, split_id, wait_gone};
+use crate::aws::lifecycle::{IfCancelled, created_or_undone, kind_basics, provider, split_id, wait_gone, wait_ready};
 use crate::aws::tags::unique_name;
 use crate::declaration::Expr;
 use crate::model::{Handle, Input, Output};
@@ -395,34 +395,33 @@ async fn wait_active(
     name: &str,
     default: Duration,
 ) -> Result<aws_sdk_eks::types::Nodegroup, ProviderError> {
-    wait_for(ctx, "the node group to be ACTIVE", default, || async move {
-        Ok(match describe(ctx, cluster, name).await? {
-            Some(n) if n.status() == Some(&NodegroupStatus::Active) => Poll::Ready(n),
-            Some(n) if n.status() == Some(&NodegroupStatus::CreateFailed) => {
-                let issues: Vec<String> = n
-                    .health()
-                    .map(|h| {
-                        h.issues()
-                            .iter()
-                            .map(|i| {
-                                format!(
-                                    "{}: {}",
-                                    i.code().map(|c| c.as_str()).unwrap_or(""),
-                                    i.message().unwrap_or("")
-                                )
-                            })
-                            .collect()
+    wait_ready(
+        ctx,
+        "the node group to be ACTIVE",
+        default,
+        || describe(ctx, cluster, name),
+        |n| match n.status() {
+            Some(NodegroupStatus::Active) => Ok(Poll::Ready(())),
+            Some(NodegroupStatus::CreateFailed) => {
+                let issues = n.health().map(|h| h.issues()).unwrap_or_default();
+                let issues: Vec<String> = issues
+                    .iter()
+                    .map(|i| {
+                        format!(
+                            "{}: {}",
+                            i.code().map(|c| c.as_str()).unwrap_or(""),
+                            i.message().unwrap_or("")
+                        )
                     })
-                    .unwrap_or_default();
-                return Err(ProviderError::msg(format!(
+                    .collect();
+                Err(ProviderError::msg(format!(
                     "node group {name} is CREATE_FAILED: {}",
                     issues.join("; ")
-                )));
+                )))
             }
-            Some(n) => Poll::state(n.status()),
-            None => Poll::Pending("not visible yet".into()),
-        })
-    })
+            state => Ok(Poll::state(state)),
+        },
+    )
     .await
 }
 
