@@ -139,7 +139,6 @@ pub(crate) fn filter(name: &str, value: &str) -> Filter {
     Filter::builder().name(name).values(value).build()
 }
 
-/// Applies a change of user tags on `id` in place.
 /// The `update` of a kind whose only in-place change is its tags (every other input
 /// forces a replacement): the difference of the `tags` inputs is applied, the outputs stay.
 pub(crate) async fn update_tags(
@@ -159,6 +158,7 @@ pub(crate) async fn update_tags(
     Ok(old_outputs.clone())
 }
 
+/// Applies a change of user tags on `id` in place.
 pub(crate) async fn sync_tags(
     ctx: &OpContext,
     id: &str,

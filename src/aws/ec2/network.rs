@@ -10,7 +10,7 @@
 use crate::Stack;
 use crate::address::Address;
 use crate::model::checks::LookedUp;
-use crate::model::{Input, Output};
+use crate::model::{Input, Lookup, Output};
 use crate::provider::ReadResult;
 
 use super::{
@@ -35,58 +35,50 @@ impl VpcNetwork {
         let id = || Input::from(vpc_id.clone());
         let vpc = s.lookup("vpc", Vpc::lookup().id(id()))?.address().clone();
         let sets = vec![
-            (
-                super::subnet::KIND,
-                s.lookup_all("subnets", Subnet::lookup().vpc_id(id()))?
-                    .address()
-                    .clone(),
-            ),
-            (
+            set_of(s, "subnets", super::subnet::KIND, Subnet::lookup().vpc_id(id()))?,
+            set_of(
+                s,
+                "route-tables",
                 super::route::TABLE_KIND,
-                s.lookup_all("route-tables", RouteTable::lookup().vpc_id(id()))?
-                    .address()
-                    .clone(),
-            ),
-            (
-                super::route::ROUTE_KIND,
-                s.lookup_all("routes", Route::lookup().vpc_id(id()))?.address().clone(),
-            ),
-            (
+                RouteTable::lookup().vpc_id(id()),
+            )?,
+            set_of(s, "routes", super::route::ROUTE_KIND, Route::lookup().vpc_id(id()))?,
+            set_of(
+                s,
+                "route-table-associations",
                 super::route::ASSOCIATION_KIND,
-                s.lookup_all("route-table-associations", RouteTableAssociation::lookup().vpc_id(id()))?
-                    .address()
-                    .clone(),
-            ),
-            (
+                RouteTableAssociation::lookup().vpc_id(id()),
+            )?,
+            set_of(
+                s,
+                "internet-gateways",
                 super::gateway::IGW_KIND,
-                s.lookup_all("internet-gateways", InternetGateway::lookup().vpc_id(id()))?
-                    .address()
-                    .clone(),
-            ),
-            (
+                InternetGateway::lookup().vpc_id(id()),
+            )?,
+            set_of(
+                s,
+                "nat-gateways",
                 super::gateway::NAT_KIND,
-                s.lookup_all("nat-gateways", NatGateway::lookup().vpc_id(id()))?
-                    .address()
-                    .clone(),
-            ),
-            (
+                NatGateway::lookup().vpc_id(id()),
+            )?,
+            set_of(
+                s,
+                "vpc-endpoints",
                 super::endpoint::KIND,
-                s.lookup_all("vpc-endpoints", VpcEndpoint::lookup().vpc_id(id()))?
-                    .address()
-                    .clone(),
-            ),
-            (
+                VpcEndpoint::lookup().vpc_id(id()),
+            )?,
+            set_of(
+                s,
+                "security-groups",
                 super::security_group::GROUP_KIND,
-                s.lookup_all("security-groups", SecurityGroup::lookup().vpc_id(id()))?
-                    .address()
-                    .clone(),
-            ),
-            (
+                SecurityGroup::lookup().vpc_id(id()),
+            )?,
+            set_of(
+                s,
+                "security-group-rules",
                 super::security_group::RULE_KIND,
-                s.lookup_all("security-group-rules", SecurityGroupRule::lookup().vpc_id(id()))?
-                    .address()
-                    .clone(),
-            ),
+                SecurityGroupRule::lookup().vpc_id(id()),
+            )?,
         ];
         Ok(VpcNetwork { vpc, sets })
     }
@@ -104,4 +96,14 @@ impl VpcNetwork {
         }
         out
     }
+}
+
+/// Declares the set lookup `name` of `query`, with the kind it reads.
+fn set_of<L: Lookup>(
+    s: &mut Stack,
+    name: &str,
+    kind: &'static str,
+    query: L,
+) -> crate::Result<(&'static str, Address)> {
+    Ok((kind, s.lookup_all(name, query)?.address().clone()))
 }
