@@ -128,6 +128,15 @@ impl Ec2Query {
 
     /// Refuses a query using one of `fields` (`vpc_id`, `name`): filters this kind's
     /// Describe call does not have, which AWS would refuse less clearly.
+    /// The query of a lookup of `kind`, which has no `unfit` filters (refused, naming
+    /// them); `None` when it matches nothing (an empty `ids` list), so the lookup answers
+    /// without a call.
+    pub(crate) fn for_lookup(query: &Value, kind: &str, unfit: &[&str]) -> Result<Option<Self>, ProviderError> {
+        let q = Self::parse(query, kind)?;
+        q.refuse(kind, unfit)?;
+        Ok((!q.matches_nothing()).then_some(q))
+    }
+
     pub(crate) fn refuse(&self, kind: &str, fields: &[&str]) -> Result<(), ProviderError> {
         let given = |f: &str| match f {
             "vpc_id" => self.vpc_id.is_some(),
@@ -291,5 +300,16 @@ mod tests {
             Err(ProviderError::InvalidInput(_))
         ));
         assert!(q.refuse("k", &["name"]).is_ok());
+    }
+
+    #[test]
+    fn a_lookup_query_matching_nothing_needs_no_call_and_an_unfit_filter_is_refused() {
+        let none = Ec2Query::for_lookup(&json!({"ids": []}), "aws:ec2:Subnet", &["name"]).unwrap();
+        assert!(none.is_none());
+        let some = Ec2Query::for_lookup(&json!({"vpc_id": "vpc-1"}), "aws:ec2:Subnet", &["name"]).unwrap();
+        assert!(some.is_some());
+        // A subnet has no group name: sent, it would be a filter DescribeSubnets rejects.
+        let err = Ec2Query::for_lookup(&json!({"name": "x"}), "aws:ec2:Subnet", &["name"]).unwrap_err();
+        assert!(matches!(err, ProviderError::InvalidInput(m) if m.contains("name")));
     }
 }

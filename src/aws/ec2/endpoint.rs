@@ -209,11 +209,9 @@ impl ResourceProvider for VpcEndpointProvider {
     }
 
     async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
-        let q = crate::aws::lookup::Ec2Query::parse(query, KIND)?;
-        q.refuse(KIND, &["name"])?;
-        if q.matches_nothing() {
+        let Some(q) = crate::aws::lookup::Ec2Query::for_lookup(query, KIND, &["name"])? else {
             return Ok(Vec::new());
-        }
+        };
         let ec2 = context::ec2().await;
         let found = all_pages(
             ctx,

@@ -214,11 +214,9 @@ impl ResourceProvider for InternetGatewayProvider {
     }
 
     async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
-        let q = crate::aws::lookup::Ec2Query::parse(query, IGW_KIND)?;
-        q.refuse(IGW_KIND, &["name"])?;
-        if q.matches_nothing() {
+        let Some(q) = crate::aws::lookup::Ec2Query::for_lookup(query, IGW_KIND, &["name"])? else {
             return Ok(Vec::new());
-        }
+        };
         let ec2 = context::ec2().await;
         let gateways = all_pages(
             ctx,
@@ -651,11 +649,9 @@ impl ResourceProvider for NatGatewayProvider {
     }
 
     async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
-        let q = crate::aws::lookup::Ec2Query::parse(query, NAT_KIND)?;
-        q.refuse(NAT_KIND, &["name"])?;
-        if q.matches_nothing() {
+        let Some(q) = crate::aws::lookup::Ec2Query::for_lookup(query, NAT_KIND, &["name"])? else {
             return Ok(Vec::new());
-        }
+        };
         let ec2 = context::ec2().await;
         let found = all_pages(
             ctx,

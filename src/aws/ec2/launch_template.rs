@@ -676,12 +676,10 @@ impl ResourceProvider for LaunchTemplateProvider {
     }
 
     async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
-        let q = crate::aws::lookup::Ec2Query::parse(query, KIND)?;
         // Templates belong to no VPC, and `name` is the security groups' filter.
-        q.refuse(KIND, &["vpc_id", "name"])?;
-        if q.matches_nothing() {
+        let Some(q) = crate::aws::lookup::Ec2Query::for_lookup(query, KIND, &["vpc_id", "name"])? else {
             return Ok(Vec::new());
-        }
+        };
         let ec2 = context::ec2().await;
         let ids = all_pages(
             ctx,

@@ -65,11 +65,9 @@ async fn tables_of_query(
     query: &Value,
     kind: &str,
 ) -> Result<Vec<aws_sdk_ec2::types::RouteTable>, ProviderError> {
-    let q = crate::aws::lookup::Ec2Query::parse(query, kind)?;
-    q.refuse(kind, &["name"])?;
-    if q.matches_nothing() {
+    let Some(q) = crate::aws::lookup::Ec2Query::for_lookup(query, kind, &["name"])? else {
         return Ok(Vec::new());
-    }
+    };
     describe_tables(ctx, &q).await
 }
 

@@ -184,10 +184,9 @@ impl ResourceProvider for SecurityGroupProvider {
     }
 
     async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
-        let q = crate::aws::lookup::Ec2Query::parse(query, GROUP_KIND)?;
-        if q.matches_nothing() {
+        let Some(q) = crate::aws::lookup::Ec2Query::for_lookup(query, GROUP_KIND, &[])? else {
             return Ok(Vec::new());
-        }
+        };
         let ec2 = &context::clients().await.ec2;
         let out = call0(ctx, "DescribeSecurityGroups", || {
             ec2.describe_security_groups()
@@ -577,10 +576,9 @@ impl ResourceProvider for SecurityGroupRuleProvider {
     }
 
     async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
-        let q = crate::aws::lookup::Ec2Query::parse(query, RULE_KIND)?;
-        if q.matches_nothing() {
+        let Some(q) = crate::aws::lookup::Ec2Query::for_lookup(query, RULE_KIND, &[])? else {
             return Ok(Vec::new());
-        }
+        };
         let groups = group_ids_of(ctx, &q).await?;
         // No group: no rule. A `group-id` filter with no value would not narrow the call.
         if groups.is_empty() {

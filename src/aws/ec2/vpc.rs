@@ -232,10 +232,9 @@ impl ResourceProvider for VpcProvider {
     }
 
     async fn lookup(&self, ctx: &OpContext, query: &Value) -> Result<Vec<ReadResult>, ProviderError> {
-        let q = crate::aws::lookup::Ec2Query::parse(query, KIND)?;
-        if q.matches_nothing() {
+        let Some(q) = crate::aws::lookup::Ec2Query::for_lookup(query, KIND, &["name"])? else {
             return Ok(Vec::new());
-        }
+        };
         let ec2 = &context::clients().await.ec2;
         let out = call0(ctx, "DescribeVpcs", || {
             ec2.describe_vpcs()
