@@ -447,11 +447,11 @@ fn the_existing_network_check_judges_the_vpc_as_read() {
         ReadResult::set(vec![read(
             "lt-1",
             json!({"security_group_ids": ["sg-lt"]}),
-            json!({"id": "lt-1"}),
+            json!({"id": "lt-1", "default_version": 1, "latest_version": 2}),
         )]),
     );
     let c = check(
-        network,
+        network.clone(),
         group(&|g| g["launch_template"] = json!({"id": "lt-1", "version": "1"})),
     );
     assert!(
@@ -461,6 +461,21 @@ fn the_existing_network_check_judges_the_vpc_as_read() {
         "{:#?}",
         c.failures
     );
+    // The group pins a version other than the default spar reads: not judged as if it
+    // were the same, but named.
+    for pinned in ["2", "$Latest"] {
+        let c = check(
+            network.clone(),
+            group(&|g| g["launch_template"] = json!({"id": "lt-1", "version": pinned})),
+        );
+        assert!(
+            c.failures.iter().any(|f| f.contains(&format!(
+                "the node group `system` runs version {pinned} of launch template lt-1, but its default version (1) is what spar reads"
+            ))),
+            "{:#?}",
+            c.failures
+        );
+    }
 }
 
 #[test]

@@ -95,10 +95,14 @@ impl ExistingNetworkCheck {
                         Err(format!("node group {name} is not the existing cluster's"))
                     }
                 });
+                let templates = read.items(&self.launch_templates);
+                if let Some(why) = template_version_differs(&self.node_group_name, &group.inputs, &templates) {
+                    return failed(why);
+                }
                 let mut reads: Vec<(&str, ReadResult)> = self.network.reads(read);
                 reads.push(("aws:eks:Cluster", cluster.clone()));
                 reads.push(("aws:eks:Nodegroup", group.clone()));
-                reads.extend(read.items(&self.launch_templates).into_iter().map(|t| ("aws:ec2:LaunchTemplate", t)));
+                reads.extend(templates.into_iter().map(|t| ("aws:ec2:LaunchTemplate", t)));
                 let refs: Vec<(&str, &ReadResult)> = reads.iter().map(|(k, r)| (*k, r)).collect();
                 let model = match VpcModel::from_reads(&refs) {
                     Ok(m) => m,
@@ -109,4 +113,31 @@ impl ExistingNetworkCheck {
             },
         );
     }
+}
+
+/// Why the launch template read (its default version, as the kind reads it) may not be the
+/// one the node group's nodes run: the group pins another version, whose security groups
+/// may differ. `None` when it is the same version, or the group has no template.
+fn template_version_differs(group_name: &str, group: &Value, templates: &[ReadResult]) -> Option<String> {
+    let pinned = group.get("launch_template").filter(|t| !t.is_null())?;
+    let id = pinned["id"].as_str().unwrap_or_default();
+    let Some(t) = templates.iter().find(|t| t.id == id) else {
+        return Some(format!(
+            "the node group `{group_name}` uses launch template {id}, which was not read"
+        ));
+    };
+    let default = t.outputs["default_version"].as_i64();
+    let latest = t.outputs["latest_version"].as_i64();
+    let version = pinned["version"].as_str().unwrap_or("$Default");
+    let same = match version {
+        "$Default" => true,
+        "$Latest" => latest.is_some() && latest == default,
+        v => v.parse::<i64>().ok().is_some_and(|v| Some(v) == default),
+    };
+    (!same).then(|| {
+        format!(
+            "the node group `{group_name}` runs version {version} of launch template {id}, but its default version ({}) is what spar reads; their security groups may differ: make {version} the default version, or waive `{NAME}`",
+            default.map_or("unknown".to_string(), |d| d.to_string())
+        )
+    })
 }
