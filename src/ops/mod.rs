@@ -42,6 +42,21 @@ pub struct Locked {
     pub recovered: Vec<String>,
 }
 
+/// The thread freeing the last large state a plan let go of ([`Session::plan`]). The next
+/// plan waits for it before loading, so a process that plans again (a long-lived caller, a
+/// benchmark) never holds two large states at once; a CLI run plans once and may exit
+/// before the free ends.
+static FREEING: std::sync::Mutex<Option<std::thread::JoinHandle<()>>> = std::sync::Mutex::new(None);
+
+/// Waits for the free [`FREEING`] holds, if any: a fraction of a second at the most (about
+/// 0.2 s for a state of 100,000 resources), on the caller's thread.
+fn wait_for_last_free() {
+    let freeing = FREEING.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(f) = freeing {
+        let _ = f.join();
+    }
+}
+
 impl Session {
     /// This session's stack as operations see it (`dagger-ci/dev`).
     pub fn stack_id(&self) -> String {
@@ -51,6 +66,7 @@ impl Session {
     /// Plans without taking the lock (and, with `refresh`, after reading live objects into
     /// a copy of the state that is not saved).
     pub async fn plan(&self, opts: &PlanOptions, refresh: bool) -> Result<Plan> {
+        wait_for_last_free();
         let (mut snap, _) = self.store.load().await?;
         let mut unreadable = Vec::new();
         if refresh {
@@ -72,11 +88,13 @@ impl Session {
         self.preview(&mut plan, &snap).await?;
         if snap.resources.len() > 10_000 {
             // Freeing a large state (every resource's JSON) takes a noticeable fraction of a
-            // plan, and nothing after this needs it: a detached thread frees it while the
-            // plan is shown, and the process may exit before it finishes. Not tokio's
+            // plan, and nothing after this needs it: another thread frees it while the plan
+            // is shown (the next plan waits for it: `FREEING`), and the process may exit
+            // before it finishes. Not tokio's
             // blocking pool: dropping the runtime waits for those tasks, so the CLI would
             // wait for the free after all.
-            std::thread::spawn(move || drop(snap));
+            let freeing = std::thread::spawn(move || drop(snap));
+            *FREEING.lock().unwrap_or_else(|e| e.into_inner()) = Some(freeing);
         }
         for (a, e) in unreadable {
             plan.warnings
