@@ -26,7 +26,9 @@ pub struct DesiredResource {
     pub kind: String,
     /// Inputs as JSON; may hold output references and secret markers.
     pub inputs: Value,
-    pub options: ResourceOptions,
+    /// Shared: most resources have the default options, which are then one allocation for
+    /// the whole graph rather than 128 bytes in every resource.
+    pub options: std::sync::Arc<ResourceOptions>,
     /// Referenced resources and `depends_on`, sorted, without repeats.
     pub dependencies: Vec<Address>,
     /// A lookup (data source): `inputs` are its query; it is read, never managed.
@@ -49,11 +51,21 @@ impl DesiredResource {
             address,
             kind,
             inputs,
-            options,
+            options: shared_options(options),
             dependencies: deps,
             lookup: false,
             lookup_all: false,
         }
+    }
+}
+
+/// `options` behind an `Arc`, the default ones shared by every resource that has them.
+fn shared_options(options: ResourceOptions) -> std::sync::Arc<ResourceOptions> {
+    static DEFAULT: std::sync::OnceLock<std::sync::Arc<ResourceOptions>> = std::sync::OnceLock::new();
+    if options == ResourceOptions::default() {
+        DEFAULT.get_or_init(Default::default).clone()
+    } else {
+        std::sync::Arc::new(options)
     }
 }
 
