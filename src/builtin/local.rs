@@ -99,7 +99,7 @@ impl Default for FileProvider {
 }
 
 fn parse(inputs: &Value) -> Result<FileInputs, ProviderError> {
-    serde_json::from_value(inputs.clone()).map_err(|e| ProviderError::msg(format!("invalid inputs: {e}")))
+    serde_json::from_value(inputs.clone()).map_err(|e| ProviderError::InvalidInput(format!("invalid inputs: {e}")))
 }
 
 fn outputs(path: &str, content: &str) -> Value {

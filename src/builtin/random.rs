@@ -115,8 +115,8 @@ impl ResourceProvider for PasswordProvider {
     }
 
     async fn create(&self, _ctx: &OpContext, inputs: &Value) -> Result<Created, ProviderError> {
-        let i: PasswordInputs =
-            serde_json::from_value(inputs.clone()).map_err(|e| ProviderError::msg(format!("invalid inputs: {e}")))?;
+        let i: PasswordInputs = serde_json::from_value(inputs.clone())
+            .map_err(|e| ProviderError::InvalidInput(format!("invalid inputs: {e}")))?;
         if !(4..=4096).contains(&i.length) {
             return Err(ProviderError::msg(format!(
                 "length {} is out of range; use 4 to 4096",

@@ -224,7 +224,7 @@ fn yes() -> bool {
 impl ChartInputs {
     fn parse(inputs: &Value) -> Result<Self, ProviderError> {
         serde_json::from_value(inputs.clone())
-            .map_err(|e| ProviderError::msg(format!("invalid kubernetes:Chart inputs: {e}")))
+            .map_err(|e| ProviderError::InvalidInput(format!("invalid kubernetes:Chart inputs: {e}")))
     }
 
     fn placement(&self) -> Placement<'_> {
@@ -296,7 +296,7 @@ async fn render(i: &ChartInputs) -> Result<Vec<ChartObject>, ProviderError> {
 /// are rendered as `(known after apply)`, secrets as `(sensitive value)`.
 pub fn render_offline(inputs: &Value) -> Result<Option<Vec<Value>>, ProviderError> {
     let mut i: ChartTemplate = serde_json::from_value(crate::value::redact(inputs))
-        .map_err(|e| ProviderError::msg(format!("invalid kubernetes:Chart inputs: {e}")))?;
+        .map_err(|e| ProviderError::InvalidInput(format!("invalid kubernetes:Chart inputs: {e}")))?;
     if i.repo.is_some() || !std::path::Path::new(&i.chart).is_dir() {
         return Ok(None);
     }

@@ -172,7 +172,7 @@ impl Default for KubeProviderProvider {
 
 fn parse(inputs: &Value) -> Result<ProviderInputs, ProviderError> {
     let i: ProviderInputs = serde_json::from_value(inputs.clone())
-        .map_err(|e| ProviderError::msg(format!("invalid kubernetes:Provider inputs: {e}")))?;
+        .map_err(|e| ProviderError::InvalidInput(format!("invalid kubernetes:Provider inputs: {e}")))?;
     if let Some(url) = &i.connection.sandbox_url {
         check_sandbox_url(url)?;
     }

@@ -91,24 +91,23 @@ impl<'a> LookedUp<'a> {
     pub fn resolve(&self, v: &serde_json::Value) -> serde_json::Value {
         use crate::value::{self, OutputExpr};
         use serde_json::Value;
-        match v {
-            Value::Object(m) => {
-                if let Some(OutputExpr::Ref { address, path }) = OutputExpr::from_marker(v)
-                    && let Some(r) = self.reads.get(&address)
-                {
-                    let found = match path.as_str() {
-                        "$id" => Some(Value::String(r.id.clone())),
-                        _ => value::get_path(&r.outputs, &value::Path::parse(&path)).cloned(),
-                    };
-                    if let Some(found) = found {
-                        return found;
-                    }
+        // Markers first: a plain reference is a string.
+        if let Some(expr) = OutputExpr::from_marker(v) {
+            if let OutputExpr::Ref { address, path } = expr
+                && let Some(r) = self.reads.get(&address)
+            {
+                let found = match path.as_str() {
+                    "$id" => Some(Value::String(r.id.clone())),
+                    _ => value::get_path(&r.outputs, &value::Path::parse(&path)).cloned(),
+                };
+                if let Some(found) = found {
+                    return found;
                 }
-                if OutputExpr::from_marker(v).is_some() {
-                    return v.clone();
-                }
-                Value::Object(m.iter().map(|(k, x)| (k.clone(), self.resolve(x))).collect())
             }
+            return v.clone();
+        }
+        match v {
+            Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), self.resolve(x))).collect()),
             Value::Array(a) => Value::Array(a.iter().map(|x| self.resolve(x)).collect()),
             other => other.clone(),
         }

@@ -18,35 +18,35 @@ pub enum OutputExpr {
 
 impl OutputExpr {
     /// Embeds the expression in a value. A plain reference, by far the most common, takes
-    /// the compact form `{"$spar":"output","ref":ADDRESS,"path":PATH}` (one map, not three).
+    /// the one-string form `"\u{0}spar:ref:ADDRESS#PATH"` (one allocation of about 50 bytes,
+    /// where an object took a tree leaf and six strings, about 850); `#` cannot occur in an
+    /// address, so the first one ends it. Any other expression is `{"$spar":"output","expr":E}`.
     pub fn to_value(&self) -> Value {
-        let mut m = Map::new();
-        m.insert(MARKER.into(), "output".into());
         match self {
-            OutputExpr::Ref { address, path } => {
-                m.insert("ref".into(), Value::String(address.as_str().to_string()));
-                m.insert("path".into(), Value::String(path.clone()));
-            }
+            OutputExpr::Ref { address, path } => Value::String(format!("{REF_PREFIX}{address}#{path}")),
             other => {
+                let mut m = Map::new();
+                m.insert(MARKER.into(), "output".into());
                 m.insert(
                     "expr".into(),
                     serde_json::to_value(other).expect("an output expression serializes"),
                 );
+                Value::Object(m)
             }
         }
-        Value::Object(m)
     }
 
     /// Reads an embedded expression back.
     pub fn from_marker(v: &Value) -> Option<OutputExpr> {
-        if marker(v) != Some("output") {
-            return None;
-        }
-        if let Some(address) = v.get("ref").and_then(Value::as_str) {
+        if let Value::String(s) = v {
+            let (address, path) = s.strip_prefix(REF_PREFIX)?.split_once('#')?;
             return Some(OutputExpr::Ref {
                 address: address.parse().ok()?,
-                path: v.get("path").and_then(Value::as_str).unwrap_or_default().to_string(),
+                path: path.to_string(),
             });
+        }
+        if marker(v) != Some("output") {
+            return None;
         }
         serde::Deserialize::deserialize(v.get("expr")?).ok()
     }
@@ -63,14 +63,12 @@ impl OutputExpr {
 
 /// Collects every resource that `v`'s output references point at.
 pub fn collect_refs(v: &Value, out: &mut Vec<Address>) {
+    // Markers first: a plain reference is a string.
+    if let Some(e) = OutputExpr::from_marker(v) {
+        return e.collect_refs(out);
+    }
     match v {
-        Value::Object(m) => {
-            if let Some(e) = OutputExpr::from_marker(v) {
-                e.collect_refs(out);
-            } else {
-                m.values().for_each(|x| collect_refs(x, out));
-            }
-        }
+        Value::Object(m) => m.values().for_each(|x| collect_refs(x, out)),
         Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
         _ => {}
     }
@@ -103,14 +101,15 @@ pub fn resolve(
     lookup: &dyn Fn(&Address, &str) -> Result<Resolved, ResolveError>,
     transforms: &[Transform],
 ) -> Result<Value, ResolveError> {
+    // Markers first: a plain reference is a string.
+    if let Some(e) = OutputExpr::from_marker(v) {
+        return Ok(match eval(&e, lookup, transforms)? {
+            Resolved::Known(x) => x,
+            Resolved::Unknown => unknown(),
+        });
+    }
     match v {
         Value::Object(m) => {
-            if let Some(e) = OutputExpr::from_marker(v) {
-                return Ok(match eval(&e, lookup, transforms)? {
-                    Resolved::Known(x) => x,
-                    Resolved::Unknown => unknown(),
-                });
-            }
             let mut out = Map::with_capacity(m.len());
             for (k, x) in m {
                 out.insert(k.clone(), resolve(x, lookup, transforms)?);

@@ -121,3 +121,59 @@ fn path_display_quotes_odd_keys() {
         .child_index(0);
     assert_eq!(p.to_string(), "tags[\"karpenter.sh/discovery\"][0]");
 }
+
+/// Any address: one to three segments of the characters an address may use.
+fn address() -> impl Strategy<Value = Address> {
+    proptest::collection::vec("[a-zA-Z0-9._:@-]{1,8}", 1..4).prop_map(|segs| segs.join("/").parse().unwrap())
+}
+
+proptest! {
+    /// A plain reference reads back from its compact form whatever its path holds (`#`,
+    /// dots, quotes, NUL), is seen as a marker by every walker, and names its address.
+    #[test]
+    fn every_reference_reads_back_from_its_compact_form(address in address(), path in ".*") {
+        let e = OutputExpr::Ref { address: address.clone(), path };
+        let v = e.to_value();
+        prop_assert_eq!(OutputExpr::from_marker(&v), Some(e));
+        prop_assert_eq!(marker(&v), Some("output"));
+        let inside = json!({"a": [1, {"b": v.clone()}]});
+        prop_assert!(contains_unknown(&inside));
+        prop_assert!(!contains_secret(&inside));
+        let mut refs = Vec::new();
+        collect_refs(&inside, &mut refs);
+        prop_assert_eq!(refs, vec![address]);
+        prop_assert_eq!(redact(&v), json!("(known after apply)"));
+    }
+
+    /// Text that only looks like a reference is plain text: no marker, nothing unknown.
+    #[test]
+    fn text_without_the_prefix_is_never_a_reference(s in "[^\u{0}].*") {
+        let v = json!(s);
+        prop_assert_eq!(marker(&v), None);
+        prop_assert_eq!(OutputExpr::from_marker(&v), None);
+        prop_assert!(!contains_unknown(&v));
+        prop_assert_eq!(redact(&v), v);
+    }
+}
+
+#[test]
+fn a_reference_resolves_to_the_output_or_to_unknown() {
+    let e = OutputExpr::Ref {
+        address: "net/vpc".parse().unwrap(),
+        path: "tags[\"a#b\"]".into(),
+    };
+    let v = json!({"vpc_id": e.to_value(), "plain": "spar:ref:net/vpc#id"});
+    let known = |a: &Address, p: &str| -> Result<Resolved, ResolveError> {
+        assert_eq!((a.as_str(), p), ("net/vpc", "tags[\"a#b\"]"));
+        Ok(Resolved::Known(json!("vpc-1")))
+    };
+    assert_eq!(
+        resolve(&v, &known, &[]).unwrap(),
+        json!({"vpc_id": "vpc-1", "plain": "spar:ref:net/vpc#id"})
+    );
+    let later = |_: &Address, _: &str| -> Result<Resolved, ResolveError> { Ok(Resolved::Unknown) };
+    assert_eq!(
+        resolve(&v, &later, &[]).unwrap(),
+        json!({"vpc_id": unknown(), "plain": "spar:ref:net/vpc#id"})
+    );
+}

@@ -515,9 +515,7 @@ pub(crate) enum Reference {
 }
 
 pub(crate) fn reference(v: &Value) -> Reference {
-    if let Some(s) = v.as_str() {
-        return Reference::Literal(s.to_string());
-    }
+    // Markers first: a plain reference is a string too.
     match value::marker(v) {
         Some("output") => match OutputExpr::from_marker(v) {
             Some(OutputExpr::Ref { address, path }) => Reference::Output(address.as_str().to_string(), path),
@@ -527,6 +525,7 @@ pub(crate) fn reference(v: &Value) -> Reference {
         },
         Some("secret") | Some("encrypted") => Reference::Opaque("a secret value".into()),
         Some(_) => Reference::Opaque("a value known after apply".into()),
+        None if v.is_string() => Reference::Literal(v.as_str().unwrap_or_default().to_string()),
         None if v.is_null() => Reference::Opaque("no value".into()),
         None => Reference::Opaque(v.to_string()),
     }

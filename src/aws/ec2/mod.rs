@@ -60,7 +60,7 @@ pub fn register(registry: &mut Registry) {
 
 /// Parses a kind's inputs.
 pub(crate) fn parse<T: DeserializeOwned>(inputs: &Value) -> Result<T, ProviderError> {
-    serde_json::from_value(inputs.clone()).map_err(|e| ProviderError::msg(format!("invalid inputs: {e}")))
+    serde_json::from_value(inputs.clone()).map_err(|e| ProviderError::InvalidInput(format!("invalid inputs: {e}")))
 }
 
 /// Checks that `value` is an IPv4 CIDR (`10.0.0.0/16`) whose host bits are zero.

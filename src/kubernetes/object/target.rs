@@ -62,7 +62,7 @@ pub(crate) fn i64_at(v: &Value, path: &[&str]) -> Option<i64> {
 impl ObjectInputs {
     pub(crate) fn parse(inputs: &Value) -> Result<Self, ProviderError> {
         let i: ObjectInputs = serde_json::from_value(inputs.clone())
-            .map_err(|e| ProviderError::msg(format!("invalid kubernetes:Object inputs: {e}")))?;
+            .map_err(|e| ProviderError::InvalidInput(format!("invalid kubernetes:Object inputs: {e}")))?;
         if !i.manifest.is_object() {
             return Err(ProviderError::msg("the manifest must be a JSON object"));
         }

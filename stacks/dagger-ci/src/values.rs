@@ -63,7 +63,10 @@ pub struct Recorded {
 impl Recorded {
     /// The string input at `key` (none when absent or an output of another resource).
     pub fn str(&self, key: &str) -> Option<&str> {
-        self.inputs.get(key).and_then(Value::as_str)
+        self.inputs
+            .get(key)
+            .filter(|v| spar::value::marker(v).is_none())
+            .and_then(Value::as_str)
     }
 
     /// Whether the input at `key` is an output of the resource at `address`.

@@ -797,7 +797,6 @@ fn the_checks_run_on_the_shipped_declarations() {
 /// for each shipped config and for legacy ARC with cert-manager.
 #[test]
 fn what_the_checks_read_is_what_the_graph_holds() {
-    use serde_json::json;
     let legacy = sandbox_with(&[("[arc]", "[arc]\nmode = \"legacy\"\nlegacy_repositories = [\"app\"]")]);
     let with_cert_manager = sandbox_with(&[("[arc]", "[cert_manager]\nenabled = true\n\n[arc]")]);
     let mut texts: Vec<(&str, String)> = ["sandbox", "dev", "prod"]
@@ -838,8 +837,11 @@ fn what_the_checks_read_is_what_the_graph_holds() {
         // The node class as declared, with the cluster security group's id (an output)
         // where the checks' copy holds its placeholder.
         let mut node_class = c.eks().karpenter.node_class.clone();
-        node_class["spec"]["securityGroupSelectorTerms"][1]["id"] =
-            json!({"$spar": "output", "ref": "cluster/eks", "path": "cluster_security_group_id"});
+        node_class["spec"]["securityGroupSelectorTerms"][1]["id"] = spar::value::OutputExpr::Ref {
+            address: "cluster/eks".parse().unwrap(),
+            path: "cluster_security_group_id".into(),
+        }
+        .to_value();
         assert_eq!(at("karpenter/node-class")["manifest"], node_class, "{stack}");
         assert_eq!(at("karpenter/chart")["values"], c.eks().karpenter.values, "{stack}");
         assert_eq!(

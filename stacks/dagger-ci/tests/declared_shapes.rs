@@ -251,7 +251,7 @@ fn the_node_class_has_the_reference_shape() {
         assert_eq!(
             spec["securityGroupSelectorTerms"],
             json!([{"tags": {"karpenter.sh/discovery": e.cluster}},
-                   {"id": {"$spar": "output", "ref": "cluster/eks", "path": "cluster_security_group_id"}}]),
+                   {"id": cluster_security_group_id_ref()}]),
             "{s}"
         );
         assert_eq!(spec["instanceStorePolicy"], "RAID0", "{s}");
@@ -730,4 +730,13 @@ fn the_engine_has_prod_settings_only_in_prod() {
             );
         }
     }
+}
+
+/// The reference to the EKS cluster's security group id, as a declared input holds it.
+fn cluster_security_group_id_ref() -> serde_json::Value {
+    spar::value::OutputExpr::Ref {
+        address: "cluster/eks".parse().unwrap(),
+        path: "cluster_security_group_id".into(),
+    }
+    .to_value()
 }
