@@ -117,13 +117,18 @@ pub trait StateBackend: Send + Sync + 'static {
 
     async fn read_snapshot(&self) -> Result<Option<Vec<u8>>, StateError>;
 
-    /// Reads and decodes the snapshot; `source` names it in errors. A backend that can
-    /// stream its snapshot overrides this so that a large state is not held twice.
+    /// Reads and decodes the snapshot (on the [`super::decoder`] thread); `source` names
+    /// it in errors. A backend that can stream its snapshot overrides this so that a large
+    /// state is not held twice.
     async fn load_snapshot(&self, source: &str) -> Result<Option<Snapshot>, StateError> {
-        match self.read_snapshot().await? {
-            Some(bytes) => Snapshot::decode(&bytes, source).map(Some),
-            None => Ok(None),
-        }
+        let Some(bytes) = self.read_snapshot().await? else {
+            return Ok(None);
+        };
+        let source = source.to_string();
+        let what = source.clone();
+        super::decoder::run(move || Snapshot::decode(&bytes, &source).map(Some))
+            .await
+            .unwrap_or_else(|e| Err(StateError::io(&what, e.to_string())))
     }
 
     /// Atomically replaces the snapshot; `serial` names the history entry of the old one.

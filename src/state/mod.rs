@@ -8,6 +8,7 @@
 //! - a state that cannot be read is refused, never overwritten.
 
 pub mod backend;
+pub mod decoder;
 pub mod journal;
 pub mod local;
 #[cfg(feature = "aws")]
