@@ -125,10 +125,7 @@ pub trait StateBackend: Send + Sync + 'static {
             return Ok(None);
         };
         let source = source.to_string();
-        let what = source.clone();
-        super::decoder::run(move || Snapshot::decode(&bytes, &source).map(Some))
-            .await
-            .unwrap_or_else(|e| Err(StateError::io(&what, e.to_string())))
+        super::decoder::decode(source.clone(), move || Snapshot::decode(&bytes, &source).map(Some)).await
     }
 
     /// Atomically replaces the snapshot; `serial` names the history entry of the old one.

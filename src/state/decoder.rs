@@ -17,6 +17,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 use std::sync::mpsc;
 
+use super::StateError;
+
 type Job = Box<dyn FnOnce() + Send>;
 
 /// Why the decoder thread gave no result.
@@ -39,6 +41,15 @@ fn jobs() -> &'static mpsc::Sender<Job> {
             .expect("the state decoder thread starts");
         tx
     })
+}
+
+/// Runs the decode `work` on the decoder thread and waits for it without blocking the
+/// caller's (async) thread; a decode that could not run is an I/O error on `file`.
+pub async fn decode<T: Send + 'static>(
+    file: String,
+    work: impl FnOnce() -> Result<T, StateError> + Send + 'static,
+) -> Result<T, StateError> {
+    run(work).await.unwrap_or_else(|e| Err(StateError::io(&file, e)))
 }
 
 /// Runs `work` on the decoder thread and waits for its result without blocking the

@@ -135,10 +135,10 @@ impl StateBackend for LocalBackend {
         let path = self.snapshot_path();
         let source = source.to_string();
         // On the decoder thread, not the blocking pool: see `state::decoder`.
-        let what = path.display().to_string();
-        super::decoder::run(move || Snapshot::decode_file(&path, &source))
-            .await
-            .unwrap_or_else(|e| Err(StateError::io(&what, e.to_string())))
+        super::decoder::decode(path.display().to_string(), move || {
+            Snapshot::decode_file(&path, &source)
+        })
+        .await
     }
 
     async fn write_snapshot(&self, bytes: &[u8], serial: u64) -> Result<(), StateError> {

@@ -29,7 +29,8 @@ use crate::address::Address;
 pub(crate) const MARKER: &str = "$spar";
 
 /// The start of a plain output reference's string form (see the module doc). U+0000 opens
-/// it so that no text a program or a cloud API produces is taken for one.
+/// it because names, ids and documents that programs and cloud APIs produce do not start
+/// with a NUL character followed by these words, so such text is not taken for one.
 pub const REF_PREFIX: &str = "\u{0}spar:ref:";
 
 mod diff;

@@ -525,9 +525,11 @@ pub(crate) fn reference(v: &Value) -> Reference {
         },
         Some("secret") | Some("encrypted") => Reference::Opaque("a secret value".into()),
         Some(_) => Reference::Opaque("a value known after apply".into()),
-        None if v.is_string() => Reference::Literal(v.as_str().unwrap_or_default().to_string()),
-        None if v.is_null() => Reference::Opaque("no value".into()),
-        None => Reference::Opaque(v.to_string()),
+        None => match v {
+            Value::String(s) => Reference::Literal(s.clone()),
+            Value::Null => Reference::Opaque("no value".into()),
+            other => Reference::Opaque(other.to_string()),
+        },
     }
 }
 
